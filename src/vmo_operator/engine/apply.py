@@ -1,0 +1,211 @@
+"""Apply desired objects in dependency waves, observe what we own, and prune what we no longer render.
+
+Waves: namespaces and CRDs first (then wait until the CRDs are Established), identities and
+config next, bindings, workloads, and custom resources last. Pruning walks the same waves in
+reverse, so custom resources go before the CRDs that define them and namespaces go last.
+Only objects carrying our managed-by label are ever listed, so nothing foreign is touched.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+from vmo_operator.components.base import (
+    COMPONENT_LABEL,
+    MANAGED_BY_LABEL,
+    MANAGED_BY_VALUE,
+    Kind,
+    Manifest,
+    ObjectKey,
+)
+from vmo_operator.engine.diff import drifted, needs_apply, stamp
+from vmo_operator.engine.kube import KubeClient, KubeError
+
+NAMESPACE = Kind("v1", "Namespace", "namespaces", namespaced=False)
+CRD = Kind("apiextensions.k8s.io/v1", "CustomResourceDefinition", "customresourcedefinitions", namespaced=False)
+
+_WAVE_OF_KIND = {
+    "Namespace": 0,
+    "CustomResourceDefinition": 0,
+    "PriorityClass": 1,
+    "ServiceAccount": 1,
+    "ClusterRole": 1,
+    "Role": 1,
+    "ConfigMap": 1,
+    "Secret": 1,
+    "ClusterRoleBinding": 2,
+    "RoleBinding": 2,
+}
+_WORKLOAD_WAVE = 3
+_CUSTOM_RESOURCE_WAVE = 4
+
+Action = Literal["created", "updated", "overwritten", "deleted", "blocked"]
+
+
+@dataclass(frozen=True)
+class ApplyResult:
+    """What happened to one object; the operator turns these into Events and metrics."""
+
+    key: ObjectKey
+    action: Action
+    detail: str = ""
+
+
+class CRDsNotEstablished(Exception):
+    def __init__(self, names: Sequence[str]) -> None:
+        super().__init__(f"CRDs not Established yet: {', '.join(names)}")
+        self.names = list(names)
+
+
+class UnknownKind(Exception):
+    pass
+
+
+def wave_of(obj: Mapping[str, object], custom_groups: frozenset[str]) -> int:
+    kind = str(obj["kind"])
+    api_version = str(obj["apiVersion"])
+    group = api_version.rpartition("/")[0]
+    if group in custom_groups:
+        return _CUSTOM_RESOURCE_WAVE
+    return _WAVE_OF_KIND.get(kind, _WORKLOAD_WAVE)
+
+
+def custom_groups_of(objects: Iterable[Mapping[str, object]]) -> frozenset[str]:
+    """API groups defined by CRDs among `objects`; objects in them must wait for Established."""
+    groups = set()
+    for obj in objects:
+        if obj.get("kind") == "CustomResourceDefinition":
+            spec = obj.get("spec")
+            if isinstance(spec, Mapping):
+                groups.add(str(spec.get("group", "")))
+    return frozenset(groups)
+
+
+class KindIndex:
+    """Maps (apiVersion, kind) to REST coordinates, from the kinds components declare."""
+
+    def __init__(self, kinds: Iterable[Kind]) -> None:
+        self._by_key: dict[tuple[str, str], Kind] = {}
+        for kind in (NAMESPACE, CRD, *kinds):
+            self._by_key[(kind.api_version, kind.kind)] = kind
+
+    def __call__(self, api_version: str, kind: str) -> Kind:
+        try:
+            return self._by_key[(api_version, kind)]
+        except KeyError:
+            raise UnknownKind(f"{kind} {api_version} is not declared in any component's owned_kinds") from None
+
+    def of(self, obj: Mapping[str, object]) -> Kind:
+        return self(str(obj["apiVersion"]), str(obj["kind"]))
+
+    @property
+    def all(self) -> list[Kind]:
+        return list(self._by_key.values())
+
+
+def observe_owned(kube: KubeClient, kinds: Iterable[Kind]) -> dict[ObjectKey, Manifest]:
+    """Every live object of `kinds` that carries our managed-by label, one LIST per kind."""
+    selector = f"{MANAGED_BY_LABEL}={MANAGED_BY_VALUE}"
+    seen: set[tuple[str, str]] = set()
+    observed: dict[ObjectKey, Manifest] = {}
+    for kind in kinds:
+        if (kind.api_version, kind.kind) in seen:
+            continue
+        seen.add((kind.api_version, kind.kind))
+        for item in kube.list(kind, label_selector=selector):
+            observed[ObjectKey.of(item)] = item
+    return observed
+
+
+def _established(crd: Mapping[str, object] | None) -> bool:
+    if not crd:
+        return False
+    status = crd.get("status")
+    conditions = status.get("conditions", []) if isinstance(status, Mapping) else []
+    return any(c.get("type") == "Established" and c.get("status") == "True" for c in conditions)
+
+
+def wait_established(kube: KubeClient, names: Sequence[str], timeout: float) -> None:
+    """Wait for freshly applied CRDs; custom resources of an unestablished CRD would be rejected."""
+    pending = list(names)
+    deadline = time.monotonic() + timeout
+    while pending:
+        pending = [name for name in pending if not _established(kube.get(CRD, name))]
+        if not pending:
+            return
+        if time.monotonic() >= deadline:
+            raise CRDsNotEstablished(pending)
+        time.sleep(0.2)
+
+
+def apply_desired(
+    kube: KubeClient,
+    index: KindIndex,
+    desired: Sequence[Manifest],
+    observed: dict[ObjectKey, Manifest],
+    *,
+    crd_timeout: float = 30.0,
+) -> list[ApplyResult]:
+    """Apply what differs from `observed`, wave by wave; updates `observed` with the results."""
+    groups = custom_groups_of(desired)
+    results: list[ApplyResult] = []
+    waves = sorted({wave_of(obj, groups) for obj in desired})
+    for wave in waves:
+        fresh_crds: list[str] = []
+        for obj in (o for o in desired if wave_of(o, groups) == wave):
+            key = ObjectKey.of(obj)
+            stamped = stamp(obj)
+            live = observed.get(key)
+            if not needs_apply(stamped, live):
+                continue
+            action: Action = "created" if live is None else ("overwritten" if drifted(stamped, live) else "updated")
+            applied = kube.apply(index.of(obj), stamped)
+            observed[key] = applied
+            results.append(ApplyResult(key, action))
+            if obj["kind"] == "CustomResourceDefinition" and not _established(applied):
+                fresh_crds.append(key.name)
+        if fresh_crds:
+            wait_established(kube, fresh_crds, crd_timeout)
+    return results
+
+
+def prune(
+    kube: KubeClient,
+    index: KindIndex,
+    desired: Sequence[Manifest],
+    observed: dict[ObjectKey, Manifest],
+    *,
+    keep: frozenset[str] = frozenset(),
+) -> list[ApplyResult]:
+    """Delete owned objects that are no longer rendered, custom resources first, namespaces last.
+
+    `keep` names components whose objects must stay although they are not rendered (for example
+    a removal that is blocked by existing workloads).
+    """
+    wanted = {ObjectKey.of(obj) for obj in desired}
+    groups = custom_groups_of([*desired, *observed.values()])
+    doomed = [
+        live for key, live in observed.items()
+        if key not in wanted and component_of(live) not in keep
+    ]
+    doomed.sort(key=lambda obj: -wave_of(obj, groups))
+    results = []
+    for live in doomed:
+        key = ObjectKey.of(live)
+        try:
+            kube.delete(index.of(live), key.name, key.namespace)
+        except KubeError as exc:
+            if exc.status != 404:
+                raise
+        observed.pop(key, None)
+        results.append(ApplyResult(key, "deleted"))
+    return results
+
+
+def component_of(obj: Mapping[str, object]) -> str:
+    metadata = obj.get("metadata")
+    labels = metadata.get("labels") if isinstance(metadata, Mapping) else None
+    return str(labels.get(COMPONENT_LABEL, "")) if isinstance(labels, Mapping) else ""

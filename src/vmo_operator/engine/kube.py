@@ -1,0 +1,190 @@
+"""A small, typed REST layer over the official client: raw dicts in, raw dicts out.
+
+The generated client's typed models would force one class per kind and a discovery round-trip
+for custom kinds; the engine needs only get/list/apply/delete/patch-status on paths it can build
+from a `Kind`. Every request is counted by verb, so tests and metrics can prove that an idle
+resync writes nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections import Counter
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import quote
+
+from vmo_operator.components.base import Kind, Manifest
+
+FIELD_MANAGER = "vmo-operator"
+WRITE_VERBS = frozenset({"create", "apply", "patch", "delete"})
+
+
+class KubeError(Exception):
+    """An API error the engine understands; `status` is the HTTP status code (0 when unreachable)."""
+
+    def __init__(self, status: int, reason: str, message: str) -> None:
+        super().__init__(f"{status} {reason}: {message}")
+        self.status = status
+        self.reason = reason
+        self.message = message
+
+    @property
+    def transient(self) -> bool:
+        return self.status in (0, 409, 429) or self.status >= 500
+
+
+def kind_path(kind: Kind, namespace: str = "", name: str = "") -> str:
+    base = "/api/v1" if kind.api_version == "v1" else f"/apis/{kind.api_version}"
+    if kind.namespaced and namespace:
+        base += f"/namespaces/{quote(namespace)}"
+    path = f"{base}/{kind.plural}"
+    return f"{path}/{quote(name)}" if name else path
+
+
+class KubeClient:
+    """Synchronous client; the kopf layer runs it in worker threads."""
+
+    def __init__(self, api_client: Any, field_manager: str = FIELD_MANAGER) -> None:
+        self._api = api_client
+        self.field_manager = field_manager
+        self._lock = threading.Lock()
+        self.requests: Counter[str] = Counter()
+
+    # ---- accounting ----------------------------------------------------------------------
+    def _count(self, verb: str) -> None:
+        with self._lock:
+            self.requests[verb] += 1
+
+    @property
+    def writes(self) -> int:
+        with self._lock:
+            return sum(n for verb, n in self.requests.items() if verb in WRITE_VERBS)
+
+    # ---- transport -----------------------------------------------------------------------
+    def _call(
+        self,
+        verb: str,
+        method: str,
+        path: str,
+        *,
+        query: list[tuple[str, str]] | None = None,
+        body: Any = None,
+        content_type: str = "application/json",
+    ) -> Any:
+        from kubernetes.client.rest import ApiException
+
+        self._count(verb)
+        headers = {"Accept": "application/json", "Content-Type": content_type}
+        payload = json.dumps(body) if body is not None else None
+        try:
+            response = self._api.call_api(
+                path, method, query_params=query or [], header_params=headers, body=payload,
+                auth_settings=["BearerToken"], _preload_content=False, _return_http_data_only=True,
+                _request_timeout=(10, 60),
+            )
+        except ApiException as exc:
+            raise _to_kube_error(exc) from None
+        except OSError as exc:  # connection refused/reset while the API server restarts
+            raise KubeError(0, "Unreachable", str(exc)) from None
+        except Exception as exc:
+            if type(exc).__module__.startswith("urllib3"):
+                raise KubeError(0, "Unreachable", str(exc)) from None
+            raise
+        data = response.data
+        return json.loads(data) if data else None
+
+    # ---- verbs ---------------------------------------------------------------------------
+    def get(self, kind: Kind, name: str, namespace: str = "") -> Manifest | None:
+        try:
+            result: Manifest = self._call("get", "GET", kind_path(kind, namespace, name))
+        except KubeError as exc:
+            if exc.status == 404:
+                return None
+            raise
+        return result
+
+    def list(
+        self, kind: Kind, *, label_selector: str = "", namespace: str = "", at_most: int = 0
+    ) -> list[Manifest]:
+        """Objects of `kind` (cluster-wide unless `namespace`); an unserved kind lists empty.
+
+        `at_most` stops after the first page of that size, for "does anything exist" questions.
+        """
+        query = [("labelSelector", label_selector)] if label_selector else []
+        items: list[Manifest] = []
+        token = ""
+        while True:
+            page = [*query, ("limit", str(at_most or 500))] + ([("continue", token)] if token else [])
+            try:
+                result = self._call("list", "GET", kind_path(kind, namespace), query=page)
+            except KubeError as exc:
+                if exc.status == 404:
+                    return []
+                raise
+            for item in result.get("items") or []:
+                item.setdefault("apiVersion", kind.api_version)
+                item.setdefault("kind", kind.kind)
+                items.append(item)
+            token = (result.get("metadata") or {}).get("continue") or ""
+            if not token or at_most:
+                return items
+
+    def apply(self, kind: Kind, obj: Manifest) -> Manifest:
+        """Server-side apply under our field manager, taking ownership of the fields we render."""
+        meta = obj["metadata"]
+        path = kind_path(kind, meta.get("namespace", ""), meta["name"])
+        query = [("fieldManager", self.field_manager), ("force", "true")]
+        result: Manifest = self._call(
+            "apply", "PATCH", path, query=query, body=obj, content_type="application/apply-patch+yaml"
+        )
+        return result
+
+    def create(self, kind: Kind, obj: Manifest) -> Manifest:
+        namespace = obj["metadata"].get("namespace", "")
+        query = [("fieldManager", self.field_manager)]
+        result: Manifest = self._call("create", "POST", kind_path(kind, namespace), query=query, body=obj)
+        return result
+
+    def delete(self, kind: Kind, name: str, namespace: str = "", *, dry_run: bool = False) -> bool:
+        """Delete in the background; False when it was already gone."""
+        body: dict[str, Any] = {"propagationPolicy": "Background"}
+        if dry_run:
+            body["dryRun"] = ["All"]
+        try:
+            self._call("delete", "DELETE", kind_path(kind, namespace, name), body=body)
+        except KubeError as exc:
+            if exc.status == 404:
+                return False
+            raise
+        return True
+
+    def patch_status(self, kind: Kind, name: str, status: Mapping[str, Any], namespace: str = "") -> Manifest:
+        path = kind_path(kind, namespace, name) + "/status"
+        result: Manifest = self._call(
+            "patch", "PATCH", path, body={"status": status}, content_type="application/merge-patch+json"
+        )
+        return result
+
+    def merge_patch(self, kind: Kind, name: str, patch: Mapping[str, Any], namespace: str = "") -> Manifest:
+        result: Manifest = self._call(
+            "patch", "PATCH", kind_path(kind, namespace, name), body=patch,
+            content_type="application/merge-patch+json",
+        )
+        return result
+
+
+def _to_kube_error(exc: Any) -> KubeError:
+    status = int(getattr(exc, "status", 0) or 0)
+    reason = str(getattr(exc, "reason", "") or "")
+    message = reason
+    body = getattr(exc, "body", None)
+    if body:
+        try:
+            parsed = json.loads(body)
+            message = str(parsed.get("message", message))
+            reason = str(parsed.get("reason", reason))
+        except (ValueError, AttributeError):
+            message = str(body)[:500]
+    return KubeError(status, reason, message)
