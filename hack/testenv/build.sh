@@ -13,7 +13,7 @@ bin_dir="$repo/.bin"
 mkdir -p "$cache_root" "$bin_dir"
 
 # Version stamp for the Kubernetes binaries, read from the pin so /version reports it.
-k8s_version="$(awk '$1 == "require" && $2 == "k8s.io/kubernetes" {print $3}' "$here/k8s/go.mod")"
+k8s_version="$(cd "$here/k8s" && go list -m -f '{{.Version}}' k8s.io/kubernetes)"
 k8s_minor="$(echo "$k8s_version" | cut -d. -f2)"
 
 binaries_of() {

@@ -27,7 +27,7 @@ pytestmark = pytest.mark.integration
 
 def pinned_kubernetes_version() -> str:
     gomod = (REPO / "hack/testenv/k8s/go.mod").read_text()
-    match = re.search(r"^require k8s\.io/kubernetes (v[\d.]+)$", gomod, re.MULTILINE)
+    match = re.search(r"^\s*(?:require\s+)?k8s\.io/kubernetes (v\d+\.\d+\.\d+)", gomod, re.MULTILINE)
     assert match, "hack/testenv/k8s/go.mod must pin k8s.io/kubernetes"
     return match.group(1)
 
@@ -49,15 +49,21 @@ def test_rbac_denies_an_unbound_user_until_a_role_binds_it(
     assert denied.value.status == 403
 
     rbac = client.RbacAuthorizationV1Api(api_client)
-    rbac.create_namespaced_role(namespace, {
-        "metadata": {"name": "read-deployments"},
-        "rules": [{"apiGroups": ["apps"], "resources": ["deployments"], "verbs": ["list"]}],
-    })
-    rbac.create_namespaced_role_binding(namespace, {
-        "metadata": {"name": "read-deployments"},
-        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "read-deployments"},
-        "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": user}],
-    })
+    rbac.create_namespaced_role(
+        namespace,
+        {
+            "metadata": {"name": "read-deployments"},
+            "rules": [{"apiGroups": ["apps"], "resources": ["deployments"], "verbs": ["list"]}],
+        },
+    )
+    rbac.create_namespaced_role_binding(
+        namespace,
+        {
+            "metadata": {"name": "read-deployments"},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "read-deployments"},
+            "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": user}],
+        },
+    )
     listed = eventually(lambda: apps_as_user.list_namespaced_deployment(namespace), what="allowed list")
     assert listed.items == []
     # The binding grants exactly one verb on one resource.
@@ -75,14 +81,24 @@ def _pod_template(app: str) -> dict[str, Any]:
 
 def test_deployment_and_daemonset_become_ready_on_kwok_nodes(api_client: Any, namespace: str) -> None:
     apps = client.AppsV1Api(api_client)
-    apps.create_namespaced_deployment(namespace, {
-        "metadata": {"name": "web"},
-        "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "web"}}, "template": _pod_template("web")},
-    })
-    apps.create_namespaced_daemon_set(namespace, {
-        "metadata": {"name": "agent"},
-        "spec": {"selector": {"matchLabels": {"app": "agent"}}, "template": _pod_template("agent")},
-    })
+    apps.create_namespaced_deployment(
+        namespace,
+        {
+            "metadata": {"name": "web"},
+            "spec": {
+                "replicas": 2,
+                "selector": {"matchLabels": {"app": "web"}},
+                "template": _pod_template("web"),
+            },
+        },
+    )
+    apps.create_namespaced_daemon_set(
+        namespace,
+        {
+            "metadata": {"name": "agent"},
+            "spec": {"selector": {"matchLabels": {"app": "agent"}}, "template": _pod_template("agent")},
+        },
+    )
 
     def deployment_ready() -> bool:
         status = apps.read_namespaced_deployment_status("web", namespace).status
@@ -94,8 +110,10 @@ def test_deployment_and_daemonset_become_ready_on_kwok_nodes(api_client: Any, na
 
     eventually(deployment_ready, timeout=60, what="Deployment ready")
     eventually(daemonset_ready, timeout=60, what="DaemonSet ready on every node")
-    nodes = {p.spec.node_name for p in client.CoreV1Api(api_client).list_namespaced_pod(
-        namespace, label_selector="app=agent").items}
+    nodes = {
+        p.spec.node_name
+        for p in client.CoreV1Api(api_client).list_namespaced_pod(namespace, label_selector="app=agent").items
+    }
     assert len(nodes) >= 3
 
 
@@ -108,16 +126,18 @@ class _LabelingWebhook(BaseHTTPRequestHandler):
         review = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
         self.server.seen.append(review)  # type: ignore[attr-defined]
         patch = [{"op": "add", "path": "/metadata/labels", "value": {"mutated-by": "test-webhook"}}]
-        body = json.dumps({
-            "apiVersion": "admission.k8s.io/v1",
-            "kind": "AdmissionReview",
-            "response": {
-                "uid": review["request"]["uid"],
-                "allowed": True,
-                "patchType": "JSONPatch",
-                "patch": base64.b64encode(json.dumps(patch).encode()).decode(),
-            },
-        }).encode()
+        body = json.dumps(
+            {
+                "apiVersion": "admission.k8s.io/v1",
+                "kind": "AdmissionReview",
+                "response": {
+                    "uid": review["request"]["uid"],
+                    "allowed": True,
+                    "patchType": "JSONPatch",
+                    "patch": base64.b64encode(json.dumps(patch).encode()).decode(),
+                },
+            }
+        ).encode()
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(body)))
@@ -151,21 +171,33 @@ def test_mutating_webhook_on_loopback_is_called_and_changes_the_object(
     port = server.server_address[1]
     name = f"test-labeler-{namespace}"
     admission = client.AdmissionregistrationV1Api(api_client)
-    admission.create_mutating_webhook_configuration({
-        "metadata": {"name": name},
-        "webhooks": [{
-            "name": "labeler.test.vmo.dev",
-            "clientConfig": {"url": f"https://127.0.0.1:{port}/mutate",
-                             "caBundle": base64.b64encode(ca_pem).decode()},
-            "rules": [{"apiGroups": [""], "apiVersions": ["v1"], "operations": ["CREATE"],
-                       "resources": ["configmaps"]}],
-            "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": namespace}},
-            "failurePolicy": "Fail",
-            "sideEffects": "None",
-            "admissionReviewVersions": ["v1"],
-            "timeoutSeconds": 10,
-        }],
-    })
+    admission.create_mutating_webhook_configuration(
+        {
+            "metadata": {"name": name},
+            "webhooks": [
+                {
+                    "name": "labeler.test.vmo.dev",
+                    "clientConfig": {
+                        "url": f"https://127.0.0.1:{port}/mutate",
+                        "caBundle": base64.b64encode(ca_pem).decode(),
+                    },
+                    "rules": [
+                        {
+                            "apiGroups": [""],
+                            "apiVersions": ["v1"],
+                            "operations": ["CREATE"],
+                            "resources": ["configmaps"],
+                        }
+                    ],
+                    "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": namespace}},
+                    "failurePolicy": "Fail",
+                    "sideEffects": "None",
+                    "admissionReviewVersions": ["v1"],
+                    "timeoutSeconds": 10,
+                }
+            ],
+        }
+    )
     core = client.CoreV1Api(api_client)
     try:
         # Webhook configurations reach the admission chain through an informer: retry until they do.
@@ -177,7 +209,8 @@ def test_mutating_webhook_on_loopback_is_called_and_changes_the_object(
         labels = eventually(created_and_mutated, timeout=30, what="webhook mutation")
         assert labels == {"mutated-by": "test-webhook"}
         seen = server.seen  # type: ignore[attr-defined]
-        assert seen and seen[-1]["request"]["kind"]["kind"] == "ConfigMap"
+        assert seen
+        assert seen[-1]["request"]["kind"]["kind"] == "ConfigMap"
         assert seen[-1]["request"]["namespace"] == namespace
     finally:
         admission.delete_mutating_webhook_configuration(name)

@@ -68,6 +68,8 @@ def wait_until(
         try:
             if predicate():
                 return
+        except ControlPlaneError:
+            raise  # a component died: waiting longer cannot help
         except Exception as exc:  # a component that is still starting answers with errors
             last_error = exc
         time.sleep(interval)
@@ -94,8 +96,12 @@ class Process:
     def start(self) -> None:
         log = self.log_path.open("ab")
         self.popen = subprocess.Popen(
-            self.args, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            start_new_session=True, env=_clean_env(),
+            self.args,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+            env=_clean_env(),
         )
         log.close()
 
@@ -275,8 +281,13 @@ class ControlPlane:
         self._ca.save(self.pki_dir)
         serving = self._ca.issue(
             "kube-apiserver",
-            dns_names=["localhost", "kubernetes", "kubernetes.default", "kubernetes.default.svc",
-                       "kubernetes.default.svc.cluster.local"],
+            dns_names=[
+                "localhost",
+                "kubernetes",
+                "kubernetes.default",
+                "kubernetes.default.svc",
+                "kubernetes.default.svc.cluster.local",
+            ],
             ip_addresses=["127.0.0.1", SERVICE_IP],
             server=True,
         )
@@ -292,11 +303,21 @@ class ControlPlane:
         config = {
             "apiVersion": "v1",
             "kind": "Config",
-            "clusters": [{"name": "vmo-testenv", "cluster": {
-                "server": self.server, "certificate-authority-data": _b64(self._ca.cert_pem)}}],
-            "users": [{"name": user, "user": {
-                "client-certificate-data": _b64(pair.cert_pem),
-                "client-key-data": _b64(pair.key_pem)}}],
+            "clusters": [
+                {
+                    "name": "vmo-testenv",
+                    "cluster": {"server": self.server, "certificate-authority-data": _b64(self._ca.cert_pem)},
+                }
+            ],
+            "users": [
+                {
+                    "name": user,
+                    "user": {
+                        "client-certificate-data": _b64(pair.cert_pem),
+                        "client-key-data": _b64(pair.key_pem),
+                    },
+                }
+            ],
             "contexts": [{"name": "vmo-testenv", "context": {"cluster": "vmo-testenv", "user": user}}],
             "current-context": "vmo-testenv",
         }
@@ -325,19 +346,22 @@ class ControlPlane:
     def _start_etcd(self, timeout: float) -> int:
         client, peer = free_port(), free_port()
         data = self._dir / "etcd"
-        proc = self._spawn("etcd", [
-            self.binary("etcd"),
-            "--name=vmo-etcd",
-            f"--data-dir={data}",
-            f"--listen-client-urls=http://127.0.0.1:{client}",
-            f"--advertise-client-urls=http://127.0.0.1:{client}",
-            f"--listen-peer-urls=http://127.0.0.1:{peer}",
-            f"--initial-advertise-peer-urls=http://127.0.0.1:{peer}",
-            f"--initial-cluster=vmo-etcd=http://127.0.0.1:{peer}",
-            "--unsafe-no-fsync=true",
-            "--auto-compaction-retention=1",
-            "--log-level=warn",
-        ])
+        proc = self._spawn(
+            "etcd",
+            [
+                self.binary("etcd"),
+                "--name=vmo-etcd",
+                f"--data-dir={data}",
+                f"--listen-client-urls=http://127.0.0.1:{client}",
+                f"--advertise-client-urls=http://127.0.0.1:{client}",
+                f"--listen-peer-urls=http://127.0.0.1:{peer}",
+                f"--initial-advertise-peer-urls=http://127.0.0.1:{peer}",
+                f"--initial-cluster=vmo-etcd=http://127.0.0.1:{peer}",
+                "--unsafe-no-fsync=true",
+                "--auto-compaction-retention=1",
+                "--log-level=warn",
+            ],
+        )
 
         def healthy() -> bool:
             proc.check_alive()
@@ -350,29 +374,32 @@ class ControlPlane:
     def _start_apiserver(self, etcd_port: int, timeout: float) -> None:
         self.apiserver_port = self.apiserver_port or free_port()
         pki = self.pki_dir
-        self._spawn("kube-apiserver", [
-            self.binary("kube-apiserver"),
-            f"--etcd-servers=http://127.0.0.1:{etcd_port}",
-            "--bind-address=127.0.0.1",
-            "--advertise-address=127.0.0.1",
-            f"--secure-port={self.apiserver_port}",
-            f"--cert-dir={pki}",
-            f"--tls-cert-file={pki / 'apiserver.crt'}",
-            f"--tls-private-key-file={pki / 'apiserver.key'}",
-            f"--client-ca-file={self.ca_file}",
-            "--authorization-mode=RBAC",
-            "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
-            f"--service-account-key-file={pki / 'sa.key'}",
-            f"--service-account-signing-key-file={pki / 'sa.key'}",
-            f"--service-cluster-ip-range={SERVICE_CIDR}",
-            "--allow-privileged=true",
-            # Loopback cannot go into the `kubernetes` Endpoints, so nothing reconciles them.
-            "--endpoint-reconciler-type=none",
-            f"--proxy-client-cert-file={pki / 'apiserver-client.crt'}",
-            f"--proxy-client-key-file={pki / 'apiserver-client.key'}",
-            "--profiling=false",
-            "--v=1",
-        ])
+        self._spawn(
+            "kube-apiserver",
+            [
+                self.binary("kube-apiserver"),
+                f"--etcd-servers=http://127.0.0.1:{etcd_port}",
+                "--bind-address=127.0.0.1",
+                "--advertise-address=127.0.0.1",
+                f"--secure-port={self.apiserver_port}",
+                f"--cert-dir={pki}",
+                f"--tls-cert-file={pki / 'apiserver.crt'}",
+                f"--tls-private-key-file={pki / 'apiserver.key'}",
+                f"--client-ca-file={self.ca_file}",
+                "--authorization-mode=RBAC",
+                "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
+                f"--service-account-key-file={pki / 'sa.key'}",
+                f"--service-account-signing-key-file={pki / 'sa.key'}",
+                f"--service-cluster-ip-range={SERVICE_CIDR}",
+                "--allow-privileged=true",
+                # Loopback cannot go into the `kubernetes` Endpoints, so nothing reconciles them.
+                "--endpoint-reconciler-type=none",
+                f"--proxy-client-cert-file={pki / 'apiserver-client.crt'}",
+                f"--proxy-client-key-file={pki / 'apiserver-client.key'}",
+                "--profiling=false",
+                "--v=1",
+            ],
+        )
         self._wait_apiserver(timeout)
         self.kubeconfig_for(ADMIN_USER, ["system:masters"], path=self.kubeconfig)
 
@@ -389,46 +416,55 @@ class ControlPlane:
 
     def _start_controllers(self) -> None:
         kubeconfig = str(self.kubeconfig)
-        self._spawn("kube-controller-manager", [
-            self.binary("kube-controller-manager"),
-            f"--kubeconfig={kubeconfig}",
-            f"--authentication-kubeconfig={kubeconfig}",
-            f"--authorization-kubeconfig={kubeconfig}",
-            "--leader-elect=false",
-            "--bind-address=127.0.0.1",
-            f"--secure-port={free_port()}",
-            f"--cert-dir={self._dir / 'kcm-certs'}",
-            f"--service-account-private-key-file={self.pki_dir / 'sa.key'}",
-            f"--root-ca-file={self.ca_file}",
-            f"--service-cluster-ip-range={SERVICE_CIDR}",
-            "--node-monitor-period=5s",
-            "--node-monitor-grace-period=40s",
-            "--v=1",
-        ])
-        self._spawn("kube-scheduler", [
-            self.binary("kube-scheduler"),
-            f"--kubeconfig={kubeconfig}",
-            f"--authentication-kubeconfig={kubeconfig}",
-            f"--authorization-kubeconfig={kubeconfig}",
-            "--leader-elect=false",
-            "--bind-address=127.0.0.1",
-            f"--secure-port={free_port()}",
-            f"--cert-dir={self._dir / 'scheduler-certs'}",
-            "--v=1",
-        ])
-        self._spawn("kwok", [
-            self.binary("kwok"),
-            f"--kubeconfig={kubeconfig}",
-            f"--config={STAGES_FILE}",
-            "--manage-all-nodes=true",
-            "--node-lease-duration-seconds=40",
-            "--cidr=10.244.0.0/16",
-            "--node-ip=10.0.0.1",
-        ])
+        self._spawn(
+            "kube-controller-manager",
+            [
+                self.binary("kube-controller-manager"),
+                f"--kubeconfig={kubeconfig}",
+                f"--authentication-kubeconfig={kubeconfig}",
+                f"--authorization-kubeconfig={kubeconfig}",
+                "--leader-elect=false",
+                "--bind-address=127.0.0.1",
+                f"--secure-port={free_port()}",
+                f"--cert-dir={self._dir / 'kcm-certs'}",
+                f"--service-account-private-key-file={self.pki_dir / 'sa.key'}",
+                f"--root-ca-file={self.ca_file}",
+                f"--service-cluster-ip-range={SERVICE_CIDR}",
+                "--node-monitor-period=5s",
+                "--node-monitor-grace-period=40s",
+                "--v=1",
+            ],
+        )
+        self._spawn(
+            "kube-scheduler",
+            [
+                self.binary("kube-scheduler"),
+                f"--kubeconfig={kubeconfig}",
+                f"--authentication-kubeconfig={kubeconfig}",
+                f"--authorization-kubeconfig={kubeconfig}",
+                "--leader-elect=false",
+                "--bind-address=127.0.0.1",
+                f"--secure-port={free_port()}",
+                f"--cert-dir={self._dir / 'scheduler-certs'}",
+                "--v=1",
+            ],
+        )
+        self._spawn(
+            "kwok",
+            [
+                self.binary("kwok"),
+                f"--kubeconfig={kubeconfig}",
+                f"--config={STAGES_FILE}",
+                "--manage-all-nodes=true",
+                "--node-lease-duration-seconds=40",
+                "--cidr=10.244.0.0/16",
+                "--node-ip=10.0.0.1",
+            ],
+        )
 
     # ---- cluster objects ---------------------------------------------------------------------
     def api_client(self) -> Any:
-        from kubernetes import client, config
+        from kubernetes import config
 
         return config.new_client_from_config(config_file=str(self.kubeconfig))
 
@@ -468,7 +504,8 @@ class ControlPlane:
                 proc.check_alive()
         nodes = client.CoreV1Api(self.api_client()).list_node().items
         ready = [
-            n for n in nodes
+            n
+            for n in nodes
             if any(c.type == "Ready" and c.status == "True" for c in (n.status.conditions or []))
         ]
         return len(ready) >= self.node_count

@@ -9,7 +9,7 @@ from typing import TypeVar
 T = TypeVar("T")
 
 
-class WaitTimeout(AssertionError):
+class WaitTimeoutError(AssertionError):
     pass
 
 
@@ -31,5 +31,7 @@ def eventually(
         except Exception as exc:  # the API may answer with errors while things converge
             last = exc
         if time.monotonic() >= deadline:
-            raise WaitTimeout(f"timed out after {timeout}s waiting for {what or probe!r}; last: {last!r}")
+            raise WaitTimeoutError(
+                f"timed out after {timeout}s waiting for {what or probe!r}; last: {last!r}"
+            )
         time.sleep(interval)

@@ -8,16 +8,26 @@ ORDER = ("Available", "Progressing")
 
 
 def test_new_condition_gets_now_and_generation() -> None:
-    result = set_conditions([], [ConditionSpec("Available", "False", "Init", "starting")], generation=3,
-                            now="T1", order=ORDER)
-    assert result == [{"type": "Available", "status": "False", "reason": "Init", "message": "starting",
-                       "lastTransitionTime": "T1", "observedGeneration": 3}]
+    result = set_conditions(
+        [], [ConditionSpec("Available", "False", "Init", "starting")], generation=3, now="T1", order=ORDER
+    )
+    assert result == [
+        {
+            "type": "Available",
+            "status": "False",
+            "reason": "Init",
+            "message": "starting",
+            "lastTransitionTime": "T1",
+            "observedGeneration": 3,
+        }
+    ]
 
 
 def test_same_status_keeps_transition_time_but_updates_reason_and_generation() -> None:
     first = set_conditions([], [ConditionSpec("Available", "False", "Init")], generation=1, now="T1")
-    second = set_conditions(first, [ConditionSpec("Available", "False", "KubeVirtNotAvailable", "m")],
-                            generation=2, now="T2")
+    second = set_conditions(
+        first, [ConditionSpec("Available", "False", "KubeVirtNotAvailable", "m")], generation=2, now="T2"
+    )
     assert second[0]["lastTransitionTime"] == "T1"
     assert second[0]["reason"] == "KubeVirtNotAvailable"
     assert second[0]["observedGeneration"] == 2
@@ -34,7 +44,9 @@ def test_order_puts_known_types_first_then_by_name() -> None:
     result = set_conditions(
         [],
         [ConditionSpec(t, "True", "R") for t in ("ZetaReady", "Progressing", "AlphaReady", "Available")],
-        generation=1, now="T", order=ORDER,
+        generation=1,
+        now="T",
+        order=ORDER,
     )
     assert [c["type"] for c in result] == ["Available", "Progressing", "AlphaReady", "ZetaReady"]
 
@@ -43,4 +55,5 @@ def test_untouched_conditions_are_kept() -> None:
     first = set_conditions([], [ConditionSpec("Custom", "True", "X")], generation=1, now="T1")
     result = set_conditions(first, [ConditionSpec("Available", "True", "R")], generation=2, now="T2")
     custom = find(result, "Custom")
-    assert custom is not None and custom["observedGeneration"] == 1
+    assert custom is not None
+    assert custom["observedGeneration"] == 1

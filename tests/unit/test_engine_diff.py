@@ -12,8 +12,12 @@ DEPLOYMENT: dict[str, Any] = {
     "apiVersion": "apps/v1",
     "kind": "Deployment",
     "metadata": {"name": "virt-operator", "namespace": "kubevirt", "labels": {"app": "virt-operator"}},
-    "spec": {"replicas": 2, "template": {"spec": {"containers": [{"name": "op", "image": "quay.io/x:v1"}],
-                                                   "securityContext": {}}}},
+    "spec": {
+        "replicas": 2,
+        "template": {
+            "spec": {"containers": [{"name": "op", "image": "quay.io/x:v1"}], "securityContext": {}}
+        },
+    },
 }
 
 

@@ -25,7 +25,9 @@ from vmo_operator.engine.diff import drifted, needs_apply, stamp
 from vmo_operator.engine.kube import KubeClient, KubeError
 
 NAMESPACE = Kind("v1", "Namespace", "namespaces", namespaced=False)
-CRD = Kind("apiextensions.k8s.io/v1", "CustomResourceDefinition", "customresourcedefinitions", namespaced=False)
+CRD = Kind(
+    "apiextensions.k8s.io/v1", "CustomResourceDefinition", "customresourcedefinitions", namespaced=False
+)
 
 _WAVE_OF_KIND = {
     "Namespace": 0,
@@ -54,13 +56,13 @@ class ApplyResult:
     detail: str = ""
 
 
-class CRDsNotEstablished(Exception):
+class CRDsNotEstablishedError(Exception):
     def __init__(self, names: Sequence[str]) -> None:
         super().__init__(f"CRDs not Established yet: {', '.join(names)}")
         self.names = list(names)
 
 
-class UnknownKind(Exception):
+class UnknownKindError(Exception):
     pass
 
 
@@ -96,7 +98,9 @@ class KindIndex:
         try:
             return self._by_key[(api_version, kind)]
         except KeyError:
-            raise UnknownKind(f"{kind} {api_version} is not declared in any component's owned_kinds") from None
+            raise UnknownKindError(
+                f"{kind} {api_version} is not declared in any component's owned_kinds"
+            ) from None
 
     def of(self, obj: Mapping[str, object]) -> Kind:
         return self(str(obj["apiVersion"]), str(obj["kind"]))
@@ -137,7 +141,7 @@ def wait_established(kube: KubeClient, names: Sequence[str], timeout: float) -> 
         if not pending:
             return
         if time.monotonic() >= deadline:
-            raise CRDsNotEstablished(pending)
+            raise CRDsNotEstablishedError(pending)
         time.sleep(0.2)
 
 
@@ -161,7 +165,9 @@ def apply_desired(
             live = observed.get(key)
             if not needs_apply(stamped, live):
                 continue
-            action: Action = "created" if live is None else ("overwritten" if drifted(stamped, live) else "updated")
+            action: Action = (
+                "created" if live is None else ("overwritten" if drifted(stamped, live) else "updated")
+            )
             applied = kube.apply(index.of(obj), stamped)
             observed[key] = applied
             results.append(ApplyResult(key, action))
@@ -187,10 +193,7 @@ def prune(
     """
     wanted = {ObjectKey.of(obj) for obj in desired}
     groups = custom_groups_of([*desired, *observed.values()])
-    doomed = [
-        live for key, live in observed.items()
-        if key not in wanted and component_of(live) not in keep
-    ]
+    doomed = [live for key, live in observed.items() if key not in wanted and component_of(live) not in keep]
     doomed.sort(key=lambda obj: -wave_of(obj, groups))
     results = []
     for live in doomed:

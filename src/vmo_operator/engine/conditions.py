@@ -51,7 +51,8 @@ def set_conditions(
             "status": update.status,
             "reason": update.reason,
             "message": update.message,
-            "lastTransitionTime": now if transitioned or previous is None
+            "lastTransitionTime": now
+            if transitioned or previous is None
             else previous.get("lastTransitionTime", now),
             "observedGeneration": generation,
         }

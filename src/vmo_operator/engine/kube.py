@@ -80,8 +80,14 @@ class KubeClient:
         payload = json.dumps(body) if body is not None else None
         try:
             response = self._api.call_api(
-                path, method, query_params=query or [], header_params=headers, body=payload,
-                auth_settings=["BearerToken"], _preload_content=False, _return_http_data_only=True,
+                path,
+                method,
+                query_params=query or [],
+                header_params=headers,
+                body=payload,
+                auth_settings=["BearerToken"],
+                _preload_content=False,
+                _return_http_data_only=True,
                 _request_timeout=(10, 60),
             )
         except ApiException as exc:
@@ -169,7 +175,10 @@ class KubeClient:
 
     def merge_patch(self, kind: Kind, name: str, patch: Mapping[str, Any], namespace: str = "") -> Manifest:
         result: Manifest = self._call(
-            "patch", "PATCH", kind_path(kind, namespace, name), body=patch,
+            "patch",
+            "PATCH",
+            kind_path(kind, namespace, name),
+            body=patch,
             content_type="application/merge-patch+json",
         )
         return result

@@ -32,7 +32,7 @@ from vmo_operator.engine.apply import (
     CRD,
     NAMESPACE,
     ApplyResult,
-    CRDsNotEstablished,
+    CRDsNotEstablishedError,
     KindIndex,
     apply_desired,
     component_of,
@@ -66,7 +66,8 @@ class Outcome:
     @property
     def available(self) -> bool:
         return any(
-            c.get("type") == "Available" and c.get("status") == "True" for c in self.status.get("conditions", [])
+            c.get("type") == "Available" and c.get("status") == "True"
+            for c in self.status.get("conditions", [])
         )
 
 
@@ -102,7 +103,9 @@ def find_workloads(kube: KubeClient, component: Component, sample: int = 5) -> l
     for kind in workload_kinds(component):
         for item in kube.list(kind, at_most=sample):
             meta = item.get("metadata", {})
-            where = f"{meta.get('namespace')}/{meta.get('name')}" if meta.get("namespace") else meta.get("name")
+            where = (
+                f"{meta.get('namespace')}/{meta.get('name')}" if meta.get("namespace") else meta.get("name")
+            )
             found.append(f"{kind.kind} {where}")
     return found
 
@@ -163,20 +166,32 @@ def reconcile(
                         blocked[component.name] = "still in use by " + ", ".join(workloads)
         results += apply_desired(kube, index, desired, observed)
         results += prune(kube, index, desired, observed, keep=frozenset(blocked))
-    except CRDsNotEstablished as exc:
+    except CRDsNotEstablishedError as exc:
         waiting, transient = str(exc), True
         observed = {}
     except KubeError as exc:
         apply_error, transient = str(exc), exc.transient
         observed = {}
 
-    healths = [
-        component.assess(spec, facts, _observed_for(component, observed)) if not apply_error else
-        ComponentHealth(component.name, component.enabled(spec, facts), False, reason="Unknown",
-                        message="not assessed: the reconcile failed")
-        for component in registry.components()
-    ] if not apply_error or "facts" in locals() else []
-    titled = [(component.title, health) for component, health in zip(registry.components(), healths, strict=False)]
+    healths = (
+        [
+            component.assess(spec, facts, _observed_for(component, observed))
+            if not apply_error
+            else ComponentHealth(
+                component.name,
+                component.enabled(spec, facts),
+                False,
+                reason="Unknown",
+                message="not assessed: the reconcile failed",
+            )
+            for component in registry.components()
+        ]
+        if not apply_error or "facts" in locals()
+        else []
+    )
+    titled = [
+        (component.title, health) for component, health in zip(registry.components(), healths, strict=False)
+    ]
     gate_status = registry.status_extras(spec)
     facts_for_status = ReconcileFacts(
         generation,
@@ -187,14 +202,24 @@ def reconcile(
         unknown_gates=tuple(gate_status.get("featureGates", {}).get("unknown", [])),
     )
     return outcome(
-        titled, facts_for_status, extra=gate_status, results=results, error=apply_error or waiting,
-        transient=transient, healths=healths,
+        titled,
+        facts_for_status,
+        extra=gate_status,
+        results=results,
+        error=apply_error or waiting,
+        transient=transient,
+        healths=healths,
     )
 
 
-def _observed_for(component: Component, observed: Mapping[ObjectKey, Manifest]) -> dict[ObjectKey, Manifest | None]:
-    return {key: obj for key, obj in observed.items() if obj.get("metadata", {}).get("labels", {}).get(
-        COMPONENT_LABEL) == component.name}
+def _observed_for(
+    component: Component, observed: Mapping[ObjectKey, Manifest]
+) -> dict[ObjectKey, Manifest | None]:
+    return {
+        key: obj
+        for key, obj in observed.items()
+        if obj.get("metadata", {}).get("labels", {}).get(COMPONENT_LABEL) == component.name
+    }
 
 
 @dataclass(frozen=True)

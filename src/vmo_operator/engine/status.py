@@ -38,7 +38,9 @@ class ReconcileFacts:
 
 def _component_condition(type_: str, health: ComponentHealth) -> ConditionSpec:
     if not health.enabled:
-        return ConditionSpec(type_, "True", health.reason or "Disabled", health.message or "disabled in the profile")
+        return ConditionSpec(
+            type_, "True", health.reason or "Disabled", health.message or "disabled in the profile"
+        )
     if health.skipped:
         return ConditionSpec(type_, "True", health.reason or "Skipped", health.message)
     if health.ready:
@@ -80,7 +82,9 @@ def summary_conditions(
         reason = f"{not_ready[0][0]}NotAvailable" if len(not_ready) == 1 else "ComponentsNotAvailable"
         conditions.append(ConditionSpec(AVAILABLE, "False", reason, describe(not_ready)))
     else:
-        conditions.append(ConditionSpec(AVAILABLE, "True", "AllComponentsReady", "all enabled components are ready"))
+        conditions.append(
+            ConditionSpec(AVAILABLE, "True", "AllComponentsReady", "all enabled components are ready")
+        )
 
     if facts.waiting:
         conditions.append(ConditionSpec(PROGRESSING, "True", "Waiting", facts.waiting))
@@ -97,8 +101,10 @@ def summary_conditions(
         problems.append(f"apply failed: {facts.apply_error}")
     problems += [f"{title}: {h.message or h.reason}" for title, h in degraded]
     if problems:
-        reason = "ApplyFailed" if facts.apply_error else (
-            f"{degraded[0][0]}Degraded" if len(degraded) == 1 else "ComponentsDegraded"
+        reason = (
+            "ApplyFailed"
+            if facts.apply_error
+            else (f"{degraded[0][0]}Degraded" if len(degraded) == 1 else "ComponentsDegraded")
         )
         conditions.append(ConditionSpec(DEGRADED, "True", reason, "; ".join(problems)))
     else:
@@ -107,23 +113,33 @@ def summary_conditions(
     if facts.apply_error:
         conditions.append(ConditionSpec(RECONCILE_COMPLETE, "False", "ReconcileFailed", facts.apply_error))
     elif facts.blocked:
-        blocked = "; ".join(f"removing {name} is blocked: {why}" for name, why in sorted(facts.blocked.items()))
+        blocked = "; ".join(
+            f"removing {name} is blocked: {why}" for name, why in sorted(facts.blocked.items())
+        )
         conditions.append(ConditionSpec(RECONCILE_COMPLETE, "False", "RemovalBlocked", blocked))
     elif facts.waiting:
         conditions.append(ConditionSpec(RECONCILE_COMPLETE, "False", "Waiting", facts.waiting))
     else:
-        conditions.append(ConditionSpec(RECONCILE_COMPLETE, "True", "ReconcileCompleted", "desired state applied"))
+        conditions.append(
+            ConditionSpec(RECONCILE_COMPLETE, "True", "ReconcileCompleted", "desired state applied")
+        )
 
     if facts.unknown_gates:
         gates = ", ".join(facts.unknown_gates)
-        conditions.append(ConditionSpec(
-            FEATURE_GATES_RECOGNIZED, "False", "UnknownFeatureGate",
-            f"not known for the configured KubeVirt version, passed through as written: {gates}",
-        ))
+        conditions.append(
+            ConditionSpec(
+                FEATURE_GATES_RECOGNIZED,
+                "False",
+                "UnknownFeatureGate",
+                f"not known for the configured KubeVirt version, passed through as written: {gates}",
+            )
+        )
     else:
-        conditions.append(ConditionSpec(
-            FEATURE_GATES_RECOGNIZED, "True", "AllGatesKnown", "every requested feature gate is known"
-        ))
+        conditions.append(
+            ConditionSpec(
+                FEATURE_GATES_RECOGNIZED, "True", "AllGatesKnown", "every requested feature gate is known"
+            )
+        )
     return conditions
 
 
