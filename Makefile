@@ -49,3 +49,15 @@ testenv-up: venv testenv-bin ## Start a background control plane; kubeconfig at 
 .PHONY: testenv-down
 testenv-down: venv ## Stop the background control plane and remove .testenv
 	$(PY) -m tests.support.controlplane down --dir $(TESTENV_DIR)
+
+.PHONY: crds
+crds: venv ## Regenerate crds/ and docs/reference.md from the pydantic models
+	$(PY) -m vmo_operator.api.crd --write
+
+.PHONY: demo
+demo: venv testenv-bin ## Local control plane + operator + example profile, left running
+	hack/demo.sh up
+
+.PHONY: demo-down
+demo-down: ## Stop everything `make demo` started
+	hack/demo.sh down

@@ -56,3 +56,39 @@ def namespace(api_client: Any) -> Iterator[str]:
     core.create_namespace({"metadata": {"name": name, "labels": {"vmo.dev/test": "true"}}})
     yield name
     core.delete_namespace(name)
+
+
+@pytest.fixture(scope="session")
+def project_crds(api_client: Any) -> list[str]:
+    """The CRDs the chart installs (generated into crds/), Established on the control plane."""
+    from tests.support.kube import apply_crd_files
+
+    return apply_crd_files(api_client, sorted(Path(__file__).parents[1].glob("crds/*.yaml")))
+
+
+@pytest.fixture(scope="session")
+def simulator(api_client: Any) -> Iterator[Any]:
+    """virt-operator and cdi-operator stand-ins (test scaffolding, see tests/simulators)."""
+    from tests.simulators.operands import OperandSimulator
+
+    sim = OperandSimulator(api_client).start()
+    yield sim
+    sim.stop()
+
+
+@pytest.fixture(scope="session")
+def operator(
+    control_plane: ControlPlane,
+    project_crds: list[str],
+    simulator: Any,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Any]:
+    """One `vmo run` process for the session, with short resync intervals."""
+    from tests.support.operator import OperatorProcess, bind_operator_identity
+
+    kubeconfig = bind_operator_identity(control_plane)
+    log_path = tmp_path_factory.mktemp("operator") / "operator.log"
+    proc = OperatorProcess(kubeconfig=kubeconfig, log_path=log_path).start()
+    yield proc
+    proc.stop()
+    print(f"\n--- operator log tail ({log_path}) ---\n{proc.log_tail(40)}")

@@ -403,6 +403,35 @@ class ControlPlane:
         self._wait_apiserver(timeout)
         self.kubeconfig_for(ADMIN_USER, ["system:masters"], path=self.kubeconfig)
 
+    @property
+    def audit_log(self) -> Path:
+        return self._dir / "logs" / "audit.log"
+
+    def _write_audit_policy(self) -> Path:
+        """Record every write (and who made it), so tests can count an identity's writes."""
+        policy = {
+            "apiVersion": "audit.k8s.io/v1",
+            "kind": "Policy",
+            "omitStages": ["RequestReceived"],
+            "rules": [
+                {"level": "Metadata", "verbs": ["create", "update", "patch", "delete", "deletecollection"]},
+                {"level": "None"},
+            ],
+        }
+        path = self._dir / "audit-policy.yaml"
+        path.write_text(yaml.safe_dump(policy))
+        return path
+
+    def writes_by(self, username: str) -> list[dict[str, Any]]:
+        """Completed write requests made by `username`, oldest first, from the audit log."""
+        events = []
+        with contextlib.suppress(FileNotFoundError), self.audit_log.open() as log:
+            for line in log:
+                event = json.loads(line)
+                if event.get("stage") == "ResponseComplete" and event["user"].get("username") == username:
+                    events.append(event)
+        return events
+
     def _wait_apiserver(self, timeout: float) -> None:
         context = ssl.create_default_context(cafile=str(self.ca_file))
         proc = self.processes["kube-apiserver"]

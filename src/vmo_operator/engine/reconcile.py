@@ -111,7 +111,7 @@ def find_workloads(kube: KubeClient, component: Component, sample: int = 5) -> l
 
 
 def _blocks_removal(spec: models.VMOProfileSpec) -> bool:
-    return str(spec.uninstall_strategy) in ("BlockUninstallIfWorkloadsExist", "UninstallStrategy.BLOCK")
+    return spec.uninstall_strategy == "BlockUninstallIfWorkloadsExist"
 
 
 def _spec_error(error: ValidationError) -> str:

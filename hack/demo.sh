@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# `make demo` / `make demo-down`: the whole product on a local control plane.
+#
+# virt-operator and cdi-operator cannot run here (no container runtime), so the demo runs the
+# test simulators in their place: they mark the KubeVirt and CDI resources Deployed once the
+# operator Deployments rendered by vmo-operator are Ready on the kwok nodes.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DEMO=.demo
+PY=.venv/bin/python
+VMO=.venv/bin/vmo
+export KUBECONFIG="$PWD/$DEMO/cluster/kubeconfig"
+
+stop_pidfile() {
+  local file="$1"
+  if [ -f "$file" ]; then
+    local pid; pid="$(cat "$file")"
+    kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
+    for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL -- "-$pid" 2>/dev/null || true
+    rm -f "$file"
+  fi
+}
+
+case "${1:-up}" in
+  up)
+    if [ -f "$DEMO/cluster/state.json" ]; then
+      echo "a demo is already running; 'make demo-down' first" >&2; exit 1
+    fi
+    mkdir -p "$DEMO"
+    echo "==> starting the local control plane (etcd, kube-apiserver, controller-manager, scheduler, kwok)"
+    $PY -m tests.support.controlplane up --dir "$DEMO/cluster"
+    echo "==> installing the vmo-operator CRDs"
+    kubectl apply --server-side -f crds/ >/dev/null
+    kubectl wait --for=condition=Established crd --all --timeout=60s >/dev/null
+    echo "==> starting SIMULATED virt-operator and cdi-operator (test scaffolding, not part of the product)"
+    setsid $PY -m tests.simulators.operands --kubeconfig "$KUBECONFIG" >"$DEMO/simulator.log" 2>&1 &
+    echo $! >"$DEMO/simulator.pid"
+    echo "==> starting vmo-operator in the background (log: $DEMO/operator.log)"
+    setsid $VMO run --log-format=console --resync-seconds=30 --metrics-port=0 >"$DEMO/operator.log" 2>&1 &
+    echo $! >"$DEMO/operator.pid"
+    echo "==> applying examples/vmoprofile.yaml"
+    kubectl apply -f examples/vmoprofile.yaml
+    echo "==> waiting for the profile to become Available"
+    kubectl wait --for=condition=Available vmoprofile/vmo --timeout=180s
+    echo
+    kubectl get vmoprofiles
+    echo
+    $VMO status vmo
+    cat <<MSG
+
+The demo is running. Try:
+  export KUBECONFIG=$KUBECONFIG
+  kubectl get vmoprofiles
+  .venv/bin/vmo status vmo
+  kubectl get kubevirt -A; kubectl get network-attachment-definitions -A
+  kubectl delete deployment -n kubevirt virt-operator   # watch it come back
+Stop everything with: make demo-down
+MSG
+    ;;
+  down)
+    stop_pidfile "$DEMO/operator.pid"
+    stop_pidfile "$DEMO/simulator.pid"
+    if [ -d "$DEMO/cluster" ]; then $PY -m tests.support.controlplane down --dir "$DEMO/cluster"; fi
+    rm -rf "$DEMO"
+    echo "demo stopped"
+    ;;
+  *) echo "usage: $0 up|down" >&2; exit 2 ;;
+esac

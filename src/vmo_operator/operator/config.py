@@ -1,0 +1,69 @@
+"""Runtime configuration of one operator process, from flags and environment.
+
+Settings are a frozen dataclass with documented fields, like kopf's own settings: each has a unit
+and a default chosen for production clusters; tests shorten the intervals through flags.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+
+def _env(name: str, default: str) -> str:
+    return os.environ.get(name, default)
+
+
+@dataclass(frozen=True)
+class OperatorConfig:
+    resync_seconds: float = 60.0
+    """Idle resync interval: re-read every owned object and repair drift the watches missed."""
+
+    retry_seconds: float = 5.0
+    """Delay before the next reconcile when the last one failed or the platform is not Available."""
+
+    namespace: str = "vmo-system"
+    """Namespace the operator runs in; excluded from MAC allocation, holds its Secrets."""
+
+    metrics_address: str = "127.0.0.1"
+    metrics_port: int = 0
+    """Prometheus /metrics listener; port 0 disables it."""
+
+    liveness_endpoint: str = ""
+    """kopf liveness URL, e.g. http://0.0.0.0:8080/healthz; empty disables it."""
+
+    log_format: str = "auto"
+    """"json", "console" or "auto" (JSON unless stdout is a terminal)."""
+
+    log_level: str = "info"
+
+    standalone: bool = True
+    """Skip kopf peering. Replicas coordinate through the API server (SSA, reservations)."""
+
+    peering_priority: int = 0
+
+    webhook_mode: str = "off"
+    """"off", "url" (serve on host:port, configure by URL — for tests) or "service" (in-cluster)."""
+
+    webhook_host: str = "127.0.0.1"
+    webhook_port: int = 9443
+    webhook_service: str = "vmo-operator-webhook"
+
+    @classmethod
+    def from_env(cls) -> OperatorConfig:
+        return cls(
+            resync_seconds=float(_env("VMO_RESYNC_SECONDS", "60")),
+            retry_seconds=float(_env("VMO_RETRY_SECONDS", "5")),
+            namespace=_env("VMO_NAMESPACE", "vmo-system"),
+            metrics_address=_env("VMO_METRICS_ADDRESS", "127.0.0.1"),
+            metrics_port=int(_env("VMO_METRICS_PORT", "0")),
+            liveness_endpoint=_env("VMO_LIVENESS_ENDPOINT", ""),
+            log_format=_env("VMO_LOG_FORMAT", "auto"),
+            log_level=_env("VMO_LOG_LEVEL", "info"),
+            standalone=_env("VMO_STANDALONE", "true").lower() == "true",
+            peering_priority=int(_env("VMO_PEERING_PRIORITY", "0")),
+            webhook_mode=_env("VMO_WEBHOOK_MODE", "off"),
+            webhook_host=_env("VMO_WEBHOOK_HOST", "127.0.0.1"),
+            webhook_port=int(_env("VMO_WEBHOOK_PORT", "9443")),
+            webhook_service=_env("VMO_WEBHOOK_SERVICE", "vmo-operator-webhook"),
+        )

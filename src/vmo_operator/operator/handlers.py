@@ -1,0 +1,260 @@
+"""kopf wiring for VMOProfiles: thin handlers that read, call the engine, write status and record.
+
+One daemon per profile runs the reconcile loop. It wakes on a change to the profile, on any
+watch event of an object we own (drift), or when the resync interval passes, so bursts of
+events coalesce into one reconcile. Deletion is a kopf on.delete handler behind a finalizer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Mapping
+from typing import Any
+
+import kopf
+import structlog
+
+from vmo_operator.components import registry
+from vmo_operator.components.base import MANAGED_BY_LABEL, MANAGED_BY_VALUE, PROFILE_LABEL
+from vmo_operator.engine import reconcile as engine
+from vmo_operator.engine.apply import CRD, NAMESPACE, ApplyResult
+from vmo_operator.engine.conditions import ConditionSpec, set_conditions
+from vmo_operator.engine.kube import KubeClient, KubeError
+from vmo_operator.operator import metrics
+from vmo_operator.operator.config import OperatorConfig
+
+GROUP, VERSION, PLURAL = "vmo.dev", "v1alpha1", "vmoprofiles"
+FINALIZER = "vmo.dev/teardown"
+log = structlog.get_logger("vmo.profile")
+
+
+class Runtime:
+    """Process-wide state shared by the handlers: the client, config and wake-up signals."""
+
+    kube: KubeClient
+    config: OperatorConfig
+
+    def __init__(self) -> None:
+        self._wakeups: dict[str, asyncio.Event] = {}
+
+    def wakeup(self, name: str) -> asyncio.Event:
+        return self._wakeups.setdefault(name, asyncio.Event())
+
+    def wake(self, name: str | None = None) -> None:
+        targets = [name] if name else list(self._wakeups)
+        for target in targets:
+            if target in self._wakeups:
+                self._wakeups[target].set()
+
+    def forget(self, name: str) -> None:
+        self._wakeups.pop(name, None)
+
+
+RUNTIME = Runtime()
+
+
+def prepare(kube: KubeClient, config: OperatorConfig) -> None:
+    """Called by `vmo run` before kopf starts; the startup handler below finishes the setup."""
+    RUNTIME.kube = kube
+    RUNTIME.config = config
+
+
+@kopf.on.startup()
+async def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
+    settings.persistence.finalizer = FINALIZER
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix="vmo.dev")
+    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(prefix="vmo.dev")
+    settings.posting.level = 20  # INFO: our Normal events matter to admins
+    settings.execution.max_workers = 8
+    settings.watching.server_timeout = 300
+    # Only our labelled objects are streamed for the kinds we own; foreign ConfigMaps, Deployments
+    # and so on never reach this process.
+    selector = f"{MANAGED_BY_LABEL}={MANAGED_BY_VALUE}"
+    for kind in _watched_owned_kinds():
+        settings.watching.label_selectors[(kind.group or "v1", kind.plural)] = selector
+
+
+def _watched_owned_kinds() -> list[Any]:
+    skip = {(CRD.api_version, CRD.kind), (NAMESPACE.api_version, NAMESPACE.kind)}
+    seen: dict[tuple[str, str], Any] = {}
+    for component in registry.components():
+        for kind in component.owned_kinds:
+            key = (kind.api_version, kind.kind)
+            if key not in skip:
+                seen.setdefault(key, kind)
+    return list(seen.values())
+
+
+def _register_drift_watches() -> None:
+    """Every owned kind (but CRDs and namespaces, which kopf itself scans) wakes its profile."""
+    for kind in _watched_owned_kinds():
+        group, _, version = kind.api_version.rpartition("/")
+        kopf.on.event(group, version, kind.plural, labels={MANAGED_BY_LABEL: MANAGED_BY_VALUE})(owned_event)
+
+
+async def owned_event(labels: Mapping[str, str], **_: Any) -> None:
+    RUNTIME.wake(labels.get(PROFILE_LABEL))
+
+
+@kopf.on.event(GROUP, VERSION, PLURAL)
+async def profile_event(name: str, type: str | None, **_: Any) -> None:
+    # A profile appearing or going away can change which profile is the active one.
+    RUNTIME.wake(None if type in ("ADDED", "DELETED") else name)
+    RUNTIME.wake(name)
+
+
+def _active_profile(kube: KubeClient) -> str:
+    """The oldest profile is the one that is applied; the others only report that."""
+    profiles = kube.list(engine.PROFILE_KIND)
+    if not profiles:
+        return ""
+    oldest = min(profiles, key=lambda p: (p["metadata"]["creationTimestamp"], p["metadata"]["name"]))
+    return str(oldest["metadata"]["name"])
+
+
+def _reconcile_once(name: str) -> tuple[engine.Outcome | None, dict[str, Any] | None]:
+    kube = RUNTIME.kube
+    profile = kube.get(engine.PROFILE_KIND, name)
+    if profile is None or profile["metadata"].get("deletionTimestamp"):
+        return None, profile
+    active = _active_profile(kube)
+    inactive = (
+        ""
+        if active == name
+        else (f"VMOProfile {active!r} is the active profile; only one profile is applied per cluster")
+    )
+    outcome = engine.reconcile(kube, profile, inactive_because=inactive)
+    if outcome.status_needs_write:
+        kube.patch_status(engine.PROFILE_KIND, name, outcome.status)
+    return outcome, profile
+
+
+def _record(body: Mapping[str, Any], outcome: engine.Outcome, was_available: bool) -> None:
+    counts: dict[str, int] = {}
+    for result in outcome.results:
+        counts[result.action] = counts.get(result.action, 0) + 1
+        metrics.OBJECT_WRITES.labels(result.action).inc()
+        if _is_drift(result, was_available):
+            metrics.DRIFT_REPAIRS.labels(result.key.kind).inc()
+            where = f"{result.key.namespace}/{result.key.name}" if result.key.namespace else result.key.name
+            verb = "edited" if result.action == "overwritten" else "deleted"
+            kopf.warn(
+                dict(body),
+                reason="Overwritten",
+                message=f"{result.key.kind} {where} was {verb} outside the operator and has been restored",
+            )
+    if counts:
+        summary = ", ".join(f"{n} {action}" for action, n in sorted(counts.items()))
+        kopf.info(dict(body), reason="Applied", message=summary)
+    if outcome.error and not outcome.transient:
+        kopf.warn(dict(body), reason="ReconcileFailed", message=outcome.error)
+
+
+def _is_drift(result: ApplyResult, was_available: bool) -> bool:
+    return result.action == "overwritten" or (result.action == "created" and was_available)
+
+
+def _was_available(profile: Mapping[str, Any] | None) -> bool:
+    if not profile:
+        return False
+    status = profile.get("status") or {}
+    generation = profile.get("metadata", {}).get("generation")
+    return any(
+        c.get("type") == "Available"
+        and c.get("status") == "True"
+        and c.get("observedGeneration") == generation
+        for c in status.get("conditions", [])
+    )
+
+
+@kopf.daemon(GROUP, VERSION, PLURAL, cancellation_timeout=30.0)
+async def profile_loop(name: str, stopped: kopf.DaemonStopped, **_: Any) -> None:
+    wakeup = RUNTIME.wakeup(name)
+    try:
+        while not stopped:
+            wakeup.clear()
+            started = time.monotonic()
+            delay = RUNTIME.config.resync_seconds
+            try:
+                before = await asyncio.to_thread(RUNTIME.kube.get, engine.PROFILE_KIND, name)
+                outcome, _profile = await asyncio.to_thread(_reconcile_once, name)
+                if outcome is None:
+                    return
+                _record(before or {}, outcome, _was_available(before))
+                result = "available" if outcome.available else ("error" if outcome.error else "progressing")
+                metrics.RECONCILES.labels(result).inc()
+                metrics.AVAILABLE.labels(name).set(1 if outcome.available else 0)
+                if outcome.error or not outcome.available:
+                    delay = RUNTIME.config.retry_seconds
+                log.info(
+                    "reconciled",
+                    profile=name,
+                    result=result,
+                    writes=len(outcome.results),
+                    error=outcome.error or None,
+                )
+            except KubeError as exc:
+                metrics.RECONCILES.labels("error").inc()
+                metrics.RECONCILE_ERRORS.labels(exc.reason or str(exc.status)).inc()
+                log.warning("reconcile failed", profile=name, error=str(exc))
+                delay = RUNTIME.config.retry_seconds
+            except Exception:  # never let one bad round kill the loop; the next round retries
+                metrics.RECONCILES.labels("error").inc()
+                metrics.RECONCILE_ERRORS.labels("Unexpected").inc()
+                log.exception("reconcile crashed", profile=name)
+                delay = RUNTIME.config.retry_seconds
+            finally:
+                metrics.RECONCILE_SECONDS.observe(time.monotonic() - started)
+            await _wait(wakeup, stopped, delay)
+    finally:
+        RUNTIME.forget(name)
+
+
+async def _wait(wakeup: asyncio.Event, stopped: kopf.DaemonStopped, delay: float) -> None:
+    stop_task = asyncio.ensure_future(stopped.wait())
+    wake_task = asyncio.ensure_future(wakeup.wait())
+    try:
+        await asyncio.wait({stop_task, wake_task}, timeout=delay, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stop_task.cancel()
+        wake_task.cancel()
+
+
+@kopf.on.delete(GROUP, VERSION, PLURAL)
+async def profile_deleted(body: kopf.Body, name: str, **_: Any) -> None:
+    kube = RUNTIME.kube
+    profile = dict(body)
+    active = await asyncio.to_thread(_active_profile, kube)
+    if active and active != name:
+        return  # an inactive profile never installed anything
+    result = await asyncio.to_thread(engine.teardown, kube, profile)
+    if result.blocked_by:
+        message = (
+            "deletion is blocked by uninstallStrategy BlockUninstallIfWorkloadsExist while these exist: "
+            + ", ".join(result.blocked_by)
+        )
+        await asyncio.to_thread(
+            _set_condition,
+            name,
+            profile,
+            ConditionSpec("ReconcileComplete", "False", "RemovalBlocked", message),
+        )
+        kopf.warn(profile, reason="RemovalBlocked", message=message)
+        raise kopf.TemporaryError(message, delay=RUNTIME.config.retry_seconds)
+    if not result.done:
+        raise kopf.TemporaryError(f"waiting for {result.remaining} owned objects to go away", delay=2)
+    kopf.info(profile, reason="Removed", message="every component was removed")
+
+
+def _set_condition(name: str, profile: Mapping[str, Any], spec: ConditionSpec) -> None:
+    status = profile.get("status") or {}
+    generation = int(profile.get("metadata", {}).get("generation", 0))
+    conditions = set_conditions(
+        status.get("conditions") or [], [spec], generation=generation, now=engine.now_rfc3339()
+    )
+    if conditions != status.get("conditions"):
+        RUNTIME.kube.patch_status(engine.PROFILE_KIND, name, {"conditions": conditions})
+
+
+_register_drift_watches()

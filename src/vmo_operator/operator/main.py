@@ -1,0 +1,87 @@
+"""`vmo run`: build the client, metrics and logging, then hand the event loop to kopf."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+import kopf
+import structlog
+
+from vmo_operator.engine.kube import KubeClient
+from vmo_operator.operator import handlers, metrics
+from vmo_operator.operator.config import OperatorConfig
+from vmo_operator.operator.logs import configure_logging
+
+
+def _api_client() -> Any:
+    from kubernetes import client, config
+
+    try:
+        config.load_incluster_config()
+    except config.ConfigException:
+        config.load_kube_config()
+    configuration = client.Configuration.get_default_copy()
+    # Reconciles run in a thread pool; give each worker a connection instead of queueing.
+    configuration.connection_pool_maxsize = 32
+    return client.ApiClient(configuration)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--resync-seconds", type=float, help="idle resync interval (default 60)")
+    parser.add_argument("--metrics-port", type=int, help="serve Prometheus /metrics on this port (0 = off)")
+    parser.add_argument("--metrics-address", help="address for /metrics (default 127.0.0.1)")
+    parser.add_argument("--liveness", help="kopf liveness endpoint, e.g. http://0.0.0.0:8080/healthz")
+    parser.add_argument("--log-format", choices=["auto", "json", "console"])
+    parser.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
+    parser.add_argument("--webhook-mode", choices=["off", "url", "service"])
+    parser.add_argument("--webhook-host", help="host the API server uses to reach the webhook (url mode)")
+    parser.add_argument("--webhook-port", type=int, help="port the webhook server listens on")
+    parser.add_argument("--peering", action="store_true", help="use kopf peering instead of standalone")
+    parser.add_argument("--priority", type=int, help="kopf peering priority")
+
+
+def config_from(args: argparse.Namespace) -> OperatorConfig:
+    base = OperatorConfig.from_env()
+    overrides = {
+        "resync_seconds": args.resync_seconds,
+        "metrics_port": args.metrics_port,
+        "metrics_address": args.metrics_address,
+        "liveness_endpoint": args.liveness,
+        "log_format": args.log_format,
+        "log_level": args.log_level,
+        "webhook_mode": args.webhook_mode,
+        "webhook_host": args.webhook_host,
+        "webhook_port": args.webhook_port,
+        "peering_priority": args.priority,
+    }
+    values = {**base.__dict__, **{k: v for k, v in overrides.items() if v is not None}}
+    if args.peering:
+        values["standalone"] = False
+    return OperatorConfig(**values)
+
+
+def run(args: argparse.Namespace) -> int:
+    config = config_from(args)
+    configure_logging(config.log_format, config.log_level)
+    log = structlog.get_logger("vmo")
+    kube = KubeClient(_api_client())
+    metrics.serve(kube, config.metrics_address, config.metrics_port)
+    handlers.prepare(kube, config)
+    _load_optional_handlers(config)
+    log.info("starting", resync_seconds=config.resync_seconds, webhook_mode=config.webhook_mode,
+             standalone=config.standalone)
+    kopf.run(
+        clusterwide=True,
+        standalone=config.standalone,
+        priority=config.peering_priority,
+        liveness_endpoint=config.liveness_endpoint or None,
+    )
+    return 0
+
+
+def _load_optional_handlers(config: OperatorConfig) -> None:
+    """The MAC allocator registers its handlers on import; it is off when no webhook is served."""
+    if config.webhook_mode == "off":
+        return
+    from vmo_operator.operator import macpool_handlers  # noqa: F401  (import registers handlers)

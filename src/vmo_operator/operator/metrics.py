@@ -1,0 +1,40 @@
+"""Prometheus metrics of the operator, served on /metrics when a port is configured."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from prometheus_client import Counter, Gauge, Histogram, start_http_server
+from prometheus_client.core import CounterMetricFamily, Metric
+from prometheus_client.registry import REGISTRY, Collector
+
+from vmo_operator.engine.kube import KubeClient
+
+RECONCILES = Counter("vmo_reconcile_total", "VMOProfile reconciles by result", ["result"])
+RECONCILE_SECONDS = Histogram("vmo_reconcile_duration_seconds", "Duration of one VMOProfile reconcile")
+RECONCILE_ERRORS = Counter("vmo_reconcile_errors_total", "Reconciles that failed, by reason", ["reason"])
+MANAGED_OBJECTS = Gauge("vmo_managed_objects", "Objects the operator owns, by component", ["component"])
+DRIFT_REPAIRS = Counter(
+    "vmo_drift_repairs_total", "Owned objects restored after an out-of-band change or delete", ["kind"]
+)
+OBJECT_WRITES = Counter("vmo_object_writes_total", "Owned objects written, by action", ["action"])
+AVAILABLE = Gauge("vmo_profile_available", "1 when the active VMOProfile is Available", ["profile"])
+
+
+class ApiRequestCollector(Collector):
+    """Exposes the engine client's per-verb request counts without coupling it to Prometheus."""
+
+    def __init__(self, kube: KubeClient) -> None:
+        self._kube = kube
+
+    def collect(self) -> Iterator[Metric]:
+        family = CounterMetricFamily("vmo_api_requests", "API requests sent by the operator", labels=["verb"])
+        for verb, count in sorted(self._kube.requests.items()):
+            family.add_metric([verb], count)
+        yield family
+
+
+def serve(kube: KubeClient, address: str, port: int) -> None:
+    REGISTRY.register(ApiRequestCollector(kube))
+    if port:
+        start_http_server(port, addr=address)

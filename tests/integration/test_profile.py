@@ -1,0 +1,433 @@
+"""A VMOProfile installs, converges, repairs and removes the VM stack on a real control plane.
+
+The operator runs as its own process with its own identity; virt-operator and cdi-operator are
+played by the simulator (tests/simulators). Tests run one after another against the one
+cluster-wide profile and leave no profile behind.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import uuid
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+import yaml
+from kubernetes import client
+from kubernetes.client.rest import ApiException
+
+from tests.support.controlplane import ControlPlane
+from tests.support.kube import PROFILE, condition, get_profile, wait_condition
+from tests.support.operator import OPERATOR_USER
+from tests.support.waiting import eventually
+from vmo_operator.components.base import MANAGED_BY_LABEL, MANAGED_BY_VALUE, ClusterFacts, ObjectKey
+from vmo_operator.engine.apply import KindIndex
+from vmo_operator.engine.kube import KubeClient
+
+pytestmark = pytest.mark.integration
+
+MANAGED = f"{MANAGED_BY_LABEL}={MANAGED_BY_VALUE}"
+KUBEVIRT_CR = ("kubevirt.io", "v1", "kubevirt", "kubevirts", "kubevirt")
+
+
+def render(spec: dict[str, Any], name: str) -> list[dict[str, Any]]:
+    from vmo_operator.api.models import VMOProfileSpec
+    from vmo_operator.components import registry
+
+    return registry.render_all(VMOProfileSpec.model_validate(spec), ClusterFacts(), name)
+
+
+def kube_of(api: Any) -> KubeClient:
+    return KubeClient(api)
+
+
+def index() -> KindIndex:
+    from vmo_operator.components import registry
+
+    return KindIndex(k for c in registry.components() for k in c.owned_kinds)
+
+
+def owned_objects(api: Any) -> dict[ObjectKey, dict[str, Any]]:
+    from vmo_operator.engine.apply import observe_owned
+
+    return observe_owned(kube_of(api), index().all)
+
+
+def live(api: Any, obj: dict[str, Any]) -> dict[str, Any] | None:
+    key = ObjectKey.of(obj)
+    return kube_of(api).get(index().of(obj), key.name, key.namespace)
+
+
+def kubevirt_cr(api: Any) -> dict[str, Any]:
+    group, version, namespace, plural, name = KUBEVIRT_CR
+    result: dict[str, Any] = client.CustomObjectsApi(api).get_namespaced_custom_object(
+        group, version, namespace, plural, name
+    )
+    return result
+
+
+ProfileFactory = Callable[..., dict[str, Any]]
+
+
+@pytest.fixture
+def make_profile(api_client: Any, operator: Any) -> Iterator[ProfileFactory]:
+    """Create profiles; afterwards delete every profile and wait until nothing we own remains."""
+    custom = client.CustomObjectsApi(api_client)
+
+    def create(spec: dict[str, Any], name: str = "vmo") -> dict[str, Any]:
+        body = {
+            "apiVersion": "vmo.dev/v1alpha1",
+            "kind": "VMOProfile",
+            "metadata": {"name": name},
+            "spec": spec,
+        }
+        result: dict[str, Any] = custom.create_cluster_custom_object(*PROFILE, body)
+        return result
+
+    yield create
+
+    _delete_vms(api_client)
+    for item in custom.list_cluster_custom_object(*PROFILE)["items"]:
+        custom.delete_cluster_custom_object(*PROFILE, item["metadata"]["name"])
+    eventually(
+        lambda: not custom.list_cluster_custom_object(*PROFILE)["items"], timeout=120, what="profiles gone"
+    )
+    eventually(lambda: not owned_objects(api_client), timeout=60, what="no owned objects left")
+
+
+def _delete_vms(api: Any) -> None:
+    custom = client.CustomObjectsApi(api)
+    try:
+        vms = custom.list_cluster_custom_object("kubevirt.io", "v1", "virtualmachines")["items"]
+    except ApiException:
+        return
+    for vm in vms:
+        meta = vm["metadata"]
+        custom.delete_namespaced_custom_object(
+            "kubevirt.io", "v1", meta["namespace"], "virtualmachines", meta["name"]
+        )
+
+
+def test_fresh_profile_becomes_available_with_every_rendered_object(
+    api_client: Any, make_profile: ProfileFactory, namespace: str
+) -> None:
+    spec = {"multus": {"networks": [{"name": "vlan-10", "vlan": 10, "namespaces": [namespace]}]}}
+    make_profile(spec)
+
+    profile = wait_condition(api_client, "vmo", "Available", timeout=120)
+
+    for obj in render(spec, "vmo"):
+        assert live(api_client, obj) is not None, f"{obj['kind']} {obj['metadata']['name']} missing"
+    gates = kubevirt_cr(api_client)["spec"]["configuration"]["developerConfiguration"]["featureGates"]
+    # Default version is v1.9: HotplugVolumes is translated, GA gates are implied, not written.
+    assert "DeclarativeHotplugVolumes" in gates
+    assert "HotplugVolumes" not in gates
+    assert "LiveMigration" not in gates
+    assert "LiveMigration" in profile["status"]["featureGates"]["implied"]
+    nad = client.CustomObjectsApi(api_client).get_namespaced_custom_object(
+        "k8s.cni.cncf.io", "v1", namespace, "network-attachment-definitions", "vlan-10"
+    )
+    config = json.loads(nad["spec"]["config"])
+    assert (config["type"], config["vlan"], config["bridge"]) == ("bridge", 10, "br0")
+    for component in ("kubevirt", "cdi", "multus", "descheduler", "snapshotController"):
+        assert profile["status"]["components"][component]["ready"], component
+    assert condition(profile, "ReconcileComplete")["status"] == "True"  # type: ignore[index]
+    assert condition(profile, "Degraded")["status"] == "False"  # type: ignore[index]
+
+
+def test_edits_converge_and_disabling_a_component_prunes_exactly_its_objects(
+    api_client: Any, make_profile: ProfileFactory, namespace: str
+) -> None:
+    spec: dict[str, Any] = {
+        "multus": {"networks": [{"name": "vlan-10", "vlan": 10, "namespaces": [namespace]}]}
+    }
+    make_profile(spec)
+    wait_condition(api_client, "vmo", "Available", timeout=120)
+    custom = client.CustomObjectsApi(api_client)
+
+    edited = copy.deepcopy(spec)
+    edited["kubevirt"] = {"version": "v1.8.4", "featureGates": {"add": ["CPUManager"]}}
+    edited["multus"]["networks"].append({"name": "vlan-20", "vlan": 20, "namespaces": [namespace]})
+    custom.patch_cluster_custom_object(*PROFILE, "vmo", {"spec": edited})
+    wait_condition(api_client, "vmo", "Available", timeout=120)
+
+    cr = kubevirt_cr(api_client)
+    gates = cr["spec"]["configuration"]["developerConfiguration"]["featureGates"]
+    assert "CPUManager" in gates
+    assert "HotplugVolumes" in gates, "before v1.9 the original gate name is written"
+    assert "DeclarativeHotplugVolumes" not in gates
+    custom.get_namespaced_custom_object(
+        "k8s.cni.cncf.io", "v1", namespace, "network-attachment-definitions", "vlan-20"
+    )
+
+    before = owned_objects(api_client)
+    descheduler_keys = {
+        k for k, o in before.items() if o["metadata"]["labels"]["vmo.dev/component"] == "descheduler"
+    }
+    assert descheduler_keys
+    edited["descheduler"] = {"enabled": False}
+    edited["multus"]["networks"] = [n for n in edited["multus"]["networks"] if n["name"] != "vlan-20"]
+    custom.patch_cluster_custom_object(*PROFILE, "vmo", {"spec": edited})
+    wait_condition(api_client, "vmo", "Available", timeout=120)
+
+    def pruned() -> dict[ObjectKey, dict[str, Any]] | None:
+        after = owned_objects(api_client)
+        return after if not (descheduler_keys & after.keys()) else None
+
+    after = eventually(pruned, timeout=60, what="descheduler objects pruned")
+    removed = before.keys() - after.keys()
+    vlan20 = {k for k in removed if k.kind == "NetworkAttachmentDefinition" and k.name == "vlan-20"}
+    assert removed == descheduler_keys | vlan20
+    untouched = [k for k in after if k in before and k.kind == "Deployment"]
+    for key in untouched:
+        assert after[key]["metadata"]["uid"] == before[key]["metadata"]["uid"], f"{key} was recreated"
+
+
+def test_manual_delete_and_edits_are_repaired_and_reported(
+    control_plane: ControlPlane, api_client: Any, make_profile: ProfileFactory, namespace: str
+) -> None:
+    make_profile({"multus": {"networks": [{"name": "vlan-10", "vlan": 10, "namespaces": [namespace]}]}})
+    wait_condition(api_client, "vmo", "Available", timeout=120)
+    apps = client.AppsV1Api(api_client)
+    custom = client.CustomObjectsApi(api_client)
+
+    old_uid = apps.read_namespaced_deployment("virt-operator", "kubevirt").metadata.uid
+    apps.delete_namespaced_deployment("virt-operator", "kubevirt")
+    eventually(
+        lambda: apps.read_namespaced_deployment("virt-operator", "kubevirt").metadata.uid != old_uid,
+        timeout=30,
+        what="virt-operator Deployment recreated",
+    )
+
+    nad_path = ("k8s.cni.cncf.io", "v1", namespace, "network-attachment-definitions", "vlan-10")
+    custom.patch_namespaced_custom_object(*nad_path, {"spec": {"config": '{"type":"macvlan"}'}})
+    eventually(
+        lambda: (
+            json.loads(custom.get_namespaced_custom_object(*nad_path)["spec"]["config"])["type"] == "bridge"
+        ),
+        timeout=30,
+        what="NAD config restored",
+    )
+
+    group, version, ns, plural, name = KUBEVIRT_CR
+    custom.patch_namespaced_custom_object(
+        group,
+        version,
+        ns,
+        plural,
+        name,
+        {"spec": {"configuration": {"developerConfiguration": {"featureGates": ["Sidecar"]}}}},
+    )
+    eventually(
+        lambda: (
+            "Sidecar"
+            not in kubevirt_cr(api_client)["spec"]["configuration"]["developerConfiguration"]["featureGates"]
+        ),
+        timeout=30,
+        what="KubeVirt CR gates restored",
+    )
+
+    def overwritten_events() -> list[Any]:
+        events = (
+            client.CoreV1Api(api_client)
+            .list_namespaced_event(
+                "default", field_selector="involvedObject.kind=VMOProfile,reason=Overwritten"
+            )
+            .items
+        )
+        return [e for e in events if e.involved_object.name == "vmo"]
+
+    events = eventually(
+        lambda: len(overwritten_events()) >= 3 and overwritten_events(), timeout=30, what="Overwritten events"
+    )
+    messages = " ".join(e.message for e in events)
+    assert "virt-operator" in messages
+    assert "vlan-10" in messages
+    assert "KubeVirt" in messages
+
+
+def test_an_idle_resync_writes_nothing(
+    control_plane: ControlPlane, api_client: Any, make_profile: ProfileFactory, operator: Any
+) -> None:
+    make_profile({})
+    wait_condition(api_client, "vmo", "Available", timeout=120)
+    wait_condition(api_client, "vmo", "Progressing", "False", timeout=60)
+
+    def reconciles() -> float:
+        return sum(v for k, v in operator.metrics().items() if k.startswith("vmo_reconcile_total"))
+
+    # Let in-flight status updates settle: two reconciles in a row without a write.
+    eventually(lambda: _quiet_rounds(control_plane, reconciles, rounds=1), timeout=60, what="a quiet round")
+    writes_before = len(control_plane.writes_by(OPERATOR_USER))
+    start = reconciles()
+    eventually(lambda: reconciles() >= start + 2, timeout=60, what="two idle resyncs")
+    writes = control_plane.writes_by(OPERATOR_USER)[writes_before:]
+    assert writes == [], [f"{w['verb']} {w['objectRef']}" for w in writes]
+
+
+def _quiet_rounds(plane: ControlPlane, reconciles: Callable[[], float], rounds: int) -> bool:
+    writes = len(plane.writes_by(OPERATOR_USER))
+    start = reconciles()
+    eventually(lambda: reconciles() >= start + rounds, timeout=60, what="reconcile rounds")
+    return len(plane.writes_by(OPERATOR_USER)) == writes
+
+
+def test_a_foreign_volume_snapshot_crd_is_left_untouched(
+    api_client: Any, make_profile: ProfileFactory
+) -> None:
+    ext = client.ApiextensionsV1Api(api_client)
+    foreign = {
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {
+            "name": "volumesnapshots.snapshot.storage.k8s.io",
+            "labels": {"installed-by": "backup-tool"},
+        },
+        "spec": {
+            "group": "snapshot.storage.k8s.io",
+            "scope": "Namespaced",
+            "names": {"kind": "VolumeSnapshot", "plural": "volumesnapshots", "singular": "volumesnapshot"},
+            "versions": [
+                {
+                    "name": "v1",
+                    "served": True,
+                    "storage": True,
+                    "schema": {
+                        "openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": True}
+                    },
+                }
+            ],
+        },
+    }
+    created = ext.create_custom_resource_definition(foreign)
+    try:
+        make_profile({})
+        profile = wait_condition(api_client, "vmo", "Available", timeout=120)
+        snapshot = profile["status"]["components"]["snapshotController"]
+        assert snapshot["skipped"] is True
+        assert "volumesnapshots.snapshot.storage.k8s.io" in snapshot["message"]
+        after = ext.read_custom_resource_definition("volumesnapshots.snapshot.storage.k8s.io")
+        assert after.metadata.resource_version == created.metadata.resource_version
+        assert MANAGED_BY_LABEL not in (after.metadata.labels or {})
+        controllers = (
+            client.AppsV1Api(api_client)
+            .list_deployment_for_all_namespaces(
+                label_selector=f"{MANAGED},vmo.dev/component=snapshot-controller"
+            )
+            .items
+        )
+        assert controllers == []
+    finally:
+        ext.delete_custom_resource_definition("volumesnapshots.snapshot.storage.k8s.io")
+
+
+def test_deleting_the_profile_is_blocked_while_a_vm_exists(
+    api_client: Any, make_profile: ProfileFactory, namespace: str
+) -> None:
+    make_profile({})
+    wait_condition(api_client, "vmo", "Available", timeout=120)
+    custom = client.CustomObjectsApi(api_client)
+    vm = {
+        "apiVersion": "kubevirt.io/v1",
+        "kind": "VirtualMachine",
+        "metadata": {"name": "blocker"},
+        "spec": {"runStrategy": "Halted", "template": {"spec": {"domain": {"devices": {}}}}},
+    }
+    eventually(
+        lambda: custom.create_namespaced_custom_object("kubevirt.io", "v1", namespace, "virtualmachines", vm),
+        timeout=30,
+        what="VirtualMachine created",
+    )
+
+    custom.delete_cluster_custom_object(*PROFILE, "vmo")
+
+    def blocked() -> dict[str, Any] | None:
+        profile = get_profile(api_client, "vmo")
+        cond = condition(profile, "ReconcileComplete")
+        return profile if cond and cond["reason"] == "RemovalBlocked" else None
+
+    profile = eventually(blocked, timeout=60, what="RemovalBlocked condition")
+    assert f"{namespace}/blocker" in condition(profile, "ReconcileComplete")["message"]  # type: ignore[index]
+    assert kubevirt_cr(api_client)["metadata"].get("deletionTimestamp") is None, (
+        "KubeVirt must stay installed"
+    )
+
+    custom.delete_namespaced_custom_object("kubevirt.io", "v1", namespace, "virtualmachines", "blocker")
+    eventually(lambda: get_profile(api_client, "vmo") is None, timeout=120, what="profile deleted")
+    eventually(lambda: not owned_objects(api_client), timeout=60, what="no orphans")
+
+
+def test_a_second_profile_is_reported_and_not_applied(api_client: Any, make_profile: ProfileFactory) -> None:
+    make_profile({})
+    wait_condition(api_client, "vmo", "Available", timeout=120)
+    make_profile({"descheduler": {"enabled": False}}, name="second")
+
+    second = wait_condition(api_client, "second", "Degraded", timeout=60)
+    assert condition(second, "Degraded")["reason"] == "DuplicateProfile"  # type: ignore[index]
+    assert "vmo" in condition(second, "Available")["message"]  # type: ignore[index]
+    labelled = [
+        o
+        for o in owned_objects(api_client).values()
+        if o["metadata"]["labels"].get("vmo.dev/profile") == "second"
+    ]
+    assert labelled == []
+    # The first profile is unaffected: its descheduler stays.
+    assert any(
+        o["metadata"]["labels"]["vmo.dev/component"] == "descheduler"
+        for o in owned_objects(api_client).values()
+    )
+
+
+@pytest.mark.parametrize(
+    ("spec", "field", "reason"),
+    [
+        ({"multus": {"networks": [{"name": "v", "vlan": 5000}]}}, "spec.multus.networks[0].vlan", "4094"),
+        (
+            {"multus": {"networks": [{"name": "v", "vlan": 1}, {"name": "v", "vlan": 2}]}},
+            "spec.multus.networks",
+            "Duplicate",
+        ),
+        ({"macPool": {"prefixes": ["03"]}}, "spec.macPool.prefixes", "02"),
+        (
+            {"kubevirt": {"featureGates": {"add": ["Snapshot"], "remove": ["Snapshot"]}}},
+            "spec.kubevirt.featureGates",
+            "both",
+        ),
+        ({"snapshotController": {"mode": "Sometimes"}}, "spec.snapshotController.mode", "Unsupported value"),
+    ],
+    ids=["vlan-range", "duplicate-network", "mac-prefix", "gate-added-and-removed", "snapshot-mode"],
+)
+def test_invalid_specs_are_rejected_naming_the_field(
+    api_client: Any, project_crds: list[str], spec: dict[str, Any], field: str, reason: str
+) -> None:
+    body = {
+        "apiVersion": "vmo.dev/v1alpha1",
+        "kind": "VMOProfile",
+        "metadata": {"name": f"bad-{uuid.uuid4().hex[:6]}"},
+        "spec": spec,
+    }
+    with pytest.raises(ApiException) as rejected:
+        client.CustomObjectsApi(api_client).create_cluster_custom_object(*PROFILE, body)
+    assert rejected.value.status == 422
+    message = json.loads(rejected.value.body)["message"]
+    assert field in message, message
+    assert reason.lower() in message.lower(), message
+
+
+def test_vmo_render_prints_what_the_operator_applies(tmp_path: Any) -> None:
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    profile = tmp_path / "profile.yaml"
+    profile.write_text(
+        yaml.safe_dump(
+            {"apiVersion": "vmo.dev/v1alpha1", "kind": "VMOProfile", "metadata": {"name": "vmo"}, "spec": {}}
+        )
+    )
+    vmo = Path(sys.executable).with_name("vmo")
+    out = subprocess.run([str(vmo), "render", "-f", str(profile)], capture_output=True, text=True, check=True)
+    rendered = [d for d in yaml.safe_load_all(out.stdout) if d]
+    assert {ObjectKey.of(o) for o in rendered} == {ObjectKey.of(o) for o in render({}, "vmo")}

@@ -1,0 +1,298 @@
+"""Stand-ins for virt-operator and cdi-operator, which cannot run without a container runtime.
+
+TEST SCAFFOLDING ONLY: never imported by src/. Each simulator does the small part of the real
+operator's job that vmo-operator can observe: once its operator Deployment (rendered by
+vmo-operator, made Ready by kwok) is ready, it marks the KubeVirt or CDI custom resource
+Deployed/Available with the version from the operator image, installs the workload CRDs the
+real operator would (VirtualMachine, VirtualMachineInstance, DataVolume), and on deletion
+removes them and its finalizer, as the real operators do.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime as dt
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from kubernetes import client, config
+from kubernetes.client.rest import ApiException
+
+
+def _crd(group: str, version: str, kind: str, plural: str, short: list[str], owner: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {"name": f"{plural}.{group}", "labels": {"app.kubernetes.io/managed-by": owner}},
+        "spec": {
+            "group": group,
+            "scope": "Namespaced",
+            "names": {
+                "kind": kind,
+                "plural": plural,
+                "singular": kind.lower(),
+                "shortNames": short,
+                "listKind": f"{kind}List",
+            },
+            "versions": [
+                {
+                    "name": version,
+                    "served": True,
+                    "storage": True,
+                    "subresources": {"status": {}},
+                    "schema": {
+                        "openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": True}
+                    },
+                }
+            ],
+        },
+    }
+
+
+KUBEVIRT_WORKLOAD_CRDS = [
+    _crd("kubevirt.io", "v1", "VirtualMachine", "virtualmachines", ["vm", "vms"], "virt-operator"),
+    _crd(
+        "kubevirt.io",
+        "v1",
+        "VirtualMachineInstance",
+        "virtualmachineinstances",
+        ["vmi", "vmis"],
+        "virt-operator",
+    ),
+]
+CDI_WORKLOAD_CRDS = [
+    _crd("cdi.kubevirt.io", "v1beta1", "DataVolume", "datavolumes", ["dv", "dvs"], "cdi-operator"),
+]
+
+
+def install_crds(api: Any, crds: list[dict[str, Any]]) -> None:
+    ext = client.ApiextensionsV1Api(api)
+    for crd in crds:
+        with contextlib.suppress(ApiException):
+            ext.create_custom_resource_definition(crd)
+
+
+def install_kubevirt_crds(api: Any) -> None:
+    """What virt-operator does first: register the VM APIs (used by MAC allocator tests too)."""
+    install_crds(api, KUBEVIRT_WORKLOAD_CRDS)
+
+
+def crds_established(api: Any, crds: list[dict[str, Any]]) -> bool:
+    ext = client.ApiextensionsV1Api(api)
+    for crd in crds:
+        try:
+            live = ext.read_custom_resource_definition(crd["metadata"]["name"])
+        except ApiException:
+            return False
+        if not any(c.type == "Established" and c.status == "True" for c in (live.status.conditions or [])):
+            return False
+    return True
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+
+
+@dataclass(frozen=True)
+class Operand:
+    """How one operator's custom resource, Deployment and workload CRDs are laid out."""
+
+    group: str
+    version: str
+    plural: str
+    namespaced: bool
+    deployment: str
+    deployment_namespace: str  # for cluster-scoped CRs
+    finalizer: str
+    version_field: str
+    workload_crds: list[dict[str, Any]]
+
+
+KUBEVIRT = Operand(
+    "kubevirt.io",
+    "v1",
+    "kubevirts",
+    True,
+    "virt-operator",
+    "kubevirt",
+    "foregroundDeleteKubeVirt",
+    "observedKubeVirtVersion",
+    KUBEVIRT_WORKLOAD_CRDS,
+)
+CDI = Operand(
+    "cdi.kubevirt.io",
+    "v1beta1",
+    "cdis",
+    False,
+    "cdi-operator",
+    "cdi",
+    "operator.cdi.kubevirt.io",
+    "observedVersion",
+    CDI_WORKLOAD_CRDS,
+)
+
+
+class OperandSimulator:
+    """Polls the custom resources of KubeVirt and CDI and plays their operators' part."""
+
+    def __init__(
+        self, api: Any, operands: tuple[Operand, ...] = (KUBEVIRT, CDI), interval: float = 0.3
+    ) -> None:
+        self.api = api
+        self.operands = operands
+        self.interval = interval
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.errors: list[str] = []
+
+    def start(self) -> OperandSimulator:
+        self._thread = threading.Thread(target=self._loop, name="operand-simulator", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            for operand in self.operands:
+                try:
+                    self.step(operand)
+                except ApiException as exc:
+                    if exc.status not in (404, 409):
+                        self.errors.append(f"{operand.plural}: {exc.status} {exc.reason}")
+                except Exception as exc:  # a simulator must not die on a transient API error
+                    self.errors.append(f"{operand.plural}: {exc!r}")
+            self._stop.wait(self.interval)
+
+    def step(self, operand: Operand) -> None:
+        custom = client.CustomObjectsApi(self.api)
+        try:
+            items = custom.list_cluster_custom_object(operand.group, operand.version, operand.plural)["items"]
+        except ApiException as exc:
+            if exc.status == 404:
+                return  # vmo-operator has not installed this operand's CRD (yet)
+            raise
+        for cr in items:
+            self._handle(operand, cr)
+
+    def _handle(self, operand: Operand, cr: dict[str, Any]) -> None:
+        custom = client.CustomObjectsApi(self.api)
+        meta = cr["metadata"]
+        name, namespace = meta["name"], meta.get("namespace", "")
+        finalizers = list(meta.get("finalizers") or [])
+        if meta.get("deletionTimestamp"):
+            ext = client.ApiextensionsV1Api(self.api)
+            for crd in operand.workload_crds:
+                with contextlib.suppress(ApiException):
+                    ext.delete_custom_resource_definition(crd["metadata"]["name"])
+            if operand.finalizer in finalizers:
+                finalizers.remove(operand.finalizer)
+                self._patch(operand, name, namespace, {"metadata": {"finalizers": finalizers}})
+            return
+        if operand.finalizer not in finalizers:
+            self._patch(
+                operand, name, namespace, {"metadata": {"finalizers": [*finalizers, operand.finalizer]}}
+            )
+        deploy_ns = namespace or operand.deployment_namespace
+        deployed, image_tag = self._operator_ready(operand.deployment, deploy_ns)
+        if deployed:
+            install_crds(self.api, operand.workload_crds)
+            deployed = crds_established(self.api, operand.workload_crds)
+        status = cr.get("status") or {}
+        wanted_phase = "Deployed" if deployed else "Deploying"
+        if status.get("phase") == wanted_phase and (
+            not deployed or status.get(operand.version_field) == image_tag
+        ):
+            return
+        now = _now()
+        flag = "True" if deployed else "False"
+        new_status = {
+            "phase": wanted_phase,
+            operand.version_field: image_tag if deployed else status.get(operand.version_field, ""),
+            "conditions": [
+                {
+                    "type": "Available",
+                    "status": flag,
+                    "reason": "AllComponentsReady" if deployed else "Deploying",
+                    "message": "simulated operator",
+                    "lastTransitionTime": now,
+                    "lastProbeTime": now,
+                },
+                {
+                    "type": "Progressing",
+                    "status": "False" if deployed else "True",
+                    "reason": "AllComponentsReady" if deployed else "Deploying",
+                    "message": "simulated operator",
+                    "lastTransitionTime": now,
+                    "lastProbeTime": now,
+                },
+                {
+                    "type": "Degraded",
+                    "status": "False",
+                    "reason": "AllComponentsReady",
+                    "message": "simulated operator",
+                    "lastTransitionTime": now,
+                    "lastProbeTime": now,
+                },
+            ],
+        }
+        if operand.namespaced:
+            custom.patch_namespaced_custom_object_status(
+                operand.group, operand.version, namespace, operand.plural, name, {"status": new_status}
+            )
+        else:
+            custom.patch_cluster_custom_object_status(
+                operand.group, operand.version, operand.plural, name, {"status": new_status}
+            )
+
+    def _patch(self, operand: Operand, name: str, namespace: str, body: dict[str, Any]) -> None:
+        custom = client.CustomObjectsApi(self.api)
+        if operand.namespaced:
+            custom.patch_namespaced_custom_object(
+                operand.group, operand.version, namespace, operand.plural, name, body
+            )
+        else:
+            custom.patch_cluster_custom_object(operand.group, operand.version, operand.plural, name, body)
+
+    def _operator_ready(self, name: str, namespace: str) -> tuple[bool, str]:
+        try:
+            deployment = client.AppsV1Api(self.api).read_namespaced_deployment(name, namespace)
+        except ApiException as exc:
+            if exc.status == 404:
+                return False, ""
+            raise
+        image = deployment.spec.template.spec.containers[0].image
+        tag = image.rsplit(":", 1)[1] if ":" in image.rsplit("/", 1)[-1] else ""
+        ready = (deployment.status.ready_replicas or 0) >= 1
+        return ready, tag
+
+
+@contextlib.contextmanager
+def simulating(api: Any) -> Iterator[OperandSimulator]:
+    sim = OperandSimulator(api).start()
+    try:
+        yield sim
+    finally:
+        sim.stop()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description="Simulate virt-operator and cdi-operator (test scaffolding)")
+    parser.add_argument("--kubeconfig", required=True)
+    args = parser.parse_args()
+    api = config.new_client_from_config(config_file=args.kubeconfig)
+    sim = OperandSimulator(api)
+    print("simulating virt-operator and cdi-operator; Ctrl-C to stop", flush=True)
+    with contextlib.suppress(KeyboardInterrupt):
+        sim._loop()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,76 @@
+"""Small helpers tests use to drive the API: apply files, read conditions, wait for them."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import yaml
+from kubernetes import client
+from kubernetes.client.rest import ApiException
+
+from tests.support.waiting import eventually
+
+PROFILE = ("vmo.dev", "v1alpha1", "vmoprofiles")
+
+
+def apply_crd_files(api: Any, paths: Iterable[Path]) -> list[str]:
+    ext = client.ApiextensionsV1Api(api)
+    names = []
+    for path in paths:
+        for doc in yaml.safe_load_all(path.read_text()):
+            if not doc:
+                continue
+            name = doc["metadata"]["name"]
+            try:
+                ext.create_custom_resource_definition(doc)
+            except ApiException as exc:
+                if exc.status != 409:
+                    raise
+                live = ext.read_custom_resource_definition(name)
+                doc["metadata"]["resourceVersion"] = live.metadata.resource_version
+                ext.replace_custom_resource_definition(name, doc)
+            names.append(name)
+    for name in names:
+        eventually(lambda n=name: _established(ext, n), timeout=30, what=f"CRD {name} Established")
+    return names
+
+
+def _established(ext: Any, name: str) -> bool:
+    crd = ext.read_custom_resource_definition(name)
+    return any(c.type == "Established" and c.status == "True" for c in (crd.status.conditions or []))
+
+
+def get_profile(api: Any, name: str) -> dict[str, Any] | None:
+    try:
+        result: dict[str, Any] = client.CustomObjectsApi(api).get_cluster_custom_object(*PROFILE, name)
+    except ApiException as exc:
+        if exc.status == 404:
+            return None
+        raise
+    return result
+
+
+def condition(obj: dict[str, Any] | None, type_: str) -> dict[str, Any] | None:
+    for cond in ((obj or {}).get("status") or {}).get("conditions") or []:
+        if cond.get("type") == type_:
+            return dict(cond)
+    return None
+
+
+def wait_condition(
+    api: Any, name: str, type_: str, status: str = "True", *, timeout: float = 90, current: bool = True
+) -> dict[str, Any]:
+    """Wait until the profile's condition has `status` (and, with `current`, the latest generation)."""
+
+    def probe() -> dict[str, Any] | None:
+        profile = get_profile(api, name)
+        cond = condition(profile, type_)
+        if cond is None or cond.get("status") != status:
+            return None
+        if current and cond.get("observedGeneration") != profile["metadata"]["generation"]:  # type: ignore[index]
+            return None
+        return profile
+
+    return eventually(probe, timeout=timeout, what=f"{name} {type_}={status}")

@@ -1,0 +1,100 @@
+"""Status aggregation: every failing component is named, polarity is explicit."""
+
+from __future__ import annotations
+
+import pytest
+
+from vmo_operator.components.base import ComponentHealth
+from vmo_operator.engine.conditions import find
+from vmo_operator.engine.status import ReconcileFacts, build_status, status_changed, summary_conditions
+
+
+def health(name: str, **kw: object) -> ComponentHealth:
+    defaults: dict[str, object] = {"enabled": True, "ready": True}
+    defaults.update(kw)
+    return ComponentHealth(name, **defaults)  # type: ignore[arg-type]
+
+
+def by_type(
+    titled: list[tuple[str, ComponentHealth]], facts: ReconcileFacts
+) -> dict[str, tuple[str, str, str]]:
+    return {c.type: (c.status, c.reason, c.message) for c in summary_conditions(titled, facts)}
+
+
+def test_all_ready_is_available_and_stable() -> None:
+    result = by_type([("KubeVirt", health("kubevirt")), ("CDI", health("cdi"))], ReconcileFacts(1))
+    assert result["Available"][:2] == ("True", "AllComponentsReady")
+    assert result["Progressing"][:2] == ("False", "Stable")
+    assert result["Degraded"][:2] == ("False", "AsExpected")
+    assert result["ReconcileComplete"][:2] == ("True", "ReconcileCompleted")
+
+
+def test_every_unready_component_is_named() -> None:
+    titled = [
+        ("KubeVirt", health("kubevirt", ready=False, message="virt-operator 0/2 ready")),
+        ("CDI", health("cdi", ready=False, message="CDI phase Deploying")),
+        ("Multus", health("multus")),
+    ]
+    status, reason, message = by_type(titled, ReconcileFacts(1))["Available"]
+    assert (status, reason) == ("False", "ComponentsNotAvailable")
+    assert "KubeVirt: virt-operator 0/2 ready" in message
+    assert "CDI: CDI phase Deploying" in message
+    assert by_type(titled[1:], ReconcileFacts(1))["Available"][1] == "CDINotAvailable"
+
+
+@pytest.mark.parametrize(
+    ("component", "available"),
+    [
+        (health("snapshot", enabled=False, ready=False), "True"),
+        (health("snapshot", skipped=True, ready=False, message="foreign CRD"), "True"),
+        (health("snapshot", ready=False, degraded=True, message="crashloop"), "False"),
+    ],
+    ids=["disabled", "skipped", "degraded"],
+)
+def test_disabled_and_skipped_components_do_not_block_availability(
+    component: ComponentHealth, available: str
+) -> None:
+    assert by_type([("SnapshotController", component)], ReconcileFacts(1))["Available"][0] == available
+
+
+def test_degraded_component_and_apply_error_are_reported() -> None:
+    titled = [("Multus", health("multus", ready=False, degraded=True, message="DaemonSet has 0 ready"))]
+    result = by_type(titled, ReconcileFacts(1, apply_error="403 Forbidden: deployments"))
+    assert result["Degraded"][:2] == ("True", "ApplyFailed")
+    assert "DaemonSet has 0 ready" in result["Degraded"][2]
+    assert result["ReconcileComplete"][:2] == ("False", "ReconcileFailed")
+
+
+def test_blocked_removal_and_unknown_gates() -> None:
+    facts = ReconcileFacts(
+        1, blocked={"kubevirt": "still in use by VirtualMachine ns/vm1"}, unknown_gates=("Foo",)
+    )
+    result = by_type([("KubeVirt", health("kubevirt"))], facts)
+    assert result["ReconcileComplete"][:2] == ("False", "RemovalBlocked")
+    assert "ns/vm1" in result["ReconcileComplete"][2]
+    assert result["FeatureGatesRecognized"][:2] == ("False", "UnknownFeatureGate")
+    assert "Foo" in result["FeatureGatesRecognized"][2]
+
+
+@pytest.mark.parametrize(
+    ("facts", "reason"),
+    [
+        (ReconcileFacts(2, spec_error="spec.multus: bad"), "InvalidSpec"),
+        (ReconcileFacts(2, inactive_because="profile a is active"), "DuplicateProfile"),
+    ],
+)
+def test_profiles_that_apply_nothing_say_why(facts: ReconcileFacts, reason: str) -> None:
+    status = build_status({}, [], facts, now="T")
+    degraded = find(status["conditions"], "Degraded")
+    assert degraded is not None
+    assert (degraded["status"], degraded["reason"]) == ("True", reason)
+    assert "components" not in status
+
+
+def test_rebuilding_the_same_status_is_not_a_change() -> None:
+    titled = [("KubeVirt", health("kubevirt", version="v1.9.0"))]
+    first = build_status({}, titled, ReconcileFacts(3), now="T1")
+    second = build_status(first, titled, ReconcileFacts(3), now="T2")
+    assert not status_changed(first, second)
+    assert first["components"]["kubevirt"]["version"] == "v1.9.0"
+    assert first["observedGeneration"] == 3
