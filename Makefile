@@ -20,17 +20,29 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e '.[dev]'
 	touch $@
 
+TOOLS_VENV := .venv-tools
+TOOLS_STAMP := $(TOOLS_VENV)/.installed-stamp
+
+# checkov lives in its own venv: its pins would downgrade packages the project itself uses.
+$(TOOLS_STAMP):
+	$(PYTHON) -m venv $(TOOLS_VENV)
+	$(TOOLS_VENV)/bin/pip install --quiet checkov==3.3.30
+	touch $@
+
+.PHONY: scan-tools
+scan-tools: $(TOOLS_STAMP) ## Install checkov (security scan of the chart) into .venv-tools
+
 .PHONY: venv
 venv: $(STAMP) ## Create .venv and install the project with dev dependencies
 
 .PHONY: testenv-bin
-testenv-bin: ## Build etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kwok (cached)
-	hack/testenv/build.sh k8s etcd kwok
+testenv-bin: ## Build etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kwok, helm (cached)
+	hack/testenv/build.sh k8s etcd kwok helm
 
 .PHONY: lint
 lint: venv ## ruff + mypy strict on src/ + import layering
-	$(VENV)/bin/ruff check src tests
-	$(VENV)/bin/ruff format --check src tests
+	$(VENV)/bin/ruff check src tests bench
+	$(VENV)/bin/ruff format --check src tests bench
 	$(VENV)/bin/mypy src
 	$(VENV)/bin/lint-imports
 
@@ -39,7 +51,7 @@ unit: venv ## Unit tests only (pure logic, no cluster)
 	$(PY) -m pytest tests/unit -q $(PYTEST_ARGS)
 
 .PHONY: test
-test: venv testenv-bin lint ## Everything: lint, unit and integration tests against a real control plane
+test: venv testenv-bin scan-tools lint ## Everything: lint, unit and integration tests against a real control plane
 	$(PY) -m pytest tests -q $(PYTEST_ARGS)
 
 .PHONY: testenv-up
@@ -61,3 +73,19 @@ demo: venv testenv-bin ## Local control plane + operator + example profile, left
 .PHONY: demo-down
 demo-down: ## Stop everything `make demo` started
 	hack/demo.sh down
+
+.PHONY: bench
+bench: venv testenv-bin ## Benchmarks against a real control plane; table + bench/results/latest.json
+	$(PY) -m bench.run
+
+.PHONY: chart-crds
+chart-crds: crds ## Copy crds/ into the Helm chart and the kustomize base
+	hack/sync-crds.sh
+
+.PHONY: rbac
+rbac: venv ## Regenerate operator ClusterRole/Role and VM user roles for chart and kustomize
+	$(PY) -m vmo_operator.operator.rbac --write
+
+.PHONY: kind-e2e
+kind-e2e: ## kind cluster + image + chart + example profile, wait Available (needs Docker and kind; not runnable here)
+	hack/kind-e2e.sh

@@ -284,6 +284,10 @@ def test_a_foreign_volume_snapshot_crd_is_left_untouched(
         "metadata": {
             "name": "volumesnapshots.snapshot.storage.k8s.io",
             "labels": {"installed-by": "backup-tool"},
+            # *.k8s.io groups are protected; real snapshot CRDs carry this approval annotation.
+            "annotations": {
+                "api-approved.kubernetes.io": "https://github.com/kubernetes-csi/external-snapshotter/pull/419"
+            },
         },
         "spec": {
             "group": "snapshot.storage.k8s.io",
@@ -301,13 +305,19 @@ def test_a_foreign_volume_snapshot_crd_is_left_untouched(
             ],
         },
     }
-    created = ext.create_custom_resource_definition(foreign)
+    ext.create_custom_resource_definition(foreign)
+    # The API server itself updates a new CRD's status; take the version once that has settled.
+    created = eventually(
+        lambda: _established_crd(ext, "volumesnapshots.snapshot.storage.k8s.io"),
+        timeout=30,
+        what="Established",
+    )
     try:
         make_profile({})
         profile = wait_condition(api_client, "vmo", "Available", timeout=120)
         snapshot = profile["status"]["components"]["snapshotController"]
         assert snapshot["skipped"] is True
-        assert "volumesnapshots.snapshot.storage.k8s.io" in snapshot["message"]
+        assert "VolumeSnapshot CRDs not installed by vmo-operator" in snapshot["message"]
         after = ext.read_custom_resource_definition("volumesnapshots.snapshot.storage.k8s.io")
         assert after.metadata.resource_version == created.metadata.resource_version
         assert MANAGED_BY_LABEL not in (after.metadata.labels or {})
@@ -321,6 +331,12 @@ def test_a_foreign_volume_snapshot_crd_is_left_untouched(
         assert controllers == []
     finally:
         ext.delete_custom_resource_definition("volumesnapshots.snapshot.storage.k8s.io")
+
+
+def _established_crd(ext: Any, name: str) -> Any:
+    crd = ext.read_custom_resource_definition(name)
+    conditions = crd.status.conditions or []
+    return crd if any(c.type == "Established" and c.status == "True" for c in conditions) else None
 
 
 def test_deleting_the_profile_is_blocked_while_a_vm_exists(

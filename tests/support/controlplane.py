@@ -157,19 +157,30 @@ def _reap(pid: int) -> None:
         os.waitpid(pid, os.WNOHANG)
 
 
+COMPONENT_BINARIES = frozenset(
+    {"etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok"}
+)
+
+
 def leftover_processes(marker: str | Path) -> list[tuple[int, str]]:
-    """Live processes whose command line mentions `marker` (the control plane's work dir)."""
+    """Live control-plane processes whose command line mentions `marker` (the work dir).
+
+    Only our component binaries count, so the shell or `make` that invoked `down --dir X` (whose
+    command line holds the same path) is never mistaken for a leftover and signalled.
+    """
     marker = str(marker)
     found = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit() or int(entry.name) == os.getpid():
             continue
         try:
-            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            argv = (entry / "cmdline").read_bytes().split(b"\0")
         except OSError:
             continue
-        if marker in cmdline and _alive(int(entry.name)):
-            found.append((int(entry.name), cmdline.strip()))
+        program = Path(argv[0].decode(errors="replace")).name if argv and argv[0] else ""
+        cmdline = b" ".join(argv).decode(errors="replace").strip()
+        if program in COMPONENT_BINARIES and marker in cmdline and _alive(int(entry.name)):
+            found.append((int(entry.name), cmdline))
     return found
 
 

@@ -11,12 +11,13 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from vmo_operator.components.base import (
     COMPONENT_LABEL,
     MANAGED_BY_LABEL,
     MANAGED_BY_VALUE,
+    PROFILE_LABEL,
     Kind,
     Manifest,
     ObjectKey,
@@ -44,7 +45,7 @@ _WAVE_OF_KIND = {
 _WORKLOAD_WAVE = 3
 _CUSTOM_RESOURCE_WAVE = 4
 
-Action = Literal["created", "updated", "overwritten", "deleted", "blocked"]
+Action = Literal["created", "updated", "overwritten", "deleted", "retained"]
 
 
 @dataclass(frozen=True)
@@ -128,7 +129,7 @@ def _established(crd: Mapping[str, object] | None) -> bool:
     if not crd:
         return False
     status = crd.get("status")
-    conditions = status.get("conditions", []) if isinstance(status, Mapping) else []
+    conditions = (status.get("conditions") or []) if isinstance(status, Mapping) else []
     return any(c.get("type") == "Established" and c.get("status") == "True" for c in conditions)
 
 
@@ -185,11 +186,14 @@ def prune(
     observed: dict[ObjectKey, Manifest],
     *,
     keep: frozenset[str] = frozenset(),
+    release_retained: bool = False,
 ) -> list[ApplyResult]:
     """Delete owned objects that are no longer rendered, custom resources first, namespaces last.
 
-    `keep` names components whose objects must stay although they are not rendered (for example
-    a removal that is blocked by existing workloads).
+    `keep` names components whose objects must stay although they are not rendered (a removal
+    blocked by existing workloads). A CRD that still has instances someone else created is never
+    deleted, because that would delete them too (VolumeSnapshots, NADs): it is retained, and with
+    `release_retained` (the profile is going away) our labels are taken off so it is left to the admin.
     """
     wanted = {ObjectKey.of(obj) for obj in desired}
     groups = custom_groups_of([*desired, *observed.values()])
@@ -198,6 +202,22 @@ def prune(
     results = []
     for live in doomed:
         key = ObjectKey.of(live)
+        if live["kind"] == "CustomResourceDefinition":
+            foreign = foreign_instances(kube, live)
+            if foreign:
+                if release_retained:
+                    kube.merge_patch(
+                        CRD,
+                        key.name,
+                        {
+                            "metadata": {
+                                "labels": {MANAGED_BY_LABEL: None, COMPONENT_LABEL: None, PROFILE_LABEL: None}
+                            }
+                        },
+                    )
+                    observed.pop(key, None)
+                results.append(ApplyResult(key, "retained", f"{foreign} objects of it exist"))
+                continue
         try:
             kube.delete(index.of(live), key.name, key.namespace)
         except KubeError as exc:
@@ -206,6 +226,27 @@ def prune(
         observed.pop(key, None)
         results.append(ApplyResult(key, "deleted"))
     return results
+
+
+def served_kind(crd: Mapping[str, Any]) -> Kind:
+    spec = crd["spec"]
+    version = next((v["name"] for v in spec["versions"] if v.get("storage")), spec["versions"][0]["name"])
+    return Kind(
+        f"{spec['group']}/{version}",
+        spec["names"]["kind"],
+        spec["names"]["plural"],
+        namespaced=spec["scope"] == "Namespaced",
+    )
+
+
+def foreign_instances(kube: KubeClient, crd: Mapping[str, Any]) -> int:
+    """How many objects of the CRD's kind exist that this operator did not create (first page)."""
+    items = kube.list(served_kind(crd), at_most=50)
+    return sum(
+        1
+        for item in items
+        if (item.get("metadata", {}).get("labels") or {}).get(MANAGED_BY_LABEL) != MANAGED_BY_VALUE
+    )
 
 
 def component_of(obj: Mapping[str, object]) -> str:

@@ -11,9 +11,11 @@ from __future__ import annotations
 import json
 import threading
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 from urllib.parse import quote
+
+from kubernetes.client.exceptions import ApiException
 
 from vmo_operator.components.base import Kind, Manifest
 
@@ -73,31 +75,31 @@ class KubeClient:
         body: Any = None,
         content_type: str = "application/json",
     ) -> Any:
-        from kubernetes.client.rest import ApiException
-
         self._count(verb)
         headers = {"Accept": "application/json", "Content-Type": content_type}
-        payload = json.dumps(body) if body is not None else None
         try:
-            response = self._api.call_api(
-                path,
+            method, url, headers, payload, _ = self._api.param_serialize(
                 method,
+                path,
                 query_params=query or [],
                 header_params=headers,
-                body=payload,
+                body=body,
                 auth_settings=["BearerToken"],
-                _preload_content=False,
-                _return_http_data_only=True,
-                _request_timeout=(10, 60),
             )
+            response = self._api.call_api(
+                method, url, header_params=headers, body=payload, _request_timeout=(10, 60)
+            )
+            response.read()
         except ApiException as exc:
-            raise _to_kube_error(exc) from None
+            raise _to_kube_error(int(exc.status or 0), exc.reason, exc.body) from None
         except OSError as exc:  # connection refused/reset while the API server restarts
             raise KubeError(0, "Unreachable", str(exc)) from None
         except Exception as exc:
-            if type(exc).__module__.startswith("urllib3"):
+            if type(exc).__module__.startswith(("urllib3", "kubernetes")):
                 raise KubeError(0, "Unreachable", str(exc)) from None
             raise
+        if not 200 <= response.status < 300:
+            raise _to_kube_error(response.status, response.reason, response.data)
         data = response.data
         return json.loads(data) if data else None
 
@@ -136,6 +138,57 @@ class KubeClient:
             token = (result.get("metadata") or {}).get("continue") or ""
             if not token or at_most:
                 return items
+
+    def current_version(self, kind: Kind, *, label_selector: str = "") -> str:
+        """The collection's resourceVersion now, to start a watch from (one tiny LIST)."""
+        query = [("limit", "1")] + ([("labelSelector", label_selector)] if label_selector else [])
+        result = self._call("list", "GET", kind_path(kind), query=query)
+        return str((result.get("metadata") or {}).get("resourceVersion", ""))
+
+    def watch(
+        self, kind: Kind, *, label_selector: str, resource_version: str, timeout_seconds: int = 60
+    ) -> Iterator[dict[str, Any]]:
+        """Stream watch events (including BOOKMARKs) until the server closes the request."""
+        self._count("watch")
+        query = [
+            ("watch", "1"),
+            ("allowWatchBookmarks", "true"),
+            ("timeoutSeconds", str(timeout_seconds)),
+            ("resourceVersion", resource_version),
+            ("labelSelector", label_selector),
+        ]
+        try:
+            method, url, headers, _, _ = self._api.param_serialize(
+                "GET",
+                kind_path(kind),
+                query_params=query,
+                header_params={"Accept": "application/json"},
+                auth_settings=["BearerToken"],
+            )
+            response = self._api.call_api(
+                method, url, header_params=headers, _request_timeout=(10, timeout_seconds + 15)
+            )
+        except ApiException as exc:
+            raise _to_kube_error(int(exc.status or 0), exc.reason, exc.body) from None
+        except OSError as exc:
+            raise KubeError(0, "Unreachable", str(exc)) from None
+        if response.status != 200:
+            response.read()
+            raise _to_kube_error(response.status, response.reason, response.data)
+        pending = b""
+        try:
+            for chunk in response.response.stream(8192):
+                pending += chunk
+                *lines, pending = pending.split(b"\n")
+                for line in lines:
+                    if line.strip():
+                        yield json.loads(line)
+        except Exception as exc:
+            if type(exc).__module__.startswith(("urllib3", "http")) or isinstance(exc, OSError):
+                raise KubeError(0, "Unreachable", str(exc)) from None
+            raise
+        finally:
+            response.response.release_conn()
 
     def apply(self, kind: Kind, obj: Manifest) -> Manifest:
         """Server-side apply under our field manager, taking ownership of the fields we render."""
@@ -184,16 +237,15 @@ class KubeClient:
         return result
 
 
-def _to_kube_error(exc: Any) -> KubeError:
-    status = int(getattr(exc, "status", 0) or 0)
-    reason = str(getattr(exc, "reason", "") or "")
-    message = reason
-    body = getattr(exc, "body", None)
+def _to_kube_error(status: int, reason: str | None, body: bytes | str | None) -> KubeError:
+    message = reason or ""
+    reason = reason or ""
     if body:
         try:
             parsed = json.loads(body)
             message = str(parsed.get("message", message))
             reason = str(parsed.get("reason", reason))
         except (ValueError, AttributeError):
-            message = str(body)[:500]
+            text = body.decode(errors="replace") if isinstance(body, bytes) else body
+            message = text[:500]
     return KubeError(status, reason, message)

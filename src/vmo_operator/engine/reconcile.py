@@ -72,7 +72,14 @@ class Outcome:
 
 
 def _index() -> KindIndex:
-    return KindIndex(kind for component in registry.components() for kind in component.owned_kinds)
+    return KindIndex(registry.owned_kinds())
+
+
+def active_profile(profiles: Sequence[Manifest]) -> Manifest | None:
+    """The oldest profile is the one that is applied; the others only report that they are not."""
+    if not profiles:
+        return None
+    return min(profiles, key=lambda p: (p["metadata"]["creationTimestamp"], p["metadata"]["name"]))
 
 
 def observe_facts(kube: KubeClient) -> ClusterFacts:
@@ -143,7 +150,7 @@ def reconcile(
     if inactive_because:
         return outcome([], ReconcileFacts(generation, inactive_because=inactive_because))
     try:
-        spec = models.VMOProfileSpec.model_validate(profile.get("spec") or {})
+        spec = models.parse_spec(profile.get("spec"))
     except ValidationError as exc:
         return outcome([], ReconcileFacts(generation, spec_error=_spec_error(exc)), error=_spec_error(exc))
 
@@ -152,64 +159,73 @@ def reconcile(
     apply_error = waiting = ""
     transient = False
     blocked: dict[str, str] = {}
+    facts: ClusterFacts | None = None
+    observed: dict[ObjectKey, Manifest] = {}
     try:
         facts = observe_facts(kube)
         desired = registry.render_all(spec, facts, str(meta.get("name", "")))
         observed = observe_owned(kube, index.all)
-        rendered_components = {component_of(obj) for obj in desired}
         if _blocks_removal(spec):
-            for component in registry.components():
-                has_live = any(component_of(o) == component.name for o in observed.values())
-                if component.name not in rendered_components and has_live:
-                    workloads = find_workloads(kube, component)
-                    if workloads:
-                        blocked[component.name] = "still in use by " + ", ".join(workloads)
+            blocked = _blocked_removals(kube, desired, observed)
         results += apply_desired(kube, index, desired, observed)
         results += prune(kube, index, desired, observed, keep=frozenset(blocked))
     except CRDsNotEstablishedError as exc:
         waiting, transient = str(exc), True
-        observed = {}
     except KubeError as exc:
         apply_error, transient = str(exc), exc.transient
-        observed = {}
 
-    healths = (
-        [
-            component.assess(spec, facts, _observed_for(component, observed))
-            if not apply_error
-            else ComponentHealth(
-                component.name,
-                component.enabled(spec, facts),
-                False,
-                reason="Unknown",
-                message="not assessed: the reconcile failed",
-            )
-            for component in registry.components()
-        ]
-        if not apply_error or "facts" in locals()
-        else []
-    )
+    healths = [_assess(component, spec, facts, observed, apply_error) for component in registry.components()]
     titled = [
-        (component.title, health) for component, health in zip(registry.components(), healths, strict=False)
+        (component.title, health) for component, health in zip(registry.components(), healths, strict=True)
     ]
-    gate_status = registry.status_extras(spec)
+    extras = registry.status_extras(spec, healths)
     facts_for_status = ReconcileFacts(
         generation,
         apply_error=apply_error,
-        changed=sum(1 for r in results if r.action != "blocked"),
+        changed=sum(1 for r in results if r.action != "retained"),
         blocked=blocked,
         waiting=waiting,
-        unknown_gates=tuple(gate_status.get("featureGates", {}).get("unknown", [])),
+        unknown_gates=tuple(extras.get("featureGates", {}).get("unknown", [])),
     )
     return outcome(
         titled,
         facts_for_status,
-        extra=gate_status,
+        extra=extras,
         results=results,
         error=apply_error or waiting,
         transient=transient,
         healths=healths,
     )
+
+
+def _blocked_removals(
+    kube: KubeClient, desired: Sequence[Manifest], observed: Mapping[ObjectKey, Manifest]
+) -> dict[str, str]:
+    """Components being switched off while their workloads (VMs, DataVolumes) still exist."""
+    rendered = {component_of(obj) for obj in desired}
+    live = {component_of(obj) for obj in observed.values()}
+    blocked = {}
+    for component in registry.components():
+        if component.name in live and component.name not in rendered:
+            workloads = find_workloads(kube, component)
+            if workloads:
+                blocked[component.name] = "still in use by " + ", ".join(workloads)
+    return blocked
+
+
+def _assess(
+    component: Component,
+    spec: models.VMOProfileSpec,
+    facts: ClusterFacts | None,
+    observed: Mapping[ObjectKey, Manifest],
+    apply_error: str,
+) -> ComponentHealth:
+    if facts is None or apply_error:
+        enabled = component.enabled(spec, facts or ClusterFacts())
+        return ComponentHealth(
+            component.name, enabled, False, reason="Unknown", message="not assessed: the reconcile failed"
+        )
+    return component.assess(spec, facts, _observed_for(component, observed))
 
 
 def _observed_for(
@@ -233,7 +249,7 @@ class Teardown:
 def teardown(kube: KubeClient, profile: Manifest) -> Teardown:
     """Remove everything the profile installed, in reverse order, unless workloads block it."""
     try:
-        spec: models.VMOProfileSpec | None = models.VMOProfileSpec.model_validate(profile.get("spec") or {})
+        spec: models.VMOProfileSpec | None = models.parse_spec(profile.get("spec"))
     except ValidationError:
         spec = None  # an unparseable spec still must not strand the objects we created
     if spec is None or _blocks_removal(spec):
@@ -242,6 +258,6 @@ def teardown(kube: KubeClient, profile: Manifest) -> Teardown:
             return Teardown(False, blockers, [], -1)
     index = _index()
     observed = observe_owned(kube, index.all)
-    results = prune(kube, index, [], observed)
+    results = prune(kube, index, [], observed, release_retained=True)
     remaining = observe_owned(kube, index.all)
     return Teardown(not remaining, [], results, len(remaining))

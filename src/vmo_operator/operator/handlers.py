@@ -16,12 +16,12 @@ import kopf
 import structlog
 
 from vmo_operator.components import registry
-from vmo_operator.components.base import MANAGED_BY_LABEL, MANAGED_BY_VALUE, PROFILE_LABEL
+from vmo_operator.components.base import MANAGED_BY_LABEL, MANAGED_BY_VALUE, PROFILE_LABEL, Kind
 from vmo_operator.engine import reconcile as engine
 from vmo_operator.engine.apply import CRD, NAMESPACE, ApplyResult
 from vmo_operator.engine.conditions import ConditionSpec, set_conditions
 from vmo_operator.engine.kube import KubeClient, KubeError
-from vmo_operator.operator import metrics
+from vmo_operator.operator import metrics, watches
 from vmo_operator.operator.config import OperatorConfig
 
 GROUP, VERSION, PLURAL = "vmo.dev", "v1alpha1", "vmoprofiles"
@@ -37,6 +37,7 @@ class Runtime:
 
     def __init__(self) -> None:
         self._wakeups: dict[str, asyncio.Event] = {}
+        self.watchers: list[watches.KindWatcher] = []
 
     def wakeup(self, name: str) -> asyncio.Event:
         return self._wakeups.setdefault(name, asyncio.Event())
@@ -75,19 +76,38 @@ async def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
         settings.watching.label_selectors[(kind.group or "v1", kind.plural)] = selector
 
 
-def _watched_owned_kinds() -> list[Any]:
+def _drift_kinds() -> list[Kind]:
+    """Owned kinds whose changes should wake the profile; CRDs and namespaces are left to resyncs."""
     skip = {(CRD.api_version, CRD.kind), (NAMESPACE.api_version, NAMESPACE.kind)}
-    seen: dict[tuple[str, str], Any] = {}
-    for component in registry.components():
-        for kind in component.owned_kinds:
-            key = (kind.api_version, kind.kind)
-            if key not in skip:
-                seen.setdefault(key, kind)
-    return list(seen.values())
+    return [kind for kind in registry.owned_kinds() if (kind.api_version, kind.kind) not in skip]
+
+
+def _watched_owned_kinds() -> list[Kind]:
+    """Built-in kinds, watched through kopf (always served, so kopf's watchers are safe)."""
+    return [kind for kind in _drift_kinds() if not watches.is_custom(kind)]
+
+
+@kopf.on.startup()
+async def start_custom_kind_watchers(**_: Any) -> None:
+    """Custom kinds come and go with their CRDs; our own watchers survive that (see watches.py)."""
+    loop = asyncio.get_running_loop()
+
+    def wake(profile: str | None) -> None:
+        loop.call_soon_threadsafe(RUNTIME.wake, profile)
+
+    for kind in _drift_kinds():
+        if watches.is_custom(kind):
+            RUNTIME.watchers.append(watches.KindWatcher(RUNTIME.kube, kind, wake).start())
+
+
+@kopf.on.cleanup()
+async def stop_custom_kind_watchers(**_: Any) -> None:
+    for watcher in RUNTIME.watchers:
+        watcher.stop()
 
 
 def _register_drift_watches() -> None:
-    """Every owned kind (but CRDs and namespaces, which kopf itself scans) wakes its profile."""
+    """Every built-in owned kind wakes its profile on any change, through kopf."""
     for kind in _watched_owned_kinds():
         group, _, version = kind.api_version.rpartition("/")
         kopf.on.event(group, version, kind.plural, labels={MANAGED_BY_LABEL: MANAGED_BY_VALUE})(owned_event)
@@ -105,12 +125,8 @@ async def profile_event(name: str, type: str | None, **_: Any) -> None:
 
 
 def _active_profile(kube: KubeClient) -> str:
-    """The oldest profile is the one that is applied; the others only report that."""
-    profiles = kube.list(engine.PROFILE_KIND)
-    if not profiles:
-        return ""
-    oldest = min(profiles, key=lambda p: (p["metadata"]["creationTimestamp"], p["metadata"]["name"]))
-    return str(oldest["metadata"]["name"])
+    active = engine.active_profile(kube.list(engine.PROFILE_KIND))
+    return str(active["metadata"]["name"]) if active else ""
 
 
 def _reconcile_once(name: str) -> tuple[engine.Outcome | None, dict[str, Any] | None]:
@@ -133,6 +149,8 @@ def _reconcile_once(name: str) -> tuple[engine.Outcome | None, dict[str, Any] | 
 def _record(body: Mapping[str, Any], outcome: engine.Outcome, was_available: bool) -> None:
     counts: dict[str, int] = {}
     for result in outcome.results:
+        if result.action == "retained":
+            continue  # a standing fact, reported in status; an event every resync would be noise
         counts[result.action] = counts.get(result.action, 0) + 1
         metrics.OBJECT_WRITES.labels(result.action).inc()
         if _is_drift(result, was_available):
@@ -140,15 +158,20 @@ def _record(body: Mapping[str, Any], outcome: engine.Outcome, was_available: boo
             where = f"{result.key.namespace}/{result.key.name}" if result.key.namespace else result.key.name
             verb = "edited" if result.action == "overwritten" else "deleted"
             kopf.warn(
-                dict(body),
+                _event_target(body),
                 reason="Overwritten",
                 message=f"{result.key.kind} {where} was {verb} outside the operator and has been restored",
             )
     if counts:
         summary = ", ".join(f"{n} {action}" for action, n in sorted(counts.items()))
-        kopf.info(dict(body), reason="Applied", message=summary)
+        kopf.info(_event_target(body), reason="Applied", message=summary)
     if outcome.error and not outcome.transient:
-        kopf.warn(dict(body), reason="ReconcileFailed", message=outcome.error)
+        kopf.warn(_event_target(body), reason="ReconcileFailed", message=outcome.error)
+
+
+def _event_target(body: Mapping[str, Any]) -> Any:
+    """kopf posts events for anything shaped like an object; its type hints want its own Body."""
+    return dict(body)
 
 
 def _is_drift(result: ApplyResult, was_available: bool) -> bool:
@@ -240,11 +263,11 @@ async def profile_deleted(body: kopf.Body, name: str, **_: Any) -> None:
             profile,
             ConditionSpec("ReconcileComplete", "False", "RemovalBlocked", message),
         )
-        kopf.warn(profile, reason="RemovalBlocked", message=message)
+        kopf.warn(_event_target(profile), reason="RemovalBlocked", message=message)
         raise kopf.TemporaryError(message, delay=RUNTIME.config.retry_seconds)
     if not result.done:
         raise kopf.TemporaryError(f"waiting for {result.remaining} owned objects to go away", delay=2)
-    kopf.info(profile, reason="Removed", message="every component was removed")
+    kopf.info(_event_target(profile), reason="Removed", message="every component was removed")
 
 
 def _set_condition(name: str, profile: Mapping[str, Any], spec: ConditionSpec) -> None:

@@ -18,13 +18,23 @@ def _api_client() -> Any:
     from kubernetes import client, config
 
     try:
-        config.load_incluster_config()
+        config.load_incluster_config()  # type: ignore[no-untyped-call]
     except config.ConfigException:
-        config.load_kube_config()
+        config.load_kube_config()  # type: ignore[no-untyped-call]
     configuration = client.Configuration.get_default_copy()
     # Reconciles run in a thread pool; give each worker a connection instead of queueing.
     configuration.connection_pool_maxsize = 32
     return client.ApiClient(configuration)
+
+
+def read_profile(name: str | None) -> dict[str, Any] | None:
+    """The named profile, or the active (oldest) one, read with the caller's kubeconfig."""
+    from vmo_operator.engine.reconcile import PROFILE_KIND, active_profile
+
+    kube = KubeClient(_api_client())
+    if name:
+        return kube.get(PROFILE_KIND, name)
+    return active_profile(kube.list(PROFILE_KIND))
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -69,8 +79,12 @@ def run(args: argparse.Namespace) -> int:
     metrics.serve(kube, config.metrics_address, config.metrics_port)
     handlers.prepare(kube, config)
     _load_optional_handlers(config)
-    log.info("starting", resync_seconds=config.resync_seconds, webhook_mode=config.webhook_mode,
-             standalone=config.standalone)
+    log.info(
+        "starting",
+        resync_seconds=config.resync_seconds,
+        webhook_mode=config.webhook_mode,
+        standalone=config.standalone,
+    )
     kopf.run(
         clusterwide=True,
         standalone=config.standalone,

@@ -1,0 +1,212 @@
+"""`make bench`: every benchmark against a real local control plane, one table, JSON results.
+
+Figures, not assertions: each row shows the measured value, its target, the anchor figure where
+one is known, and a mark. Results go to bench/results/latest.json and are appended to
+bench/results/history.jsonl so a regression shows as a change between runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from kubernetes import client
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from tests.simulators.operands import OperandSimulator  # noqa: E402
+from tests.support.controlplane import ControlPlane  # noqa: E402
+from tests.support.kube import PROFILE, apply_crd_files, condition, get_profile  # noqa: E402
+from tests.support.operator import OPERATOR_USER, OperatorProcess, bind_operator_identity  # noqa: E402
+from tests.support.waiting import eventually  # noqa: E402
+
+RESULTS = REPO / "bench" / "results"
+
+
+@dataclass(frozen=True)
+class Row:
+    name: str
+    value: float | None
+    unit: str
+    target: str
+    anchor: str = ""
+    ok: bool | None = None
+    note: str = ""
+
+    @property
+    def mark(self) -> str:
+        return {True: "pass", False: "SHORT", None: "-"}[self.ok]
+
+
+@dataclass
+class Bench:
+    plane: ControlPlane
+    api: Any
+    operator: OperatorProcess
+
+    def writes(self) -> int:
+        return len(self.plane.writes_by(OPERATOR_USER))
+
+    def metric_sum(self, prefix: str) -> float:
+        return sum(v for k, v in self.operator.metrics().items() if k.startswith(prefix))
+
+
+@contextmanager
+def environment(workdir: Path) -> Iterator[Bench]:
+    plane = ControlPlane()
+    plane.start()
+    sim = None
+    operator = None
+    try:
+        api = plane.api_client()
+        apply_crd_files(api, sorted((REPO / "crds").glob("*.yaml")))
+        sim = OperandSimulator(api).start()
+        kubeconfig = bind_operator_identity(plane)
+        operator = OperatorProcess(kubeconfig=kubeconfig, log_path=workdir / "operator.log", resync_seconds=5)
+        operator.start()
+        yield Bench(plane, api, operator)
+    finally:
+        if operator is not None:
+            operator.stop()
+        if sim is not None:
+            sim.stop()
+        plane.stop()
+
+
+def _available(api: Any, name: str) -> bool:
+    profile = get_profile(api, name)
+    cond = condition(profile, "Available")
+    return bool(
+        cond
+        and cond["status"] == "True"
+        and cond.get("observedGeneration") == profile["metadata"]["generation"]
+    )  # type: ignore[index]
+
+
+def profile_rows(bench: Bench) -> list[Row]:
+    custom = client.CustomObjectsApi(bench.api)
+    body = {
+        "apiVersion": "vmo.dev/v1alpha1",
+        "kind": "VMOProfile",
+        "metadata": {"name": "bench"},
+        "spec": {"multus": {"networks": [{"name": "vlan-10", "vlan": 10}]}},
+    }
+    requests_before = bench.metric_sum("vmo_api_requests_total")
+    reconciles_before = bench.metric_sum("vmo_reconcile_total")
+    started = time.monotonic()
+    custom.create_cluster_custom_object(*PROFILE, body)
+    eventually(lambda: _available(bench.api, "bench"), timeout=300, interval=0.1, what="Available")
+    cold = time.monotonic() - started
+    requests = bench.metric_sum("vmo_api_requests_total") - requests_before
+    reconciles = bench.metric_sum("vmo_reconcile_total") - reconciles_before
+
+    started = time.monotonic()
+    custom.patch_cluster_custom_object(
+        *PROFILE, "bench", {"spec": {"kubevirt": {"featureGates": {"add": ["CPUManager"]}}}}
+    )
+    eventually(lambda: _available(bench.api, "bench"), timeout=300, interval=0.1, what="Available after edit")
+    gate_change = time.monotonic() - started
+
+    # Idle resyncs: after things settle, count the operator's writes in the audit log.
+    reconciles = bench.metric_sum("vmo_reconcile_total")
+    eventually(lambda: bench.metric_sum("vmo_reconcile_total") >= reconciles + 2, timeout=60, what="settle")
+    writes_before = bench.writes()
+    reconciles = bench.metric_sum("vmo_reconcile_total")
+    eventually(lambda: bench.metric_sum("vmo_reconcile_total") >= reconciles + 3, timeout=60, what="idle")
+    idle_reconciles = bench.metric_sum("vmo_reconcile_total") - reconciles
+    idle_writes = (bench.writes() - writes_before) / idle_reconciles
+
+    apps = client.AppsV1Api(bench.api)
+    latencies = []
+    for _ in range(5):
+        uid = apps.read_namespaced_deployment("virt-operator", "kubevirt").metadata.uid
+        started = time.monotonic()
+        apps.delete_namespaced_deployment("virt-operator", "kubevirt")
+        eventually(
+            lambda u=uid: apps.read_namespaced_deployment("virt-operator", "kubevirt").metadata.uid != u,
+            timeout=60,
+            interval=0.05,
+            what="repair",
+        )
+        latencies.append(time.monotonic() - started)
+    drift = statistics.median(latencies)
+
+    custom.delete_cluster_custom_object(*PROFILE, "bench")
+    eventually(lambda: get_profile(bench.api, "bench") is None, timeout=300, what="profile removed")
+    return [
+        Row("apply to Available (cold install)", round(cold, 2), "s", "<= 60 s", ok=cold <= 60),
+        Row("apply to Available (gate change)", round(gate_change, 2), "s", "<= 15 s", ok=gate_change <= 15),
+        Row(
+            "API requests per reconcile (install)",
+            round(requests / max(reconciles, 1), 1),
+            "req",
+            "informational",
+            note=f"{int(requests)} requests over {int(reconciles)} reconciles",
+        ),
+        Row("writes per idle resync", round(idle_writes, 3), "writes", "0", ok=idle_writes == 0),
+        Row(
+            "drift-repair latency (Deployment deleted, median of 5)",
+            round(drift, 2),
+            "s",
+            "<= 5 s",
+            anchor="HCO: next reconcile",
+            ok=drift <= 5,
+        ),
+    ]
+
+
+BENCHMARKS: dict[str, Callable[[Bench], list[Row]]] = {"profile": profile_rows}
+
+
+def print_table(rows: list[Row]) -> None:
+    header = ("benchmark", "value", "target", "anchor", "mark")
+    cells = [header] + [
+        (r.name, "n/a" if r.value is None else f"{r.value} {r.unit}", r.target, r.anchor or "-", r.mark)
+        for r in rows
+    ]
+    widths = [max(len(str(row[i])) for row in cells) for i in range(len(header))]
+    for index, row in enumerate(cells):
+        print("  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)))
+        if index == 0:
+            print("  ".join("-" * w for w in widths))
+    for row in rows:
+        if row.note:
+            print(f"  note: {row.name}: {row.note}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--only", choices=sorted(BENCHMARKS), action="append")
+    args = parser.parse_args(argv)
+    rows: list[Row] = []
+    with tempfile.TemporaryDirectory(prefix="vmo-bench-") as tmp, environment(Path(tmp)) as bench:
+        for name in args.only or list(BENCHMARKS):
+            rows += BENCHMARKS[name](bench)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    record = {
+        "time": dt.datetime.now(dt.UTC).isoformat(),
+        "machine": {"cores": __import__("os").cpu_count(), "python": platform.python_version()},
+        "rows": [asdict(r) | {"mark": r.mark} for r in rows],
+    }
+    (RESULTS / "latest.json").write_text(json.dumps(record, indent=2))
+    with (RESULTS / "history.jsonl").open("a") as history:
+        history.write(json.dumps(record) + "\n")
+    print_table(rows)
+    print(f"\nwrote {RESULTS / 'latest.json'} and appended to history.jsonl")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

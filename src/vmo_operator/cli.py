@@ -1,0 +1,156 @@
+"""The `vmo` command line: offline rendering and the CRD, with room for `run` and `status`.
+
+Subcommands register in `SUBCOMMANDS` (name -> (help, add-arguments, handler)), so a new one is a
+function pair and one entry, and `main` stays a dispatcher. Handlers return the exit code.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any, TextIO
+
+import yaml
+from pydantic import ValidationError
+
+from vmo_operator.api import crd, models
+from vmo_operator.components import registry
+from vmo_operator.components.base import ClusterFacts
+
+Handler = Callable[[argparse.Namespace], int]
+Configure = Callable[[argparse.ArgumentParser], None]
+
+
+class InputError(Exception):
+    """Bad user input, reported as one clear line per problem and exit code 1."""
+
+
+def format_validation_error(error: ValidationError, prefix: str = "") -> list[str]:
+    """`spec.multus.networks[0].vlan: Input should be less than or equal to 4094` per problem."""
+    lines = []
+    for item in error.errors():
+        path = prefix
+        for part in item["loc"]:
+            path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
+        lines.append(f"{path or '(root)'}: {item['msg']}")
+    return lines
+
+
+def load_profile(source: str, stdin: TextIO | None = None) -> models.VMOProfile:
+    """Read one VMOProfile from a YAML/JSON file, or stdin for "-"; raises InputError."""
+    try:
+        if source == "-":
+            text = (stdin or sys.stdin).read()
+        else:
+            with open(source, encoding="utf-8") as handle:
+                text = handle.read()
+    except OSError as exc:
+        raise InputError(f"cannot read {source}: {exc.strerror or exc}") from exc
+    try:
+        documents = [d for d in yaml.safe_load_all(text) if d is not None]
+    except yaml.YAMLError as exc:
+        raise InputError(f"{source}: not valid YAML: {exc}") from exc
+    if len(documents) != 1:
+        raise InputError(f"{source}: expected exactly one VMOProfile document, found {len(documents)}")
+    document = documents[0]
+    if not isinstance(document, dict):
+        raise InputError(f"{source}: expected a VMOProfile object, found {type(document).__name__}")
+    try:
+        return models.parse_profile(document)
+    except ValidationError as exc:
+        raise InputError("\n".join(format_validation_error(exc))) from exc
+
+
+def dump_manifests(manifests: Sequence[dict[str, Any]], output: str) -> str:
+    if output == "json":
+        return json.dumps({"apiVersion": "v1", "kind": "List", "items": list(manifests)}, indent=2) + "\n"
+    return "".join("---\n" + crd.dump_yaml(obj) for obj in manifests)
+
+
+# ------------------------------------------------------------------------------------------ subcommands
+
+
+def _configure_render(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("-f", "--filename", required=True, help="VMOProfile YAML or JSON; - reads stdin")
+    parser.add_argument("-o", "--output", choices=("yaml", "json"), default="yaml", help="output format")
+
+
+def _render(args: argparse.Namespace) -> int:
+    profile = load_profile(args.filename)
+    manifests = registry.render_all(profile.spec, ClusterFacts(), profile.metadata.name)
+    sys.stdout.write(dump_manifests(manifests, args.output))
+    return 0
+
+
+def _configure_crd(parser: argparse.ArgumentParser) -> None:
+    del parser  # no options
+
+
+def _crd(args: argparse.Namespace) -> int:
+    sys.stdout.write(crd.crd_yaml())
+    return 0
+
+
+def _configure_run(parser: argparse.ArgumentParser) -> None:
+    from vmo_operator.operator.main import add_arguments
+
+    add_arguments(parser)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from vmo_operator.operator.main import run
+
+    return run(args)
+
+
+def _configure_status(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("name", nargs="?", help="profile name (default: the active profile)")
+    parser.add_argument("-o", "--output", choices=["table", "yaml", "json"], default="table")
+
+
+def _status(args: argparse.Namespace) -> int:
+    from vmo_operator.operator.main import read_profile
+    from vmo_operator.operator.statusview import render_status
+
+    profile = read_profile(args.name)
+    if profile is None:
+        raise InputError(f"VMOProfile {args.name!r} not found" if args.name else "no VMOProfile exists")
+    if args.output == "json":
+        sys.stdout.write(json.dumps(profile.get("status") or {}, indent=2) + "\n")
+    elif args.output == "yaml":
+        sys.stdout.write(yaml.safe_dump(profile.get("status") or {}, sort_keys=False))
+    else:
+        sys.stdout.write(render_status(profile))
+    return 0
+
+
+SUBCOMMANDS: dict[str, tuple[str, Configure, Handler]] = {
+    "run": ("run the operator (kopf event loop, reconciles, webhooks)", _configure_run, _run),
+    "status": ("show a VMOProfile's conditions, components, gates and MAC pool", _configure_status, _status),
+    "render": ("print every manifest a profile produces, like `helm template`", _configure_render, _render),
+    "crd": ("print the VMOProfile CustomResourceDefinition", _configure_crd, _crd),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="vmo", description="VMOProfile operator and tools.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name, (help_text, configure, _) in SUBCOMMANDS.items():
+        configure(sub.add_parser(name, help=help_text, description=help_text))
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    _, _, handler = SUBCOMMANDS[args.command]
+    try:
+        return handler(args)
+    except InputError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,191 @@
+"""CDI: what cdi-operator.yaml installs, plus the cluster-scoped CDI CR configured from the profile.
+
+cdi-operator deploys cdi-apiserver, cdi-deployment and cdi-uploadproxy itself; this component owns
+the operator and the CR. Health mirrors KubeVirt: the CR must reach phase Deployed with Available=True.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from vmo_operator.api.models import CDISpec, VMOProfileSpec
+from vmo_operator.components import _workloads as w
+from vmo_operator.components import kinds
+from vmo_operator.components.base import ClusterFacts, ComponentHealth, Kind, Manifest, ObjectKey, Observed
+
+NAMESPACE = "cdi"
+DEFAULT_REGISTRY = "quay.io/kubevirt"
+OPERATOR = "cdi-operator"
+CR_NAME = "cdi"
+APP_LABEL = {"operator.cdi.kubevirt.io": ""}
+# Images cdi-operator deploys, passed by environment as in the upstream manifest.
+OPERAND_IMAGES = (
+    ("CONTROLLER_IMAGE", "cdi-controller"),
+    ("IMPORTER_IMAGE", "cdi-importer"),
+    ("CLONER_IMAGE", "cdi-cloner"),
+    ("OVIRT_POPULATOR_IMAGE", "cdi-importer"),
+    ("APISERVER_IMAGE", "cdi-apiserver"),
+    ("UPLOAD_SERVER_IMAGE", "cdi-uploadserver"),
+    ("UPLOAD_PROXY_IMAGE", "cdi-uploadproxy"),
+)
+
+
+def _crd() -> Manifest:
+    columns = [
+        {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
+        {"name": "Phase", "type": "string", "jsonPath": ".status.phase"},
+    ]
+    return w.crd(
+        group="cdi.kubevirt.io",
+        kind="CDI",
+        plural="cdis",
+        singular="cdi",
+        scope="Cluster",
+        short_names=("cdi", "cdis"),
+        categories=("all",),
+        labels={"operator.cdi.kubevirt.io": ""},
+        versions=[w.crd_version("v1beta1", w.OPEN_SCHEMA, printer_columns=columns)],
+    )
+
+
+def _deployment(spec: CDISpec) -> Manifest:
+    labels = {"name": OPERATOR, **APP_LABEL}
+    env: list[dict[str, Any]] = [
+        {"name": "DEPLOY_CLUSTER_RESOURCES", "value": "true"},
+        {"name": "OPERATOR_VERSION", "value": spec.version},
+    ]
+    env += [
+        {"name": var, "value": w.image(spec.registry, DEFAULT_REGISTRY, name, spec.version)}
+        for var, name in OPERAND_IMAGES
+    ]
+    env += [
+        {"name": "VERBOSITY", "value": "1"},
+        {"name": "PULL_POLICY", "value": "IfNotPresent"},
+        {"name": "MONITORING_NAMESPACE"},
+    ]
+    container: dict[str, Any] = {
+        "name": OPERATOR,
+        "image": w.image(spec.registry, DEFAULT_REGISTRY, OPERATOR, spec.version),
+        "imagePullPolicy": "IfNotPresent",
+        "env": env,
+        "ports": [{"name": "metrics", "containerPort": 8080, "protocol": "TCP"}],
+        "resources": {"requests": {"cpu": "100m", "memory": "150Mi"}},
+        "securityContext": {**w.RESTRICTED_CONTAINER, "runAsNonRoot": True},
+    }
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": w.meta(
+            OPERATOR, NAMESPACE, {**labels, "cdi.kubevirt.io": OPERATOR, "prometheus.cdi.kubevirt.io": "true"}
+        ),
+        "spec": {
+            "replicas": 1,
+            "selector": {"matchLabels": labels},
+            "template": {
+                "metadata": {
+                    "labels": {**labels, "cdi.kubevirt.io": OPERATOR, "prometheus.cdi.kubevirt.io": "true"}
+                },
+                "spec": {
+                    "serviceAccountName": OPERATOR,
+                    "securityContext": {"runAsNonRoot": True},
+                    **w.pod_placement(
+                        spec.infra,
+                        node_selector={"kubernetes.io/os": "linux"},
+                        base_tolerations=[{"key": "CriticalAddonsOnly", "operator": "Exists"}],
+                        affinity=w.prefer_spread("cdi.kubevirt.io", OPERATOR),
+                    ),
+                    "containers": [container],
+                },
+            },
+        },
+    }
+
+
+def cdi_cr(spec: VMOProfileSpec) -> Manifest:
+    cdi = spec.cdi
+    config: dict[str, Any] = {
+        "featureGates": list(cdi.feature_gates),
+        "filesystemOverhead": {"global": cdi.filesystem_overhead.global_},
+    }
+    if cdi.filesystem_overhead.storage_class:
+        config["filesystemOverhead"]["storageClass"] = dict(
+            sorted(cdi.filesystem_overhead.storage_class.items())
+        )
+    if cdi.upload_proxy_url_override:
+        config["uploadProxyURLOverride"] = cdi.upload_proxy_url_override
+    if cdi.scratch_space_storage_class:
+        config["scratchSpaceStorageClass"] = cdi.scratch_space_storage_class
+    body: dict[str, Any] = {
+        "config": config,
+        "imagePullPolicy": "IfNotPresent",
+        "uninstallStrategy": spec.uninstall_strategy,
+    }
+    # CDI spells these `infra` (NodePlacement inline) and `workload` (singular).
+    if infra := w.operand_placement(cdi.infra):
+        body["infra"] = infra
+    if workload := w.operand_placement(cdi.workloads):
+        body["workload"] = workload
+    return {"apiVersion": "cdi.kubevirt.io/v1beta1", "kind": "CDI", "metadata": w.meta(CR_NAME), "spec": body}
+
+
+def _judge_cdi(obj: Any) -> w.Verdict:
+    return w.judge_operand_cr(obj, "cdi-operator")
+
+
+@dataclass(frozen=True)
+class CDIComponent:
+    name: str = "cdi"
+    title: str = "CDI"
+    owned_kinds: tuple[Kind, ...] = (
+        kinds.NAMESPACE,
+        kinds.CRD,
+        kinds.SERVICE_ACCOUNT,
+        kinds.CLUSTER_ROLE,
+        kinds.CLUSTER_ROLE_BINDING,
+        kinds.ROLE,
+        kinds.ROLE_BINDING,
+        kinds.DEPLOYMENT,
+        kinds.CDI,
+    )
+    workload_kinds: tuple[Kind, ...] = (kinds.DATA_VOLUME,)
+
+    def enabled(self, spec: VMOProfileSpec, facts: ClusterFacts) -> bool:
+        return spec.cdi.enabled
+
+    def render(self, spec: VMOProfileSpec, facts: ClusterFacts) -> list[Manifest]:
+        if not self.enabled(spec, facts):
+            return []
+        rules = w.data("cdi")
+        labels = {"cdi.kubevirt.io": ""}
+        return [
+            w.namespace(NAMESPACE, {**labels, "pod-security.kubernetes.io/enforce": "privileged"}),
+            _crd(),
+            w.service_account(OPERATOR, NAMESPACE, {**labels, **APP_LABEL}),
+            w.cluster_role(
+                "cdi-operator-cluster", rules["operatorClusterRoleRules"], {**labels, **APP_LABEL}
+            ),
+            w.cluster_role_binding(
+                "cdi-operator", "cdi-operator-cluster", OPERATOR, NAMESPACE, {**labels, **APP_LABEL}
+            ),
+            w.role(OPERATOR, NAMESPACE, rules["operatorRoleRules"], {**labels, **APP_LABEL}),
+            w.role_binding(OPERATOR, NAMESPACE, OPERATOR, OPERATOR, {**labels, **APP_LABEL}),
+            _deployment(spec.cdi),
+            cdi_cr(spec),
+        ]
+
+    def assess(self, spec: VMOProfileSpec, facts: ClusterFacts, observed: Observed) -> ComponentHealth:
+        if not self.enabled(spec, facts):
+            return w.disabled(self.name)
+        cr = observed.get(ObjectKey("cdi.kubevirt.io/v1beta1", "CDI", "", CR_NAME)) or {}
+        version = str((cr.get("status") or {}).get("observedVersion", ""))
+        return w.assess_rendered(
+            self.name,
+            self.render(spec, facts),
+            observed,
+            version=version,
+            judges={("cdi.kubevirt.io/v1beta1", "CDI"): _judge_cdi},
+        )
+
+
+CDI = CDIComponent()

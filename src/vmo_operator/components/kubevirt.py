@@ -1,0 +1,254 @@
+"""KubeVirt: what kubevirt-operator.yaml installs, plus the KubeVirt CR configured from the profile.
+
+virt-operator deploys virt-api, virt-controller and virt-handler itself; this component owns only
+the operator (namespace, CRD, priority class, RBAC, Deployment) and the CR that tells it what to run.
+Feature gates come from `api.featuregates.resolve`, so the CR never lists a gate that is GA, and
+`disabledFeatureGates` is written only where the target KubeVirt version has the field.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from vmo_operator.api import featuregates
+from vmo_operator.api.models import KubeVirtSpec, VMOProfileSpec
+from vmo_operator.components import _workloads as w
+from vmo_operator.components import kinds
+from vmo_operator.components.base import ClusterFacts, ComponentHealth, Kind, Manifest, ObjectKey, Observed
+
+NAMESPACE = "kubevirt"
+DEFAULT_REGISTRY = "quay.io/kubevirt"
+OPERATOR = "virt-operator"
+SERVICE_ACCOUNT = "kubevirt-operator"
+PRIORITY_CLASS = "kubevirt-cluster-critical"
+CR_NAME = "kubevirt"
+APP_LABEL = {"kubevirt.io": ""}
+
+
+def gate_resolution(spec: KubeVirtSpec) -> featuregates.Resolution:
+    return featuregates.resolve(spec.version, spec.feature_gates.add, spec.feature_gates.remove)
+
+
+def _crd() -> Manifest:
+    columns = [
+        {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
+        {"name": "Phase", "type": "string", "jsonPath": ".status.phase"},
+    ]
+    deprecated = w.crd_version("v1alpha3", w.OPEN_SCHEMA, storage=False, printer_columns=columns)
+    deprecated["deprecated"] = True
+    deprecated["deprecationWarning"] = (
+        "kubevirt.io/v1alpha3 is now deprecated and will be removed in a future release."
+    )
+    return w.crd(
+        group="kubevirt.io",
+        kind="KubeVirt",
+        plural="kubevirts",
+        singular="kubevirt",
+        scope="Namespaced",
+        short_names=("kv", "kvs"),
+        categories=("all",),
+        labels={"operator.kubevirt.io": ""},
+        versions=[w.crd_version("v1", w.OPEN_SCHEMA, printer_columns=columns), deprecated],
+    )
+
+
+def _deployment(spec: KubeVirtSpec) -> Manifest:
+    image = w.image(spec.registry, DEFAULT_REGISTRY, OPERATOR, spec.version)
+    labels = {"kubevirt.io": OPERATOR}
+    container: dict[str, Any] = {
+        "name": OPERATOR,
+        "image": image,
+        "imagePullPolicy": "IfNotPresent",
+        "command": [OPERATOR],
+        "args": ["--port", "8443", "-v", "2"],
+        "env": [
+            {"name": "VIRT_OPERATOR_IMAGE", "value": image},
+            {
+                "name": "WATCH_NAMESPACE",
+                "valueFrom": {
+                    "fieldRef": {
+                        "apiVersion": "v1",
+                        "fieldPath": "metadata.annotations['olm.targetNamespaces']",
+                    }
+                },
+            },
+            {"name": "KUBEVIRT_VERSION", "value": spec.version},
+        ],
+        "ports": [
+            {"name": "metrics", "containerPort": 8443, "protocol": "TCP"},
+            {"name": "webhooks", "containerPort": 8444, "protocol": "TCP"},
+        ],
+        "readinessProbe": {
+            "httpGet": {"path": "/metrics", "port": 8443, "scheme": "HTTPS"},
+            "initialDelaySeconds": 5,
+            "timeoutSeconds": 10,
+        },
+        "resources": {"requests": {"cpu": "10m", "memory": "450Mi"}},
+        "securityContext": dict(w.RESTRICTED_CONTAINER),
+        "volumeMounts": [
+            {
+                "name": "kubevirt-operator-certs",
+                "mountPath": "/etc/virt-operator/certificates",
+                "readOnly": True,
+            },
+            {"name": "profile-data", "mountPath": "/profile-data"},
+        ],
+    }
+    pod_spec: dict[str, Any] = {
+        "serviceAccountName": SERVICE_ACCOUNT,
+        "priorityClassName": PRIORITY_CLASS,
+        "securityContext": {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}},
+        **w.pod_placement(
+            spec.infra,
+            node_selector={"kubernetes.io/os": "linux"},
+            base_tolerations=[{"key": "CriticalAddonsOnly", "operator": "Exists"}],
+            affinity=w.prefer_spread("kubevirt.io", OPERATOR),
+        ),
+        "containers": [container],
+        "volumes": [
+            {
+                "name": "kubevirt-operator-certs",
+                "secret": {"secretName": "kubevirt-operator-certs", "optional": True},
+            },
+            {"name": "profile-data", "emptyDir": {}},
+        ],
+    }
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": w.meta(OPERATOR, NAMESPACE, labels),
+        "spec": {
+            "replicas": 2,
+            "selector": {"matchLabels": labels},
+            "strategy": {"type": "RollingUpdate"},
+            "template": {
+                "metadata": {"labels": {**labels, "name": OPERATOR, "prometheus.kubevirt.io": "true"}},
+                "spec": pod_spec,
+            },
+        },
+    }
+
+
+def kubevirt_cr(spec: VMOProfileSpec) -> Manifest:
+    """The KubeVirt CR; public so the status and tests can see exactly what virt-operator is told."""
+    kv = spec.kubevirt
+    gates = gate_resolution(kv)
+    developer: dict[str, Any] = {"featureGates": list(gates.enabled)}
+    if gates.disabled:
+        developer["disabledFeatureGates"] = list(gates.disabled)
+    migrations: dict[str, Any] = {
+        "parallelMigrationsPerCluster": kv.migrations.parallel_migrations_per_cluster,
+        "parallelOutboundMigrationsPerNode": kv.migrations.parallel_outbound_migrations_per_node,
+        "completionTimeoutPerGiB": kv.migrations.completion_timeout_per_gib,
+        "progressTimeout": kv.migrations.progress_timeout,
+        "allowAutoConverge": kv.migrations.allow_auto_converge,
+        "allowPostCopy": kv.migrations.allow_post_copy,
+    }
+    if kv.migrations.bandwidth_per_migration:
+        migrations["bandwidthPerMigration"] = kv.migrations.bandwidth_per_migration
+    live_update: dict[str, Any] = {"maxHotplugRatio": kv.live_update.max_hotplug_ratio}
+    if kv.live_update.max_cpu_sockets is not None:
+        live_update["maxCpuSockets"] = kv.live_update.max_cpu_sockets
+    body: dict[str, Any] = {
+        "imageRegistry": w.registry(kv.registry, DEFAULT_REGISTRY),
+        "imageTag": kv.version,
+        "imagePullPolicy": "IfNotPresent",
+        "uninstallStrategy": spec.uninstall_strategy,
+        "workloadUpdateStrategy": {
+            "workloadUpdateMethods": list(kv.workload_update_strategy.workload_update_methods),
+            "batchEvictionSize": kv.workload_update_strategy.batch_eviction_size,
+            "batchEvictionInterval": kv.workload_update_strategy.batch_eviction_interval,
+        },
+        "configuration": {
+            "developerConfiguration": developer,
+            "evictionStrategy": kv.eviction_strategy,
+            "vmRolloutStrategy": kv.vm_rollout_strategy,
+            "migrations": migrations,
+            "liveUpdateConfiguration": live_update,
+        },
+    }
+    for field, placement in (("infra", kv.infra), ("workloads", kv.workloads)):
+        shape = w.operand_placement(placement)
+        if shape:
+            body[field] = {"nodePlacement": shape}
+    return {
+        "apiVersion": "kubevirt.io/v1",
+        "kind": "KubeVirt",
+        "metadata": w.meta(CR_NAME, NAMESPACE),
+        "spec": body,
+    }
+
+
+def _judge_kubevirt(obj: Any) -> w.Verdict:
+    return w.judge_operand_cr(obj, "virt-operator")
+
+
+@dataclass(frozen=True)
+class KubeVirtComponent:
+    name: str = "kubevirt"
+    title: str = "KubeVirt"
+    owned_kinds: tuple[Kind, ...] = (
+        kinds.NAMESPACE,
+        kinds.CRD,
+        kinds.PRIORITY_CLASS,
+        kinds.SERVICE_ACCOUNT,
+        kinds.CLUSTER_ROLE,
+        kinds.CLUSTER_ROLE_BINDING,
+        kinds.ROLE,
+        kinds.ROLE_BINDING,
+        kinds.DEPLOYMENT,
+        kinds.KUBEVIRT,
+    )
+    # VMs and VMIs block removal under BlockUninstallIfWorkloadsExist (see base.workload_kinds).
+    workload_kinds: tuple[Kind, ...] = (kinds.VIRTUAL_MACHINE, kinds.VIRTUAL_MACHINE_INSTANCE)
+
+    def enabled(self, spec: VMOProfileSpec, facts: ClusterFacts) -> bool:
+        return spec.kubevirt.enabled
+
+    def render(self, spec: VMOProfileSpec, facts: ClusterFacts) -> list[Manifest]:
+        if not self.enabled(spec, facts):
+            return []
+        rules = w.data("kubevirt")
+        return [
+            w.namespace(NAMESPACE, {**APP_LABEL, "pod-security.kubernetes.io/enforce": "privileged"}),
+            _crd(),
+            {
+                "apiVersion": "scheduling.k8s.io/v1",
+                "kind": "PriorityClass",
+                "metadata": w.meta(PRIORITY_CLASS),
+                # globalDefault is left out: false is the default and the API server omits it.
+                "value": 1000000000,
+                "description": "This priority class should be used for core kubevirt components only.",
+            },
+            w.service_account(SERVICE_ACCOUNT, NAMESPACE, APP_LABEL),
+            w.cluster_role(SERVICE_ACCOUNT, rules["operatorClusterRoleRules"], APP_LABEL),
+            w.cluster_role(
+                "kubevirt.io:operator",
+                rules["adminAggregatedRules"],
+                {"operator.kubevirt.io": "", "rbac.authorization.k8s.io/aggregate-to-admin": "true"},
+            ),
+            w.cluster_role_binding(SERVICE_ACCOUNT, SERVICE_ACCOUNT, SERVICE_ACCOUNT, NAMESPACE, APP_LABEL),
+            w.role(SERVICE_ACCOUNT, NAMESPACE, rules["operatorRoleRules"], APP_LABEL),
+            w.role_binding(
+                "kubevirt-operator-rolebinding", NAMESPACE, SERVICE_ACCOUNT, SERVICE_ACCOUNT, APP_LABEL
+            ),
+            _deployment(spec.kubevirt),
+            kubevirt_cr(spec),
+        ]
+
+    def assess(self, spec: VMOProfileSpec, facts: ClusterFacts, observed: Observed) -> ComponentHealth:
+        if not self.enabled(spec, facts):
+            return w.disabled(self.name)
+        cr = observed.get(ObjectKey("kubevirt.io/v1", "KubeVirt", NAMESPACE, CR_NAME)) or {}
+        version = str((cr.get("status") or {}).get("observedKubeVirtVersion", ""))
+        return w.assess_rendered(
+            self.name,
+            self.render(spec, facts),
+            observed,
+            version=version,
+            judges={("kubevirt.io/v1", "KubeVirt"): _judge_kubevirt},
+        )
+
+
+KUBEVIRT = KubeVirtComponent()

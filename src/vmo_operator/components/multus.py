@@ -1,0 +1,203 @@
+"""Multus (thick plugin) and one bridge-CNI NetworkAttachmentDefinition per VLAN and namespace.
+
+The NADs are rendered here rather than left to users so that removing a network from the profile
+removes its NADs (the engine prunes what is no longer rendered). The namespaces they go into are
+never created or owned: deleting a user namespace on prune would be far worse than a failed apply.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from vmo_operator.api.models import MultusSpec, Network, VMOProfileSpec
+from vmo_operator.components import _workloads as w
+from vmo_operator.components import kinds
+from vmo_operator.components.base import ClusterFacts, ComponentHealth, Kind, Manifest, ObjectKey, Observed
+
+NAMESPACE = "kube-system"
+DEFAULT_REGISTRY = "ghcr.io/k8snetworkplumbingwg"
+NAME = "multus"
+DAEMONSET = "kube-multus-ds"
+CONFIG_MAP = "multus-daemon-config"
+CNI_VERSION = "0.3.1"
+
+
+def bridge_config(network: Network) -> str:
+    """The NAD's CNI config; key order is fixed so the string, and hence the object, is deterministic."""
+    config: dict[str, Any] = {
+        "cniVersion": CNI_VERSION,
+        "name": network.name,
+        "type": "bridge",
+        "bridge": network.bridge,
+        "vlan": network.vlan,
+    }
+    if network.mtu is not None:
+        config["mtu"] = network.mtu
+    config["ipam"] = {}
+    return json.dumps(config, separators=(",", ":"))
+
+
+def network_attachments(spec: MultusSpec) -> list[Manifest]:
+    return [
+        {
+            "apiVersion": "k8s.cni.cncf.io/v1",
+            "kind": "NetworkAttachmentDefinition",
+            "metadata": w.meta(network.name, ns),
+            "spec": {"config": bridge_config(network)},
+        }
+        for network in sorted(spec.networks, key=lambda n: n.name)
+        for ns in sorted(network.namespaces)
+    ]
+
+
+def _crd() -> Manifest:
+    schema = w.data("multus")["nadSchema"]
+    return w.crd(
+        group="k8s.cni.cncf.io",
+        kind="NetworkAttachmentDefinition",
+        plural="network-attachment-definitions",
+        singular="network-attachment-definition",
+        scope="Namespaced",
+        short_names=("net-attach-def",),
+        versions=[w.crd_version("v1", schema, status=False)],
+    )
+
+
+def _daemonset(spec: MultusSpec, config_hash: str) -> Manifest:
+    image = w.image(spec.registry, DEFAULT_REGISTRY, "multus-cni", f"{spec.version}-thick")
+    mounts = w.data("multus")["hostMounts"]
+    labels = {"tier": "node", "app": NAME, "name": NAME}
+    volume_mounts: list[dict[str, Any]] = []
+    volumes: list[dict[str, Any]] = []
+    for volume, host_path, mount_path, propagation in mounts:
+        mount: dict[str, Any] = {"name": volume, "mountPath": mount_path}
+        if propagation:
+            mount["mountPropagation"] = propagation
+        volume_mounts.append(mount)
+        volumes.append({"name": volume, "hostPath": {"path": host_path}})
+    volume_mounts.append({"name": CONFIG_MAP, "mountPath": "/etc/cni/net.d/multus.d", "readOnly": True})
+    volumes.append({"name": "cnibin", "hostPath": {"path": "/opt/cni/bin"}})
+    volumes.append(
+        {
+            "name": CONFIG_MAP,
+            "configMap": {
+                "name": CONFIG_MAP,
+                "items": [{"key": "daemon-config.json", "path": "daemon-config.json"}],
+            },
+        }
+    )
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "DaemonSet",
+        "metadata": w.meta(DAEMONSET, NAMESPACE, labels),
+        "spec": {
+            "selector": {"matchLabels": {"name": NAME}},
+            "updateStrategy": {"type": "RollingUpdate"},
+            "template": {
+                "metadata": {"labels": labels, "annotations": {"vmo.dev/config-hash": config_hash}},
+                "spec": {
+                    "hostNetwork": True,
+                    "hostPID": True,
+                    "priorityClassName": "system-node-critical",
+                    "serviceAccountName": NAME,
+                    "terminationGracePeriodSeconds": 10,
+                    **w.pod_placement(
+                        spec.workloads,
+                        base_tolerations=[
+                            {"operator": "Exists", "effect": "NoSchedule"},
+                            {"operator": "Exists", "effect": "NoExecute"},
+                        ],
+                    ),
+                    "initContainers": [
+                        {
+                            "name": "install-multus-binary",
+                            "image": image,
+                            "imagePullPolicy": "IfNotPresent",
+                            "command": [
+                                "cp",
+                                "/usr/src/multus-cni/bin/multus-shim",
+                                "/host/opt/cni/bin/multus-shim",
+                            ],
+                            "resources": {"requests": {"cpu": "10m", "memory": "15Mi"}},
+                            "securityContext": {"privileged": True},
+                            "volumeMounts": [
+                                {
+                                    "name": "cnibin",
+                                    "mountPath": "/host/opt/cni/bin",
+                                    "mountPropagation": "Bidirectional",
+                                }
+                            ],
+                        }
+                    ],
+                    "containers": [
+                        {
+                            "name": "kube-multus",
+                            "image": image,
+                            "imagePullPolicy": "IfNotPresent",
+                            "command": ["/usr/src/multus-cni/bin/multus-daemon"],
+                            "resources": {
+                                "requests": {"cpu": "100m", "memory": "50Mi"},
+                                "limits": {"cpu": "100m", "memory": "50Mi"},
+                            },
+                            "securityContext": {"privileged": True},
+                            "volumeMounts": volume_mounts,
+                        }
+                    ],
+                    "volumes": volumes,
+                },
+            },
+        },
+    }
+
+
+@dataclass(frozen=True)
+class MultusComponent:
+    name: str = "multus"
+    title: str = "Multus"
+    owned_kinds: tuple[Kind, ...] = (
+        kinds.CRD,
+        kinds.SERVICE_ACCOUNT,
+        kinds.CLUSTER_ROLE,
+        kinds.CLUSTER_ROLE_BINDING,
+        kinds.CONFIG_MAP,
+        kinds.DAEMON_SET,
+        kinds.NETWORK_ATTACHMENT_DEFINITION,
+    )
+
+    def enabled(self, spec: VMOProfileSpec, facts: ClusterFacts) -> bool:
+        return spec.multus.enabled
+
+    def render(self, spec: VMOProfileSpec, facts: ClusterFacts) -> list[Manifest]:
+        if not self.enabled(spec, facts):
+            return []
+        data = w.data("multus")
+        daemon_config = json.dumps(data["daemonConfig"], indent=4, sort_keys=True) + "\n"
+        labels = {"tier": "node", "app": NAME}
+        return [
+            _crd(),
+            w.service_account(NAME, NAMESPACE),
+            w.cluster_role(NAME, data["clusterRoleRules"]),
+            w.cluster_role_binding(NAME, NAME, NAME, NAMESPACE),
+            {
+                "apiVersion": "v1",
+                "kind": "ConfigMap",
+                "metadata": w.meta(CONFIG_MAP, NAMESPACE, labels),
+                "data": {"daemon-config.json": daemon_config},
+            },
+            _daemonset(spec.multus, w.digest(daemon_config)),
+            *network_attachments(spec.multus),
+        ]
+
+    def assess(self, spec: VMOProfileSpec, facts: ClusterFacts, observed: Observed) -> ComponentHealth:
+        if not self.enabled(spec, facts):
+            return w.disabled(self.name)
+        live = observed.get(ObjectKey("apps/v1", "DaemonSet", NAMESPACE, DAEMONSET))
+        tag = w.container_image_tag(live, "kube-multus")
+        return w.assess_rendered(
+            self.name, self.render(spec, facts), observed, version=tag.removesuffix("-thick")
+        )
+
+
+MULTUS = MultusComponent()

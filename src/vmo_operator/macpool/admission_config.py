@@ -1,0 +1,166 @@
+"""The Mutating- and ValidatingWebhookConfiguration for the MAC pool, built as plain objects.
+
+The operator writes these itself instead of using kopf's managed configurations, because:
+- kopf writes one client URL per process, so replicas would overwrite each other's endpoint, and
+  it removes the webhooks on a graceful exit even while another replica still serves;
+- the webhooks need settings kopf does not expose: a namespaceSelector (scope and opt-out label),
+  `reinvocationPolicy: IfNeeded` (KubeVirt's own VMI mutator may add interfaces after us), and a
+  10 s timeout rather than 30 s, so a hung replica fails a create quickly instead of stalling it.
+
+`failurePolicy: Fail` is deliberate: a VM admitted without the allocator could carry a duplicate
+MAC. Availability comes from running several replicas behind one endpoint (a Service, or one
+shared loopback port in tests), not from failing open.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from vmo_operator.macpool.settings import NAMESPACE_OPT_OUT_LABEL, NAMESPACE_OPT_OUT_VALUE
+
+CONFIGURATION_NAME = "vmo-macpool"
+MUTATE_VM = "macpool-mutate-vm"
+MUTATE_VMI = "macpool-mutate-vmi"
+VALIDATE_VM = "macpool-validate-vm"
+VALIDATE_VMI = "macpool-validate-vmi"
+TIMEOUT_SECONDS = 10
+NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"
+# Not the engine's managed-by label: these objects are written by the macpool wiring, never pruned by
+# the profile reconcile.
+MANAGED_LABELS = {"app.kubernetes.io/part-of": "vmo-operator", "app.kubernetes.io/component": "macpool"}
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """Where the API server reaches the webhook server: a base URL or an in-cluster Service."""
+
+    ca_bundle: bytes
+    url: str = ""  # e.g. https://127.0.0.1:9443
+    service_namespace: str = ""
+    service_name: str = ""
+    service_port: int = 443
+
+    def client_config(self, path: str) -> dict[str, Any]:
+        config: dict[str, Any] = {"caBundle": base64.b64encode(self.ca_bundle).decode("ascii")}
+        if self.url:
+            config["url"] = f"{self.url.rstrip('/')}/{path}"
+        else:
+            config["service"] = {
+                "namespace": self.service_namespace,
+                "name": self.service_name,
+                "port": self.service_port,
+                "path": f"/{path}",
+            }
+        return config
+
+
+def namespace_selector(profile_selector: Mapping[str, Any], excluded: Iterable[str]) -> dict[str, Any]:
+    """The profile's selector, narrowed by the always-excluded namespaces and the opt-out label."""
+    expressions = [dict(e) for e in profile_selector.get("matchExpressions") or []]
+    always_out = sorted(set(excluded))
+    if always_out:
+        expressions.append({"key": NAMESPACE_NAME_LABEL, "operator": "NotIn", "values": always_out})
+    expressions.append(
+        {"key": NAMESPACE_OPT_OUT_LABEL, "operator": "NotIn", "values": [NAMESPACE_OPT_OUT_VALUE]}
+    )
+    selector: dict[str, Any] = {"matchExpressions": expressions}
+    if profile_selector.get("matchLabels"):
+        selector["matchLabels"] = dict(profile_selector["matchLabels"])
+    return selector
+
+
+def _webhook(
+    name: str,
+    path: str,
+    resource: str,
+    operations: list[str],
+    endpoint: Endpoint,
+    selector: Mapping[str, Any],
+) -> dict[str, Any]:
+    return {
+        "name": name,
+        "clientConfig": endpoint.client_config(path),
+        "rules": [
+            {
+                "apiGroups": ["kubevirt.io"],
+                "apiVersions": ["v1"],
+                "operations": operations,
+                "resources": [resource],
+                "scope": "Namespaced",
+            }
+        ],
+        "matchPolicy": "Equivalent",
+        "namespaceSelector": dict(selector),
+        "failurePolicy": "Fail",
+        "sideEffects": "NoneOnDryRun",
+        "timeoutSeconds": TIMEOUT_SECONDS,
+        "admissionReviewVersions": ["v1"],
+    }
+
+
+def webhook_configurations(
+    endpoint: Endpoint, *, profile_selector: Mapping[str, Any], excluded_namespaces: Iterable[str]
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(MutatingWebhookConfiguration, ValidatingWebhookConfiguration)."""
+    selector = namespace_selector(profile_selector, excluded_namespaces)
+    mutating = [
+        _webhook(
+            "vm.mutate.macpool.vmo.dev",
+            MUTATE_VM,
+            "virtualmachines",
+            ["CREATE", "UPDATE"],
+            endpoint,
+            selector,
+        ),
+        _webhook(
+            "vmi.mutate.macpool.vmo.dev",
+            MUTATE_VMI,
+            "virtualmachineinstances",
+            ["CREATE"],
+            endpoint,
+            selector,
+        ),
+    ]
+    for webhook in mutating:
+        webhook["reinvocationPolicy"] = "IfNeeded"
+    validating = [
+        _webhook(
+            "vm.validate.macpool.vmo.dev",
+            VALIDATE_VM,
+            "virtualmachines",
+            ["CREATE", "UPDATE"],
+            endpoint,
+            selector,
+        ),
+        _webhook(
+            "vmi.validate.macpool.vmo.dev",
+            VALIDATE_VMI,
+            "virtualmachineinstances",
+            ["CREATE"],
+            endpoint,
+            selector,
+        ),
+    ]
+    metadata = {"name": CONFIGURATION_NAME, "labels": dict(MANAGED_LABELS)}
+    return (
+        {
+            "apiVersion": "admissionregistration.k8s.io/v1",
+            "kind": "MutatingWebhookConfiguration",
+            "metadata": dict(metadata),
+            "webhooks": mutating,
+        },
+        {
+            "apiVersion": "admissionregistration.k8s.io/v1",
+            "kind": "ValidatingWebhookConfiguration",
+            "metadata": dict(metadata),
+            "webhooks": validating,
+        },
+    )
+
+
+def service_sans(service_name: str, namespace: str) -> list[str]:
+    base = f"{service_name}.{namespace}"
+    return [f"{base}.svc", service_name, base, f"{base}.svc.cluster.local"]

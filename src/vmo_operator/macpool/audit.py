@@ -1,0 +1,124 @@
+"""The periodic audit: duplicate MACs among existing objects, pool usage, and one reconcile round.
+
+Admission keeps new duplicates out, but objects created while the webhook was absent (or before
+the operator was installed, or admitted under the Warn policy) can already share a MAC. The audit
+lists every VM and bare VMI, reports MACs carried by more than one object, reconciles the
+reservations against what the objects carry, and summarises the pool for the profile's status.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+
+from vmo_operator.macpool import mac as macs
+from vmo_operator.macpool.allocator import ReservationStore
+from vmo_operator.macpool.reconcile import (
+    Carrier,
+    Collision,
+    ExecutionReport,
+    carriers_of,
+    execute,
+    find_collisions,
+    plan_reconcile,
+)
+from vmo_operator.macpool.reservation import VM_KIND, VMI_KIND, Reservation, format_time
+
+
+class ObjectSource(Protocol):
+    def list_objects(self, kind: str) -> Iterable[Mapping[str, Any]]:
+        """Every object of `kind` (VirtualMachine or VirtualMachineInstance) in the cluster."""
+
+
+@dataclass(frozen=True)
+class PoolUsage:
+    allocated: int  # Pending + Committed reservations, whatever their MAC
+    quarantined: int  # Released tombstones still waiting out the grace period
+    free_per_prefix: Mapping[str, int]  # per configured prefix, MACs automatic allocation may still use
+
+
+def pool_usage(layout: macs.PoolLayout, reservations: Iterable[Reservation]) -> PoolUsage:
+    allocated = quarantined = 0
+    used: dict[int, int] = dict.fromkeys(layout.prefixes, 0)
+    for reservation in reservations:
+        if reservation.held:
+            allocated += 1
+        else:
+            quarantined += 1
+        if layout.contains(reservation.mac):
+            used[reservation.mac.first_octet] += 1
+    free = {macs.format_prefix(p): layout.size_per_prefix(p) - used[p] for p in layout.prefixes}
+    return PoolUsage(allocated, quarantined, free)
+
+
+@dataclass(frozen=True)
+class AuditReport:
+    at: datetime
+    objects: int
+    usage: PoolUsage
+    collisions: tuple[Collision, ...]
+    execution: ExecutionReport = field(default_factory=ExecutionReport)
+
+
+def run_audit(
+    store: ReservationStore,
+    source: ObjectSource,
+    *,
+    layout: macs.PoolLayout,
+    grace_seconds: int,
+    clock: Callable[[], datetime],
+    reconcile: bool = True,
+) -> AuditReport:
+    """One audit round: list, plan, write, summarise. Blocking; run it in a worker thread."""
+    reservations = store.list()  # before the objects: see plan_reconcile
+    objects = 0
+    carriers: list[Carrier] = []
+    for kind in (VM_KIND, VMI_KIND):
+        for obj in source.list_objects(kind):  # streamed page by page; only carriers are kept
+            objects += 1
+            carriers.extend(carriers_of(kind, obj))
+    execution = ExecutionReport()
+    if reconcile:
+        actions = plan_reconcile(reservations, carriers, now=clock(), grace_seconds=grace_seconds)
+        if actions:
+            execution = execute(actions, store, now=clock())
+            reservations = store.list()
+    return AuditReport(
+        at=clock(),
+        objects=objects,
+        usage=pool_usage(layout, reservations),
+        collisions=tuple(find_collisions(carriers)),
+        execution=execution,
+    )
+
+
+def status_of(report: AuditReport | None, *, webhook_ready: bool, message: str = "") -> dict[str, Any]:
+    """The profile's `status.macPool`."""
+    status: dict[str, Any] = {"webhookReady": webhook_ready}
+    if message:
+        status["message"] = message
+    if report is not None:
+        status.update(
+            allocated=report.usage.allocated,
+            quarantined=report.usage.quarantined,
+            freePerPrefix=dict(report.usage.free_per_prefix),
+            collisions=len(report.collisions),
+            lastAuditTime=format_time(report.at),
+        )
+    return status
+
+
+def collision_message(collision: Collision, namespace: str) -> str:
+    """Event text for one object involved in a collision, naming only same-namespace peers."""
+    local = sorted({c.holder.name for c in collision.carriers if c.holder.namespace == namespace})
+    remote = len(
+        {(c.holder.namespace, c.holder.name) for c in collision.carriers if c.holder.namespace != namespace}
+    )
+    parts = []
+    if local:
+        parts.append(f"{', '.join(local)} in this namespace")
+    if remote:
+        parts.append(f"{remote} object(s) in other namespaces")
+    return f"MAC {collision.mac} is used by {len(collision.carriers)} objects: {'; '.join(parts)}"

@@ -1,0 +1,265 @@
+"""Bring reservations in line with the MACs that persisted objects actually carry.
+
+Admission reserves (Pending); only the persisted object proves the reservation was used. This
+module compares the two and plans the writes that close the gap:
+
+- commit a Pending reservation once its object is seen carrying the MAC;
+- adopt MACs that objects carry without a live reservation (VMs created while the webhook was
+  absent, duplicates admitted under the Warn policy whose first holder has gone);
+- release (tombstone) a Committed MAC that its holder no longer carries;
+- release a Pending reservation whose object never appeared within the grace period (a later
+  admission step rejected it, or the create failed), and delete a tombstone whose quarantine is
+  over. An expired Pending becomes a tombstone rather than vanishing, because a create can take
+  longer than a short grace period under load: if its object does appear, the tombstone is
+  adopted, and meanwhile automatic allocation cannot hand the MAC to anybody else.
+
+Planning is pure; `execute()` applies a plan with create-if-absent and resourceVersion-guarded
+writes, so replicas that plan from slightly different snapshots cannot undo each other: the
+loser's write fails and the next round replans from fresh data.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from vmo_operator.macpool import mac as macs
+from vmo_operator.macpool.allocator import ReservationStore
+from vmo_operator.macpool.reservation import VMI_KIND, Holder, Reservation, same_holder
+from vmo_operator.macpool.webhook import interfaces_of, owned_by_vm
+
+
+@dataclass(frozen=True)
+class Carrier:
+    """A persisted object's interface that carries a MAC."""
+
+    holder: Holder
+    interface: str
+    mac: macs.Mac
+    created: str = ""  # creationTimestamp, to prefer the oldest carrier deterministically
+
+    @property
+    def sort_key(self) -> tuple[str, str, str, str]:
+        return (self.created, self.holder.namespace, self.holder.name, self.interface)
+
+
+def carriers_of(kind: str, obj: Mapping[str, Any]) -> list[Carrier]:
+    """The MACs one VM or bare VMI carries; VM-owned VMIs and unparseable MACs carry nothing."""
+    if kind == VMI_KIND and owned_by_vm(obj):
+        return []
+    holder = Holder.of(obj, kind=kind)
+    created = str((obj.get("metadata") or {}).get("creationTimestamp", ""))
+    found: list[Carrier] = []
+    for iface in interfaces_of(obj, kind):
+        raw = iface.get("macAddress")
+        checked = macs.check(str(raw)) if raw else None
+        if isinstance(checked, macs.Mac):
+            found.append(Carrier(holder, str(iface.get("name", "")), checked, created))
+    return found
+
+
+def carriers_of_all(objects: Iterable[tuple[str, Mapping[str, Any]]]) -> list[Carrier]:
+    return [carrier for kind, obj in objects for carrier in carriers_of(kind, obj)]
+
+
+# ---- actions --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Commit:
+    reservation: Reservation
+    carrier: Carrier
+
+
+@dataclass(frozen=True)
+class Adopt:
+    """Record `carrier` as the holder, over `existing` if there is one."""
+
+    carrier: Carrier
+    existing: Reservation | None
+
+
+@dataclass(frozen=True)
+class Release:
+    reservation: Reservation
+
+
+@dataclass(frozen=True)
+class Delete:
+    reservation: Reservation
+
+
+Action = Commit | Adopt | Release | Delete
+
+
+@dataclass(frozen=True)
+class Collision:
+    """Several distinct objects carry the same MAC."""
+
+    mac: macs.Mac
+    carriers: tuple[Carrier, ...]
+
+
+def _identity(holder: Holder) -> tuple[str, str, str, str]:
+    return (holder.kind, holder.namespace, holder.name, holder.uid)
+
+
+def find_collisions(carriers: Iterable[Carrier]) -> list[Collision]:
+    by_mac: dict[macs.Mac, dict[tuple[str, str, str, str], Carrier]] = defaultdict(dict)
+    for carrier in carriers:
+        by_mac[carrier.mac].setdefault(_identity(carrier.holder), carrier)
+    return [
+        Collision(mac, tuple(sorted(owners.values(), key=lambda c: c.sort_key)))
+        for mac, owners in sorted(by_mac.items())
+        if len(owners) > 1
+    ]
+
+
+def plan_reconcile(
+    reservations: Iterable[Reservation], carriers: Iterable[Carrier], *, now: datetime, grace_seconds: int
+) -> list[Action]:
+    """Every write that brings the reservations in line with the carriers.
+
+    Take the reservation snapshot *before* listing objects: then anything committed or released
+    before the snapshot is reflected in the object list, and a Pending reservation made after the
+    object list is simply not in the snapshot.
+    """
+    by_mac: dict[macs.Mac, list[Carrier]] = defaultdict(list)
+    for carrier in carriers:
+        by_mac[carrier.mac].append(carrier)
+    for found in by_mac.values():
+        found.sort(key=lambda c: c.sort_key)
+    reserved = {r.mac: r for r in reservations}
+
+    actions: list[Action] = []
+    for mac in sorted(set(reserved) | set(by_mac)):
+        found = by_mac.get(mac, [])
+        current = reserved.get(mac)
+        if current is None:
+            actions.append(Adopt(found[0], None))
+            continue
+        holders = [c for c in found if same_holder(current.holder, c.holder)]
+        if current.state == "Pending":
+            if holders:
+                actions.append(Commit(current, holders[0]))
+            elif current.pending_expired(now, grace_seconds):
+                actions.append(Adopt(found[0], current) if found else Release(current))
+        elif current.state == "Committed":
+            if holders:
+                if _needs_refresh(current, holders[0]):
+                    actions.append(Commit(current, holders[0]))
+            elif found:
+                actions.append(Adopt(found[0], current))
+            else:
+                actions.append(Release(current))
+        elif found:
+            actions.append(Adopt(found[0], current))
+        elif current.quarantine_over(now, grace_seconds):
+            actions.append(Delete(current))
+    return actions
+
+
+def plan_for_object(
+    carriers: Sequence[Carrier],
+    holder: Holder,
+    *,
+    reserved: Mapping[macs.Mac, Reservation],
+    held_by_holder: Iterable[Reservation],
+    deleted: bool,
+) -> list[Action]:
+    """The fast path for one object's watch event, from a (possibly stale) reservation cache.
+
+    Unlike `plan_reconcile` it sees no other objects, so it never releases or adopts away from
+    somebody else and never deletes: it commits what this object carries, adopts what nobody
+    holds, and releases what this object has let go of. Pending reservations of this object that
+    it does not carry are left alone: they may belong to an update still in flight.
+    """
+    actions: list[Action] = []
+    if deleted:
+        seen: set[macs.Mac] = set()
+        candidates = [reserved.get(c.mac) for c in carriers] + list(held_by_holder)
+        for current in candidates:
+            if current is None or current.mac in seen or not current.held:
+                continue
+            if same_holder(current.holder, holder):
+                seen.add(current.mac)
+                actions.append(Release(current))
+        return actions
+
+    carried = {c.mac for c in carriers}
+    for carrier in carriers:
+        current = reserved.get(carrier.mac)
+        if current is None or current.state == "Released":
+            actions.append(Adopt(carrier, current))
+        elif same_holder(current.holder, carrier.holder) and (
+            current.state == "Pending" or _needs_refresh(current, carrier)
+        ):
+            actions.append(Commit(current, carrier))
+    for current in held_by_holder:
+        if (
+            current.state == "Committed"
+            and current.mac not in carried
+            and same_holder(current.holder, holder)
+        ):
+            actions.append(Release(current))
+    return actions
+
+
+def _needs_refresh(current: Reservation, carrier: Carrier) -> bool:
+    """A committed record that lacks what the persisted object now tells us (uid, name, interface)."""
+    return (current.holder.uid, current.holder.name, current.interface) != (
+        carrier.holder.uid,
+        carrier.holder.name,
+        carrier.interface,
+    )
+
+
+# ---- execution ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ExecutionReport:
+    applied: Mapping[str, int] = field(default_factory=dict)  # action kind -> successful writes
+    conflicts: int = 0  # writes refused because somebody else changed the object first
+    errors: tuple[str, ...] = ()
+
+
+def execute(actions: Iterable[Action], store: ReservationStore, *, now: datetime) -> ExecutionReport:
+    applied: dict[str, int] = defaultdict(int)
+    conflicts = 0
+    errors: list[str] = []
+    for action in actions:
+        try:
+            done = _apply(action, store, now)
+        except Exception as exc:  # one bad object must not stop the rest of the round
+            errors.append(f"{type(action).__name__} {_mac_of(action)}: {exc}")
+            continue
+        if done:
+            applied[type(action).__name__] += 1
+        else:
+            conflicts += 1
+    return ExecutionReport(dict(applied), conflicts, tuple(errors))
+
+
+def _apply(action: Action, store: ReservationStore, now: datetime) -> bool:
+    if isinstance(action, Commit):
+        committed = action.reservation.committed_to(action.carrier.holder, action.carrier.interface, now)
+        return store.replace(committed) is not None
+    if isinstance(action, Adopt):
+        carrier = action.carrier
+        if action.existing is None:
+            fresh = Reservation(
+                carrier.mac, carrier.holder, carrier.interface, "Committed", now, committed_at=now
+            )
+            return store.create(fresh) is not None
+        return store.replace(action.existing.committed_to(carrier.holder, carrier.interface, now)) is not None
+    if isinstance(action, Release):
+        return store.replace(action.reservation.released(now)) is not None
+    return store.delete(action.reservation)
+
+
+def _mac_of(action: Action) -> macs.Mac:
+    return action.carrier.mac if isinstance(action, Adopt) else action.reservation.mac

@@ -1,0 +1,65 @@
+"""The MAC pool's settings as one frozen value, decoupled from the profile's pydantic model.
+
+The admission path reads settings on every request from several threads; a frozen dataclass can be
+swapped atomically when the profile changes and never changes under a request's feet. The
+conversion from the profile's `spec.macPool` lives here so the rest of macpool never sees pydantic.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from vmo_operator.macpool import mac as macs
+
+DuplicatePolicy = Literal["Deny", "Warn"]
+
+# A namespace carrying this label (any value but "enabled") is left alone by the webhooks.
+NAMESPACE_OPT_OUT_LABEL = "macpool.vmo.dev/allocation"
+NAMESPACE_OPT_OUT_VALUE = "disabled"
+# A VM or VMI carrying this annotation with value "true" may reuse a MAC another VM holds.
+ALLOW_DUPLICATE_ANNOTATION = "macpool.vmo.dev/allow-duplicate"
+
+
+@dataclass(frozen=True)
+class MacPoolSettings:
+    enabled: bool = True
+    prefixes: tuple[int, ...] = macs.DEFAULT_PREFIXES
+    # Empty: use the kube-system namespace UID, resolved by the operator at startup.
+    cluster_id: str = ""
+    duplicate_policy: DuplicatePolicy = "Deny"
+    # A Kubernetes LabelSelector (camelCase dict) that picks the namespaces whose VMs get MACs.
+    namespace_selector: Mapping[str, Any] = field(
+        default_factory=lambda: {
+            "matchExpressions": [
+                {"key": "kubernetes.io/metadata.name", "operator": "NotIn", "values": ["kube-system"]}
+            ]
+        }
+    )
+    # How long a Pending reservation may wait for its object before it is reclaimed, and how long a
+    # freed MAC stays quarantined before automatic allocation may hand it out again.
+    release_grace_period_seconds: int = 300
+
+    def layout(self, cluster_identity: str) -> macs.PoolLayout:
+        """The pool for this cluster: `cluster_id` wins over the discovered identity."""
+        return macs.PoolLayout(self.prefixes, macs.cluster_octets(self.cluster_id or cluster_identity))
+
+
+def from_profile_spec(mac_pool: Mapping[str, Any] | None) -> MacPoolSettings:
+    """Settings from a VMOProfile's raw `spec.macPool`, validated by the profile's own model.
+
+    Raises pydantic's ValidationError (a ValueError) for a spec the CRD schema should have refused.
+    """
+    from vmo_operator.api.models import MacPoolSpec
+
+    spec = MacPoolSpec.model_validate(dict(mac_pool or {}))
+    selector = spec.namespace_selector.model_dump(by_alias=True, exclude_defaults=True)
+    return MacPoolSettings(
+        enabled=spec.enabled,
+        prefixes=tuple(macs.parse_prefix(p) for p in spec.prefixes),
+        cluster_id=spec.cluster_id or "",
+        duplicate_policy=spec.duplicate_policy,
+        namespace_selector=selector,
+        release_grace_period_seconds=spec.release_grace_period_seconds,
+    )

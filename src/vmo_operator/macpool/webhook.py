@@ -1,0 +1,354 @@
+"""Admission decisions for the interfaces of VirtualMachines and bare VirtualMachineInstances.
+
+Framework-free: the kopf layer hands in the request pieces and turns the returned `Allowed` or
+`Denied` into an AdmissionReview response. Two steps, so the rules can be tested without storage:
+
+- `plan()` is pure. It reads the interfaces, rejects malformed or duplicate MACs and names, and
+  decides per interface whether its MAC is kept from the old object, restored (an apply dropped
+  the field), chosen by the user, or still to be allocated.
+- `mutate()` and `validate()` carry the plan out against the allocator. The mutating webhook
+  reserves and writes MACs; the validating webhook, which sees the object after every other
+  mutating webhook, re-checks the final MACs and reserves any that appeared after us. Both honour
+  dryRun by reserving nothing.
+
+A MAC held by another object is denied unless the profile's duplicatePolicy is Warn or the object
+opts out with an annotation. The message names the holder only when it is in the requester's own
+namespace, so probing MACs cannot reveal other tenants' VM names.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable, Mapping, MutableMapping, Sequence
+from dataclasses import dataclass, replace
+from typing import Any, Literal
+
+from vmo_operator.macpool import mac as macs
+from vmo_operator.macpool.allocator import (
+    Allocator,
+    Claimed,
+    ContendedError,
+    HeldElsewhere,
+    PoolExhaustedError,
+)
+from vmo_operator.macpool.reservation import CLAIM_ANNOTATION, VM_KIND, VMI_KIND, Holder
+from vmo_operator.macpool.settings import ALLOW_DUPLICATE_ANNOTATION, MacPoolSettings
+
+PatchOp = dict[str, Any]
+
+INTERFACES_PATH: Mapping[str, tuple[str, ...]] = {
+    VM_KIND: ("spec", "template", "spec", "domain", "devices", "interfaces"),
+    VMI_KIND: ("spec", "domain", "devices", "interfaces"),
+}
+
+
+@dataclass(frozen=True)
+class AdmissionRequest:
+    operation: str  # CREATE | UPDATE (others are allowed untouched)
+    kind: str  # VirtualMachine | VirtualMachineInstance
+    obj: Mapping[str, Any]
+    old: Mapping[str, Any] | None = None
+    dry_run: bool = False
+
+    @property
+    def namespace(self) -> str:
+        return str((self.obj.get("metadata") or {}).get("namespace", ""))
+
+
+@dataclass(frozen=True)
+class Allowed:
+    patch: tuple[PatchOp, ...] = ()
+    warnings: tuple[str, ...] = ()
+    claims: tuple[Claimed, ...] = ()
+
+
+@dataclass(frozen=True)
+class Denied:
+    message: str
+    code: int = 422
+
+
+Decision = Allowed | Denied
+
+Origin = Literal["allocate", "user", "kept", "restored", "changed"]
+
+
+@dataclass(frozen=True)
+class Slot:
+    """One interface and what admission must do about its MAC."""
+
+    index: int
+    name: str
+    raw: str | None  # the macAddress as written, None when absent or empty
+    mac: macs.Mac | None  # the MAC it will have; None while it still needs allocating
+    origin: Origin
+
+    @property
+    def needs_check(self) -> bool:
+        """Whether the MAC is new to this object and so must be reserved (or found held)."""
+        return self.origin in ("user", "changed")
+
+    @property
+    def needs_write(self) -> bool:
+        return self.mac is not None and self.raw != str(self.mac)
+
+
+@dataclass(frozen=True)
+class Plan:
+    slots: tuple[Slot, ...]
+    warnings: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Context:
+    settings: MacPoolSettings
+    layout: macs.PoolLayout
+    allocator: Allocator
+    new_claim: Callable[[], str]
+
+
+# ---- reading objects ------------------------------------------------------------------------
+
+
+def interfaces_of(obj: Mapping[str, Any] | None, kind: str) -> list[Mapping[str, Any]]:
+    node: Any = obj or {}
+    for key in INTERFACES_PATH[kind]:
+        node = node.get(key) if isinstance(node, Mapping) else None
+    return [item for item in node if isinstance(item, Mapping)] if isinstance(node, list) else []
+
+
+def owned_by_vm(obj: Mapping[str, Any]) -> bool:
+    """A VMI started from a VM: its MACs come from the VM's template, which we already handled."""
+    for ref in (obj.get("metadata") or {}).get("ownerReferences") or []:
+        if ref.get("kind") == VM_KIND and str(ref.get("apiVersion", "")).startswith("kubevirt.io/"):
+            return True
+    return False
+
+
+def in_scope(request: AdmissionRequest, settings: MacPoolSettings) -> bool:
+    if not settings.enabled or request.operation not in ("CREATE", "UPDATE"):
+        return False
+    if request.kind not in INTERFACES_PATH:
+        return False
+    return not (request.kind == VMI_KIND and owned_by_vm(request.obj))
+
+
+def allows_duplicates(obj: Mapping[str, Any], settings: MacPoolSettings) -> bool:
+    annotations = (obj.get("metadata") or {}).get("annotations") or {}
+    return settings.duplicate_policy == "Warn" or annotations.get(ALLOW_DUPLICATE_ANNOTATION) == "true"
+
+
+def _raw_mac(iface: Mapping[str, Any]) -> str | None:
+    value = iface.get("macAddress")
+    return str(value) if value else None
+
+
+def _old_macs(old: Mapping[str, Any] | None, kind: str) -> dict[str, macs.Mac]:
+    found: dict[str, macs.Mac] = {}
+    for iface in interfaces_of(old, kind):
+        raw = _raw_mac(iface)
+        parsed = macs.check(raw) if raw else None
+        if isinstance(parsed, macs.Mac):
+            found[str(iface.get("name", ""))] = parsed
+    return found
+
+
+# ---- the pure plan --------------------------------------------------------------------------
+
+
+def plan(request: AdmissionRequest) -> Plan | Denied:
+    """What admission must do for each interface, or why the object is refused."""
+    interfaces = interfaces_of(request.obj, request.kind)
+    seen_names: set[str] = set()
+    for iface in interfaces:
+        name = str(iface.get("name", ""))
+        if name in seen_names:
+            return Denied(f'interface name "{name}" is used by more than one interface')
+        seen_names.add(name)
+
+    old = _old_macs(request.old, request.kind) if request.operation == "UPDATE" else {}
+    old_raw = (
+        {str(i.get("name", "")): _raw_mac(i) for i in interfaces_of(request.old, request.kind)}
+        if request.operation == "UPDATE"
+        else {}
+    )
+    slots: list[Slot] = []
+    warnings: list[str] = []
+    for index, iface in enumerate(interfaces):
+        name = str(iface.get("name", ""))
+        raw = _raw_mac(iface)
+        previous = old.get(name)
+        if raw is None:
+            if previous is not None:
+                slots.append(Slot(index, name, None, previous, "restored"))
+            elif iface.get("state") != "absent":  # being unplugged: nothing to give it
+                slots.append(Slot(index, name, None, None, "allocate"))
+            continue
+        if previous is None and old_raw.get(name) == raw:
+            continue  # an unusable MAC from before our time: not ours to judge on an unrelated update
+        checked = macs.check(raw)
+        if isinstance(checked, macs.Invalid):
+            return Denied(f'interface "{name}": MAC "{raw}" {checked.reason}')
+        if previous is not None and checked == previous:
+            slots.append(Slot(index, name, raw, checked, "kept"))
+            continue
+        if checked.value in macs.RESERVED_MAC_VALUES:
+            return Denied(
+                f'interface "{name}": MAC {checked} is reserved (KubeVirt uses it for its own bridge)'
+            )
+        if previous is not None:
+            warnings.append(f'interface "{name}": MAC changes from {previous} to {checked}')
+            slots.append(Slot(index, name, raw, checked, "changed"))
+        else:
+            slots.append(Slot(index, name, raw, checked, "user"))
+
+    first_use: dict[macs.Mac, str] = {}
+    for slot in slots:
+        if slot.mac is None:
+            continue
+        if slot.mac in first_use:
+            return Denied(f'interfaces "{first_use[slot.mac]}" and "{slot.name}" both use MAC {slot.mac}')
+        first_use[slot.mac] = slot.name
+    return Plan(tuple(slots), tuple(warnings))
+
+
+def held_message(interface: str, mac: macs.Mac, holder: Holder, namespace: str) -> str:
+    """Who holds a MAC, told only to requesters in the holder's own namespace."""
+    if holder.namespace == namespace:
+        who = f'{holder.kind} "{holder.name}"' if holder.name else f"another {holder.kind} being created"
+        return f'interface "{interface}": MAC {mac} is already used by {who} in this namespace'
+    return f'interface "{interface}": MAC {mac} is already in use elsewhere in the cluster'
+
+
+# ---- carrying the plan out ------------------------------------------------------------------
+
+
+def mutate(request: AdmissionRequest, ctx: Context) -> Decision:
+    """Give every interface a reserved MAC; the patch writes them and the claim annotation."""
+    if not in_scope(request, ctx.settings):
+        return Allowed()
+    planned = plan(request)
+    if isinstance(planned, Denied):
+        return planned
+    if not planned.slots:
+        return Allowed()
+
+    meta = request.obj.get("metadata") or {}
+    annotations = meta.get("annotations") or {}
+    claim_token = str(annotations.get(CLAIM_ANNOTATION) or ctx.new_claim())
+    holder = Holder.of(request.obj, kind=request.kind)
+    old_uid = Holder.of(request.old).uid if request.old is not None else ""
+    holder = replace(holder, uid=holder.uid or old_uid, claim=claim_token)
+
+    result = _reserve(request, ctx, holder, planned, allocate=True)
+    if isinstance(result, Denied):
+        return result
+    slots, claims, warnings = result
+
+    base = "/" + "/".join(INTERFACES_PATH[request.kind])
+    patch: list[PatchOp] = [
+        {"op": "add", "path": f"{base}/{slot.index}/macAddress", "value": str(slot.mac)}
+        for slot in slots
+        if slot.needs_write
+    ]
+    if claims and CLAIM_ANNOTATION not in annotations:
+        if "annotations" in meta and isinstance(meta["annotations"], Mapping):
+            patch.append(
+                {
+                    "op": "add",
+                    "path": f"/metadata/annotations/{_escape(CLAIM_ANNOTATION)}",
+                    "value": claim_token,
+                }
+            )
+        else:
+            patch.append(
+                {"op": "add", "path": "/metadata/annotations", "value": {CLAIM_ANNOTATION: claim_token}}
+            )
+    return Allowed(tuple(patch), (*planned.warnings, *warnings), tuple(claims))
+
+
+def validate(request: AdmissionRequest, ctx: Context) -> Decision:
+    """Re-check the object as it will be stored, after every mutating webhook has run."""
+    if not in_scope(request, ctx.settings):
+        return Allowed()
+    planned = plan(request)
+    if isinstance(planned, Denied):
+        return planned
+    holder = Holder.of(request.obj, kind=request.kind)
+    result = _reserve(request, ctx, holder, planned, allocate=False)
+    if isinstance(result, Denied):
+        return result
+    slots, claims, warnings = result
+    unassigned = [slot.name for slot in slots if slot.mac is None]
+    if unassigned:
+        warnings.append(f"interfaces without a MAC after admission: {', '.join(unassigned)}")
+    return Allowed((), tuple(warnings), tuple(claims))
+
+
+def _reserve(
+    request: AdmissionRequest, ctx: Context, holder: Holder, planned: Plan, *, allocate: bool
+) -> tuple[list[Slot], list[Claimed], list[str]] | Denied:
+    """Claim every new MAC and (when mutating) allocate the missing ones; all or nothing."""
+    allocator = ctx.allocator
+    duplicates_ok = allows_duplicates(request.obj, ctx.settings)
+    claims: list[Claimed] = []
+    warnings: list[str] = []
+    slots = list(planned.slots)
+    try:
+        for slot in slots:
+            if not slot.needs_check or slot.mac is None:
+                continue
+            outcome = allocator.claim(slot.mac, holder, slot.name, dry_run=request.dry_run)
+            if isinstance(outcome, HeldElsewhere):
+                message = held_message(slot.name, slot.mac, outcome.reservation.holder, request.namespace)
+                if duplicates_ok:
+                    warnings.append(f"{message}; admitted because duplicates are allowed")
+                    continue
+                allocator.revert(claims)
+                return Denied(
+                    f"{message}. Choose another MAC, or leave macAddress empty to get one assigned",
+                    code=409,
+                )
+            claims.append(outcome)
+        if allocate:
+            for position, slot in enumerate(slots):
+                if slot.origin != "allocate":
+                    continue
+                claimed = allocator.allocate(ctx.layout, holder, slot.name, dry_run=request.dry_run)
+                claims.append(claimed)
+                slots[position] = Slot(slot.index, slot.name, slot.raw, claimed.reservation.mac, "allocate")
+    except (PoolExhaustedError, ContendedError) as exc:
+        allocator.revert(claims)
+        return Denied(str(exc), code=500)
+    except BaseException:
+        allocator.revert(claims)
+        raise
+    return slots, claims, warnings
+
+
+def _escape(key: str) -> str:
+    """JSON-pointer escaping for a map key (RFC 6901)."""
+    return key.replace("~", "~0").replace("/", "~1")
+
+
+def apply_patch(obj: Mapping[str, Any], patch: Sequence[PatchOp]) -> dict[str, Any]:
+    """Our own 'add' operations applied to a deep copy of `obj`."""
+    result = copy.deepcopy(dict(obj))
+    apply_patch_in_place(result, patch)
+    return result
+
+
+def apply_patch_in_place(doc: MutableMapping[str, Any], patch: Sequence[PatchOp]) -> None:
+    """Apply the 'add' operations `mutate()` produces (RFC 6902 semantics for objects and lists)."""
+    for op in patch:
+        if op["op"] != "add":
+            raise ValueError(f"unsupported op {op['op']!r}")
+        keys = [part.replace("~1", "/").replace("~0", "~") for part in op["path"].split("/")[1:]]
+        node: Any = doc
+        for key in keys[:-1]:
+            node = node[int(key)] if isinstance(node, list) else node[key]
+        last = keys[-1]
+        if isinstance(node, list):
+            node.insert(int(last), copy.deepcopy(op["value"]))
+        else:
+            node[last] = copy.deepcopy(op["value"])

@@ -1,0 +1,823 @@
+"""kopf wiring for the MAC pool: admission webhooks, reservation bookkeeping, audit and status.
+
+Importing this module registers everything; `vmo run` imports it when a webhook mode is set, and
+the startup handler below reads the process's `OperatorConfig` to configure the admission server.
+
+HA model. Every replica serves the webhooks and every replica may write reservations: the API
+server arbitrates each MAC (create-if-absent, resourceVersion preconditions), so there is no
+leader and nothing to fail over. The replicas share one endpoint: a Service in-cluster, or one
+loopback port bound with SO_REUSEPORT in tests (kopf's server sets it), so the kernel spreads
+connections and a killed replica's share moves to the survivors. The CA and serving certificate
+live in one Secret that the first replica creates and every replica loads, so a caBundle written
+by one replica is valid for all. kopf's managed webhook configurations are not used (one URL per
+process, removed on exit); `admission_config` explains the settings we write instead.
+
+Work that leaves the event loop: every API call runs in a dedicated thread pool, so a slow API
+server cannot stall admission handling of other requests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import http.client
+import json
+import os
+import ssl
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal, TypeVar, cast
+
+import kopf
+import structlog
+from prometheus_client import Counter, Gauge, Histogram
+
+from vmo_operator.macpool import admission_config, audit, certs, reconcile, webhook
+from vmo_operator.macpool import mac as macs
+from vmo_operator.macpool.allocator import Allocator
+from vmo_operator.macpool.reservation import GROUP, PLURAL, VERSION, VM_KIND, VMI_KIND, Holder, Reservation
+from vmo_operator.macpool.settings import MacPoolSettings, from_profile_spec
+from vmo_operator.macpool.store import KubeObjectSource, KubeReservationStore
+
+log = structlog.get_logger("vmo.macpool")
+T = TypeVar("T")
+
+SECRET_NAME = "vmo-macpool-webhook-tls"
+PROFILE_GROUP, PROFILE_VERSION, PROFILE_PLURAL = "vmo.dev", "v1alpha1", "vmoprofiles"
+KUBEVIRT = ("kubevirt.io", "v1")
+PROBE_PATH = admission_config.VALIDATE_VM
+TICK_SECONDS = 5.0
+
+ADMISSION_SECONDS = Histogram(
+    "vmo_macpool_admission_duration_seconds",
+    "Time spent deciding one MAC admission request",
+    ["webhook", "result"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+RESERVATIONS = Counter("vmo_macpool_reservations_total", "MACs reserved at admission, by how", ["how"])
+COLLISIONS = Gauge(
+    "vmo_macpool_mac_collisions", "MACs carried by more than one VM or bare VMI at the last audit"
+)
+ALLOCATED = Gauge("vmo_macpool_allocated", "Pending and Committed MAC reservations at the last audit")
+FREE = Gauge("vmo_macpool_free", "MACs automatic allocation may still hand out, per prefix", ["prefix"])
+WEBHOOK_READY = Gauge(
+    "vmo_macpool_webhook_ready", "1 when this replica's MAC webhook answers and is registered"
+)
+RECONCILE_WRITES = Counter(
+    "vmo_macpool_reconcile_writes_total", "Reservation writes by the reconciler", ["action"]
+)
+
+
+@dataclass(frozen=True)
+class AdmissionOptions:
+    """How this process serves and registers the MAC webhooks."""
+
+    mode: Literal["url", "service"]
+    namespace: str  # the operator's namespace: holds the Secret, never gets allocation
+    port: int  # where the webhook server listens
+    listen_host: str = "0.0.0.0"  # in-cluster the Service dials the pod IP
+    url_host: str = "127.0.0.1"  # url mode: the host the API server dials
+    service_name: str = "vmo-operator-webhook"
+    service_port: int = 443
+    certs_dir: Path | None = None  # where the serving certificate is written for kopf's server
+    audit_seconds: float = 60.0
+    cert_check_seconds: float = 600.0
+
+    @classmethod
+    def from_operator_config(cls, config: Any) -> AdmissionOptions:
+        mode: Literal["url", "service"] = "service" if config.webhook_mode == "service" else "url"
+        return cls(
+            mode=mode,
+            namespace=config.namespace,
+            port=config.webhook_port,
+            listen_host=config.webhook_host if mode == "url" else "0.0.0.0",
+            url_host=config.webhook_host,
+            service_name=config.webhook_service,
+            audit_seconds=max(float(config.resync_seconds), 1.0),
+        )
+
+    @property
+    def sans(self) -> list[str]:
+        if self.mode == "url":
+            return [self.url_host] + (["localhost"] if self.url_host != "localhost" else [])
+        return admission_config.service_sans(self.service_name, self.namespace)
+
+
+@dataclass
+class _State:
+    """Process-wide MAC pool state, built by `configure_admission`."""
+
+    options: AdmissionOptions | None = None
+    api_client: Any = None
+    executor: ThreadPoolExecutor | None = None
+    store: KubeReservationStore | None = None
+    source: KubeObjectSource | None = None
+    allocator: Allocator | None = None
+    cluster_identity: str = ""
+    settings: MacPoolSettings = field(default_factory=MacPoolSettings)
+    layout: macs.PoolLayout | None = None
+    active_profile: str = ""
+    bundle: certs.CertBundle | None = None
+    configs_ok: bool = False
+    ready: bool = False
+    last_report: audit.AuditReport | None = None
+    last_status: dict[str, Any] = field(default_factory=dict)
+    reported_collisions: set[tuple[str, str]] = field(default_factory=set)
+    wake: asyncio.Event | None = None
+    task: asyncio.Task[None] | None = None
+
+    def context(self) -> webhook.Context:
+        assert self.allocator is not None
+        assert self.layout is not None
+        return webhook.Context(
+            self.settings, self.layout, self.allocator, new_claim=lambda: uuid.uuid4().hex[:16]
+        )
+
+
+STATE = _State()
+
+
+async def _in_thread(fn: Callable[..., T], *args: Any) -> T:
+    loop = asyncio.get_running_loop()
+    return await loop.run_in_executor(STATE.executor, fn, *args)
+
+
+def _api_client() -> Any:
+    from kubernetes import client
+    from kubernetes import config as kube_config
+
+    loader: Any = kube_config  # the loaders are untyped
+    try:
+        loader.load_incluster_config()
+    except kube_config.ConfigException:
+        loader.load_kube_config()
+    configuration = client.Configuration.get_default_copy()
+    # One connection per admission worker: a webhook must never queue behind a reconcile.
+    configuration.connection_pool_maxsize = 32
+    return client.ApiClient(configuration)
+
+
+# ---- startup ----------------------------------------------------------------------------------
+
+
+async def configure_admission(
+    settings: kopf.OperatorSettings, options: AdmissionOptions, *, api_client: Any = None
+) -> None:
+    """Prepare certificates, the admission server, the webhook configurations and the audit loop.
+
+    Call from a kopf startup handler (this module's own does). Raises on API errors, which makes
+    kopf retry the startup handler.
+    """
+    STATE.options = options
+    STATE.api_client = api_client or STATE.api_client or _api_client()
+    STATE.executor = STATE.executor or ThreadPoolExecutor(max_workers=32, thread_name_prefix="macpool")
+    STATE.store = KubeReservationStore(STATE.api_client)
+    STATE.source = KubeObjectSource(STATE.api_client)
+    STATE.allocator = Allocator(STATE.store)
+    STATE.cluster_identity = await _in_thread(_kube_system_uid)
+    await _in_thread(_refresh_settings)
+
+    certs_dir = options.certs_dir or Path(tempfile.mkdtemp(prefix="vmo-macpool-"))
+    certs_dir.mkdir(parents=True, exist_ok=True)
+    STATE.options = options = AdmissionOptions(**{**options.__dict__, "certs_dir": certs_dir})
+    await _in_thread(_ensure_certificates)
+
+    settings.admission.managed = None  # we write our own configurations; see admission_config
+    settings.admission.server = kopf.WebhookServer(
+        addr=options.listen_host,
+        port=options.port,
+        host=options.url_host,
+        certfile=str(certs_dir / certs.TLS_CERT),
+        pkeyfile=str(certs_dir / certs.TLS_KEY),
+        file_check_interval=10,
+    )
+    await _in_thread(_ensure_webhook_configurations)
+    if STATE.task is not None and not STATE.task.done():
+        STATE.task.cancel()  # configured again (a retried startup): one loop per process
+    STATE.wake = asyncio.Event()
+    STATE.task = asyncio.create_task(_maintenance(), name="macpool-maintenance")
+    log.info(
+        "macpool admission configured",
+        mode=options.mode,
+        port=options.port,
+        namespace=options.namespace,
+        cluster_block="{:02x}:{:02x}".format(*STATE.layout.cluster) if STATE.layout else "",
+    )
+
+
+@kopf.on.startup(id="macpool-startup")
+async def macpool_startup(settings: kopf.OperatorSettings, **_: Any) -> None:
+    await configure_admission(settings, AdmissionOptions.from_operator_config(_operator_config()))
+
+
+def _operator_config() -> Any:
+    """The config `vmo run` prepared, or the environment's when this module runs under plain kopf."""
+    import sys
+
+    from vmo_operator.operator.config import OperatorConfig
+
+    profile_handlers = sys.modules.get("vmo_operator.operator.handlers")
+    runtime = getattr(profile_handlers, "RUNTIME", None)
+    return getattr(runtime, "config", None) or OperatorConfig.from_env()
+
+
+@kopf.on.cleanup(id="macpool-cleanup")
+async def macpool_cleanup(**_: Any) -> None:
+    # The webhook configurations stay: other replicas keep serving, and failurePolicy Fail must
+    # keep guarding VM creation while this one is gone.
+    if STATE.task is not None:
+        STATE.task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await STATE.task
+    WEBHOOK_READY.set(0)
+
+
+def _kube_system_uid() -> str:
+    from kubernetes import client
+
+    namespace: Any = client.CoreV1Api(STATE.api_client).read_namespace(
+        "kube-system", _request_timeout=(3, 10)
+    )
+    return str(namespace.metadata.uid)
+
+
+def _refresh_settings() -> None:
+    """Settings from the active (oldest) VMOProfile's spec.macPool; defaults when there is none."""
+    from kubernetes import client
+
+    api = client.CustomObjectsApi(STATE.api_client)
+    listed: Any = api.list_cluster_custom_object(
+        PROFILE_GROUP, PROFILE_VERSION, PROFILE_PLURAL, _request_timeout=(3, 10)
+    )
+    profiles = sorted(
+        listed.get("items") or [],
+        key=lambda p: (p["metadata"].get("creationTimestamp", ""), p["metadata"]["name"]),
+    )
+    spec = (profiles[0].get("spec") or {}).get("macPool") if profiles else None
+    try:
+        settings = from_profile_spec(spec)
+    except ValueError as exc:
+        log.warning("invalid spec.macPool; keeping the previous settings", error=str(exc))
+        return
+    layout = settings.layout(STATE.cluster_identity)
+    if settings != STATE.settings or layout != STATE.layout:
+        log.info(
+            "macpool settings",
+            enabled=settings.enabled,
+            prefixes=[macs.format_prefix(p) for p in settings.prefixes],
+            duplicate_policy=settings.duplicate_policy,
+            grace_seconds=settings.release_grace_period_seconds,
+        )
+    # One assignment each, so a request in another thread sees old or new, never half of each.
+    STATE.layout = layout
+    STATE.settings = settings
+    STATE.active_profile = profiles[0]["metadata"]["name"] if profiles else ""
+
+
+# ---- certificates and webhook configurations ----------------------------------------------
+
+
+def _secret_data(secret: Any) -> dict[str, bytes]:
+    return {key: base64.b64decode(value) for key, value in (secret.data or {}).items()}
+
+
+def _ensure_certificates() -> None:
+    """Load, create or rotate the shared CA + serving certificate, then write the files kopf serves."""
+    from kubernetes import client
+    from kubernetes.client.exceptions import ApiException
+
+    assert STATE.options is not None
+    options = STATE.options
+    certs_dir = options.certs_dir
+    assert certs_dir is not None
+    core = client.CoreV1Api(STATE.api_client)
+    secret: Any
+    for _attempt in range(5):
+        try:
+            secret = core.read_namespaced_secret(SECRET_NAME, options.namespace)
+        except ApiException as exc:
+            if exc.status != 404:
+                raise
+            secret = None
+        current = certs.CertBundle.from_secret_data(_secret_data(secret)) if secret is not None else None
+        desired = certs.plan_certificates(current, options.sans, now=datetime.now(UTC))
+        if desired is not current:
+            body: Any = {
+                "apiVersion": "v1",
+                "kind": "Secret",
+                "metadata": {
+                    "name": SECRET_NAME,
+                    "namespace": options.namespace,
+                    "labels": admission_config.MANAGED_LABELS,
+                },
+                "type": "Opaque",
+                "data": {k: base64.b64encode(v).decode("ascii") for k, v in desired.to_secret_data().items()},
+            }
+            try:
+                if secret is None:
+                    core.create_namespaced_secret(options.namespace, body)
+                else:
+                    body["metadata"]["resourceVersion"] = secret.metadata.resource_version
+                    core.replace_namespaced_secret(SECRET_NAME, options.namespace, body)
+            except ApiException as exc:
+                if exc.status == 404 and secret is None:
+                    _create_namespace(options.namespace)
+                    continue
+                if exc.status == 409:
+                    continue  # another replica wrote first: use theirs
+                raise
+            log.info("webhook certificate written", created=secret is None)
+        STATE.bundle = desired
+        _write_files(certs_dir, desired)
+        return
+    raise RuntimeError(f"could not settle Secret {options.namespace}/{SECRET_NAME}")
+
+
+def _create_namespace(name: str) -> None:
+    from kubernetes import client
+    from kubernetes.client.exceptions import ApiException
+
+    try:
+        body: Any = {"metadata": {"name": name}}
+        client.CoreV1Api(STATE.api_client).create_namespace(body)
+    except ApiException as exc:
+        if exc.status != 409:
+            raise
+
+
+def _write_files(directory: Path, bundle: certs.CertBundle) -> None:
+    """Replace the files only when they change: kopf restarts its server on a new mtime."""
+    for name, content in ((certs.TLS_KEY, bundle.serving.key_pem), (certs.TLS_CERT, bundle.serving.cert_pem)):
+        path = directory / name
+        if path.exists() and path.read_bytes() == content:
+            continue
+        partial = directory / f".{name}.tmp"
+        partial.write_bytes(content)
+        os.chmod(partial, 0o600)
+        partial.replace(path)
+
+
+def _endpoint() -> admission_config.Endpoint:
+    assert STATE.options is not None
+    assert STATE.bundle is not None
+    options = STATE.options
+    if options.mode == "url":
+        return admission_config.Endpoint(
+            STATE.bundle.ca_bundle, url=f"https://{options.url_host}:{options.port}"
+        )
+    return admission_config.Endpoint(
+        STATE.bundle.ca_bundle,
+        service_namespace=options.namespace,
+        service_name=options.service_name,
+        service_port=options.service_port,
+    )
+
+
+def _ensure_webhook_configurations() -> None:
+    """Make the two configurations match the settings (or remove them when the pool is disabled)."""
+    from kubernetes import client
+    from kubernetes.client.exceptions import ApiException
+
+    assert STATE.options is not None
+    api = client.AdmissionregistrationV1Api(STATE.api_client)
+    mutating, validating = admission_config.webhook_configurations(
+        _endpoint(),
+        profile_selector=STATE.settings.namespace_selector,
+        excluded_namespaces=[STATE.options.namespace],
+    )
+    kinds = (
+        (
+            mutating,
+            api.read_mutating_webhook_configuration,
+            api.create_mutating_webhook_configuration,
+            api.replace_mutating_webhook_configuration,
+            api.delete_mutating_webhook_configuration,
+        ),
+        (
+            validating,
+            api.read_validating_webhook_configuration,
+            api.create_validating_webhook_configuration,
+            api.replace_validating_webhook_configuration,
+            api.delete_validating_webhook_configuration,
+        ),
+    )
+    desired: Any
+    for desired, read, create, replace_, delete in kinds:
+        name = desired["metadata"]["name"]
+        try:
+            live = api.api_client.sanitize_for_serialization(read(name))
+        except ApiException as exc:
+            if exc.status != 404:
+                raise
+            live = None
+        if not STATE.settings.enabled:
+            if live is not None:
+                with contextlib.suppress(ApiException):
+                    delete(name)
+            continue
+        if live is None:
+            with contextlib.suppress(ApiException):  # 409: another replica created it first
+                create(desired)
+        elif not _contains(live.get("webhooks"), desired["webhooks"]):
+            desired["metadata"]["resourceVersion"] = live["metadata"]["resourceVersion"]
+            try:
+                replace_(name, desired)
+            except ApiException as exc:
+                if exc.status != 409:
+                    raise
+    STATE.configs_ok = True
+
+
+def _contains(live: Any, desired: Any) -> bool:
+    """Whether `live` holds everything `desired` says (the server adds defaults we do not set)."""
+    if isinstance(desired, Mapping):
+        return isinstance(live, Mapping) and all(_contains(live.get(k), v) for k, v in desired.items())
+    if isinstance(desired, list):
+        return isinstance(live, list) and len(live) == len(desired) and all(map(_contains, live, desired))
+    return bool(live == desired)
+
+
+# ---- admission ----------------------------------------------------------------------------
+
+
+async def _admit(
+    decide: Callable[[webhook.AdmissionRequest, webhook.Context], webhook.Decision],
+    name: str,
+    kind: str,
+    body: Mapping[str, Any],
+    old: Mapping[str, Any] | None,
+    operation: str | None,
+    dryrun: bool,
+    patch: kopf.Patch,
+    warnings: list[str],
+) -> None:
+    if STATE.allocator is None or STATE.layout is None:
+        raise kopf.AdmissionError("the MAC allocator is still starting; retry", code=503)
+    request = webhook.AdmissionRequest(
+        str(operation or ""), kind, dict(body), dict(old) if old else None, bool(dryrun)
+    )
+    started = time.perf_counter()
+    try:
+        decision = await _in_thread(decide, request, STATE.context())
+    except Exception as exc:
+        ADMISSION_SECONDS.labels(name, "error").observe(time.perf_counter() - started)
+        log.warning("MAC admission failed", webhook=name, namespace=request.namespace, error=str(exc))
+        raise kopf.AdmissionError(f"MAC allocation is unavailable: {exc}", code=500) from exc
+    if isinstance(decision, webhook.Denied):
+        ADMISSION_SECONDS.labels(name, "denied").observe(time.perf_counter() - started)
+        raise kopf.AdmissionError(decision.message, code=decision.code)
+    ADMISSION_SECONDS.labels(name, "allowed").observe(time.perf_counter() - started)
+    warnings.extend(decision.warnings)
+    for claim in decision.claims:
+        if claim.wrote:
+            RESERVATIONS.labels("takeover" if claim.previous else "new").inc()
+    if decision.patch:
+        operations = list(decision.patch)
+        patch.fns.append(lambda raw: webhook.apply_patch_in_place(cast(dict[str, Any], raw), operations))
+
+
+@kopf.on.mutate(
+    *KUBEVIRT,
+    "virtualmachines",
+    id=admission_config.MUTATE_VM,
+    operations=["CREATE", "UPDATE"],
+    side_effects=True,
+)
+async def macpool_mutate_vm(
+    *,
+    body: kopf.Body,
+    dryrun: bool,
+    patch: kopf.Patch,
+    warnings: list[str],
+    old: Any = None,
+    operation: str | None = None,
+    **_: Any,
+) -> None:
+    await _admit(webhook.mutate, "mutate-vm", VM_KIND, body, old, operation, dryrun, patch, warnings)
+
+
+@kopf.on.mutate(
+    *KUBEVIRT,
+    "virtualmachineinstances",
+    id=admission_config.MUTATE_VMI,
+    operations=["CREATE"],
+    side_effects=True,
+)
+async def macpool_mutate_vmi(
+    *,
+    body: kopf.Body,
+    dryrun: bool,
+    patch: kopf.Patch,
+    warnings: list[str],
+    old: Any = None,
+    operation: str | None = None,
+    **_: Any,
+) -> None:
+    await _admit(webhook.mutate, "mutate-vmi", VMI_KIND, body, old, operation, dryrun, patch, warnings)
+
+
+@kopf.on.validate(
+    *KUBEVIRT,
+    "virtualmachines",
+    id=admission_config.VALIDATE_VM,
+    operations=["CREATE", "UPDATE"],
+    side_effects=True,
+)
+async def macpool_validate_vm(
+    *,
+    body: kopf.Body,
+    dryrun: bool,
+    patch: kopf.Patch,
+    warnings: list[str],
+    old: Any = None,
+    operation: str | None = None,
+    **_: Any,
+) -> None:
+    await _admit(webhook.validate, "validate-vm", VM_KIND, body, old, operation, dryrun, patch, warnings)
+
+
+@kopf.on.validate(
+    *KUBEVIRT,
+    "virtualmachineinstances",
+    id=admission_config.VALIDATE_VMI,
+    operations=["CREATE"],
+    side_effects=True,
+)
+async def macpool_validate_vmi(
+    *,
+    body: kopf.Body,
+    dryrun: bool,
+    patch: kopf.Patch,
+    warnings: list[str],
+    old: Any = None,
+    operation: str | None = None,
+    **_: Any,
+) -> None:
+    await _admit(webhook.validate, "validate-vmi", VMI_KIND, body, old, operation, dryrun, patch, warnings)
+
+
+# ---- reservation bookkeeping from watch events --------------------------------------------
+
+
+@kopf.index(GROUP, VERSION, PLURAL, id="macpool_by_mac")
+def macpool_by_mac(body: kopf.Body, **_: Any) -> dict[str, Reservation] | None:
+    """Reservations by MAC: a cache for the watch handlers; every write they make is guarded."""
+    try:
+        reservation = Reservation.from_object(body)
+    except ValueError:
+        return None
+    return {str(reservation.mac): reservation}
+
+
+@kopf.index(GROUP, VERSION, PLURAL, id="macpool_by_holder")
+def macpool_by_holder(body: kopf.Body, **_: Any) -> dict[str, Reservation] | None:
+    try:
+        reservation = Reservation.from_object(body)
+    except ValueError:
+        return None
+    return {reservation.holder.uid: reservation} if reservation.holder.uid else None
+
+
+def _first(values: Iterable[Reservation] | None) -> Reservation | None:
+    return next(iter(values), None) if values is not None else None
+
+
+async def _object_event(
+    kind: str, event: str | None, body: Mapping[str, Any], by_mac: Any, by_holder: Any
+) -> None:
+    if STATE.store is None or STATE.allocator is None or not STATE.settings.enabled:
+        return
+    if kind == VMI_KIND and webhook.owned_by_vm(body):
+        return
+    carriers = reconcile.carriers_of(kind, body)
+    holder = Holder.of(body, kind=kind)
+    held = list(by_holder.get(holder.uid, [])) if holder.uid else []
+    if event == "DELETED":
+        # Fresh reads, not the cache: a release must not lose to a cached resourceVersion.
+        allocator = STATE.allocator
+        for mac in {c.mac for c in carriers} | {r.mac for r in held}:
+            released = await _in_thread(allocator.release, mac, holder)
+            if released is not None:
+                RECONCILE_WRITES.labels("Release").inc()
+        return
+    reserved = {c.mac: r for c in carriers if (r := _first(by_mac.get(str(c.mac)))) is not None}
+    actions = reconcile.plan_for_object(
+        carriers, holder, reserved=reserved, held_by_holder=held, deleted=False
+    )
+    if actions:
+        report = await _in_thread(lambda: reconcile.execute(actions, STATE.store, now=datetime.now(UTC)))  # type: ignore[arg-type]
+        for action, count in report.applied.items():
+            RECONCILE_WRITES.labels(action).inc(count)
+
+
+@kopf.on.event(*KUBEVIRT, "virtualmachines", id="macpool-vm-event")
+async def macpool_vm_event(
+    *,
+    type: str,
+    body: kopf.Body,
+    macpool_by_mac: kopf.Index[str, Reservation] | None = None,
+    macpool_by_holder: kopf.Index[str, Reservation] | None = None,
+    **_: Any,
+) -> None:
+    await _object_event(VM_KIND, type, body, macpool_by_mac, macpool_by_holder)
+
+
+@kopf.on.event(*KUBEVIRT, "virtualmachineinstances", id="macpool-vmi-event")
+async def macpool_vmi_event(
+    *,
+    type: str,
+    body: kopf.Body,
+    macpool_by_mac: kopf.Index[str, Reservation] | None = None,
+    macpool_by_holder: kopf.Index[str, Reservation] | None = None,
+    **_: Any,
+) -> None:
+    await _object_event(VMI_KIND, type, body, macpool_by_mac, macpool_by_holder)
+
+
+@kopf.on.event(PROFILE_GROUP, PROFILE_VERSION, PROFILE_PLURAL, id="macpool-profile-event")
+async def macpool_profile_event(**_: Any) -> None:
+    if STATE.executor is None:
+        return
+    await _in_thread(_refresh_settings)
+    if STATE.wake is not None:
+        STATE.wake.set()
+
+
+# ---- the maintenance loop: certificates, configurations, audit, readiness, status --------
+
+
+async def _maintenance() -> None:
+    assert STATE.options is not None
+    assert STATE.wake is not None
+    options = STATE.options
+    next_certs = time.monotonic() + options.cert_check_seconds
+    next_audit = 0.0
+    while True:
+        try:
+            now = time.monotonic()
+            if now >= next_certs:
+                await _in_thread(_ensure_certificates)
+                next_certs = now + options.cert_check_seconds
+            await _in_thread(_ensure_webhook_configurations)
+            if now >= next_audit:
+                await _audit_round()
+                next_audit = now + options.audit_seconds
+            STATE.ready = STATE.settings.enabled and STATE.configs_ok and await _in_thread(_probe)
+            WEBHOOK_READY.set(1 if STATE.ready else 0)
+            await _in_thread(_write_status)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # keep the loop alive; the next tick retries everything
+            log.warning("macpool maintenance failed", error=str(exc))
+        STATE.wake.clear()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(STATE.wake.wait(), timeout=min(TICK_SECONDS, options.audit_seconds))
+
+
+async def _audit_round() -> None:
+    if STATE.store is None or STATE.source is None or STATE.layout is None:
+        return
+    store, source, layout = STATE.store, STATE.source, STATE.layout
+    report = await _in_thread(
+        lambda: audit.run_audit(
+            store,
+            source,
+            layout=layout,
+            grace_seconds=STATE.settings.release_grace_period_seconds,
+            clock=lambda: datetime.now(UTC),
+            reconcile=STATE.settings.enabled,
+        )
+    )
+    STATE.last_report = report
+    COLLISIONS.set(len(report.collisions))
+    ALLOCATED.set(report.usage.allocated)
+    for prefix, free in report.usage.free_per_prefix.items():
+        FREE.labels(prefix).set(free)
+    for action, count in report.execution.applied.items():
+        RECONCILE_WRITES.labels(action).inc(count)
+    for error in report.execution.errors:
+        log.warning("reservation write failed", error=error)
+    if report.collisions:
+        await _in_thread(_report_collisions, report.collisions)
+
+
+def _report_collisions(collisions: Iterable[reconcile.Collision]) -> None:
+    """One Warning event per object and colliding MAC, per process lifetime."""
+    from kubernetes import client
+    from kubernetes.client.exceptions import ApiException
+
+    core = client.CoreV1Api(STATE.api_client)
+    now = datetime.now(UTC).isoformat().replace("+00:00", "Z")
+    for collision in collisions:
+        for carrier in collision.carriers:
+            key = (
+                str(collision.mac),
+                carrier.holder.uid or f"{carrier.holder.namespace}/{carrier.holder.name}",
+            )
+            if key in STATE.reported_collisions:
+                continue
+            holder = carrier.holder
+            event: Any = {
+                "metadata": {"generateName": f"{holder.name}.macpool.", "namespace": holder.namespace},
+                "involvedObject": {
+                    "apiVersion": "kubevirt.io/v1",
+                    "kind": holder.kind,
+                    "name": holder.name,
+                    "namespace": holder.namespace,
+                    "uid": holder.uid,
+                },
+                "reason": "MACCollision",
+                "type": "Warning",
+                "message": audit.collision_message(collision, holder.namespace),
+                "source": {"component": "vmo-operator"},
+                "reportingComponent": "vmo.dev/macpool",
+                "reportingInstance": os.environ.get("HOSTNAME", "vmo-operator"),
+                "firstTimestamp": now,
+                "lastTimestamp": now,
+                "count": 1,
+            }
+            try:
+                core.create_namespaced_event(holder.namespace, event)
+            except ApiException as exc:
+                log.warning(
+                    "could not record MAC collision event", namespace=holder.namespace, error=str(exc)
+                )
+                continue
+            STATE.reported_collisions.add(key)
+
+
+def _probe() -> bool:
+    """POST a harmless dry-run review to our own server, trusting only our CA."""
+    assert STATE.options is not None
+    assert STATE.bundle is not None
+    review = {
+        "apiVersion": "admission.k8s.io/v1",
+        "kind": "AdmissionReview",
+        "request": {
+            "uid": str(uuid.uuid4()),
+            "kind": {"group": "kubevirt.io", "version": "v1", "kind": VM_KIND},
+            "resource": {"group": "kubevirt.io", "version": "v1", "resource": "virtualmachines"},
+            "operation": "CREATE",
+            "namespace": "vmo-probe",
+            "userInfo": {"username": "vmo-macpool-probe"},
+            "dryRun": True,
+            "object": {
+                "apiVersion": "kubevirt.io/v1",
+                "kind": VM_KIND,
+                "metadata": {"name": "probe", "namespace": "vmo-probe"},
+                "spec": {},
+            },
+        },
+    }
+    context = ssl.create_default_context(cadata=STATE.bundle.ca_bundle.decode("ascii"))
+    context.check_hostname = False  # we dial loopback; the chain is still verified against our CA
+    host = "127.0.0.1" if STATE.options.listen_host in ("0.0.0.0", "") else STATE.options.listen_host
+    connection = http.client.HTTPSConnection(host, STATE.options.port, context=context, timeout=5)
+    try:
+        connection.request("POST", f"/{PROBE_PATH}", json.dumps(review), {"Content-Type": "application/json"})
+        response = connection.getresponse()
+        payload = json.loads(response.read() or b"{}")
+    except (OSError, ValueError, http.client.HTTPException):
+        return False
+    finally:
+        connection.close()
+    return response.status == 200 and bool((payload.get("response") or {}).get("allowed"))
+
+
+def _write_status() -> None:
+    """`status.macPool` on the active profile, only when it changed."""
+    from kubernetes import client
+    from kubernetes.client.exceptions import ApiException
+
+    if not STATE.active_profile:
+        return
+    message = ""
+    if not STATE.settings.enabled:
+        message = "MAC allocation is disabled in the profile"
+    elif not STATE.ready:
+        message = "the webhook does not answer yet (is the VirtualMachine API installed?)"
+    status = audit.status_of(STATE.last_report, webhook_ready=STATE.ready, message=message)
+    comparable = {k: v for k, v in status.items() if k != "lastAuditTime"}
+    if comparable == STATE.last_status:
+        return
+    try:
+        client.CustomObjectsApi(STATE.api_client).patch_cluster_custom_object_status(
+            PROFILE_GROUP,
+            PROFILE_VERSION,
+            PROFILE_PLURAL,
+            STATE.active_profile,
+            {"status": {"macPool": status}},
+            _content_type="application/merge-patch+json",
+        )
+    except ApiException as exc:
+        if exc.status == 404:
+            return
+        raise
+    STATE.last_status = comparable

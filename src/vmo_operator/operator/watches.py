@@ -1,0 +1,104 @@
+"""Drift watches for owned custom kinds (KubeVirt, CDI, NADs, VolumeSnapshotClasses).
+
+kopf watches built-in kinds well, but when a CRD disappears while kopf is streaming its objects
+(which happens every time a component is disabled or a profile is removed) its watcher fails with
+404 and takes the whole operator down. These watchers treat 404 as "not installed right now",
+back off and retry, and resume from the last resourceVersion or bookmark they saw.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import structlog
+
+from vmo_operator.components.base import MANAGED_BY_LABEL, MANAGED_BY_VALUE, PROFILE_LABEL, Kind
+from vmo_operator.engine.kube import KubeClient, KubeError
+
+BUILTIN_GROUPS = frozenset(
+    {
+        "",
+        "apps",
+        "batch",
+        "policy",
+        "rbac.authorization.k8s.io",
+        "scheduling.k8s.io",
+        "storage.k8s.io",
+        "apiextensions.k8s.io",
+        "admissionregistration.k8s.io",
+        "networking.k8s.io",
+        "coordination.k8s.io",
+        "autoscaling",
+        "events.k8s.io",
+        "discovery.k8s.io",
+        "node.k8s.io",
+        "certificates.k8s.io",
+    }
+)
+log = structlog.get_logger("vmo.watch")
+
+
+def is_custom(kind: Kind) -> bool:
+    return kind.group not in BUILTIN_GROUPS
+
+
+class KindWatcher:
+    """One thread that keeps a label-selected watch on one kind and reports profile names."""
+
+    def __init__(
+        self,
+        kube: KubeClient,
+        kind: Kind,
+        on_change: Callable[[str | None], None],
+        *,
+        retry_seconds: float = 5.0,
+    ) -> None:
+        self.kube = kube
+        self.kind = kind
+        self.on_change = on_change
+        self.retry_seconds = retry_seconds
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"watch-{kind.plural}", daemon=True)
+
+    def start(self) -> KindWatcher:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def _run(self) -> None:
+        selector = f"{MANAGED_BY_LABEL}={MANAGED_BY_VALUE}"
+        version = ""
+        while not self._stop.is_set():
+            try:
+                if not version:
+                    version = self.kube.current_version(self.kind, label_selector=selector)
+                for event in self.kube.watch(self.kind, label_selector=selector, resource_version=version):
+                    if self._stop.is_set():
+                        return
+                    version = self._handle(event, version)
+            except KubeError as exc:
+                if exc.status == 410:
+                    version = ""  # too old: start over from a fresh list version
+                    continue
+                if exc.status != 404:
+                    log.warning("watch failed", kind=self.kind.kind, error=str(exc))
+                version = ""
+                self._stop.wait(self.retry_seconds)
+            except Exception:
+                log.exception("watch crashed", kind=self.kind.kind)
+                version = ""
+                self._stop.wait(self.retry_seconds)
+
+    def _handle(self, event: dict[str, Any], version: str) -> str:
+        obj = event.get("object") or {}
+        meta = obj.get("metadata") or {}
+        if event.get("type") == "ERROR":
+            code = int(obj.get("code", 0))
+            raise KubeError(code, str(obj.get("reason", "")), str(obj.get("message", "")))
+        if event.get("type") != "BOOKMARK":
+            self.on_change((meta.get("labels") or {}).get(PROFILE_LABEL))
+        return str(meta.get("resourceVersion") or version)

@@ -1,0 +1,706 @@
+"""The MAC allocator end to end: two operator replicas serving the webhooks on one loopback port,
+a real API server calling them, reservations arbitrated by the API server.
+
+The VirtualMachine API is installed the way virt-operator would (tests/simulators). Each replica
+is a real process; the restart test SIGKILLs one of them in the middle of a burst of creates.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import json
+import math
+import os
+import ssl
+import subprocess
+import sys
+import threading
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from kubernetes import client
+from kubernetes.client.exceptions import ApiException
+
+from tests.simulators.operands import KUBEVIRT_WORKLOAD_CRDS, crds_established, install_kubevirt_crds
+from tests.support.controlplane import REPO, ControlPlane, free_port, stop_pids
+from tests.support.operator import OPERATOR_NAMESPACE, bind_operator_identity
+from tests.support.waiting import eventually
+from vmo_operator.macpool import mac as macs
+from vmo_operator.macpool.admission_config import CONFIGURATION_NAME
+from vmo_operator.macpool.reservation import CLAIM_ANNOTATION, GROUP, PLURAL, VERSION, Reservation
+from vmo_operator.macpool.settings import ALLOW_DUPLICATE_ANNOTATION, NAMESPACE_OPT_OUT_LABEL
+
+pytestmark = pytest.mark.integration
+
+VM_API = ("kubevirt.io", "v1")
+PROFILE = ("vmo.dev", "v1alpha1", "vmoprofiles")
+PROFILE_NAME = "macpool-test"
+GRACE_SECONDS = 3
+RESYNC_SECONDS = 1
+
+
+# ---- replicas -------------------------------------------------------------------------------
+
+
+@dataclass
+class Replica:
+    kubeconfig: Path
+    port: int
+    log_path: Path
+    popen: subprocess.Popen[bytes] | None = None
+    metrics_port: int = 0
+
+    def start(self) -> Replica:
+        env = {k: v for k, v in os.environ.items() if "proxy" not in k.lower()}
+        env.update(
+            KUBECONFIG=str(self.kubeconfig),
+            PYTHONUNBUFFERED="1",
+            VMO_WEBHOOK_MODE="url",
+            VMO_WEBHOOK_HOST="127.0.0.1",
+            VMO_WEBHOOK_PORT=str(self.port),
+            VMO_NAMESPACE=OPERATOR_NAMESPACE,
+            VMO_RESYNC_SECONDS=str(RESYNC_SECONDS),
+            VMO_RETRY_SECONDS="1",
+        )
+        from vmo_operator import cli
+
+        if "run" in cli.SUBCOMMANDS:
+            vmo = Path(sys.executable).with_name("vmo")
+            self.metrics_port = free_port()
+            args = [
+                str(vmo),
+                "run",
+                f"--metrics-port={self.metrics_port}",
+                "--webhook-mode=url",
+                f"--webhook-port={self.port}",
+                f"--resync-seconds={RESYNC_SECONDS}",
+                "--log-format=console",
+            ]
+        else:  # until `vmo run` lands: the same handlers under plain kopf
+            args = [
+                sys.executable,
+                "-m",
+                "kopf",
+                "run",
+                "--standalone",
+                "-A",
+                "-m",
+                "vmo_operator.operator.macpool_handlers",
+            ]
+        with self.log_path.open("ab") as log:
+            self.popen = subprocess.Popen(
+                args,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env=env,
+                cwd=REPO,
+                start_new_session=True,
+            )
+        return self
+
+    def alive(self) -> bool:
+        return self.popen is not None and self.popen.poll() is None
+
+    def stop(self) -> None:
+        if self.popen is not None and self.alive():
+            stop_pids([self.popen.pid], grace=15)
+
+    def kill(self) -> None:
+        assert self.popen is not None
+        os.killpg(self.popen.pid, 9)
+        self.popen.wait(timeout=10)
+
+    def admissions(self, webhook: str) -> float:
+        """How many admission requests of `webhook` this replica answered (from its /metrics)."""
+        if not self.metrics_port:
+            return float("nan")
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=5) as response:
+            text = response.read().decode()
+        prefix = f'vmo_macpool_admission_duration_seconds_count{{result="allowed",webhook="{webhook}"}}'
+        return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith(prefix))
+
+    def log_tail(self, lines: int = 40) -> str:
+        with contextlib.suppress(OSError):
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        return "(no log)"
+
+
+@dataclass
+class MacPool:
+    api: Any
+    replicas: list[Replica]
+    port: int
+    cluster: tuple[int, int]
+    scratch: str = ""
+    extra: list[Replica] = field(default_factory=list)
+
+    @property
+    def custom(self) -> Any:
+        return client.CustomObjectsApi(self.api)
+
+    def reservations(self) -> dict[str, Reservation]:
+        items = self.custom.list_cluster_custom_object(GROUP, VERSION, PLURAL)["items"]
+        return {r.mac.reservation_name: r for r in map(Reservation.from_object, items)}
+
+    def reservation(self, mac: str) -> Reservation | None:
+        return self.reservations().get(macs.parse(mac).reservation_name)
+
+
+def _admission_ready(pool: MacPool) -> bool:
+    """The webhooks answer through the API server: a dry-run create comes back with a MAC."""
+    created = create_vm(pool.api, pool.scratch, f"probe-{uuid.uuid4().hex[:6]}", {"nic": None}, dry_run=True)
+    return bool(vm_macs(created).get("nic"))
+
+
+@pytest.fixture(scope="module")
+def macpool(
+    control_plane: ControlPlane,
+    api_client: Any,
+    project_crds: list[str],
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[MacPool]:
+    install_kubevirt_crds(api_client)
+    eventually(lambda: crds_established(api_client, KUBEVIRT_WORKLOAD_CRDS), timeout=30, what="KubeVirt CRDs")
+    core = client.CoreV1Api(api_client)
+    uid = core.read_namespace("kube-system").metadata.uid
+    _put_profile(api_client, {"macPool": {"releaseGracePeriodSeconds": GRACE_SECONDS}})
+    scratch = f"macpool-scratch-{uuid.uuid4().hex[:6]}"
+    core.create_namespace({"metadata": {"name": scratch}})
+
+    kubeconfig = bind_operator_identity(control_plane)
+    port = free_port()
+    logs = tmp_path_factory.mktemp("macpool")
+    replicas = [Replica(kubeconfig, port, logs / f"replica-{n}.log").start() for n in range(2)]
+    pool = MacPool(api_client, replicas, port, macs.cluster_octets(uid), scratch)
+    try:
+        eventually(
+            lambda: _admission_ready(pool), timeout=90, what="MAC webhook answering via the API server"
+        )
+        yield pool
+    finally:
+        for replica in [*pool.replicas, *pool.extra]:
+            replica.stop()
+        for replica in [*pool.replicas, *pool.extra]:
+            print(f"\n--- {replica.log_path.name} ---\n{replica.log_tail()}")
+        admission = client.AdmissionregistrationV1Api(api_client)
+        with contextlib.suppress(ApiException):
+            admission.delete_mutating_webhook_configuration(CONFIGURATION_NAME)
+        with contextlib.suppress(ApiException):
+            admission.delete_validating_webhook_configuration(CONFIGURATION_NAME)
+        with contextlib.suppress(ApiException):
+            client.CustomObjectsApi(api_client).delete_cluster_custom_object(*PROFILE, PROFILE_NAME)
+        with contextlib.suppress(ApiException):
+            core.delete_namespace(scratch)
+
+
+def _put_profile(api: Any, spec: dict[str, Any]) -> None:
+    """The test profile with every operand off, so only the MAC pool acts on it."""
+    full = {
+        "kubevirt": {"enabled": False},
+        "cdi": {"enabled": False},
+        "multus": {"enabled": False},
+        "descheduler": {"enabled": False},
+        **spec,
+    }
+    custom = client.CustomObjectsApi(api)
+    body = {
+        "apiVersion": "vmo.dev/v1alpha1",
+        "kind": "VMOProfile",
+        "metadata": {"name": PROFILE_NAME},
+        "spec": full,
+    }
+    try:
+        custom.create_cluster_custom_object(*PROFILE, body)
+    except ApiException as exc:
+        if exc.status != 409:
+            raise
+        custom.patch_cluster_custom_object(*PROFILE, PROFILE_NAME, {"spec": spec})
+
+
+# ---- VM helpers -----------------------------------------------------------------------------
+
+
+def vm_body(
+    name: str, interfaces: dict[str, str | None], annotations: dict[str, str] | None = None
+) -> dict[str, Any]:
+    ifaces = [{"name": n, "bridge": {}} | ({"macAddress": m} if m else {}) for n, m in interfaces.items()]
+    networks = [{"name": n, "multus": {"networkName": "default/br"}} for n in interfaces]
+    meta: dict[str, Any] = {"name": name}
+    if annotations:
+        meta["annotations"] = annotations
+    return {
+        "apiVersion": "kubevirt.io/v1",
+        "kind": "VirtualMachine",
+        "metadata": meta,
+        "spec": {
+            "runStrategy": "Halted",
+            "template": {"spec": {"domain": {"devices": {"interfaces": ifaces}}, "networks": networks}},
+        },
+    }
+
+
+def create_vm(
+    api: Any,
+    namespace: str,
+    name: str,
+    interfaces: dict[str, str | None],
+    *,
+    dry_run: bool = False,
+    annotations: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    kwargs = {"dry_run": "All"} if dry_run else {}
+    result: dict[str, Any] = client.CustomObjectsApi(api).create_namespaced_custom_object(
+        *VM_API, namespace, "virtualmachines", vm_body(name, interfaces, annotations), **kwargs
+    )
+    return result
+
+
+def get_vm(api: Any, namespace: str, name: str) -> dict[str, Any]:
+    result: dict[str, Any] = client.CustomObjectsApi(api).get_namespaced_custom_object(
+        *VM_API, namespace, "virtualmachines", name
+    )
+    return result
+
+
+def vm_macs(vm: dict[str, Any]) -> dict[str, str]:
+    interfaces = vm["spec"]["template"]["spec"]["domain"]["devices"]["interfaces"]
+    return {i["name"]: i.get("macAddress", "") for i in interfaces}
+
+
+def denial(exc: ApiException) -> str:
+    try:
+        return str(json.loads(exc.body)["message"])
+    except (TypeError, ValueError, KeyError):
+        return str(exc.body)
+
+
+def committed_to(pool: MacPool, mac: str, uid: str) -> bool:
+    reservation = pool.reservation(mac)
+    return reservation is not None and reservation.state == "Committed" and reservation.holder.uid == uid
+
+
+# ---- behaviour ------------------------------------------------------------------------------
+
+
+def test_three_interfaces_get_three_distinct_valid_prefixed_macs(macpool: MacPool, namespace: str) -> None:
+    vm = create_vm(macpool.api, namespace, "three", {"a": None, "b": None, "c": None})
+    assigned = vm_macs(vm)
+    parsed = {name: macs.check(text) for name, text in assigned.items()}
+    assert all(isinstance(m, macs.Mac) for m in parsed.values()), assigned
+    values = [m for m in parsed.values() if isinstance(m, macs.Mac)]
+    assert len(set(values)) == 3
+    for text, mac in zip(assigned.values(), values, strict=True):
+        assert text == str(mac)  # lowercase, colon-separated
+        assert mac.first_octet in macs.DEFAULT_PREFIXES
+        assert mac.cluster_part == macpool.cluster  # derived from the kube-system namespace UID
+    assert vm["metadata"]["annotations"][CLAIM_ANNOTATION]
+    uid = vm["metadata"]["uid"]
+    # The reservations are the truth, and the persisted VM commits them.
+    for text in assigned.values():
+        eventually(lambda t=text: committed_to(macpool, t, uid), timeout=30, what=f"{text} committed")
+
+
+def test_update_keeps_macs_and_a_hotplugged_nic_gets_one(macpool: MacPool, namespace: str) -> None:
+    custom = macpool.custom
+    before = vm_macs(create_vm(macpool.api, namespace, "hot", {"a": None, "b": None}))
+    relabelled = custom.patch_namespaced_custom_object(
+        *VM_API, namespace, "virtualmachines", "hot", {"metadata": {"labels": {"touched": "yes"}}}
+    )
+    assert vm_macs(relabelled) == before
+
+    vm = get_vm(macpool.api, namespace, "hot")
+    template = vm["spec"]["template"]["spec"]
+    template["domain"]["devices"]["interfaces"].append({"name": "hotplugged", "bridge": {}})
+    template["networks"].append({"name": "hotplugged", "multus": {"networkName": "default/br"}})
+    updated = custom.replace_namespaced_custom_object(*VM_API, namespace, "virtualmachines", "hot", vm)
+    after = vm_macs(updated)
+    assert {k: after[k] for k in before} == before
+    assert isinstance(macs.check(after["hotplugged"]), macs.Mac)
+    assert after["hotplugged"] not in before.values()
+    eventually(
+        lambda: committed_to(macpool, after["hotplugged"], updated["metadata"]["uid"]),
+        timeout=30,
+        what="hot-plugged MAC committed",
+    )
+
+
+def test_an_apply_that_drops_the_mac_fields_keeps_the_macs(macpool: MacPool, namespace: str) -> None:
+    before = vm_macs(create_vm(macpool.api, namespace, "dropped", {"a": None}))
+    vm = get_vm(macpool.api, namespace, "dropped")
+    for iface in vm["spec"]["template"]["spec"]["domain"]["devices"]["interfaces"]:
+        iface.pop("macAddress")
+    updated = macpool.custom.replace_namespaced_custom_object(
+        *VM_API, namespace, "virtualmachines", "dropped", vm
+    )
+    assert vm_macs(updated) == before
+
+
+def test_user_set_valid_mac_is_kept(macpool: MacPool, namespace: str) -> None:
+    wanted = f"52:54:00:{uuid.uuid4().hex[:2]}:{uuid.uuid4().hex[:2]}:{uuid.uuid4().hex[:2]}"
+    vm = create_vm(macpool.api, namespace, "mine", {"nic": wanted.upper().replace(":", "-"), "auto": None})
+    assert vm_macs(vm)["nic"] == wanted
+    eventually(
+        lambda: committed_to(macpool, wanted, vm["metadata"]["uid"]), timeout=30, what="user MAC committed"
+    )
+
+
+@pytest.mark.parametrize(
+    ("mac", "reason"),
+    [
+        ("01:00:5e:00:00:01", "multicast"),
+        ("02:00:00:00:zz", "six two-digit hex octets"),
+        ("ff:ff:ff:ff:ff:ff", "broadcast"),
+    ],
+)
+def test_invalid_macs_are_denied_with_clear_messages(
+    macpool: MacPool, namespace: str, mac: str, reason: str
+) -> None:
+    with pytest.raises(ApiException) as denied:
+        create_vm(macpool.api, namespace, "invalid", {"ok": None, "bad-nic": mac})
+    message = denial(denied.value)
+    assert '"bad-nic"' in message
+    assert reason in message
+    assert mac in message
+
+
+def test_duplicate_of_another_vms_mac_is_denied_and_allowed_under_warn(
+    macpool: MacPool, namespace: str, api_client: Any
+) -> None:
+    taken = vm_macs(create_vm(macpool.api, namespace, "owner", {"nic": None}))["nic"]
+    other_ns = f"{namespace}-b"
+    client.CoreV1Api(api_client).create_namespace({"metadata": {"name": other_ns}})
+    try:
+        with pytest.raises(ApiException) as same_ns:
+            create_vm(macpool.api, namespace, "copycat", {"nic": taken})
+        assert 'VirtualMachine "owner" in this namespace' in denial(same_ns.value)
+
+        with pytest.raises(ApiException) as elsewhere:
+            create_vm(macpool.api, other_ns, "copycat", {"nic": taken})
+        assert "in use elsewhere in the cluster" in denial(elsewhere.value)
+        assert "owner" not in denial(elsewhere.value)
+        assert namespace not in denial(elsewhere.value)
+
+        # An explicit opt-out on the VM admits it without a profile change.
+        allowed = create_vm(
+            macpool.api,
+            other_ns,
+            "imported",
+            {"nic": taken},
+            annotations={ALLOW_DUPLICATE_ANNOTATION: "true"},
+        )
+        assert vm_macs(allowed)["nic"] == taken
+
+        _put_profile(
+            api_client, {"macPool": {"releaseGracePeriodSeconds": GRACE_SECONDS, "duplicatePolicy": "Warn"}}
+        )
+
+        def admitted_under_warn() -> dict[str, Any] | None:
+            try:
+                return create_vm(macpool.api, other_ns, "restored", {"nic": taken})
+            except ApiException as exc:
+                if exc.status == 409 and "elsewhere" in denial(exc):
+                    return None  # the replicas have not seen the new policy yet
+                raise
+
+        restored = eventually(admitted_under_warn, timeout=30, what="duplicate admitted under Warn")
+        assert vm_macs(restored)["nic"] == taken
+        # The owner keeps its reservation; the duplicates are visible to the audit.
+        assert macpool.reservation(taken).holder.name == "owner"
+
+        def collision_reported() -> bool:
+            events = client.CoreV1Api(api_client).list_namespaced_event(other_ns).items
+            return any(e.reason == "MACCollision" and e.involved_object.name == "restored" for e in events)
+
+        eventually(collision_reported, timeout=30, what="MACCollision event on the duplicate")
+        profile = macpool.custom.get_cluster_custom_object(*PROFILE, PROFILE_NAME)
+        assert profile["status"]["macPool"]["collisions"] >= 1
+    finally:
+        _put_profile(
+            api_client, {"macPool": {"releaseGracePeriodSeconds": GRACE_SECONDS, "duplicatePolicy": "Deny"}}
+        )
+        client.CoreV1Api(api_client).delete_namespace(other_ns)
+
+
+def test_deleted_vms_macs_are_released_then_freed(macpool: MacPool, namespace: str) -> None:
+    vm = create_vm(macpool.api, namespace, "doomed", {"a": None, "b": None})
+    assigned = list(vm_macs(vm).values())
+    for text in assigned:
+        eventually(
+            lambda t=text: committed_to(macpool, t, vm["metadata"]["uid"]), timeout=30, what="committed"
+        )
+    macpool.custom.delete_namespaced_custom_object(*VM_API, namespace, "virtualmachines", "doomed")
+
+    def all_released() -> bool:
+        found = [macpool.reservation(t) for t in assigned]
+        return all(r is None or r.state == "Released" for r in found)
+
+    eventually(all_released, timeout=30, what="reservations released")
+    eventually(
+        lambda: all(macpool.reservation(t) is None for t in assigned),
+        timeout=30,
+        what="tombstones removed after the grace period",
+    )
+
+
+def test_dry_run_create_reserves_nothing(macpool: MacPool, namespace: str) -> None:
+    preview = create_vm(
+        macpool.api, namespace, "preview", {"a": None, "b": "02:12:34:ab:cd:ef"}, dry_run=True
+    )
+    shown = vm_macs(preview)
+    assert isinstance(macs.check(shown["a"]), macs.Mac)
+    assert macpool.reservation(shown["a"]) is None
+    assert macpool.reservation(shown["b"]) is None
+    with pytest.raises(ApiException) as missing:
+        get_vm(macpool.api, namespace, "preview")
+    assert missing.value.status == 404
+
+
+def test_opted_out_namespace_is_left_alone_and_its_duplicates_are_audited(
+    macpool: MacPool, api_client: Any
+) -> None:
+    core = client.CoreV1Api(api_client)
+    name = f"optout-{uuid.uuid4().hex[:6]}"
+    core.create_namespace({"metadata": {"name": name, "labels": {NAMESPACE_OPT_OUT_LABEL: "disabled"}}})
+    try:
+        untouched = create_vm(macpool.api, name, "bare", {"nic": None})
+        assert vm_macs(untouched)["nic"] == ""
+        mac = "02:aa:bb:cc:dd:01"
+        first = create_vm(macpool.api, name, "twin-a", {"nic": mac})
+        create_vm(macpool.api, name, "twin-b", {"nic": mac})
+
+        def twin_events() -> set[str]:
+            events = core.list_namespaced_event(name).items
+            return {e.involved_object.name for e in events if e.reason == "MACCollision"}
+
+        assert eventually(lambda: twin_events() >= {"twin-a", "twin-b"}, timeout=30, what="collision events")
+        # The audit adopted the MAC for the oldest carrier, so nobody else can be given it.
+        eventually(lambda: committed_to(macpool, mac, first["metadata"]["uid"]), timeout=30, what="adopted")
+    finally:
+        core.delete_namespace(name)
+
+
+def test_bare_vmi_gets_macs_but_a_vms_own_vmi_is_left_to_its_template(
+    macpool: MacPool, namespace: str
+) -> None:
+    def vmi(name: str, owner: dict[str, Any] | None, mac: str | None = None) -> dict[str, Any]:
+        meta: dict[str, Any] = {"name": name}
+        if owner is not None:
+            meta["ownerReferences"] = [
+                {
+                    "apiVersion": "kubevirt.io/v1",
+                    "kind": "VirtualMachine",
+                    "controller": True,
+                    "name": owner["metadata"]["name"],
+                    "uid": owner["metadata"]["uid"],
+                }
+            ]
+        iface: dict[str, Any] = {"name": "nic", "bridge": {}} | ({"macAddress": mac} if mac else {})
+        return {
+            "apiVersion": "kubevirt.io/v1",
+            "kind": "VirtualMachineInstance",
+            "metadata": meta,
+            "spec": {
+                "domain": {"devices": {"interfaces": [iface]}},
+                "networks": [{"name": "nic", "multus": {"networkName": "default/br"}}],
+            },
+        }
+
+    def create(body: dict[str, Any]) -> dict[str, Any]:
+        result: dict[str, Any] = macpool.custom.create_namespaced_custom_object(
+            *VM_API, namespace, "virtualmachineinstances", body
+        )
+        return result
+
+    bare = create(vmi("bare", None))
+    mac = bare["spec"]["domain"]["devices"]["interfaces"][0]["macAddress"]
+    assert isinstance(macs.check(mac), macs.Mac)
+    eventually(
+        lambda: committed_to(macpool, mac, bare["metadata"]["uid"]), timeout=30, what="bare VMI MAC committed"
+    )
+
+    owner = create_vm(macpool.api, namespace, "owner", {"nic": None})
+    started = create(vmi("owner", owner, mac=vm_macs(owner)["nic"]))  # what virt-controller would create
+    assert started["spec"]["domain"]["devices"]["interfaces"][0]["macAddress"] == vm_macs(owner)["nic"]
+    # The VM holds the MAC; its own VMI is not a second holder or a collision.
+    eventually(
+        lambda: committed_to(macpool, vm_macs(owner)["nic"], owner["metadata"]["uid"]),
+        timeout=30,
+        what="VM holds its MAC",
+    )
+
+
+def test_webhook_configurations_are_written_once_not_on_every_tick(macpool: MacPool) -> None:
+    """Both replicas converge on identical configurations, so neither rewrites them (which would
+    churn the API server's webhook informers on every maintenance tick)."""
+    api = client.AdmissionregistrationV1Api(macpool.api)
+    mutating = api.read_mutating_webhook_configuration(CONFIGURATION_NAME)
+    validating = api.read_validating_webhook_configuration(CONFIGURATION_NAME)
+    assert mutating.metadata.generation == 1
+    assert validating.metadata.generation == 1
+    assert [w.failure_policy for w in mutating.webhooks + validating.webhooks] == ["Fail"] * 4
+
+
+# ---- concurrency and failure ----------------------------------------------------------------
+
+
+def _create_with_retry(
+    api: Any, namespace: str, name: str, interfaces: dict[str, str | None]
+) -> dict[str, Any]:
+    """Create, retrying the transient failures a client sees while a webhook replica dies."""
+
+    def attempt() -> dict[str, Any] | None:
+        try:
+            return create_vm(api, namespace, name, interfaces)
+        except ApiException as exc:
+            if exc.status == 409 and "already exists" in denial(exc):
+                return get_vm(api, namespace, name)  # an earlier attempt got through
+            if exc.status >= 500 or exc.status == 429:
+                return None
+            raise
+
+    return eventually(attempt, timeout=60, interval=0.1, what=f"create {namespace}/{name}")
+
+
+def _assert_unique(vms: list[dict[str, Any]], per_vm: int) -> list[str]:
+    assigned = [mac for vm in vms for mac in vm_macs(vm).values()]
+    assert len(assigned) == len(vms) * per_vm
+    assert all(isinstance(macs.check(m), macs.Mac) for m in assigned)
+    assert len(set(assigned)) == len(assigned), "duplicate MACs handed out"
+    return assigned
+
+
+def test_200_concurrent_creates_against_two_replicas_get_unique_macs(
+    macpool: MacPool, namespace: str
+) -> None:
+    assert all(r.alive() for r in macpool.replicas)
+    with ThreadPoolExecutor(max_workers=24) as pool:
+        vms = list(
+            pool.map(
+                lambda n: _create_with_retry(macpool.api, namespace, f"vm-{n:03d}", {"a": None, "b": None}),
+                range(200),
+            )
+        )
+    _assert_unique(vms, 2)
+    eventually(lambda: _all_committed(macpool, vms), timeout=60, what="every MAC committed to its VM")
+
+
+def _all_committed(pool: MacPool, vms: list[dict[str, Any]]) -> bool:
+    reservations = pool.reservations()
+    for vm in vms:
+        for mac in vm_macs(vm).values():
+            found = reservations.get(macs.parse(mac).reservation_name)
+            if found is None or found.state != "Committed" or found.holder.uid != vm["metadata"]["uid"]:
+                return False
+    return True
+
+
+def test_racing_replicas_never_hand_out_the_same_mac(macpool: MacPool, namespace: str) -> None:
+    """Many direct connections to the shared port spread over both replicas' allocators at once."""
+    bundle_pem = _ca_bundle(macpool)
+    results: list[str] = []
+    lock = threading.Lock()
+
+    def review(n: int) -> None:
+        body = vm_body(f"race-{n}", {"a": None, "b": None})
+        body["metadata"]["namespace"] = namespace
+        request = {
+            "apiVersion": "admission.k8s.io/v1",
+            "kind": "AdmissionReview",
+            "request": {
+                "uid": str(uuid.uuid4()),
+                "operation": "CREATE",
+                "namespace": namespace,
+                "name": f"race-{n}",
+                "kind": {"group": "kubevirt.io", "version": "v1", "kind": "VirtualMachine"},
+                "resource": {"group": "kubevirt.io", "version": "v1", "resource": "virtualmachines"},
+                "userInfo": {"username": "race"},
+                "object": body,
+                "dryRun": False,
+            },
+        }
+        import http.client
+
+        context = ssl.create_default_context(cadata=bundle_pem)
+        connection = http.client.HTTPSConnection("127.0.0.1", macpool.port, context=context, timeout=15)
+        try:
+            connection.request(
+                "POST", "/macpool-mutate-vm", json.dumps(request), {"Content-Type": "application/json"}
+            )
+            answer = json.loads(connection.getresponse().read())["response"]
+        finally:
+            connection.close()
+        assert answer["allowed"], answer
+        ops = json.loads(base64.b64decode(answer["patch"]))
+        found = [op["value"] for op in ops if op["path"].endswith("/macAddress")]
+        assert len(found) == 2, ops
+        # Reserved in the API server before the answer left the replica.
+        for mac in found:
+            assert macpool.reservation(mac) is not None, mac
+        with lock:
+            results.extend(found)
+
+    served_before = [r.admissions("mutate-vm") for r in macpool.replicas]
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        list(pool.map(review, range(100)))
+    assert len(results) == 200
+    assert len(set(results)) == 200
+    served = [
+        r.admissions("mutate-vm") - before for r, before in zip(macpool.replicas, served_before, strict=True)
+    ]
+    if not any(map(math.isnan, served)):
+        assert all(n > 0 for n in served), f"one replica took all the traffic: {served}"
+    # None of these objects was ever persisted: after the grace period the reservations go away.
+    eventually(
+        lambda: not any(macs.parse(m).reservation_name in macpool.reservations() for m in results),
+        timeout=60,
+        what="never-persisted reservations reclaimed",
+    )
+
+
+def _ca_bundle(pool: MacPool) -> str:
+    config = client.AdmissionregistrationV1Api(pool.api).read_mutating_webhook_configuration(
+        CONFIGURATION_NAME
+    )
+    return base64.b64decode(config.webhooks[0].client_config.ca_bundle).decode()
+
+
+def test_killing_a_replica_mid_burst_duplicates_nothing_and_leaks_nothing(
+    macpool: MacPool, namespace: str, tmp_path: Path
+) -> None:
+    victim = macpool.replicas[0]
+    created: list[dict[str, Any]] = []
+    lock = threading.Lock()
+
+    def make(n: int) -> None:
+        vm = _create_with_retry(macpool.api, namespace, f"burst-{n:03d}", {"a": None, "b": None})
+        with lock:
+            created.append(vm)
+            if len(created) == 30 and victim.alive():
+                victim.kill()
+
+    with ThreadPoolExecutor(max_workers=12) as pool:
+        list(pool.map(make, range(100)))
+    assert not victim.alive()
+    _assert_unique(created, 2)
+
+    # Bring a replacement up on the same port, as a Deployment would.
+    replacement = Replica(victim.kubeconfig, macpool.port, tmp_path / "replacement.log").start()
+    macpool.extra.append(replacement)
+
+    def settled() -> bool:
+        """Every reservation of this namespace is held by a VM that carries it: nothing leaked."""
+        vms = macpool.custom.list_namespaced_custom_object(*VM_API, namespace, "virtualmachines")["items"]
+        carried = {macs.parse(m) for vm in vms for m in vm_macs(vm).values()}
+        mine = [r for r in macpool.reservations().values() if r.holder.namespace == namespace and r.held]
+        return {r.mac for r in mine} == carried and all(r.state == "Committed" for r in mine)
+
+    eventually(settled, timeout=60, what="reservations equal to the MACs the VMs carry")
+    assert _all_committed(macpool, created)

@@ -1,0 +1,219 @@
+"""Generated packaging files are current, and the RBAC they carry says what the code needs.
+
+No cluster here: these read the repository and the pure functions behind the generated files.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.support.controlplane import REPO
+from vmo_operator.components import registry
+from vmo_operator.components.base import workload_kinds
+from vmo_operator.operator import rbac, vmroles
+
+Permission = tuple[str, str, str]  # (apiGroup, resource, verb)
+
+
+def permissions(rules: Iterable[dict[str, list[str]]]) -> set[Permission]:
+    return {
+        (group, resource, verb)
+        for rule in rules
+        for group in rule["apiGroups"]
+        for resource in rule["resources"]
+        for verb in rule["verbs"]
+    }
+
+
+# ---------------------------------------------------------------------------------- staleness
+
+
+def test_generated_rbac_files_are_current() -> None:
+    stale = rbac.stale_files(REPO)
+    assert not stale, f"stale: {stale}; run .venv/bin/python -m vmo_operator.operator.rbac --write"
+
+
+def test_staleness_check_notices_an_edited_file(tmp_path: Path) -> None:
+    assert rbac.main(["--write", "--root", str(tmp_path)]) == 0
+    assert rbac.stale_files(tmp_path) == []
+    target = tmp_path / rbac.KUSTOMIZE / "clusterrole.yaml"
+    target.write_text(target.read_text().replace("- escalate\n", ""))
+    assert rbac.stale_files(tmp_path) == [rbac.KUSTOMIZE / "clusterrole.yaml"]
+    assert rbac.main(["--check", "--root", str(tmp_path)]) == 1
+
+
+@pytest.mark.parametrize("copy_dir", ["charts/vmo-operator/crds", "deploy/base/crds"])
+def test_packaged_crds_are_exact_copies_of_crds_dir(copy_dir: str) -> None:
+    sources = {p.name: p.read_bytes() for p in sorted((REPO / "crds").glob("*.yaml"))}
+    assert sources, "crds/ is empty; run make crds"
+    copies = {
+        p.name: p.read_bytes()
+        for p in sorted((REPO / copy_dir).glob("*.yaml"))
+        if p.name != "kustomization.yaml"
+    }
+    assert copies.keys() == sources.keys(), f"{copy_dir} differs from crds/; run hack/sync-crds.sh"
+    for name, content in sources.items():
+        assert copies[name] == content, f"{copy_dir}/{name} differs from crds/{name}; run hack/sync-crds.sh"
+
+
+def test_kustomize_crd_list_names_every_crd() -> None:
+    listed = yaml.safe_load((REPO / "deploy/base/crds/kustomization.yaml").read_text())["resources"]
+    assert sorted(listed) == sorted(p.name for p in (REPO / "crds").glob("*.yaml"))
+
+
+# ---------------------------------------------------------------------------------- operator role
+
+
+def test_cluster_role_grants_full_ownership_of_every_component_kind() -> None:
+    granted = permissions(rbac.cluster_role_rules())
+    for component in registry.components():
+        for kind in component.owned_kinds:
+            for verb in rbac.OWN:
+                assert (kind.group, kind.plural, verb) in granted, (component.name, kind.kind, verb)
+        for kind in workload_kinds(component):
+            assert {(kind.group, kind.plural, v) for v in rbac.READ} <= granted, (component.name, kind.kind)
+
+
+def test_cluster_role_carries_the_operators_fixed_needs() -> None:
+    granted = permissions(rbac.cluster_role_rules())
+    expected = {
+        ("vmo.dev", "vmoprofiles", "patch"),
+        ("vmo.dev", "vmoprofiles/status", "patch"),
+        ("vmo.dev", "macreservations", "create"),
+        ("vmo.dev", "macreservations", "delete"),
+        ("", "events", "create"),
+        ("events.k8s.io", "events", "create"),
+        ("apiextensions.k8s.io", "customresourcedefinitions", "watch"),
+        ("kubevirt.io", "virtualmachines", "watch"),
+        ("kubevirt.io", "virtualmachineinstances", "list"),
+        ("cdi.kubevirt.io", "datavolumes", "list"),
+        ("kopf.dev", "clusterkopfpeerings", "patch"),
+        ("admissionregistration.k8s.io", "mutatingwebhookconfigurations", "patch"),
+        ("admissionregistration.k8s.io", "validatingwebhookconfigurations", "create"),
+        ("rbac.authorization.k8s.io", "clusterroles", "escalate"),
+        ("rbac.authorization.k8s.io", "roles", "bind"),
+    }
+    assert expected <= granted, expected - granted
+
+
+def test_cluster_role_is_least_privilege() -> None:
+    rules = rbac.cluster_role_rules()
+    granted = permissions(rules)
+    # No wildcards and nothing the operator never does to a cluster-wide resource.
+    assert not any("*" in value for rule in rules for values in rule.values() for value in values)
+    for forbidden in [
+        ("", "secrets", "get"),
+        ("", "secrets", "list"),
+        ("", "pods", "create"),
+        ("", "nodes", "delete"),
+        ("", "persistentvolumeclaims", "delete"),
+        ("kubevirt.io", "virtualmachines", "delete"),
+        ("kubevirt.io", "virtualmachines", "patch"),
+        ("cdi.kubevirt.io", "datavolumes", "delete"),
+        ("vmo.dev", "vmoprofiles", "delete"),
+        ("vmo.dev", "vmoprofiles", "create"),
+        ("coordination.k8s.io", "leases", "update"),
+    ]:
+        assert forbidden not in granted, forbidden
+
+
+def test_secrets_and_leases_are_granted_only_in_the_operator_namespace() -> None:
+    local = permissions(rbac.namespace_role_rules())
+    assert ("", "secrets", "patch") in local
+    assert ("coordination.k8s.io", "leases", "update") in local
+    assert ("", "secrets", "delete") not in local
+
+
+def test_rules_are_compacted_one_per_group_and_verb_set() -> None:
+    rules = rbac.cluster_role_rules()
+    keys = [(tuple(r["apiGroups"]), tuple(r["verbs"])) for r in rules]
+    assert len(keys) == len(set(keys))
+    assert all(len(r["apiGroups"]) == 1 for r in rules)
+    assert rbac.cluster_role_rules() == rules  # deterministic
+
+
+def test_operator_rbac_manifests_bind_the_same_rules() -> None:
+    docs = rbac.operator_rbac("vmo-operator", "vmo-system", "vmo-operator")
+    by_kind = {d["kind"]: d for d in docs}
+    assert by_kind["ClusterRole"]["rules"] == rbac.cluster_role_rules()
+    assert by_kind["Role"]["rules"] == rbac.namespace_role_rules()
+    assert by_kind["ClusterRoleBinding"]["subjects"] == [
+        {"kind": "ServiceAccount", "name": "vmo-operator", "namespace": "vmo-system"}
+    ]
+    assert by_kind["RoleBinding"]["metadata"]["namespace"] == "vmo-system"
+
+
+# ---------------------------------------------------------------------------------- VM user roles
+
+
+def role_permissions() -> dict[str, set[Permission]]:
+    return {role.name: permissions(role.rules) for role in vmroles.vm_roles()}
+
+
+def test_vm_roles_are_nested_from_viewer_to_admin() -> None:
+    perms = role_permissions()
+    assert perms["vmo-vm-viewer"] < perms["vmo-vm-user"] < perms["vmo-vm-power-user"] < perms["vmo-vm-admin"]
+
+
+def test_viewer_only_reads() -> None:
+    verbs = {verb for _, _, verb in role_permissions()["vmo-vm-viewer"]}
+    assert verbs <= {"get", "list", "watch"}
+    assert ("subresources.kubevirt.io", "virtualmachineinstances/vnc", "get") not in role_permissions()[
+        "vmo-vm-viewer"
+    ]
+
+
+def test_user_operates_but_does_not_create_delete_clone_or_migrate() -> None:
+    user = role_permissions()["vmo-vm-user"]
+    assert ("subresources.kubevirt.io", "virtualmachines/start", "update") in user
+    assert ("subresources.kubevirt.io", "virtualmachineinstances/console", "get") in user
+    for denied in [
+        ("kubevirt.io", "virtualmachines", "create"),
+        ("kubevirt.io", "virtualmachines", "delete"),
+        ("kubevirt.io", "virtualmachines", "update"),
+        ("clone.kubevirt.io", "virtualmachineclones", "create"),
+        ("subresources.kubevirt.io", "virtualmachines/migrate", "update"),
+        ("kubevirt.io", "virtualmachineinstancemigrations", "create"),
+        ("cdi.kubevirt.io", "datavolumes", "create"),
+    ]:
+        assert denied not in user, denied
+
+
+def test_power_user_runs_vms_but_does_not_change_templates() -> None:
+    power = role_permissions()["vmo-vm-power-user"]
+    admin = role_permissions()["vmo-vm-admin"]
+    for allowed in [
+        ("kubevirt.io", "virtualmachines", "create"),
+        ("subresources.kubevirt.io", "virtualmachines/migrate", "update"),
+        ("snapshot.kubevirt.io", "virtualmachinesnapshots", "create"),
+        ("upload.cdi.kubevirt.io", "uploadtokenrequests", "create"),
+        ("instancetype.kubevirt.io", "virtualmachineinstancetypes", "get"),
+    ]:
+        assert allowed in power, allowed
+    for template in [
+        ("instancetype.kubevirt.io", "virtualmachineinstancetypes", "create"),
+        ("instancetype.kubevirt.io", "virtualmachineclusterpreferences", "update"),
+        ("cdi.kubevirt.io", "datasources", "delete"),
+    ]:
+        assert template not in power, template
+        assert template in admin, template
+
+
+def test_network_attachment_definitions_are_read_only_for_every_tier() -> None:
+    for name, perms in role_permissions().items():
+        nad = {verb for group, resource, verb in perms if resource == "network-attachment-definitions"}
+        assert nad == {"get", "list", "watch"}, name
+
+
+def test_aggregation_labels_fold_tiers_into_default_roles() -> None:
+    labels = {role.name: vmroles.role_labels(role) for role in vmroles.vm_roles()}
+    assert labels == {
+        "vmo-vm-admin": {"rbac.authorization.k8s.io/aggregate-to-admin": "true"},
+        "vmo-vm-power-user": {"rbac.authorization.k8s.io/aggregate-to-edit": "true"},
+        "vmo-vm-user": {},
+        "vmo-vm-viewer": {"rbac.authorization.k8s.io/aggregate-to-view": "true"},
+    }

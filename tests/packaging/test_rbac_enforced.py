@@ -1,0 +1,191 @@
+"""The chart's RBAC, applied to the RBAC-enforcing control plane, allows what it lists and no more.
+
+The operator identity here is a ServiceAccount bound only by the chart's own ClusterRole and Role
+(rendered with `helm template`, applied for real). Every check sends the real request; writes use
+server-side dry run, which is authorized exactly like the real write but changes nothing.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from kubernetes import client, config
+from kubernetes.client.rest import ApiException
+
+from tests.packaging import tools
+from tests.support.controlplane import ControlPlane
+from tests.support.waiting import eventually
+from vmo_operator.operator import vmroles
+
+pytestmark = pytest.mark.integration
+
+RBAC_KINDS = {"ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding"}
+DRY = "All"
+
+
+@dataclass
+class Operator:
+    name: str
+    namespace: str
+    api: Any  # kubernetes ApiClient authenticated as the operator's ServiceAccount
+
+
+@pytest.fixture
+def chart_identity(
+    control_plane: ControlPlane, kubeconfig: Path, namespace: str, project_crds: list[str]
+) -> Iterator[Operator]:
+    """The chart's operator RBAC installed under a unique name in a test namespace."""
+    name = f"vmo-rbac-{uuid.uuid4().hex[:8]}"
+    docs = tools.render_chart(f"--set=fullnameOverride={name}", namespace=namespace, crds=False)
+    ours = [d for d in docs if d["kind"] in RBAC_KINDS and d["metadata"]["name"] == name]
+    assert {d["kind"] for d in ours} == RBAC_KINDS
+    text = tools.dump(ours)
+    tools.run([tools.kubectl_binary(), "apply", "-f", "-"], stdin=text, kubeconfig=kubeconfig)
+    try:
+        creds = control_plane.service_account_kubeconfig(namespace, name)
+        api = config.new_client_from_config(config_file=str(creds))
+        operator = Operator(name, namespace, api)
+        # The authorizer learns new bindings from a watch; wait until this one is in effect.
+        eventually(lambda: _allowed(operator), timeout=30, what="chart ClusterRole binding in effect")
+        yield operator
+    finally:
+        tools.run(
+            [tools.kubectl_binary(), "delete", "--ignore-not-found", "--wait=false",
+             f"clusterrole/{name}", f"clusterrolebinding/{name}"],
+            kubeconfig=kubeconfig,
+        )  # fmt: skip
+
+
+def _allowed(operator: Operator) -> bool:
+    client.CustomObjectsApi(operator.api).list_cluster_custom_object("vmo.dev", "v1alpha1", "vmoprofiles")
+    return True
+
+
+def status_of(call: Any) -> int:
+    try:
+        call()
+    except ApiException as exc:
+        return int(exc.status)
+    return 200
+
+
+def test_chart_role_allows_the_operators_own_work(chart_identity: Operator) -> None:
+    api = chart_identity.api
+    custom = client.CustomObjectsApi(api)
+    core = client.CoreV1Api(api)
+    reservation = {
+        "apiVersion": "vmo.dev/v1alpha1",
+        "kind": "MACReservation",
+        "metadata": {"name": "mac-02000000aa01"},
+        "spec": {
+            "mac": "02:00:00:00:aa:01",
+            "state": "Pending",
+            "holder": {"kind": "VirtualMachine", "namespace": "default", "name": "vm1"},
+            "reservedAt": "2026-01-01T00:00:00Z",
+        },
+    }
+    operand_namespace = {"metadata": {"name": f"kubevirt-{uuid.uuid4().hex[:6]}"}}
+    checks = {
+        "list profiles": lambda: custom.list_cluster_custom_object("vmo.dev", "v1alpha1", "vmoprofiles"),
+        "reserve a MAC": lambda: custom.create_cluster_custom_object(
+            "vmo.dev", "v1alpha1", "macreservations", reservation, dry_run=DRY
+        ),
+        "list deployments everywhere": lambda: client.AppsV1Api(api).list_deployment_for_all_namespaces(),
+        "create an operand namespace": lambda: core.create_namespace(operand_namespace, dry_run=DRY),
+        "list CRDs": lambda: client.ApiextensionsV1Api(api).list_custom_resource_definition(),
+        "secrets in its own namespace": lambda: core.list_namespaced_secret(chart_identity.namespace),
+        "post an Event": lambda: core.create_namespaced_event(
+            "default",
+            {
+                "metadata": {"generateName": "vmo-"},
+                "involvedObject": {"kind": "VMOProfile", "name": "vmo", "apiVersion": "vmo.dev/v1alpha1"},
+                "reason": "Applied",
+                "message": "rbac test",
+                "type": "Normal",
+            },
+            dry_run=DRY,
+        ),
+    }
+    results = {what: status_of(call) for what, call in checks.items()}
+    assert results == dict.fromkeys(checks, 200)
+
+
+def test_chart_role_can_install_operand_rbac_beyond_its_own_rights(chart_identity: Operator) -> None:
+    # `escalate` and `bind` let the operator create virt-operator-like roles it does not hold itself.
+    rbac = client.RbacAuthorizationV1Api(chart_identity.api)
+    role_name = f"operand-{uuid.uuid4().hex[:6]}"
+    broad = {
+        "metadata": {"name": role_name},
+        "rules": [{"apiGroups": [""], "resources": ["nodes", "pods"], "verbs": ["get", "list", "delete"]}],
+    }
+    binding = {
+        "metadata": {"name": role_name},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "cluster-admin"},
+        "subjects": [{"kind": "ServiceAccount", "name": "virt-operator", "namespace": "kubevirt"}],
+    }
+    assert status_of(lambda: rbac.create_cluster_role(broad, dry_run=DRY)) == 200
+    assert status_of(lambda: rbac.create_cluster_role_binding(binding, dry_run=DRY)) == 200
+
+
+def test_chart_role_denies_what_the_operator_does_not_need(api_client: Any, chart_identity: Operator) -> None:
+    api = chart_identity.api
+    core = client.CoreV1Api(api)
+    node = client.CoreV1Api(api_client).list_node().items[0].metadata.name
+    pod = {"metadata": {"name": "p"}, "spec": {"containers": [{"name": "c", "image": "busybox"}]}}
+    checks = {
+        "delete a node": lambda: core.delete_node(node, dry_run=DRY),
+        "read secrets in kube-system": lambda: core.list_namespaced_secret("kube-system"),
+        "list secrets cluster-wide": lambda: core.list_secret_for_all_namespaces(),
+        "create a pod": lambda: core.create_namespaced_pod(chart_identity.namespace, pod, dry_run=DRY),
+        "delete a profile": lambda: client.CustomObjectsApi(api).delete_cluster_custom_object(
+            "vmo.dev", "v1alpha1", "vmoprofiles", "vmo", dry_run=DRY
+        ),
+        "delete a VM": lambda: client.CustomObjectsApi(api).delete_namespaced_custom_object(
+            "kubevirt.io", "v1", "default", "virtualmachines", "vm1", dry_run=DRY
+        ),
+    }
+    results = {what: status_of(call) for what, call in checks.items()}
+    assert results == dict.fromkeys(checks, 403)
+
+
+def test_vm_roles_aggregate_into_the_default_roles(api_client: Any, kubeconfig: Path) -> None:
+    """A namespace `edit` binding carries the power-user VM rights once the VM roles exist."""
+    roles = tools.render_kustomize()
+    vm_role_docs = [
+        d for d in roles if d["kind"] == "ClusterRole" and d["metadata"]["name"].startswith("vmo-vm-")
+    ]
+    assert len(vm_role_docs) == len(vmroles.vm_roles())
+    tools.run(
+        [tools.kubectl_binary(), "apply", "-f", "-"], stdin=tools.dump(vm_role_docs), kubeconfig=kubeconfig
+    )
+    rbac = client.RbacAuthorizationV1Api(api_client)
+
+    def grants(role: str, group: str, resource: str, verb: str) -> bool:
+        rules = rbac.read_cluster_role(role).rules or []
+        return any(
+            group in r.api_groups and resource in r.resources and verb in r.verbs
+            for r in rules
+            if r.resources
+        )
+
+    try:
+        # The controller-manager's aggregation controller rewrites the default roles' rules.
+        eventually(
+            lambda: (
+                grants("edit", "kubevirt.io", "virtualmachines", "create")
+                and grants("view", "kubevirt.io", "virtualmachines", "list")
+                and grants("admin", "instancetype.kubevirt.io", "virtualmachineinstancetypes", "create")
+            ),
+            timeout=30,
+            what="VM roles aggregated into admin/edit/view",
+        )
+        assert not grants("view", "subresources.kubevirt.io", "virtualmachineinstances/vnc", "get")
+        assert not grants("edit", "instancetype.kubevirt.io", "virtualmachineinstancetypes", "create")
+    finally:
+        names = [f"clusterrole/{d['metadata']['name']}" for d in vm_role_docs]
+        tools.run([tools.kubectl_binary(), "delete", "--ignore-not-found", *names], kubeconfig=kubeconfig)

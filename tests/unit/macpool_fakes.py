@@ -1,0 +1,75 @@
+"""An in-memory ReservationStore with the API server's semantics that matter to the allocator:
+create-if-absent, resourceVersion-guarded replace, uid+resourceVersion-guarded delete."""
+
+from __future__ import annotations
+
+import itertools
+import threading
+import uuid
+from collections import Counter
+from dataclasses import replace
+
+from vmo_operator.macpool.mac import Mac
+from vmo_operator.macpool.reservation import Reservation
+
+
+class MemoryReservationStore:
+    def __init__(self) -> None:
+        self._objects: dict[Mac, Reservation] = {}
+        self._versions = itertools.count(1)
+        self._lock = threading.Lock()
+        self.calls: Counter[str] = Counter()
+
+    def _stamp(self, reservation: Reservation, uid: str) -> Reservation:
+        return replace(reservation, resource_version=str(next(self._versions)), uid=uid)
+
+    def create(self, reservation: Reservation) -> Reservation | None:
+        with self._lock:
+            self.calls["create"] += 1
+            if reservation.mac in self._objects:
+                return None
+            stored = self._stamp(reservation, uuid.uuid4().hex)
+            self._objects[reservation.mac] = stored
+            return stored
+
+    def get(self, mac: Mac) -> Reservation | None:
+        with self._lock:
+            self.calls["get"] += 1
+            return self._objects.get(mac)
+
+    def replace(self, reservation: Reservation) -> Reservation | None:
+        with self._lock:
+            self.calls["replace"] += 1
+            current = self._objects.get(reservation.mac)
+            if current is None or current.resource_version != reservation.resource_version:
+                return None
+            stored = self._stamp(reservation, current.uid)
+            self._objects[reservation.mac] = stored
+            return stored
+
+    def delete(self, reservation: Reservation) -> bool:
+        with self._lock:
+            self.calls["delete"] += 1
+            current = self._objects.get(reservation.mac)
+            if current is None or (current.uid, current.resource_version) != (
+                reservation.uid,
+                reservation.resource_version,
+            ):
+                return False
+            del self._objects[reservation.mac]
+            return True
+
+    def list(self) -> list[Reservation]:
+        with self._lock:
+            self.calls["list"] += 1
+            return sorted(self._objects.values(), key=lambda r: r.mac)
+
+    # Test helpers, not part of the Protocol.
+    def put(self, reservation: Reservation) -> Reservation:
+        with self._lock:
+            stored = self._stamp(reservation, uuid.uuid4().hex)
+            self._objects[reservation.mac] = stored
+            return stored
+
+    def writes(self) -> int:
+        return sum(self.calls[verb] for verb in ("create", "replace", "delete"))

@@ -1,0 +1,396 @@
+"""Admission rules for VM and VMI interfaces, run against an in-memory reservation store."""
+
+from __future__ import annotations
+
+import itertools
+import random
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from tests.unit.macpool_fakes import MemoryReservationStore
+from vmo_operator.macpool import mac as macs
+from vmo_operator.macpool.allocator import Allocator
+from vmo_operator.macpool.reservation import CLAIM_ANNOTATION, Holder, Reservation
+from vmo_operator.macpool.settings import ALLOW_DUPLICATE_ANNOTATION, MacPoolSettings
+from vmo_operator.macpool.webhook import (
+    AdmissionRequest,
+    Allowed,
+    Context,
+    Denied,
+    apply_patch,
+    interfaces_of,
+    mutate,
+    plan,
+    validate,
+)
+
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+VM = "VirtualMachine"
+VMI = "VirtualMachineInstance"
+
+
+def vm(
+    name: str = "vm-a",
+    *,
+    ns: str = "ns1",
+    macs_by_iface: dict[str, str | None] | None = None,
+    annotations: dict[str, str] | None = None,
+    uid: str = "",
+) -> dict[str, Any]:
+    interfaces = [
+        {"name": iface, "masquerade": {}} | ({"macAddress": mac} if mac else {})
+        for iface, mac in (macs_by_iface if macs_by_iface is not None else {"default": None}).items()
+    ]
+    meta: dict[str, Any] = {"name": name, "namespace": ns}
+    if annotations:
+        meta["annotations"] = dict(annotations)
+    if uid:
+        meta["uid"] = uid
+    return {
+        "apiVersion": "kubevirt.io/v1",
+        "kind": VM,
+        "metadata": meta,
+        "spec": {"template": {"spec": {"domain": {"devices": {"interfaces": interfaces}}}}},
+    }
+
+
+def vmi(
+    name: str = "vmi-a", *, owner: str | None = None, ifaces: dict[str, str | None] | None = None
+) -> dict[str, Any]:
+    meta: dict[str, Any] = {"name": name, "namespace": "ns1"}
+    if owner:
+        meta["ownerReferences"] = [
+            {"apiVersion": "kubevirt.io/v1", "kind": VM, "name": owner, "uid": "x", "controller": True}
+        ]
+    interfaces = [
+        {"name": i} | ({"macAddress": m} if m else {}) for i, m in (ifaces or {"default": None}).items()
+    ]
+    return {
+        "apiVersion": "kubevirt.io/v1",
+        "kind": VMI,
+        "metadata": meta,
+        "spec": {"domain": {"devices": {"interfaces": interfaces}}},
+    }
+
+
+def macs_of(obj: dict[str, Any], kind: str = VM) -> dict[str, str]:
+    return {str(i["name"]): str(i.get("macAddress", "")) for i in interfaces_of(obj, kind)}
+
+
+@pytest.fixture
+def store() -> MemoryReservationStore:
+    return MemoryReservationStore()
+
+
+def context(store: MemoryReservationStore, **settings: Any) -> Context:
+    counter = itertools.count()
+    return Context(
+        settings=MacPoolSettings(**settings),
+        layout=macs.PoolLayout(macs.DEFAULT_PREFIXES, (0x12, 0x34)),
+        allocator=Allocator(store, clock=lambda: T0, rng=random.Random(11)),
+        new_claim=lambda: f"claim-{next(counter)}",
+    )
+
+
+def admit(
+    store: MemoryReservationStore,
+    obj: dict[str, Any],
+    *,
+    op: str = "CREATE",
+    old: dict[str, Any] | None = None,
+    kind: str = VM,
+    dry_run: bool = False,
+    **settings: Any,
+) -> tuple[Allowed, dict[str, Any]]:
+    decision = mutate(AdmissionRequest(op, kind, obj, old, dry_run), context(store, **settings))
+    assert isinstance(decision, Allowed), decision
+    return decision, apply_patch(obj, decision.patch)
+
+
+def deny(
+    store: MemoryReservationStore,
+    obj: dict[str, Any],
+    *,
+    op: str = "CREATE",
+    old: dict[str, Any] | None = None,
+    **settings: Any,
+) -> Denied:
+    decision = mutate(AdmissionRequest(op, VM, obj, old), context(store, **settings))
+    assert isinstance(decision, Denied), decision
+    return decision
+
+
+# ---- assignment -----------------------------------------------------------------------------
+
+
+def test_three_interfaces_get_three_distinct_valid_prefixed_reserved_macs(
+    store: MemoryReservationStore,
+) -> None:
+    _, mutated = admit(store, vm(macs_by_iface={"a": None, "b": None, "c": None}))
+    assigned = macs_of(mutated)
+    parsed = [macs.parse(text) for text in assigned.values()]
+    assert len(set(parsed)) == 3
+    for text, mac in zip(assigned.values(), parsed, strict=True):
+        assert text == str(mac)  # lowercase, colon-separated
+        assert mac.first_octet in macs.DEFAULT_PREFIXES
+        assert mac.cluster_part == (0x12, 0x34)
+    stored = {r.mac: r for r in store.list()}
+    assert set(stored) == set(parsed)
+    assert all(r.state == "Pending" and r.holder.name == "vm-a" for r in stored.values())
+    assert {r.interface for r in stored.values()} == {"a", "b", "c"}
+    claim = mutated["metadata"]["annotations"][CLAIM_ANNOTATION]
+    assert all(r.holder.claim == claim for r in stored.values())
+
+
+def test_user_set_valid_mac_is_kept_and_normalised(store: MemoryReservationStore) -> None:
+    _, mutated = admit(store, vm(macs_by_iface={"a": "52-54-00-AA-BB-CC"}))
+    assert macs_of(mutated) == {"a": "52:54:00:aa:bb:cc"}
+    assert store.get(macs.parse("52:54:00:aa:bb:cc")) is not None
+
+
+def test_claim_annotation_is_added_next_to_existing_annotations(store: MemoryReservationStore) -> None:
+    _, mutated = admit(store, vm(annotations={"team": "blue", "a/b": "c"}))
+    annotations = mutated["metadata"]["annotations"]
+    assert annotations["team"] == "blue"
+    assert annotations[CLAIM_ANNOTATION] == "claim-0"
+
+
+def test_object_without_interfaces_is_left_alone(store: MemoryReservationStore) -> None:
+    decision, _ = admit(store, vm(macs_by_iface={}))
+    assert decision.patch == ()
+    assert store.list() == []
+
+
+def test_disabled_pool_changes_nothing(store: MemoryReservationStore) -> None:
+    decision, _ = admit(store, vm(), enabled=False)
+    assert decision.patch == ()
+    assert store.writes() == 0
+
+
+def test_dry_run_reserves_nothing_but_shows_the_result(store: MemoryReservationStore) -> None:
+    _, mutated = admit(store, vm(macs_by_iface={"a": None, "b": "02:aa:bb:cc:dd:ee"}), dry_run=True)
+    assert isinstance(macs.check(macs_of(mutated)["a"]), macs.Mac)
+    assert store.writes() == 0
+
+
+def test_bare_vmi_gets_macs_but_a_vm_owned_vmi_is_skipped(store: MemoryReservationStore) -> None:
+    _, bare = admit(store, vmi(), kind=VMI)
+    assert isinstance(macs.check(macs_of(bare, VMI)["default"]), macs.Mac)
+    decision, owned = admit(store, vmi("vmi-b", owner="vm-b"), kind=VMI)
+    assert decision.patch == ()
+    assert macs_of(owned, VMI) == {"default": ""}
+    assert len(store.list()) == 1
+
+
+def test_reinvocation_of_the_same_create_is_idempotent(store: MemoryReservationStore) -> None:
+    _, first = admit(store, vm(macs_by_iface={"a": None, "b": None}))
+    decision, second = admit(store, first)
+    assert decision.patch == ()
+    assert second == first
+    assert len(store.list()) == 2
+
+
+# ---- updates --------------------------------------------------------------------------------
+
+
+def persisted(obj: dict[str, Any], uid: str = "uid-a") -> dict[str, Any]:
+    copy = apply_patch(obj, [])
+    copy["metadata"]["uid"] = uid
+    return copy
+
+
+def test_update_keeps_macs_and_a_hotplugged_nic_gets_one(store: MemoryReservationStore) -> None:
+    _, created = admit(store, vm(macs_by_iface={"a": None, "b": None}))
+    old = persisted(created)
+    new = persisted(created)
+    new["spec"]["template"]["spec"]["domain"]["devices"]["interfaces"].append({"name": "hot", "bridge": {}})
+    decision, updated = admit(store, new, op="UPDATE", old=old)
+    before, after = macs_of(old), macs_of(updated)
+    assert {k: after[k] for k in before} == before
+    assert isinstance(macs.check(after["hot"]), macs.Mac)
+    assert after["hot"] not in before.values()
+    hot = store.get(macs.parse(after["hot"]))
+    assert hot.holder.uid == "uid-a"
+    assert [op["path"].rsplit("/", 2)[-2] for op in decision.patch] == ["2"]
+
+
+def test_update_that_drops_mac_fields_gets_them_restored(store: MemoryReservationStore) -> None:
+    _, created = admit(store, vm(macs_by_iface={"a": None}))
+    old = persisted(created)
+    stripped = persisted(vm(macs_by_iface={"a": None}, annotations=dict(created["metadata"]["annotations"])))
+    _, updated = admit(store, stripped, op="UPDATE", old=old)
+    assert macs_of(updated) == macs_of(old)
+    assert len(store.list()) == 1
+
+
+def test_metadata_only_update_touches_no_reservation(store: MemoryReservationStore) -> None:
+    _, created = admit(store, vm(macs_by_iface={"a": None, "b": None}))
+    old, new = persisted(created), persisted(created)
+    new["metadata"]["labels"] = {"x": "y"}
+    before = sum(store.calls.values())
+    decision, _ = admit(store, new, op="UPDATE", old=old)
+    assert decision.patch == ()
+    assert sum(store.calls.values()) == before
+
+
+def test_explicit_mac_change_is_checked_and_warned(store: MemoryReservationStore) -> None:
+    _, created = admit(store, vm(macs_by_iface={"a": None}))
+    old, new = persisted(created), persisted(created)
+    new["spec"]["template"]["spec"]["domain"]["devices"]["interfaces"][0]["macAddress"] = "02:12:34:00:00:77"
+    decision, updated = admit(store, new, op="UPDATE", old=old)
+    assert macs_of(updated) == {"a": "02:12:34:00:00:77"}
+    assert any("changes from" in w for w in decision.warnings)
+    assert store.get(macs.parse("02:12:34:00:00:77")).holder.uid == "uid-a"
+
+
+# ---- refusals -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("mac", "reason"),
+    [
+        ("01:00:5e:00:00:01", "multicast"),
+        ("ff:ff:ff:ff:ff:ff", "broadcast"),
+        ("02:00:00:00:00", "six"),
+        ("zz:00:00:00:00:01", "six"),
+        ("00:00:00:00:00:00", "all-zero"),
+        ("02:00:00:00:00:00", "reserved"),
+    ],
+)
+def test_invalid_user_macs_are_denied_naming_interface_and_reason(
+    store: MemoryReservationStore, mac: str, reason: str
+) -> None:
+    denied = deny(store, vm(macs_by_iface={"good": None, "bad-nic": mac}))
+    assert '"bad-nic"' in denied.message
+    assert reason in denied.message
+    assert store.list() == []
+
+
+def test_duplicate_interface_names_are_denied(store: MemoryReservationStore) -> None:
+    obj = vm(macs_by_iface={"a": None})
+    obj["spec"]["template"]["spec"]["domain"]["devices"]["interfaces"].append({"name": "a"})
+    assert 'interface name "a"' in deny(store, obj).message
+
+
+def test_duplicate_macs_within_one_vm_are_denied_even_when_spelt_differently(
+    store: MemoryReservationStore,
+) -> None:
+    denied = deny(store, vm(macs_by_iface={"a": "02:aa:bb:cc:dd:ee", "b": "02-AA-BB-CC-DD-EE"}))
+    assert '"a" and "b"' in denied.message
+    assert store.list() == []
+
+
+def holder_of(store: MemoryReservationStore, name: str, ns: str, mac: str) -> None:
+    store.put(Reservation(macs.parse(mac), Holder(VM, ns, name, f"uid-{name}", "c"), "nic0", "Committed", T0))
+
+
+def test_other_vms_mac_in_same_namespace_is_denied_naming_the_holder(store: MemoryReservationStore) -> None:
+    holder_of(store, "owner-vm", "ns1", "02:aa:00:00:00:01")
+    denied = deny(store, vm(macs_by_iface={"nic": "02:aa:00:00:00:01"}))
+    assert denied.code == 409
+    assert 'VirtualMachine "owner-vm" in this namespace' in denied.message
+    assert '"nic"' in denied.message
+
+
+def test_other_namespaces_holder_is_never_named(store: MemoryReservationStore) -> None:
+    holder_of(store, "secret-vm", "tenant-b", "02:aa:00:00:00:01")
+    denied = deny(store, vm(macs_by_iface={"nic": "02:aa:00:00:00:01"}))
+    assert "elsewhere in the cluster" in denied.message
+    assert "secret-vm" not in denied.message
+    assert "tenant-b" not in denied.message
+
+
+def test_warn_policy_admits_a_duplicate_with_a_warning_and_without_reserving(
+    store: MemoryReservationStore,
+) -> None:
+    holder_of(store, "owner-vm", "ns1", "02:aa:00:00:00:01")
+    decision, mutated = admit(store, vm(macs_by_iface={"nic": "02:aa:00:00:00:01"}), duplicate_policy="Warn")
+    assert macs_of(mutated) == {"nic": "02:aa:00:00:00:01"}
+    assert any("owner-vm" in w for w in decision.warnings)
+    assert store.get(macs.parse("02:aa:00:00:00:01")).holder.name == "owner-vm"
+
+
+def test_opt_out_annotation_admits_a_duplicate(store: MemoryReservationStore) -> None:
+    holder_of(store, "owner-vm", "other", "02:aa:00:00:00:01")
+    obj = vm(macs_by_iface={"nic": "02:aa:00:00:00:01"}, annotations={ALLOW_DUPLICATE_ANNOTATION: "true"})
+    decision, _ = admit(store, obj)
+    assert any("elsewhere in the cluster" in w for w in decision.warnings)
+
+
+def test_denial_after_partial_reservation_reverts_everything(store: MemoryReservationStore) -> None:
+    holder_of(store, "owner-vm", "ns1", "02:aa:00:00:00:09")
+    deny(store, vm(macs_by_iface={"first": "02:aa:00:00:00:01", "auto": None, "late": "02:aa:00:00:00:09"}))
+    assert [str(r.mac) for r in store.list()] == ["02:aa:00:00:00:09"]
+
+
+def test_recreating_a_vm_with_its_own_macs_is_allowed(store: MemoryReservationStore) -> None:
+    holder_of(store, "vm-a", "ns1", "02:aa:00:00:00:01")
+    _, mutated = admit(store, vm("vm-a", macs_by_iface={"nic": "02:aa:00:00:00:01"}))
+    assert macs_of(mutated) == {"nic": "02:aa:00:00:00:01"}
+    assert store.get(macs.parse("02:aa:00:00:00:01")).state == "Pending"
+
+
+# ---- validation -----------------------------------------------------------------------------
+
+
+def test_validation_accepts_what_mutation_reserved_without_writing(store: MemoryReservationStore) -> None:
+    _, mutated = admit(store, vm(name="", macs_by_iface={"a": None, "b": "02:aa:00:00:00:05"}))
+    final = persisted(mutated, uid="uid-new")
+    final["metadata"]["name"] = "vm-x7k2p"  # generateName resolved after mutation
+    writes = store.writes()
+    decision = validate(AdmissionRequest("CREATE", VM, final), context(store))
+    assert isinstance(decision, Allowed)
+    assert store.writes() == writes
+
+
+def test_validation_reserves_a_mac_another_webhook_added_after_us(store: MemoryReservationStore) -> None:
+    obj = persisted(vm(macs_by_iface={"a": "02:aa:00:00:00:05"}, annotations={CLAIM_ANNOTATION: "c1"}))
+    decision = validate(AdmissionRequest("CREATE", VM, obj), context(store))
+    assert isinstance(decision, Allowed)
+    assert store.get(macs.parse("02:aa:00:00:00:05")).holder.claim == "c1"
+
+
+def test_validation_denies_a_mac_held_elsewhere(store: MemoryReservationStore) -> None:
+    holder_of(store, "owner-vm", "ns2", "02:aa:00:00:00:05")
+    obj = persisted(vm(macs_by_iface={"a": "02:aa:00:00:00:05"}))
+    decision = validate(AdmissionRequest("CREATE", VM, obj), context(store))
+    assert isinstance(decision, Denied)
+    assert "elsewhere" in decision.message
+
+
+def test_plan_is_pure_and_describes_each_interface() -> None:
+    old = persisted(vm(macs_by_iface={"kept": "02:aa:00:00:00:01", "dropped": "02:aa:00:00:00:02"}))
+    new = persisted(
+        vm(
+            macs_by_iface={
+                "kept": "02:aa:00:00:00:01",
+                "dropped": None,
+                "new": None,
+                "mine": "02:aa:00:00:00:03",
+            }
+        )
+    )
+    new["spec"]["template"]["spec"]["domain"]["devices"]["interfaces"].append(
+        {"name": "gone", "state": "absent"}
+    )
+    result = plan(AdmissionRequest("UPDATE", VM, new, old))
+    assert not isinstance(result, Denied)
+    assert [(s.name, s.origin) for s in result.slots] == [
+        ("kept", "kept"),
+        ("dropped", "restored"),
+        ("new", "allocate"),
+        ("mine", "user"),
+    ]
+
+
+def test_update_of_a_vm_with_a_legacy_invalid_mac_is_not_blocked(store: MemoryReservationStore) -> None:
+    legacy = persisted(vm(macs_by_iface={"old": "01:00:5e:00:00:01"}))
+    new = persisted(vm(macs_by_iface={"old": "01:00:5e:00:00:01"}))
+    new["metadata"]["labels"] = {"touched": "yes"}
+    decision, _ = admit(store, new, op="UPDATE", old=legacy)
+    assert decision.patch == ()
+    # Changing it to another invalid value is still refused.
+    changed = persisted(vm(macs_by_iface={"old": "01:00:5e:00:00:02"}))
+    assert "multicast" in deny(store, changed, op="UPDATE", old=legacy).message
