@@ -63,8 +63,10 @@ testenv-down: venv ## Stop the background control plane and remove .testenv
 	$(PY) -m tests.support.controlplane down --dir $(TESTENV_DIR)
 
 .PHONY: crds
-crds: venv ## Regenerate crds/ and docs/reference.md from the pydantic models
+crds: venv ## Regenerate crds/, docs/reference.md and the chart/kustomize CRD copies from the code
 	$(PY) -m vmo_operator.api.crd --write
+	$(PY) -m vmo_operator.macpool.crd --write
+	hack/sync-crds.sh
 
 .PHONY: demo
 demo: venv testenv-bin ## Local control plane + operator + example profile, left running
@@ -79,8 +81,7 @@ bench: venv testenv-bin ## Benchmarks against a real control plane; table + benc
 	$(PY) -m bench.run
 
 .PHONY: chart-crds
-chart-crds: crds ## Copy crds/ into the Helm chart and the kustomize base
-	hack/sync-crds.sh
+chart-crds: crds ## Same as crds (kept for habit)
 
 .PHONY: rbac
 rbac: venv ## Regenerate operator ClusterRole/Role and VM user roles for chart and kustomize

@@ -186,6 +186,19 @@ def macpool(
         )
         yield pool
     finally:
+        # Remove the profile while replicas still run, so its finalizer is handled by them and
+        # no later test inherits a half-deleted profile.
+        custom = client.CustomObjectsApi(api_client)
+        with contextlib.suppress(ApiException):
+            custom.delete_cluster_custom_object(*PROFILE, PROFILE_NAME)
+        eventually(
+            lambda: (
+                PROFILE_NAME
+                not in {p["metadata"]["name"] for p in custom.list_cluster_custom_object(*PROFILE)["items"]}
+            ),
+            timeout=60,
+            what="test profile removed",
+        )
         for replica in [*pool.replicas, *pool.extra]:
             replica.stop()
         for replica in [*pool.replicas, *pool.extra]:
@@ -208,6 +221,8 @@ def _put_profile(api: Any, spec: dict[str, Any]) -> None:
         "cdi": {"enabled": False},
         "multus": {"enabled": False},
         "descheduler": {"enabled": False},
+        # The MAC tests leave VMs behind; they must not hold the profile's deletion.
+        "uninstallStrategy": "RemoveWorkloads",
         **spec,
     }
     custom = client.CustomObjectsApi(api)

@@ -135,8 +135,11 @@ def stop_pids(pids: Sequence[int], *, grace: float = 10.0) -> None:
         if _alive(pid):
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(pid, signal.SIGKILL)
+    # SIGKILL is delivered asynchronously; wait until the kernel has really removed them.
+    deadline = time.monotonic() + 5
     for pid in pids:
-        _reap(pid)
+        while _alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
 
 
 def _alive(pid: int) -> bool:

@@ -15,34 +15,45 @@ from pathlib import Path
 
 from tests.support.controlplane import REPO, ControlPlane, free_port, stop_pids
 from tests.support.waiting import eventually
+from vmo_operator.components.base import Kind
 
 VMO = Path(sys.executable).with_name("vmo")
 OPERATOR_NAMESPACE = "vmo-system"
 OPERATOR_SERVICE_ACCOUNT = "vmo-operator"
 OPERATOR_USER = f"system:serviceaccount:{OPERATOR_NAMESPACE}:{OPERATOR_SERVICE_ACCOUNT}"
+RBAC_KINDS = [
+    Kind("rbac.authorization.k8s.io/v1", "ClusterRole", "clusterroles", namespaced=False),
+    Kind("rbac.authorization.k8s.io/v1", "ClusterRoleBinding", "clusterrolebindings", namespaced=False),
+    Kind("rbac.authorization.k8s.io/v1", "Role", "roles", namespaced=True),
+    Kind("rbac.authorization.k8s.io/v1", "RoleBinding", "rolebindings", namespaced=True),
+]
 
 
-def bind_operator_identity(plane: ControlPlane, cluster_role: str = "cluster-admin") -> Path:
-    """Credentials for the operator's own ServiceAccount identity, bound to `cluster_role`.
+def bind_operator_identity(plane: ControlPlane) -> Path:
+    """Credentials for the operator's ServiceAccount identity, bound only to the chart's RBAC.
 
-    A distinct identity lets tests count the operator's writes in the audit log.
+    The RBAC objects are the ones the Helm chart and kustomize base ship (generated from
+    `vmo_operator.operator.rbac`), so every integration test proves the least-privilege role is
+    enough. A distinct identity also lets tests count the operator's writes in the audit log.
     """
     from kubernetes import client
     from kubernetes.client.rest import ApiException
 
-    rbac = client.RbacAuthorizationV1Api(plane.api_client())
-    binding = {
-        "metadata": {"name": f"vmo-operator-test-{cluster_role}"},
-        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": cluster_role},
-        "subjects": [
-            {"kind": "ServiceAccount", "name": OPERATOR_SERVICE_ACCOUNT, "namespace": OPERATOR_NAMESPACE}
-        ],
-    }
+    from vmo_operator.engine.apply import KindIndex
+    from vmo_operator.engine.kube import KubeClient
+    from vmo_operator.operator.rbac import operator_rbac
+
+    api = plane.api_client()
     try:
-        rbac.create_cluster_role_binding(binding)
+        client.CoreV1Api(api).create_namespace({"metadata": {"name": OPERATOR_NAMESPACE}})
     except ApiException as exc:
         if exc.status != 409:
             raise
+    kube = KubeClient(api, field_manager="vmo-tests")
+    index = KindIndex(RBAC_KINDS)
+    # Named apart from the chart's objects, so packaging dry-runs still see theirs as new.
+    for obj in operator_rbac("vmo-operator-under-test", OPERATOR_NAMESPACE, OPERATOR_SERVICE_ACCOUNT):
+        kube.apply(index.of(obj), obj)
     return plane.service_account_kubeconfig(OPERATOR_NAMESPACE, OPERATOR_SERVICE_ACCOUNT)
 
 

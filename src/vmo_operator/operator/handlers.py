@@ -251,7 +251,12 @@ async def profile_deleted(body: kopf.Body, name: str, **_: Any) -> None:
     active = await asyncio.to_thread(_active_profile, kube)
     if active and active != name:
         return  # an inactive profile never installed anything
-    result = await asyncio.to_thread(engine.teardown, kube, profile)
+    try:
+        result = await asyncio.to_thread(engine.teardown, kube, profile)
+    except KubeError as exc:
+        raise kopf.TemporaryError(
+            f"removal failed, will retry: {exc}", delay=RUNTIME.config.retry_seconds
+        ) from exc
     if result.blocked_by:
         message = (
             "deletion is blocked by uninstallStrategy BlockUninstallIfWorkloadsExist while these exist: "

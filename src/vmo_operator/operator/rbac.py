@@ -72,7 +72,6 @@ FIXED_GRANTS: tuple[Grant, ...] = (
         "MAC allocation: one MACReservation per MAC is the cross-replica lock",
     ),
     Grant("", ("events",), ("create", "patch"), "Events on the VMOProfile and on VMs whose MACs collide"),
-    Grant("events.k8s.io", ("events",), ("create", "patch"), "Events through the events.k8s.io API"),
     Grant(
         "apiextensions.k8s.io",
         ("customresourcedefinitions",),
@@ -115,12 +114,6 @@ NAMESPACE_GRANTS: tuple[Grant, ...] = (
         ("get", "list", "watch", "create", "update", "patch"),
         "the MAC webhook's CA and serving certificate, one Secret shared by all replicas",
     ),
-    Grant(
-        "coordination.k8s.io",
-        ("leases",),
-        ("get", "list", "watch", "create", "update", "patch"),
-        "reserved for coordination between replicas; no code path takes a Lease yet",
-    ),
 )
 
 
@@ -132,10 +125,29 @@ def component_grants() -> list[Grant]:
             grants.append(Grant(kind.group, (kind.plural,), OWN, f"operand {component.name}"))
         for kind in workload_kinds(component):
             grants.append(Grant(kind.group, (kind.plural,), READ, f"{component.name} uninstall guard"))
+    # Before a CRD we installed is removed, the engine lists its instances: one that someone else
+    # created (a VolumeSnapshot, a NAD) keeps the CRD. That needs list on every kind our CRDs serve.
+    for crd in _installed_crds():
+        grants.append(Grant(crd[0], (crd[1],), ("list",), "CRD removal guard"))
     # The MAC allocator commits and releases reservations from what persisted VMs and VMIs carry.
     for kind in (kinds.VIRTUAL_MACHINE, kinds.VIRTUAL_MACHINE_INSTANCE):
         grants.append(Grant(kind.group, (kind.plural,), READ, "MAC allocation"))
     return grants
+
+
+def _installed_crds() -> list[tuple[str, str]]:
+    """(group, plural) of every CRD any component installs, from a rendering with all enabled."""
+    from vmo_operator.api.models import parse_spec
+    from vmo_operator.components.base import ClusterFacts
+
+    spec = parse_spec({"snapshotController": {"mode": "Enabled"}})
+    return sorted(
+        {
+            (obj["spec"]["group"], obj["spec"]["names"]["plural"])
+            for obj in registry.render_all(spec, ClusterFacts(), "rbac")
+            if obj["kind"] == "CustomResourceDefinition"
+        }
+    )
 
 
 def _compact(grants: Iterable[Grant]) -> list[tuple[Rule, list[str]]]:
