@@ -76,7 +76,9 @@ def make_profile(api_client: Any, operator: Any) -> Iterator[ProfileFactory]:
     """Create profiles; afterwards delete every profile and wait until nothing we own remains."""
     custom = client.CustomObjectsApi(api_client)
     # A profile left over from another module would make ours the second (inactive) one.
-    eventually(lambda: not custom.list_cluster_custom_object(*PROFILE)["items"], timeout=120, what="no profiles")
+    eventually(
+        lambda: not custom.list_cluster_custom_object(*PROFILE)["items"], timeout=120, what="no profiles left"
+    )
 
     def create(spec: dict[str, Any], name: str = "vmo") -> dict[str, Any]:
         body = {
