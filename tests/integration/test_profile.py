@@ -451,3 +451,39 @@ def test_vmo_render_prints_what_the_operator_applies(tmp_path: Any) -> None:
     out = subprocess.run([str(vmo), "render", "-f", str(profile)], capture_output=True, text=True, check=True)
     rendered = [d for d in yaml.safe_load_all(out.stdout) if d]
     assert {ObjectKey.of(o) for o in rendered} == {ObjectKey.of(o) for o in render({}, "vmo")}
+
+
+def test_metrics_endpoint_serves_the_operator_metrics_after_a_reconcile(
+    api_client: Any, make_profile: ProfileFactory, operator: Any
+) -> None:
+    make_profile({})
+    wait_condition(api_client, "vmo", "Available", timeout=120)
+    apps = client.AppsV1Api(api_client)
+    apps.delete_namespaced_deployment("descheduler", "kube-system")
+    eventually(
+        lambda: apps.read_namespaced_deployment("descheduler", "kube-system"), timeout=30, what="repair"
+    )
+
+    eventually(
+        lambda: operator.metrics().get('vmo_drift_repairs_total{kind="Deployment"}', 0) >= 1,
+        timeout=30,
+        what="drift repair counted",
+    )
+    samples = operator.metrics()
+    names = {key.split("{")[0] for key in samples}
+    for metric in (
+        "vmo_reconcile_total",
+        "vmo_reconcile_duration_seconds_count",
+        "vmo_api_requests_total",
+        "vmo_object_writes_total",
+        "vmo_drift_repairs_total",
+        "vmo_managed_objects",
+        "vmo_profile_available",
+    ):
+        assert metric in names, metric
+    assert samples['vmo_managed_objects{component="kubevirt"}'] > 0
+    eventually(
+        lambda: operator.metrics().get('vmo_profile_available{profile="vmo"}') == 1,
+        timeout=60,
+        what="available gauge back at 1 after the repair",
+    )

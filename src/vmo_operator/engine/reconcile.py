@@ -62,6 +62,7 @@ class Outcome:
     error: str = ""
     transient: bool = False
     healths: list[ComponentHealth] = field(default_factory=list)
+    managed: dict[str, int] = field(default_factory=dict)  # live owned objects per component
 
     @property
     def available(self) -> bool:
@@ -195,6 +196,10 @@ def reconcile(
         error=apply_error or waiting,
         transient=transient,
         healths=healths,
+        managed={
+            c.name: sum(1 for o in observed.values() if component_of(o) == c.name)
+            for c in registry.components()
+        },
     )
 
 

@@ -208,6 +208,8 @@ async def profile_loop(name: str, stopped: kopf.DaemonStopped, **_: Any) -> None
                 result = "available" if outcome.available else ("error" if outcome.error else "progressing")
                 metrics.RECONCILES.labels(result).inc()
                 metrics.AVAILABLE.labels(name).set(1 if outcome.available else 0)
+                for component, count in outcome.managed.items():
+                    metrics.MANAGED_OBJECTS.labels(component).set(count)
                 if outcome.error or not outcome.available:
                     delay = RUNTIME.config.retry_seconds
                 log.info(
