@@ -36,8 +36,10 @@ case "${1:-up}" in
     echo "==> starting SIMULATED virt-operator and cdi-operator (test scaffolding, not part of the product)"
     setsid $PY -m tests.simulators.operands --kubeconfig "$KUBECONFIG" >"$DEMO/simulator.log" 2>&1 &
     echo $! >"$DEMO/simulator.pid"
-    echo "==> starting vmo-operator in the background (log: $DEMO/operator.log)"
-    setsid $VMO run --log-format=console --resync-seconds=30 --metrics-port=0 >"$DEMO/operator.log" 2>&1 &
+    echo "==> starting vmo-operator in the background, MAC webhook on 127.0.0.1 (log: $DEMO/operator.log)"
+    webhook_port="$($PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+    setsid $VMO run --log-format=console --resync-seconds=30 --metrics-port=0 \
+      --webhook-mode=url --webhook-host=127.0.0.1 --webhook-port="$webhook_port" >"$DEMO/operator.log" 2>&1 &
     echo $! >"$DEMO/operator.pid"
     echo "==> applying examples/vmoprofile.yaml"
     kubectl apply -f examples/vmoprofile.yaml
@@ -54,6 +56,7 @@ The demo is running. Try:
   kubectl get vmoprofiles
   .venv/bin/vmo status vmo
   kubectl get kubevirt -A; kubectl get network-attachment-definitions -A
+  kubectl apply -f examples/vm.yaml && kubectl get vm demo-vm -o jsonpath='{..macAddress}'   # MACs assigned
   kubectl delete deployment -n kubevirt virt-operator   # watch it come back
 Stop everything with: make demo-down
 MSG
