@@ -31,6 +31,7 @@ from kubernetes.client.exceptions import ApiException
 from tests.simulators.operands import KUBEVIRT_WORKLOAD_CRDS, crds_established, install_kubevirt_crds
 from tests.support.controlplane import REPO, ControlPlane, free_port, stop_pids
 from tests.support.operator import OPERATOR_NAMESPACE, bind_operator_identity
+from tests.support.vms import VM_API, create_vm, create_with_retry, denial, get_vm, vm_body, vm_macs
 from tests.support.waiting import eventually
 from vmo_operator.macpool import mac as macs
 from vmo_operator.macpool.admission_config import CONFIGURATION_NAME
@@ -39,7 +40,6 @@ from vmo_operator.macpool.settings import ALLOW_DUPLICATE_ANNOTATION, NAMESPACE_
 
 pytestmark = pytest.mark.integration
 
-VM_API = ("kubevirt.io", "v1")
 PROFILE = ("vmo.dev", "v1alpha1", "vmoprofiles")
 PROFILE_NAME = "macpool-test"
 GRACE_SECONDS = 3
@@ -241,60 +241,6 @@ def _put_profile(api: Any, spec: dict[str, Any]) -> None:
 
 
 # ---- VM helpers -----------------------------------------------------------------------------
-
-
-def vm_body(
-    name: str, interfaces: dict[str, str | None], annotations: dict[str, str] | None = None
-) -> dict[str, Any]:
-    ifaces = [{"name": n, "bridge": {}} | ({"macAddress": m} if m else {}) for n, m in interfaces.items()]
-    networks = [{"name": n, "multus": {"networkName": "default/br"}} for n in interfaces]
-    meta: dict[str, Any] = {"name": name}
-    if annotations:
-        meta["annotations"] = annotations
-    return {
-        "apiVersion": "kubevirt.io/v1",
-        "kind": "VirtualMachine",
-        "metadata": meta,
-        "spec": {
-            "runStrategy": "Halted",
-            "template": {"spec": {"domain": {"devices": {"interfaces": ifaces}}, "networks": networks}},
-        },
-    }
-
-
-def create_vm(
-    api: Any,
-    namespace: str,
-    name: str,
-    interfaces: dict[str, str | None],
-    *,
-    dry_run: bool = False,
-    annotations: dict[str, str] | None = None,
-) -> dict[str, Any]:
-    kwargs = {"dry_run": "All"} if dry_run else {}
-    result: dict[str, Any] = client.CustomObjectsApi(api).create_namespaced_custom_object(
-        *VM_API, namespace, "virtualmachines", vm_body(name, interfaces, annotations), **kwargs
-    )
-    return result
-
-
-def get_vm(api: Any, namespace: str, name: str) -> dict[str, Any]:
-    result: dict[str, Any] = client.CustomObjectsApi(api).get_namespaced_custom_object(
-        *VM_API, namespace, "virtualmachines", name
-    )
-    return result
-
-
-def vm_macs(vm: dict[str, Any]) -> dict[str, str]:
-    interfaces = vm["spec"]["template"]["spec"]["domain"]["devices"]["interfaces"]
-    return {i["name"]: i.get("macAddress", "") for i in interfaces}
-
-
-def denial(exc: ApiException) -> str:
-    try:
-        return str(json.loads(exc.body)["message"])
-    except (TypeError, ValueError, KeyError):
-        return str(exc.body)
 
 
 def committed_to(pool: MacPool, mac: str, uid: str) -> bool:
@@ -566,24 +512,6 @@ def test_webhook_configurations_are_written_once_not_on_every_tick(macpool: MacP
 # ---- concurrency and failure ----------------------------------------------------------------
 
 
-def _create_with_retry(
-    api: Any, namespace: str, name: str, interfaces: dict[str, str | None]
-) -> dict[str, Any]:
-    """Create, retrying the transient failures a client sees while a webhook replica dies."""
-
-    def attempt() -> dict[str, Any] | None:
-        try:
-            return create_vm(api, namespace, name, interfaces)
-        except ApiException as exc:
-            if exc.status == 409 and "already exists" in denial(exc):
-                return get_vm(api, namespace, name)  # an earlier attempt got through
-            if exc.status >= 500 or exc.status == 429:
-                return None
-            raise
-
-    return eventually(attempt, timeout=60, interval=0.1, what=f"create {namespace}/{name}")
-
-
 def _assert_unique(vms: list[dict[str, Any]], per_vm: int) -> list[str]:
     assigned = [mac for vm in vms for mac in vm_macs(vm).values()]
     assert len(assigned) == len(vms) * per_vm
@@ -599,7 +527,7 @@ def test_200_concurrent_creates_against_two_replicas_get_unique_macs(
     with ThreadPoolExecutor(max_workers=24) as pool:
         vms = list(
             pool.map(
-                lambda n: _create_with_retry(macpool.api, namespace, f"vm-{n:03d}", {"a": None, "b": None}),
+                lambda n: create_with_retry(macpool.api, namespace, f"vm-{n:03d}", {"a": None, "b": None}),
                 range(200),
             )
         )
@@ -695,7 +623,7 @@ def test_killing_a_replica_mid_burst_duplicates_nothing_and_leaks_nothing(
     lock = threading.Lock()
 
     def make(n: int) -> None:
-        vm = _create_with_retry(macpool.api, namespace, f"burst-{n:03d}", {"a": None, "b": None})
+        vm = create_with_retry(macpool.api, namespace, f"burst-{n:03d}", {"a": None, "b": None})
         with lock:
             created.append(vm)
             if len(created) == 30 and victim.alive():
