@@ -48,10 +48,16 @@ def load_profile(source: str, stdin: TextIO | None = None) -> models.VMOProfile:
                 text = handle.read()
     except OSError as exc:
         raise InputError(f"cannot read {source}: {exc.strerror or exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{source}: not UTF-8 text: {exc.reason} at byte {exc.start}") from exc
     try:
         documents = [d for d in yaml.safe_load_all(text) if d is not None]
     except yaml.YAMLError as exc:
         raise InputError(f"{source}: not valid YAML: {exc}") from exc
+    except RecursionError as exc:
+        raise InputError(f"{source}: nested too deeply to be a VMOProfile") from exc
+    for document in documents:
+        _check_size(document, source)
     if len(documents) != 1:
         raise InputError(f"{source}: expected exactly one VMOProfile document, found {len(documents)}")
     document = documents[0]
@@ -61,6 +67,34 @@ def load_profile(source: str, stdin: TextIO | None = None) -> models.VMOProfile:
         return models.parse_profile(document)
     except ValidationError as exc:
         raise InputError("\n".join(format_validation_error(exc))) from exc
+
+
+# A real profile has a few thousand values at most (256 networks x 64 namespaces is the largest
+# list product the schema allows); anything far beyond that is an alias bomb or garbage.
+MAX_VALUES = 200_000
+MAX_DEPTH = 100
+
+
+def _check_size(document: object, source: str) -> None:
+    """Refuse documents whose YAML aliases expand to too much ("billion laughs"), or that nest too deep.
+
+    safe_load shares aliased nodes instead of copying them, so loading is cheap, but validating and
+    rendering walk the expanded tree; `affinity` is passed through as is and would be rendered into
+    every Deployment. The walk stops at the first limit, so checking costs at most MAX_VALUES steps.
+    """
+    stack: list[tuple[object, int]] = [(document, 0)]
+    seen = 0
+    while stack:
+        node, depth = stack.pop()
+        seen += 1
+        if seen > MAX_VALUES:
+            raise InputError(f"{source}: more than {MAX_VALUES} values after expanding YAML aliases")
+        if depth > MAX_DEPTH:
+            raise InputError(f"{source}: nested more than {MAX_DEPTH} levels deep")
+        if isinstance(node, dict):
+            stack.extend((value, depth + 1) for value in node.values())
+        elif isinstance(node, list):
+            stack.extend((value, depth + 1) for value in node)
 
 
 def dump_manifests(manifests: Sequence[dict[str, Any]], output: str) -> str:

@@ -19,11 +19,18 @@ from kubernetes import client
 from kubernetes.client.rest import ApiException
 
 from tests.support.controlplane import ControlPlane
-from tests.support.kube import PROFILE, condition, get_profile, wait_condition
+from tests.support.kube import (
+    PROFILE,
+    condition,
+    get_profile,
+    owned_index,
+    owned_objects,
+    rendered,
+    wait_condition,
+)
 from tests.support.operator import OPERATOR_USER
 from tests.support.waiting import eventually
-from vmo_operator.components.base import MANAGED_BY_LABEL, MANAGED_BY_VALUE, ClusterFacts, ObjectKey
-from vmo_operator.engine.apply import KindIndex
+from vmo_operator.components.base import MANAGED_BY_LABEL, MANAGED_BY_VALUE, ObjectKey
 from vmo_operator.engine.kube import KubeClient
 
 pytestmark = pytest.mark.integration
@@ -32,32 +39,13 @@ MANAGED = f"{MANAGED_BY_LABEL}={MANAGED_BY_VALUE}"
 KUBEVIRT_CR = ("kubevirt.io", "v1", "kubevirt", "kubevirts", "kubevirt")
 
 
-def render(spec: dict[str, Any], name: str) -> list[dict[str, Any]]:
-    from vmo_operator.api.models import VMOProfileSpec
-    from vmo_operator.components import registry
-
-    return registry.render_all(VMOProfileSpec.model_validate(spec), ClusterFacts(), name)
-
-
 def kube_of(api: Any) -> KubeClient:
     return KubeClient(api)
 
 
-def index() -> KindIndex:
-    from vmo_operator.components import registry
-
-    return KindIndex(k for c in registry.components() for k in c.owned_kinds)
-
-
-def owned_objects(api: Any) -> dict[ObjectKey, dict[str, Any]]:
-    from vmo_operator.engine.apply import observe_owned
-
-    return observe_owned(kube_of(api), index().all)
-
-
 def live(api: Any, obj: dict[str, Any]) -> dict[str, Any] | None:
     key = ObjectKey.of(obj)
-    return kube_of(api).get(index().of(obj), key.name, key.namespace)
+    return kube_of(api).get(owned_index().of(obj), key.name, key.namespace)
 
 
 def kubevirt_cr(api: Any) -> dict[str, Any]:
@@ -122,7 +110,7 @@ def test_fresh_profile_becomes_available_with_every_rendered_object(
 
     profile = wait_condition(api_client, "vmo", "Available", timeout=120)
 
-    for obj in render(spec, "vmo"):
+    for obj in rendered(spec, "vmo"):
         assert live(api_client, obj) is not None, f"{obj['kind']} {obj['metadata']['name']} missing"
     gates = kubevirt_cr(api_client)["spec"]["configuration"]["developerConfiguration"]["featureGates"]
     # Default version is v1.9: HotplugVolumes is translated, GA gates are implied, not written.
@@ -449,8 +437,8 @@ def test_vmo_render_prints_what_the_operator_applies(tmp_path: Any) -> None:
     )
     vmo = Path(sys.executable).with_name("vmo")
     out = subprocess.run([str(vmo), "render", "-f", str(profile)], capture_output=True, text=True, check=True)
-    rendered = [d for d in yaml.safe_load_all(out.stdout) if d]
-    assert {ObjectKey.of(o) for o in rendered} == {ObjectKey.of(o) for o in render({}, "vmo")}
+    printed = [d for d in yaml.safe_load_all(out.stdout) if d]
+    assert {ObjectKey.of(o) for o in printed} == {ObjectKey.of(o) for o in rendered({}, "vmo")}
 
 
 def test_metrics_endpoint_serves_the_operator_metrics_after_a_reconcile(

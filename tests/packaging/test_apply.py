@@ -84,7 +84,6 @@ def test_kustomize_base_is_accepted_by_the_api_server(kubeconfig: Path, operator
     for expected in [
         "deployment.apps/vmo-operator created (server dry run)",
         "clusterrole.rbac.authorization.k8s.io/vmo-operator created (server dry run)",
-        "clusterrole.rbac.authorization.k8s.io/vmo-vm-viewer created (server dry run)",
         "customresourcedefinition.apiextensions.k8s.io/vmoprofiles.vmo.dev",
         "service/vmo-operator-webhook created (server dry run)",
     ]:

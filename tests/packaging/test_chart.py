@@ -13,7 +13,7 @@ import pytest
 
 from tests.packaging import tools
 from tests.packaging.tools import Manifest, find, pod_spec, render_chart, render_kustomize
-from vmo_operator.operator import rbac, vmroles
+from vmo_operator.operator import rbac
 
 # Labels only Helm adds; the kustomize base leaves them out and is otherwise identical.
 HELM_ONLY_LABELS = ("helm.sh/chart", "app.kubernetes.io/managed-by", "app.kubernetes.io/version")
@@ -48,7 +48,6 @@ def test_default_render_has_every_object_the_operator_needs(chart: list[Manifest
             *["CustomResourceDefinition"] * len(list((tools.REPO / "crds").glob("*.yaml"))),
             "ServiceAccount",
             "ClusterRole",
-            *["ClusterRole"] * len(vmroles.vm_roles()),
             "ClusterRoleBinding",
             "Role",
             "RoleBinding",
@@ -65,11 +64,8 @@ def test_rendered_operator_roles_equal_the_code(chart: list[Manifest], base: lis
     for docs in (chart, base):
         assert find(docs, "ClusterRole", "vmo-operator")["rules"] == rbac.cluster_role_rules()
         assert find(docs, "Role", "vmo-operator")["rules"] == rbac.namespace_role_rules()
-        for role in vmroles.cluster_roles():
-            rendered = find(docs, "ClusterRole", role["metadata"]["name"])
-            assert rendered["rules"] == role["rules"]
-            for key, value in role["metadata"]["labels"].items():
-                assert rendered["metadata"]["labels"][key] == value
+        # The VM user roles are the operator's (the vmRoles component), not the installer's.
+        assert not [d for d in docs if d["metadata"]["name"].startswith("vmo-vm-")]
 
 
 def test_bindings_point_the_roles_at_the_service_account(chart: list[Manifest]) -> None:
@@ -218,15 +214,6 @@ def test_optional_profile_is_rendered_from_values_and_kept_on_uninstall() -> Non
     assert profile["spec"] == spec
     assert profile["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"
     assert "VMOProfile" not in tools.kinds(render_chart())
-
-
-def test_vm_roles_can_be_left_out() -> None:
-    names = {
-        d["metadata"]["name"]
-        for d in render_chart("--set", "vmRoles.create=false")
-        if d["kind"] == "ClusterRole"
-    }
-    assert names == {"vmo-operator"}
 
 
 def test_extra_args_reach_the_container() -> None:

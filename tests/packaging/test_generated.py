@@ -12,9 +12,9 @@ import pytest
 import yaml
 
 from tests.support.controlplane import REPO
-from vmo_operator.components import registry
+from vmo_operator.components import registry, vmroles
 from vmo_operator.components.base import workload_kinds
-from vmo_operator.operator import rbac, vmroles
+from vmo_operator.operator import rbac
 
 Permission = tuple[str, str, str]  # (apiGroup, resource, verb)
 

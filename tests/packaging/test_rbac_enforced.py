@@ -20,7 +20,7 @@ from kubernetes.client.rest import ApiException
 from tests.packaging import tools
 from tests.support.controlplane import ControlPlane
 from tests.support.waiting import eventually
-from vmo_operator.operator import vmroles
+from vmo_operator.components import vmroles
 
 pytestmark = pytest.mark.integration
 
@@ -155,11 +155,8 @@ def test_chart_role_denies_what_the_operator_does_not_need(api_client: Any, char
 
 def test_vm_roles_aggregate_into_the_default_roles(api_client: Any, kubeconfig: Path) -> None:
     """A namespace `edit` binding carries the power-user VM rights once the VM roles exist."""
-    roles = tools.render_kustomize()
-    vm_role_docs = [
-        d for d in roles if d["kind"] == "ClusterRole" and d["metadata"]["name"].startswith("vmo-vm-")
-    ]
-    assert len(vm_role_docs) == len(vmroles.vm_roles())
+    vm_role_docs = vmroles.cluster_roles()
+    assert len(vm_role_docs) == 4
     tools.run(
         [tools.kubectl_binary(), "apply", "-f", "-"], stdin=tools.dump(vm_role_docs), kubeconfig=kubeconfig
     )

@@ -11,6 +11,9 @@ from kubernetes import client
 from kubernetes.client.rest import ApiException
 
 from tests.support.waiting import eventually
+from vmo_operator.components.base import ClusterFacts, ObjectKey
+from vmo_operator.engine.apply import KindIndex
+from vmo_operator.engine.kube import KubeClient
 
 PROFILE = ("vmo.dev", "v1alpha1", "vmoprofiles")
 
@@ -74,3 +77,25 @@ def wait_condition(
         return profile
 
     return eventually(probe, timeout=timeout, what=f"{name} {type_}={status}")
+
+
+def owned_index() -> KindIndex:
+    """REST coordinates of every kind a component may own (plus Namespaces and CRDs)."""
+    from vmo_operator.components import registry
+
+    return KindIndex(k for c in registry.components() for k in c.owned_kinds)
+
+
+def rendered(spec: dict[str, Any], name: str) -> list[dict[str, Any]]:
+    """What the operator should apply for `spec`, as `vmo render` prints it."""
+    from vmo_operator.api.models import VMOProfileSpec
+    from vmo_operator.components import registry
+
+    return registry.render_all(VMOProfileSpec.model_validate(spec), ClusterFacts(), name)
+
+
+def owned_objects(api: Any) -> dict[ObjectKey, dict[str, Any]]:
+    """Every live object carrying the operator's managed-by label, of every kind it may own."""
+    from vmo_operator.engine.apply import observe_owned
+
+    return observe_owned(KubeClient(api), owned_index().all)

@@ -106,6 +106,7 @@ def test_disabled_component_reports_ready_and_not_enabled(component: Component) 
             "cdi": {"enabled": False},
             "multus": {"enabled": False},
             "descheduler": {"enabled": False},
+            "vmRoles": {"enabled": False},
             "snapshotController": {"mode": "Disabled"},
         }
     )

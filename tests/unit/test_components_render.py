@@ -82,6 +82,7 @@ DISABLED_SPEC: dict[str, Any] = {
     "cdi": {"enabled": False},
     "multus": {"enabled": False},
     "descheduler": {"enabled": False},
+    "vmRoles": {"enabled": False},
     "snapshotController": {"mode": "Disabled"},
 }
 
@@ -508,6 +509,7 @@ def test_registry_order_and_names() -> None:
         "kubevirt",
         "cdi",
         "descheduler",
+        "vmRoles",
     ]
     assert registry.by_name("cdi") is cdi.CDI
     assert kinds.NETWORK_ATTACHMENT_DEFINITION in registry.owned_kinds()

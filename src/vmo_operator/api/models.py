@@ -537,6 +537,21 @@ class MultusSpec(_Model):
         return value
 
 
+# ----------------------------------------------------------------------------------------- VM roles
+
+
+class VMRolesSpec(_Model):
+    """The four ClusterRoles for people who use VMs: vmo-vm-admin, -power-user, -user and -viewer."""
+
+    enabled: bool = Field(
+        default=True,
+        description=(
+            "Create the VM user ClusterRoles. Viewer aggregates into view, power user into edit and "
+            "admin into admin; bind vmo-vm-user explicitly. They grant nothing until bound."
+        ),
+    )
+
+
 # ----------------------------------------------------------------------------------------- descheduler
 
 
@@ -761,6 +776,7 @@ class VMOProfileSpec(_Model):
         default_factory=SnapshotControllerSpec, description="Snapshot controller and VolumeSnapshot CRDs."
     )
     mac_pool: MacPoolSpec = Field(default_factory=MacPoolSpec, description="MAC address allocation for VMs.")
+    vm_roles: VMRolesSpec = Field(default_factory=VMRolesSpec, description="VM user ClusterRoles.")
     uninstall_strategy: Literal["BlockUninstallIfWorkloadsExist", "RemoveWorkloads"] = Field(
         default="BlockUninstallIfWorkloadsExist",
         description=(

@@ -30,8 +30,9 @@ from vmo_operator.components.descheduler import DESCHEDULER
 from vmo_operator.components.kubevirt import KUBEVIRT
 from vmo_operator.components.multus import MULTUS
 from vmo_operator.components.snapshot import SNAPSHOT_CONTROLLER
+from vmo_operator.components.vmroles import VM_ROLES
 
-COMPONENTS: tuple[Component, ...] = (SNAPSHOT_CONTROLLER, MULTUS, KUBEVIRT, CDI, DESCHEDULER)
+COMPONENTS: tuple[Component, ...] = (SNAPSHOT_CONTROLLER, MULTUS, KUBEVIRT, CDI, DESCHEDULER, VM_ROLES)
 
 
 def components() -> tuple[Component, ...]:

@@ -27,7 +27,6 @@ import yaml
 from vmo_operator.components import kinds, registry
 from vmo_operator.components.base import workload_kinds
 from vmo_operator.macpool import reservation
-from vmo_operator.operator import vmroles
 
 Rule = dict[str, list[str]]
 
@@ -299,43 +298,23 @@ def _kustomize_metadata(
     return _dump({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": kind, "metadata": meta})
 
 
-def vm_roles_yaml(*, chart: bool) -> str:
-    """The VM user roles as one multi-document file, with chart or kustomize metadata."""
-    docs = []
-    for role in vmroles.vm_roles():
-        labels = vmroles.role_labels(role)
-        head = (
-            _chart_metadata("ClusterRole", role.name, namespaced=False, labels=labels)
-            if chart
-            else _kustomize_metadata("ClusterRole", role.name, namespaced=False, labels=labels)
-        )
-        annotations = _dump({"annotations": {vmroles.DESCRIPTION_ANNOTATION: role.description}}, indent=2)
-        docs.append("---\n" + head + annotations + _dump({"rules": list(role.rules)}))
-    return "".join(docs)
-
-
 def generated_files() -> dict[Path, str]:
     """Every RBAC file under charts/ and deploy/ this module owns, with its expected content."""
     cluster = rules_yaml([*component_grants(), *FIXED_GRANTS])
     local = rules_yaml(NAMESPACE_GRANTS)
     header = GENERATED_BY.format(source="src/vmo_operator/operator/rbac.py")
-    vm_header = GENERATED_BY.format(source="src/vmo_operator/operator/vmroles.py")
     fullname = '{{ include "vmo-operator.fullname" . }}'
     return {
         CHART / "clusterrole.yaml": header
         + _chart_metadata("ClusterRole", fullname, namespaced=False)
         + cluster,
         CHART / "role.yaml": header + _chart_metadata("Role", fullname, namespaced=True) + local,
-        CHART / "vm-roles.yaml": (
-            vm_header + "{{- if .Values.vmRoles.create }}\n" + vm_roles_yaml(chart=True) + "{{- end }}\n"
-        ),
         KUSTOMIZE / "clusterrole.yaml": (
             header + _kustomize_metadata("ClusterRole", KUSTOMIZE_NAME, namespaced=False) + cluster
         ),
         KUSTOMIZE / "role.yaml": header
         + _kustomize_metadata("Role", KUSTOMIZE_NAME, namespaced=True)
         + local,
-        KUSTOMIZE / "vm-roles.yaml": vm_header + vm_roles_yaml(chart=False),
     }
 
 

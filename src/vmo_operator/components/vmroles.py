@@ -19,7 +19,14 @@ Subresource verbs are the ones KubeVirt's API serves: `get` for streams and gues
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from vmo_operator.components import _workloads as w
+from vmo_operator.components import kinds
+from vmo_operator.components.base import ClusterFacts, ComponentHealth, Kind, Manifest, Observed
+
+if TYPE_CHECKING:
+    from vmo_operator.api.models import VMOProfileSpec
 
 Rule = dict[str, list[str]]
 
@@ -206,3 +213,25 @@ def cluster_roles(labels: dict[str, str] | None = None) -> list[dict[str, Any]]:
         }
         for role in vm_roles()
     ]
+
+
+class VMRolesComponent:
+    """The operator creates the four roles with the platform and keeps them as declared."""
+
+    name = "vmRoles"
+    title = "VMRoles"
+    owned_kinds: tuple[Kind, ...] = (kinds.CLUSTER_ROLE,)
+
+    def enabled(self, spec: VMOProfileSpec, facts: ClusterFacts) -> bool:
+        return spec.vm_roles.enabled
+
+    def render(self, spec: VMOProfileSpec, facts: ClusterFacts) -> list[Manifest]:
+        return cluster_roles() if self.enabled(spec, facts) else []
+
+    def assess(self, spec: VMOProfileSpec, facts: ClusterFacts, observed: Observed) -> ComponentHealth:
+        if not self.enabled(spec, facts):
+            return w.disabled(self.name)
+        return w.assess_rendered(self.name, self.render(spec, facts), observed)
+
+
+VM_ROLES = VMRolesComponent()
