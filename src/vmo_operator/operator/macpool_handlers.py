@@ -483,84 +483,65 @@ async def _admit(
         patch.fns.append(lambda raw: webhook.apply_patch_in_place(cast(dict[str, Any], raw), operations))
 
 
-@kopf.on.mutate(
-    *KUBEVIRT,
-    "virtualmachines",
-    id=admission_config.MUTATE_VM,
-    operations=["CREATE", "UPDATE"],
-    side_effects=True,
-)
-async def macpool_mutate_vm(
-    *,
-    body: kopf.Body,
-    dryrun: bool,
-    patch: kopf.Patch,
-    warnings: list[str],
-    old: Any = None,
-    operation: str | None = None,
-    **_: Any,
-) -> None:
-    await _admit(webhook.mutate, "mutate-vm", VM_KIND, body, old, operation, dryrun, patch, warnings)
+def _admission_handler(decide: Any, label: str, kind: str) -> Any:
+    async def handler(
+        *,
+        body: kopf.Body,
+        dryrun: bool,
+        patch: kopf.Patch,
+        warnings: list[str],
+        old: Any = None,
+        operation: str | None = None,
+        **_: Any,
+    ) -> None:
+        await _admit(decide, label, kind, body, old, operation, dryrun, patch, warnings)
+
+    return handler
 
 
-@kopf.on.mutate(
-    *KUBEVIRT,
-    "virtualmachineinstances",
-    id=admission_config.MUTATE_VMI,
-    operations=["CREATE"],
-    side_effects=True,
-)
-async def macpool_mutate_vmi(
-    *,
-    body: kopf.Body,
-    dryrun: bool,
-    patch: kopf.Patch,
-    warnings: list[str],
-    old: Any = None,
-    operation: str | None = None,
-    **_: Any,
-) -> None:
-    await _admit(webhook.mutate, "mutate-vmi", VMI_KIND, body, old, operation, dryrun, patch, warnings)
-
-
-@kopf.on.validate(
-    *KUBEVIRT,
-    "virtualmachines",
-    id=admission_config.VALIDATE_VM,
-    operations=["CREATE", "UPDATE"],
-    side_effects=True,
-)
-async def macpool_validate_vm(
-    *,
-    body: kopf.Body,
-    dryrun: bool,
-    patch: kopf.Patch,
-    warnings: list[str],
-    old: Any = None,
-    operation: str | None = None,
-    **_: Any,
-) -> None:
-    await _admit(webhook.validate, "validate-vm", VM_KIND, body, old, operation, dryrun, patch, warnings)
-
-
-@kopf.on.validate(
-    *KUBEVIRT,
-    "virtualmachineinstances",
-    id=admission_config.VALIDATE_VMI,
-    operations=["CREATE"],
-    side_effects=True,
-)
-async def macpool_validate_vmi(
-    *,
-    body: kopf.Body,
-    dryrun: bool,
-    patch: kopf.Patch,
-    warnings: list[str],
-    old: Any = None,
-    operation: str | None = None,
-    **_: Any,
-) -> None:
-    await _admit(webhook.validate, "validate-vmi", VMI_KIND, body, old, operation, dryrun, patch, warnings)
+# The four webhooks differ only in what they decide and on which kind; each gets its own id (and
+# so its own URL path), matching the configurations in admission_config.
+for _register, _plural, _id, _operations, _decide, _label, _kind in (
+    (
+        kopf.on.mutate,
+        "virtualmachines",
+        admission_config.MUTATE_VM,
+        ["CREATE", "UPDATE"],
+        webhook.mutate,
+        "mutate-vm",
+        VM_KIND,
+    ),
+    (
+        kopf.on.mutate,
+        "virtualmachineinstances",
+        admission_config.MUTATE_VMI,
+        ["CREATE"],
+        webhook.mutate,
+        "mutate-vmi",
+        VMI_KIND,
+    ),
+    (
+        kopf.on.validate,
+        "virtualmachines",
+        admission_config.VALIDATE_VM,
+        ["CREATE", "UPDATE"],
+        webhook.validate,
+        "validate-vm",
+        VM_KIND,
+    ),
+    (
+        kopf.on.validate,
+        "virtualmachineinstances",
+        admission_config.VALIDATE_VMI,
+        ["CREATE"],
+        webhook.validate,
+        "validate-vmi",
+        VMI_KIND,
+    ),
+):
+    _register(*KUBEVIRT, _plural, id=_id, operations=cast(Any, _operations), side_effects=True)(
+        _admission_handler(_decide, _label, _kind)
+    )
 
 
 # ---- reservation bookkeeping from watch events --------------------------------------------
