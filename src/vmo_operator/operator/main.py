@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import time
 from typing import Any
 
 import kopf
@@ -85,13 +86,48 @@ def run(args: argparse.Namespace) -> int:
         webhook_mode=config.webhook_mode,
         standalone=config.standalone,
     )
-    kopf.run(
-        clusterwide=True,
-        standalone=config.standalone,
-        priority=config.peering_priority,
-        liveness_endpoint=config.liveness_endpoint or None,
-    )
-    return 0
+    return _run_kopf(config, log)
+
+
+# kopf's watchers fail with 404 when a CRD disappears mid-stream (KubeVirt's VM CRDs go away when
+# KubeVirt is removed) and that takes the whole operator down. The watch for a vanished kind is
+# simply not started again, so restarting the reactor in-process is the cure; a burst of restarts
+# means something else is wrong, and then the process exits for its supervisor to see.
+_RESTART_WINDOW_SECONDS = 600.0
+_MAX_RESTARTS_IN_WINDOW = 5
+
+
+def _run_kopf(config: OperatorConfig, log: Any) -> int:
+    restarts: list[float] = []
+    while True:
+        try:
+            kopf.run(
+                clusterwide=True,
+                standalone=config.standalone,
+                priority=config.peering_priority,
+                liveness_endpoint=config.liveness_endpoint or None,
+            )
+            return 0
+        except Exception as exc:
+            if not _is_vanished_resource(exc):
+                raise
+            now = time.monotonic()
+            restarts = [t for t in restarts if now - t < _RESTART_WINDOW_SECONDS] + [now]
+            if len(restarts) > _MAX_RESTARTS_IN_WINDOW:
+                log.error("too many reactor restarts, exiting", restarts=len(restarts))
+                raise
+            log.warning("a watched resource vanished; restarting the reactor", error=str(exc))
+
+
+def _is_vanished_resource(exc: BaseException) -> bool:
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if type(current).__name__ == "APINotFoundError":
+            return True
+        current = current.__cause__ or current.__context__
+    return False
 
 
 def _load_optional_handlers(config: OperatorConfig) -> None:
