@@ -1,0 +1,77 @@
+"""The operator outlives the CRDs it watches: KubeVirt's VM CRDs vanish whenever KubeVirt is
+removed, and kopf's watchers fail on that 404. `vmo run` must keep serving afterwards."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from kubernetes import client
+from kubernetes.client.rest import ApiException
+
+from tests.simulators.operands import KUBEVIRT_WORKLOAD_CRDS, crds_established, install_kubevirt_crds
+from tests.support.controlplane import ControlPlane, free_port
+from tests.support.operator import OPERATOR_NAMESPACE, OperatorProcess, bind_operator_identity
+from tests.support.waiting import eventually
+from vmo_operator.macpool import admission_config
+
+pytestmark = pytest.mark.integration
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def webhook_operator(
+    control_plane: ControlPlane, api_client: Any, project_crds: list[str], tmp_path: Path
+) -> Iterator[OperatorProcess]:
+    port = free_port()
+    proc = OperatorProcess(
+        kubeconfig=bind_operator_identity(control_plane),
+        log_path=tmp_path / "operator.log",
+        extra_args=["--webhook-mode=url", "--webhook-host=127.0.0.1", f"--webhook-port={port}"],
+        env={"VMO_NAMESPACE": OPERATOR_NAMESPACE},
+    ).start()
+    yield proc
+    proc.stop()
+    admission = client.AdmissionregistrationV1Api(api_client)
+    with contextlib.suppress(ApiException):
+        admission.delete_mutating_webhook_configuration(admission_config.CONFIGURATION_NAME)
+    with contextlib.suppress(ApiException):
+        admission.delete_validating_webhook_configuration(admission_config.CONFIGURATION_NAME)
+
+
+def _vm_macs(api: Any, namespace: str, name: str) -> list[str]:
+    vm = yaml.safe_load((REPO / "examples/vm.yaml").read_text())
+    vm["metadata"] = {"name": name, "namespace": namespace}
+    created = client.CustomObjectsApi(api).create_namespaced_custom_object(
+        "kubevirt.io", "v1", namespace, "virtualmachines", vm
+    )
+    interfaces = created["spec"]["template"]["spec"]["domain"]["devices"]["interfaces"]
+    return [i.get("macAddress", "") for i in interfaces]
+
+
+def test_operator_survives_vm_crds_vanishing_and_serves_admission_after(
+    api_client: Any, webhook_operator: OperatorProcess, namespace: str
+) -> None:
+    ext = client.ApiextensionsV1Api(api_client)
+    for _ in range(3):
+        install_kubevirt_crds(api_client)
+        eventually(lambda: crds_established(api_client, KUBEVIRT_WORKLOAD_CRDS), timeout=30, what="VM CRDs")
+        for crd in KUBEVIRT_WORKLOAD_CRDS:
+            with contextlib.suppress(ApiException):
+                ext.delete_custom_resource_definition(crd["metadata"]["name"])
+        eventually(lambda: not crds_established(api_client, KUBEVIRT_WORKLOAD_CRDS), timeout=30, what="gone")
+        assert webhook_operator.alive(), webhook_operator.log_tail()
+
+    install_kubevirt_crds(api_client)
+    eventually(lambda: crds_established(api_client, KUBEVIRT_WORKLOAD_CRDS), timeout=30, what="VM CRDs")
+    macs = eventually(
+        lambda: all(_vm_macs(api_client, namespace, f"vm-{free_port()}")) or None,
+        timeout=60,
+        what="a VM admitted with MACs",
+    )
+    assert macs is True
+    assert webhook_operator.alive(), webhook_operator.log_tail()
