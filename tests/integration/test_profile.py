@@ -475,3 +475,51 @@ def test_metrics_endpoint_serves_the_operator_metrics_after_a_reconcile(
         timeout=60,
         what="available gauge back at 1 after the repair",
     )
+
+
+def test_disabling_kubevirt_while_a_vm_exists_is_refused_and_named(
+    api_client: Any, make_profile: ProfileFactory, namespace: str
+) -> None:
+    make_profile({})
+    wait_condition(api_client, "vmo", "Available", timeout=120)
+    custom = client.CustomObjectsApi(api_client)
+    vm = {
+        "apiVersion": "kubevirt.io/v1",
+        "kind": "VirtualMachine",
+        "metadata": {"name": "keeper"},
+        "spec": {"runStrategy": "Halted", "template": {"spec": {"domain": {"devices": {}}}}},
+    }
+    eventually(
+        lambda: custom.create_namespaced_custom_object("kubevirt.io", "v1", namespace, "virtualmachines", vm),
+        timeout=30,
+        what="VirtualMachine created",
+    )
+    custom.patch_cluster_custom_object(*PROFILE, "vmo", {"spec": {"kubevirt": {"enabled": False}}})
+
+    def refused() -> dict[str, Any] | None:
+        cond = condition(get_profile(api_client, "vmo"), "ReconcileComplete")
+        return cond if cond and cond["reason"] == "RemovalBlocked" else None
+
+    cond = eventually(refused, timeout=60, what="RemovalBlocked")
+    assert f"{namespace}/keeper" in cond["message"]
+    assert kubevirt_cr(api_client)["metadata"].get("deletionTimestamp") is None
+    client.AppsV1Api(api_client).read_namespaced_deployment("virt-operator", "kubevirt")
+
+    def blocked_events() -> list[Any]:
+        events = (
+            client.CoreV1Api(api_client)
+            .list_namespaced_event(
+                "default", field_selector="involvedObject.kind=VMOProfile,reason=RemovalBlocked"
+            )
+            .items
+        )
+        return [e for e in events if "keeper" in e.message]
+
+    eventually(blocked_events, timeout=30, what="RemovalBlocked event naming the VM")
+
+    custom.delete_namespaced_custom_object("kubevirt.io", "v1", namespace, "virtualmachines", "keeper")
+    eventually(
+        lambda: not [k for k in owned_objects(api_client) if k.kind == "KubeVirt"],
+        timeout=90,
+        what="KubeVirt removed",
+    )

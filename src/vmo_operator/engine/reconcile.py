@@ -63,6 +63,7 @@ class Outcome:
     transient: bool = False
     healths: list[ComponentHealth] = field(default_factory=list)
     managed: dict[str, int] = field(default_factory=dict)  # live owned objects per component
+    blocked: dict[str, str] = field(default_factory=dict)  # component -> what blocks its removal
 
     @property
     def available(self) -> bool:
@@ -196,6 +197,7 @@ def reconcile(
         error=apply_error or waiting,
         transient=transient,
         healths=healths,
+        blocked=blocked,
         managed={
             c.name: sum(1 for o in observed.values() if component_of(o) == c.name)
             for c in registry.components()

@@ -119,7 +119,7 @@ def check(text: str) -> Mac | Invalid:
     Accepts ':' or '-' (one kind per address) and any case. Rejects multicast (the group bit is set,
     so a NIC would not own it), all-zero (means "no address") and broadcast.
     """
-    if not _MAC_RE.match(text):
+    if not _MAC_RE.fullmatch(text):  # not match(): "$" also matches before a trailing newline
         return Invalid(text, FORMAT_REASON)
     mac = Mac(int(re.sub(r"[:-]", "", text), 16))
     if mac.value == 0:
@@ -140,7 +140,7 @@ def parse(text: str) -> Mac:
 
 
 def from_reservation_name(name: str) -> Mac | None:
-    match = _RESERVATION_NAME_RE.match(name)
+    match = _RESERVATION_NAME_RE.fullmatch(name)
     return Mac(int(match.group(1), 16)) if match else None
 
 

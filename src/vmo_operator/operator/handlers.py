@@ -121,7 +121,6 @@ async def owned_event(labels: Mapping[str, str], **_: Any) -> None:
 async def profile_event(name: str, type: str | None, **_: Any) -> None:
     # A profile appearing or going away can change which profile is the active one.
     RUNTIME.wake(None if type in ("ADDED", "DELETED") else name)
-    RUNTIME.wake(name)
 
 
 def _active_profile(kube: KubeClient) -> str:
@@ -165,6 +164,10 @@ def _record(body: Mapping[str, Any], outcome: engine.Outcome, was_available: boo
     if counts:
         summary = ", ".join(f"{n} {action}" for action, n in sorted(counts.items()))
         kopf.info(_event_target(body), reason="Applied", message=summary)
+    if outcome.blocked and outcome.status_needs_write:
+        # Once per change of the blocking set, not on every resync.
+        for component, why in sorted(outcome.blocked.items()):
+            kopf.warn(_event_target(body), reason="RemovalBlocked", message=f"removing {component}: {why}")
     if outcome.error and not outcome.transient:
         kopf.warn(_event_target(body), reason="ReconcileFailed", message=outcome.error)
 
