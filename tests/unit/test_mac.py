@@ -83,6 +83,7 @@ def test_arbitrary_text_is_either_a_valid_unicast_mac_or_has_a_reason(text: str)
         ("2:0:0:0:0:1", "six two-digit hex octets"),
         ("gg:00:00:00:00:01", "six two-digit hex octets"),
         (" 02:00:00:00:00:01", "six two-digit hex octets"),
+        ("02:00:00:00:00:01\n", "six two-digit hex octets"),  # "$" alone would let a newline through
         ("", "six two-digit hex octets"),
         ("01:00:5e:00:00:01", "multicast"),
         ("03:aa:bb:cc:dd:ee", "multicast"),
