@@ -10,89 +10,28 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import os
 import platform
 import statistics
-import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from collections.abc import Callable
+from dataclasses import asdict
 from pathlib import Path
-from typing import Any
 
 from kubernetes import client
+from tests.support.kube import PROFILE, get_profile
+from tests.support.waiting import eventually
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-
-from tests.simulators.operands import OperandSimulator  # noqa: E402
-from tests.support.controlplane import ControlPlane  # noqa: E402
-from tests.support.kube import PROFILE, apply_crd_files, condition, get_profile  # noqa: E402
-from tests.support.operator import OPERATOR_USER, OperatorProcess, bind_operator_identity  # noqa: E402
-from tests.support.waiting import eventually  # noqa: E402
+from bench.core import REPO, Bench, Row, available, environment
+from bench.faults import restart_rows
+from bench.macpool import scale_rows, webhook_rows
 
 RESULTS = REPO / "bench" / "results"
 
 
-@dataclass(frozen=True)
-class Row:
-    name: str
-    value: float | None
-    unit: str
-    target: str
-    anchor: str = ""
-    ok: bool | None = None
-    note: str = ""
-
-    @property
-    def mark(self) -> str:
-        return {True: "pass", False: "SHORT", None: "-"}[self.ok]
-
-
-@dataclass
-class Bench:
-    plane: ControlPlane
-    api: Any
-    operator: OperatorProcess
-
-    def writes(self) -> int:
-        return len(self.plane.writes_by(OPERATOR_USER))
-
-    def metric_sum(self, prefix: str) -> float:
-        return sum(v for k, v in self.operator.metrics().items() if k.startswith(prefix))
-
-
-@contextmanager
-def environment(workdir: Path) -> Iterator[Bench]:
-    plane = ControlPlane()
-    plane.start()
-    sim = None
-    operator = None
-    try:
-        api = plane.api_client()
-        apply_crd_files(api, sorted((REPO / "crds").glob("*.yaml")))
-        sim = OperandSimulator(api).start()
-        kubeconfig = bind_operator_identity(plane)
-        operator = OperatorProcess(kubeconfig=kubeconfig, log_path=workdir / "operator.log", resync_seconds=5)
-        operator.start()
-        yield Bench(plane, api, operator)
-    finally:
-        if operator is not None:
-            operator.stop()
-        if sim is not None:
-            sim.stop()
-        plane.stop()
-
-
-def _available(api: Any, name: str) -> bool:
-    profile = get_profile(api, name)
-    cond = condition(profile, "Available")
-    return bool(
-        cond
-        and cond["status"] == "True"
-        and cond.get("observedGeneration") == profile["metadata"]["generation"]
-    )  # type: ignore[index]
+def _available(api: object, name: str) -> bool:
+    return available(api, name)
 
 
 def profile_rows(bench: Bench) -> list[Row]:
@@ -167,7 +106,13 @@ def profile_rows(bench: Bench) -> list[Row]:
     ]
 
 
-BENCHMARKS: dict[str, Callable[[Bench], list[Row]]] = {"profile": profile_rows}
+# In this order: the later ones stop the plain operator (replicas take over) and fill etcd.
+BENCHMARKS: dict[str, Callable[[Bench], list[Row]]] = {
+    "profile": profile_rows,
+    "restart": restart_rows,
+    "webhook": webhook_rows,
+    "scale": scale_rows,
+}
 
 
 def print_table(rows: list[Row]) -> None:
@@ -197,7 +142,7 @@ def main(argv: list[str] | None = None) -> int:
     RESULTS.mkdir(parents=True, exist_ok=True)
     record = {
         "time": dt.datetime.now(dt.UTC).isoformat(),
-        "machine": {"cores": __import__("os").cpu_count(), "python": platform.python_version()},
+        "machine": {"cores": os.cpu_count(), "python": platform.python_version()},
         "rows": [asdict(r) | {"mark": r.mark} for r in rows],
     }
     (RESULTS / "latest.json").write_text(json.dumps(record, indent=2))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from vmo_operator.engine.conditions import ConditionSpec, find, is_true, set_conditions
+from vmo_operator.engine.conditions import MAX_MESSAGE_BYTES, ConditionSpec, find, is_true, set_conditions
 
 ORDER = ("Available", "Progressing")
 
@@ -57,3 +57,19 @@ def test_untouched_conditions_are_kept() -> None:
     custom = find(result, "Custom")
     assert custom is not None
     assert custom["observedGeneration"] == 1
+
+
+def test_a_huge_message_is_cut_below_the_crd_limit_the_same_way_every_time() -> None:
+    """API errors can echo a hostile spec value; an over-long message would make the status write fail."""
+    echo = "ünïcødé " * 20000
+    first = set_conditions(
+        [], [ConditionSpec("Degraded", "True", "ApplyFailed", echo)], generation=1, now="t"
+    )
+    again = set_conditions(
+        first, [ConditionSpec("Degraded", "True", "ApplyFailed", echo)], generation=1, now="t"
+    )
+    message = first[0]["message"]
+    assert len(message.encode("utf-8")) <= MAX_MESSAGE_BYTES
+    assert message.startswith("ünïcødé ")
+    assert message.endswith("(truncated)")
+    assert again == first

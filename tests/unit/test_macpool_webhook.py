@@ -274,6 +274,20 @@ def test_duplicate_interface_names_are_denied(store: MemoryReservationStore) -> 
     assert 'interface name "a"' in deny(store, obj).message
 
 
+def test_non_object_interface_items_are_denied_not_mispatched(store: MemoryReservationStore) -> None:
+    """Patch paths index the raw list: skipping a junk item would write a MAC into the wrong one."""
+    obj = vm(macs_by_iface={"real": None})
+    obj["spec"]["template"]["spec"]["domain"]["devices"]["interfaces"].insert(0, "junk")
+    assert deny(store, obj).message == "interface #0 is not an object"
+    assert store.list() == []
+
+
+def test_an_interface_name_too_long_to_record_is_denied(store: MemoryReservationStore) -> None:
+    denied = deny(store, vm(macs_by_iface={"x" * 254: None}))
+    assert "longer than 253 characters" in denied.message
+    assert store.list() == []
+
+
 def test_duplicate_macs_within_one_vm_are_denied_even_when_spelt_differently(
     store: MemoryReservationStore,
 ) -> None:

@@ -13,6 +13,20 @@ from typing import Any, Literal
 Status = Literal["True", "False", "Unknown"]
 Condition = dict[str, Any]
 
+# The CRD caps a condition message at 32768; API errors can echo a hostile spec value far beyond
+# that, and a status write the server refuses would leave no condition at all. Kept well below.
+MAX_MESSAGE_BYTES = 8192
+_TRUNCATED = " ... (truncated)"
+
+
+def bounded(message: str, limit: int = MAX_MESSAGE_BYTES) -> str:
+    """`message`, cut (deterministically, on a character boundary) to at most `limit` UTF-8 bytes."""
+    encoded = message.encode("utf-8")
+    if len(encoded) <= limit:
+        return message
+    keep = encoded[: limit - len(_TRUNCATED)].decode("utf-8", errors="ignore")
+    return keep + _TRUNCATED
+
 
 @dataclass(frozen=True)
 class ConditionSpec:
@@ -50,7 +64,7 @@ def set_conditions(
             "type": update.type,
             "status": update.status,
             "reason": update.reason,
-            "message": update.message,
+            "message": bounded(update.message),
             "lastTransitionTime": now
             if transitioned or previous is None
             else previous.get("lastTransitionTime", now),

@@ -36,6 +36,9 @@ from vmo_operator.macpool.settings import ALLOW_DUPLICATE_ANNOTATION, MacPoolSet
 
 PatchOp = dict[str, Any]
 
+# A reservation records the interface name (MACReservation spec.interface, maxLength 253).
+MAX_INTERFACE_NAME = 253
+
 INTERFACES_PATH: Mapping[str, tuple[str, ...]] = {
     VM_KIND: ("spec", "template", "spec", "domain", "devices", "interfaces"),
     VMI_KIND: ("spec", "domain", "devices", "interfaces"),
@@ -110,11 +113,15 @@ class Context:
 # ---- reading objects ------------------------------------------------------------------------
 
 
-def interfaces_of(obj: Mapping[str, Any] | None, kind: str) -> list[Mapping[str, Any]]:
+def _interface_items(obj: Mapping[str, Any] | None, kind: str) -> list[Any]:
     node: Any = obj or {}
     for key in INTERFACES_PATH[kind]:
         node = node.get(key) if isinstance(node, Mapping) else None
-    return [item for item in node if isinstance(item, Mapping)] if isinstance(node, list) else []
+    return node if isinstance(node, list) else []
+
+
+def interfaces_of(obj: Mapping[str, Any] | None, kind: str) -> list[Mapping[str, Any]]:
+    return [item for item in _interface_items(obj, kind) if isinstance(item, Mapping)]
 
 
 def owned_by_vm(obj: Mapping[str, Any]) -> bool:
@@ -158,10 +165,16 @@ def _old_macs(old: Mapping[str, Any] | None, kind: str) -> dict[str, macs.Mac]:
 
 def plan(request: AdmissionRequest) -> Plan | Denied:
     """What admission must do for each interface, or why the object is refused."""
+    # Patch paths index the raw list, so every item must be an interface we can read.
+    for position, item in enumerate(_interface_items(request.obj, request.kind)):
+        if not isinstance(item, Mapping):
+            return Denied(f"interface #{position} is not an object")
     interfaces = interfaces_of(request.obj, request.kind)
     seen_names: set[str] = set()
     for iface in interfaces:
         name = str(iface.get("name", ""))
+        if len(name) > MAX_INTERFACE_NAME:
+            return Denied(f'interface name "{name[:32]}..." is longer than {MAX_INTERFACE_NAME} characters')
         if name in seen_names:
             return Denied(f'interface name "{name}" is used by more than one interface')
         seen_names.add(name)

@@ -65,7 +65,13 @@ def prepare(kube: KubeClient, config: OperatorConfig) -> None:
 async def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     settings.persistence.finalizer = FINALIZER
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix="vmo.dev")
-    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(prefix="vmo.dev")
+    # Without the spec: kopf would copy the whole spec into an annotation, and a large but valid
+    # spec (e.g. a big pass-through `affinity`) overflows the 256 KiB annotation limit, after which
+    # every kopf patch fails, including the finalizer removal. No handler here diffs the spec (the
+    # daemon is woken by on.event), so nothing is lost.
+    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+        prefix="vmo.dev", ignored_fields=["spec"]
+    )
     settings.posting.level = 20  # INFO: our Normal events matter to admins
     settings.execution.max_workers = 8
     settings.watching.server_timeout = 300

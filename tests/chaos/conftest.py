@@ -1,0 +1,86 @@
+"""Fixtures of the fault-injection and bad-input suites: one control plane for the whole package.
+
+See harness.py for why it is not the session's control plane. Sizes come from budget.py
+(environment variables), so `make test` and `make chaos` run the same tests at different lengths.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+import pytest
+from kubernetes import client
+
+from tests.chaos.budget import BUDGET, Budget
+from tests.chaos.harness import WORKLOAD_NAMESPACE, ChaosCluster, Workloads, reset
+from tests.simulators.operands import OperandSimulator
+from tests.support.controlplane import REPO, ControlPlane, free_port, leftover_processes
+from tests.support.kube import apply_crd_files
+from tests.support.operator import bind_operator_identity
+
+
+@pytest.fixture(scope="package")
+def budget(pytestconfig: pytest.Config) -> Budget:
+    """The run's sizes and seed, printed even under output capture so a failure can be replayed."""
+    reporter = pytestconfig.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None:
+        reporter.write_line(f"\n[chaos] {BUDGET}")
+    return BUDGET
+
+
+@pytest.fixture(scope="package")
+def chaos(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ChaosCluster]:
+    plane = ControlPlane().start()
+    workdir = plane.workdir
+    simulator = None
+    cluster = None
+    try:
+        api = plane.api_client()
+        apply_crd_files(api, sorted((REPO / "crds").glob("*.yaml")))
+        simulator = OperandSimulator(api).start()
+        client.CoreV1Api(api).create_namespace({"metadata": {"name": WORKLOAD_NAMESPACE}})
+        cluster = ChaosCluster(
+            plane=plane,
+            api=api,
+            kubeconfig=bind_operator_identity(plane),
+            port=free_port(),
+            logs=tmp_path_factory.mktemp("chaos-operators"),
+            simulator=simulator,
+        )
+        cluster.start_operator()
+        yield cluster
+    finally:
+        if cluster is not None:
+            cluster.stop_operators()
+            print(
+                f"\n--- last operator log ({cluster.operator.log_path}) ---\n{cluster.operator.log_tail(30)}"
+            )
+        if simulator is not None:
+            simulator.stop()
+        plane.stop()
+    assert workdir is not None
+    assert not leftover_processes(workdir), "control-plane processes left behind"
+
+
+@pytest.fixture(scope="module")
+def clean(chaos: ChaosCluster) -> ChaosCluster:
+    """Each module starts with no profile, no workloads and one live operator (what a module
+    leaves behind is cleared by the next one, or goes with the control plane)."""
+    reset(chaos)
+    return chaos
+
+
+@pytest.fixture
+def workloads(chaos: ChaosCluster) -> Workloads:
+    return Workloads(chaos.api)
+
+
+@pytest.fixture
+def say(capsys: pytest.CaptureFixture[str]) -> Callable[[str], None]:
+    """Print a summary line (a recovery time, a tally) even when pytest captures output."""
+
+    def emit(line: str) -> None:
+        with capsys.disabled():
+            print(f"\n[chaos] {line.strip()}", end="")
+
+    return emit

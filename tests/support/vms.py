@@ -1,0 +1,128 @@
+"""VirtualMachines as tests and benchmarks drive them: bodies, creates, the MACs they carry.
+
+The VirtualMachine API is the one the operand simulator (or `install_kubevirt_crds`) registers, so
+a VM here is only an object; the MAC webhook is what gives it meaning.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from kubernetes import client
+from kubernetes.client.exceptions import ApiException
+
+from tests.support.controlplane import free_port
+from tests.support.operator import OPERATOR_NAMESPACE, OperatorProcess
+from tests.support.waiting import eventually
+
+VM_API = ("kubevirt.io", "v1")
+
+
+def vm_body(
+    name: str, interfaces: dict[str, str | None], annotations: dict[str, str] | None = None
+) -> dict[str, Any]:
+    """A halted VM with one bridge interface per entry; a value is the user-set MAC, None asks for one."""
+    ifaces = [{"name": n, "bridge": {}} | ({"macAddress": m} if m else {}) for n, m in interfaces.items()]
+    networks = [{"name": n, "multus": {"networkName": "default/br"}} for n in interfaces]
+    meta: dict[str, Any] = {"name": name}
+    if annotations:
+        meta["annotations"] = annotations
+    return {
+        "apiVersion": "kubevirt.io/v1",
+        "kind": "VirtualMachine",
+        "metadata": meta,
+        "spec": {
+            "runStrategy": "Halted",
+            "template": {"spec": {"domain": {"devices": {"interfaces": ifaces}}, "networks": networks}},
+        },
+    }
+
+
+def create_vm(
+    api: Any,
+    namespace: str,
+    name: str,
+    interfaces: dict[str, str | None],
+    *,
+    dry_run: bool = False,
+    annotations: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    kwargs = {"dry_run": "All"} if dry_run else {}
+    result: dict[str, Any] = client.CustomObjectsApi(api).create_namespaced_custom_object(
+        *VM_API, namespace, "virtualmachines", vm_body(name, interfaces, annotations), **kwargs
+    )
+    return result
+
+
+def get_vm(api: Any, namespace: str, name: str) -> dict[str, Any]:
+    result: dict[str, Any] = client.CustomObjectsApi(api).get_namespaced_custom_object(
+        *VM_API, namespace, "virtualmachines", name
+    )
+    return result
+
+
+def list_vms(api: Any) -> list[dict[str, Any]]:
+    """Every VM in the cluster; empty while the VirtualMachine API is not installed."""
+    try:
+        items: list[dict[str, Any]] = client.CustomObjectsApi(api).list_cluster_custom_object(
+            *VM_API, "virtualmachines"
+        )["items"]
+    except ApiException as exc:
+        if exc.status == 404:
+            return []
+        raise
+    return items
+
+
+def vm_macs(vm: dict[str, Any]) -> dict[str, str]:
+    interfaces = vm["spec"]["template"]["spec"]["domain"]["devices"]["interfaces"]
+    return {i["name"]: i.get("macAddress", "") for i in interfaces}
+
+
+def denial(exc: ApiException) -> str:
+    """The message of a refused request (an admission denial or the API server's own error)."""
+    try:
+        return str(json.loads(exc.body)["message"])
+    except (TypeError, ValueError, KeyError):
+        return str(exc.body)
+
+
+def create_with_retry(
+    api: Any, namespace: str, name: str, interfaces: dict[str, str | None], *, timeout: float = 60
+) -> dict[str, Any]:
+    """Create, retrying the transient failures a client sees while a webhook replica dies."""
+
+    def attempt() -> dict[str, Any] | None:
+        try:
+            return create_vm(api, namespace, name, interfaces)
+        except ApiException as exc:
+            if exc.status == 409 and "already exists" in denial(exc):
+                return get_vm(api, namespace, name)  # an earlier attempt got through
+            if exc.status >= 500 or exc.status == 429:
+                return None
+            raise
+
+    return eventually(attempt, timeout=timeout, interval=0.1, what=f"create {namespace}/{name}")
+
+
+def webhook_operator(
+    kubeconfig: Path, log_path: Path, *, port: int = 0, resync_seconds: float = 2.0
+) -> OperatorProcess:
+    """A `vmo run` process that also serves the MAC webhooks by URL on 127.0.0.1:`port`.
+
+    Several of them may share one port (SO_REUSEPORT), as replicas behind one Service would.
+    Not started; call `.start()`.
+    """
+    return OperatorProcess(
+        kubeconfig=kubeconfig,
+        log_path=log_path,
+        resync_seconds=resync_seconds,
+        extra_args=[
+            "--webhook-mode=url",
+            "--webhook-host=127.0.0.1",
+            f"--webhook-port={port or free_port()}",
+        ],
+        env={"VMO_NAMESPACE": OPERATOR_NAMESPACE},
+    )
