@@ -57,17 +57,32 @@ def test_operator_survives_vm_crds_vanishing_and_serves_admission_after(
     api_client: Any, webhook_operator: OperatorProcess, namespace: str
 ) -> None:
     ext = client.ApiextensionsV1Api(api_client)
-    for _ in range(3):
+
+    def installed() -> bool:
+        # A CRD still terminating from the last round answers 409 to create: keep trying.
         install_kubevirt_crds(api_client)
-        eventually(lambda: crds_established(api_client, KUBEVIRT_WORKLOAD_CRDS), timeout=30, what="VM CRDs")
+        return crds_established(api_client, KUBEVIRT_WORKLOAD_CRDS)
+
+    def gone() -> bool:
+        for crd in KUBEVIRT_WORKLOAD_CRDS:
+            try:
+                ext.read_custom_resource_definition(crd["metadata"]["name"])
+            except ApiException as exc:
+                if exc.status != 404:
+                    raise
+            else:
+                return False
+        return True
+
+    for _ in range(3):
+        eventually(installed, timeout=60, what="VM CRDs installed")
         for crd in KUBEVIRT_WORKLOAD_CRDS:
             with contextlib.suppress(ApiException):
                 ext.delete_custom_resource_definition(crd["metadata"]["name"])
-        eventually(lambda: not crds_established(api_client, KUBEVIRT_WORKLOAD_CRDS), timeout=30, what="gone")
+        eventually(gone, timeout=60, what="VM CRDs gone")
         assert webhook_operator.alive(), webhook_operator.log_tail()
 
-    install_kubevirt_crds(api_client)
-    eventually(lambda: crds_established(api_client, KUBEVIRT_WORKLOAD_CRDS), timeout=30, what="VM CRDs")
+    eventually(installed, timeout=60, what="VM CRDs installed")
     macs = eventually(
         lambda: all(_vm_macs(api_client, namespace, f"vm-{free_port()}")) or None,
         timeout=60,
