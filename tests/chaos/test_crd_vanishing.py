@@ -1,4 +1,6 @@
-"""The operator outlives the CRDs it watches: KubeVirt's VM CRDs vanish whenever KubeVirt is
+"""(Flaky on a loaded 2-core machine: CRD deletion can outlast the waits; kept with make chaos.)
+
+The operator outlives the CRDs it watches: KubeVirt's VM CRDs vanish whenever KubeVirt is
 removed, and kopf's watchers fail on that 404. `vmo run` must keep serving afterwards."""
 
 from __future__ import annotations
