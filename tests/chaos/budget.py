@@ -1,8 +1,8 @@
 """How much fault injection and fuzzing one run does, from the environment.
 
 `make test` runs the bounded defaults (a few minutes on two cores); `make chaos` raises them.
-Every random choice the fault suites make comes from one seeded RNG, so a failing round can be
-replayed with the seed it prints.
+Every random choice the fault suites make, and every Hypothesis example, comes from one seed, so a
+failing run can be replayed with the seed it prints (VMO_CHAOS_SEED).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ class Budget:
     """Operator SIGKILL rounds (VMO_CHAOS_ROUNDS)."""
 
     seed: int = 20261125
-    """Seed of the fault-injection RNG (VMO_CHAOS_SEED)."""
+    """Seed of the fault-injection RNG and of Hypothesis (VMO_CHAOS_SEED); fixed for `make test`."""
 
     profiles: int = 500
     """Hypothesis-generated VMOProfiles sent to the API server as dry runs (VMO_FUZZ_PROFILES)."""
@@ -32,9 +32,6 @@ class Budget:
     vms: int = 200
     """Hypothesis-generated VirtualMachines created through the MAC webhook (VMO_FUZZ_VMS)."""
 
-    random: bool = False
-    """Fresh Hypothesis examples each run instead of a fixed, reproducible set (VMO_FUZZ_RANDOM=1)."""
-
     @classmethod
     def from_env(cls) -> Budget:
         return cls(
@@ -43,7 +40,6 @@ class Budget:
             profiles=_int("VMO_FUZZ_PROFILES", cls.profiles),
             reconciled=_int("VMO_FUZZ_RECONCILED", cls.reconciled),
             vms=_int("VMO_FUZZ_VMS", cls.vms),
-            random=os.environ.get("VMO_FUZZ_RANDOM", "") not in ("", "0"),
         )
 
 
