@@ -36,6 +36,12 @@ class KubeError(Exception):
     def transient(self) -> bool:
         return self.status in (0, 409, 429) or self.status >= 500
 
+    @property
+    def namespace_terminating(self) -> bool:
+        """Creating in a namespace that is still being deleted (e.g. a component re-enabled right
+        after it was disabled): it works again once the namespace is gone."""
+        return self.status == 403 and "because it is being terminated" in self.message
+
 
 def kind_path(kind: Kind, namespace: str = "", name: str = "") -> str:
     base = "/api/v1" if kind.api_version == "v1" else f"/apis/{kind.api_version}"

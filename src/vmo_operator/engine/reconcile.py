@@ -174,7 +174,10 @@ def reconcile(
     except CRDsNotEstablishedError as exc:
         waiting, transient = str(exc), True
     except KubeError as exc:
-        apply_error, transient = str(exc), exc.transient
+        if exc.namespace_terminating:  # waiting fixes it: Progressing, not Degraded
+            waiting, transient = str(exc), True
+        else:
+            apply_error, transient = str(exc), exc.transient
 
     healths = [_assess(component, spec, facts, observed, apply_error) for component in registry.components()]
     titled = [
