@@ -85,11 +85,6 @@ def test_operator_survives_vm_crds_vanishing_and_serves_admission_after(
         assert webhook_operator.alive(), webhook_operator.log_tail()
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="known issue: after the VM CRDs are deleted and re-created, kopf sometimes never "
-    "re-resolves them and its admission server answers 404 for the VM webhooks until a restart",
-)
 def test_admission_works_again_after_the_vm_crds_come_back(
     api_client: Any, webhook_operator: OperatorProcess, namespace: str
 ) -> None:

@@ -87,6 +87,8 @@ def crds_established(api: Any, crds: list[dict[str, Any]]) -> bool:
             live = ext.read_custom_resource_definition(crd["metadata"]["name"])
         except ApiException:
             return False
+        if live.metadata.deletion_timestamp is not None:
+            return False  # still Established while being deleted, but about to stop being served
         if not any(c.type == "Established" and c.status == "True" for c in (live.status.conditions or [])):
             return False
     return True

@@ -45,6 +45,7 @@ from vmo_operator.macpool.allocator import Allocator
 from vmo_operator.macpool.reservation import GROUP, PLURAL, VERSION, VM_KIND, VMI_KIND, Holder, Reservation
 from vmo_operator.macpool.settings import MacPoolSettings, from_profile_spec
 from vmo_operator.macpool.store import KubeObjectSource, KubeReservationStore
+from vmo_operator.operator import reactor
 
 log = structlog.get_logger("vmo.macpool")
 T = TypeVar("T")
@@ -127,6 +128,7 @@ class _State:
     bundle: certs.CertBundle | None = None
     configs_ok: bool = False
     ready: bool = False
+    stale_probes: int = 0
     last_report: audit.AuditReport | None = None
     last_status: dict[str, Any] = field(default_factory=dict)
     reported_collisions: set[tuple[str, str]] = field(default_factory=set)
@@ -650,7 +652,7 @@ async def _maintenance() -> None:
             if now >= next_audit:
                 await _audit_round()
                 next_audit = now + options.audit_seconds
-            STATE.ready = STATE.settings.enabled and STATE.configs_ok and await _in_thread(_probe)
+            await _check_readiness()
             WEBHOOK_READY.set(1 if STATE.ready else 0)
             await _in_thread(_write_status)
         except asyncio.CancelledError:
@@ -734,7 +736,10 @@ def _report_collisions(collisions: Iterable[reconcile.Collision]) -> None:
             STATE.reported_collisions.add(key)
 
 
-def _probe() -> bool:
+ProbeResult = Literal["ok", "unknown-resource", "failed"]
+
+
+def _probe() -> ProbeResult:
     """POST a harmless dry-run review to our own server, trusting only our CA."""
     assert STATE.options is not None
     assert STATE.bundle is not None
@@ -766,10 +771,39 @@ def _probe() -> bool:
         response = connection.getresponse()
         payload = json.loads(response.read() or b"{}")
     except (OSError, ValueError, http.client.HTTPException):
-        return False
+        return "failed"
     finally:
         connection.close()
-    return response.status == 200 and bool((payload.get("response") or {}).get("allowed"))
+    if response.status == 404:
+        return "unknown-resource"  # kopf's server does not know the VirtualMachine API
+    return "ok" if response.status == 200 and (payload.get("response") or {}).get("allowed") else "failed"
+
+
+def _vm_api_served() -> bool:
+    """Whether API discovery serves kubevirt.io/v1 virtualmachines right now."""
+    from kubernetes import client
+    from kubernetes.client.exceptions import ApiException
+
+    try:
+        found = client.CustomObjectsApi(STATE.api_client).get_api_resources("kubevirt.io", "v1")
+    except ApiException:
+        return False
+    return any(resource.name == "virtualmachines" for resource in found.resources or [])
+
+
+async def _check_readiness() -> None:
+    """Probe our own webhook; restart kopf when it has missed the VirtualMachine API coming back.
+
+    Two probes in a row must fail that way while discovery serves the API, so a re-scan that kopf
+    is about to make anyway does not cost a restart.
+    """
+    result = await _in_thread(_probe)
+    stale = result == "unknown-resource" and await _in_thread(_vm_api_served)
+    STATE.stale_probes = STATE.stale_probes + 1 if stale else 0
+    if STATE.stale_probes >= 2:
+        STATE.stale_probes = 0
+        reactor.request_restart("the webhook answers 404 for VirtualMachines that discovery serves")
+    STATE.ready = STATE.settings.enabled and STATE.configs_ok and result == "ok"
 
 
 def _write_status() -> None:

@@ -10,7 +10,7 @@ import kopf
 import structlog
 
 from vmo_operator.engine.kube import KubeClient
-from vmo_operator.operator import handlers, metrics
+from vmo_operator.operator import handlers, metrics, reactor
 from vmo_operator.operator.config import OperatorConfig
 from vmo_operator.operator.logs import configure_logging
 
@@ -91,8 +91,9 @@ def run(args: argparse.Namespace) -> int:
 
 # kopf's watchers fail with 404 when a CRD disappears mid-stream (KubeVirt's VM CRDs go away when
 # KubeVirt is removed) and that takes the whole operator down. The watch for a vanished kind is
-# simply not started again, so restarting the reactor in-process is the cure; a burst of restarts
-# means something else is wrong, and then the process exits for its supervisor to see.
+# simply not started again, so restarting the reactor in-process is the cure. A handler can also
+# ask for a restart (see `reactor`). A burst of restarts means something else is wrong, and then
+# the process exits for its supervisor to see.
 _RESTART_WINDOW_SECONDS = 600.0
 _MAX_RESTARTS_IN_WINDOW = 5
 
@@ -100,23 +101,27 @@ _MAX_RESTARTS_IN_WINDOW = 5
 def _run_kopf(config: OperatorConfig, log: Any) -> int:
     restarts: list[float] = []
     while True:
+        reactor.RESTART_REQUESTED.clear()
         try:
             kopf.run(
                 clusterwide=True,
                 standalone=config.standalone,
                 priority=config.peering_priority,
                 liveness_endpoint=config.liveness_endpoint or None,
+                stop_flag=reactor.RESTART_REQUESTED,
             )
-            return 0
         except Exception as exc:
             if not _is_vanished_resource(exc):
                 raise
-            now = time.monotonic()
-            restarts = [t for t in restarts if now - t < _RESTART_WINDOW_SECONDS] + [now]
-            if len(restarts) > _MAX_RESTARTS_IN_WINDOW:
-                log.error("too many reactor restarts, exiting", restarts=len(restarts))
-                raise
             log.warning("a watched resource vanished; restarting the reactor", error=str(exc))
+        else:
+            if not reactor.RESTART_REQUESTED.is_set():
+                return 0  # a signal or a clean exit, not a restart request
+        now = time.monotonic()
+        restarts = [t for t in restarts if now - t < _RESTART_WINDOW_SECONDS] + [now]
+        if len(restarts) > _MAX_RESTARTS_IN_WINDOW:
+            log.error("too many reactor restarts, exiting", restarts=len(restarts))
+            return 1
 
 
 def _is_vanished_resource(exc: BaseException) -> bool:
