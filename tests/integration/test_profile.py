@@ -388,6 +388,9 @@ def test_a_second_profile_is_reported_and_not_applied(api_client: Any, make_prof
     )
 
 
+SECONDS_WITHOUT_NO_EXECUTE = {"key": "k", "effect": "NoSchedule", "tolerationSeconds": 1}
+
+
 @pytest.mark.parametrize(
     ("spec", "field", "reason"),
     [
@@ -404,8 +407,20 @@ def test_a_second_profile_is_reported_and_not_applied(api_client: Any, make_prof
             "both",
         ),
         ({"snapshotController": {"mode": "Sometimes"}}, "spec.snapshotController.mode", "Unsupported value"),
+        (
+            {"cdi": {"infra": {"tolerations": [SECONDS_WITHOUT_NO_EXECUTE]}}},
+            "spec.cdi.infra.tolerations[0].tolerationSeconds",
+            "only allowed with effect NoExecute",
+        ),
     ],
-    ids=["vlan-range", "duplicate-network", "mac-prefix", "gate-added-and-removed", "snapshot-mode"],
+    ids=[
+        "vlan-range",
+        "duplicate-network",
+        "mac-prefix",
+        "gate-added-and-removed",
+        "snapshot-mode",
+        "toleration-seconds",
+    ],
 )
 def test_invalid_specs_are_rejected_naming_the_field(
     api_client: Any, project_crds: list[str], spec: dict[str, Any], field: str, reason: str

@@ -148,6 +148,24 @@ INVALID: list[tuple[str, dict[str, Any], str, str]] = [
     ),
     ("registry", {"kubevirt": {"registry": "https://quay.io"}}, "kubevirt.registry", "pattern"),
     ("snapshot mode", {"snapshotController": {"mode": "On"}}, "snapshotController.mode", "'Auto'"),
+    (
+        "tolerationSeconds without NoExecute",
+        {"cdi": {"infra": {"tolerations": [{"key": "k", "effect": "NoSchedule", "tolerationSeconds": 5}]}}},
+        "cdi.infra.tolerations.0",
+        "tolerationSeconds is only allowed with effect NoExecute",
+    ),
+    (
+        "Exists with a value",
+        {"cdi": {"infra": {"tolerations": [{"key": "k", "operator": "Exists", "value": "v"}]}}},
+        "cdi.infra.tolerations.0",
+        "value must be empty when operator is Exists",
+    ),
+    (
+        "empty key with Equal",
+        {"kubevirt": {"workloads": {"tolerations": [{"value": "v"}]}}},
+        "kubevirt.workloads.tolerations.0",
+        "operator must be Exists when key is empty",
+    ),
 ]
 
 

@@ -148,8 +148,33 @@ def _registry_field(default_registry: str) -> Any:
 # ---------------------------------------------------------------------------------------------- shared
 
 
+_TOLERATION_SECONDS_RULE = cel(
+    "!has(self.tolerationSeconds) || (has(self.effect) && self.effect == 'NoExecute')",
+    "tolerationSeconds is only allowed with effect NoExecute",
+    ".tolerationSeconds",
+)
+_TOLERATION_EXISTS_VALUE_RULE = cel(
+    "!(has(self.operator) && self.operator == 'Exists') || !has(self.value) || self.value == ''",
+    "value must be empty when operator is Exists",
+    ".value",
+)
+_TOLERATION_EMPTY_KEY_RULE = cel(
+    "(has(self.key) && self.key != '') || (has(self.operator) && self.operator == 'Exists')",
+    "operator must be Exists when key is empty (a toleration of every taint)",
+    ".operator",
+)
+
+
 class Toleration(_Model):
     """A toleration, as in a Pod spec, added to the component's pods."""
+
+    # The rules Kubernetes applies to Pod tolerations, checked here so that a bad toleration is
+    # refused at apply time instead of surfacing later as a Deployment the API server rejects.
+    model_config = ConfigDict(
+        json_schema_extra=_extra(
+            _TOLERATION_SECONDS_RULE, _TOLERATION_EXISTS_VALUE_RULE, _TOLERATION_EMPTY_KEY_RULE
+        )
+    )
 
     key: LabelKey | None = Field(
         default=None, description="Taint key the toleration applies to; empty matches all keys."
@@ -164,6 +189,16 @@ class Toleration(_Model):
     toleration_seconds: int | None = Field(
         default=None, ge=0, description="For NoExecute: how long the pod stays bound after the taint appears."
     )
+
+    @model_validator(mode="after")
+    def _pod_toleration_rules(self) -> Toleration:
+        if self.toleration_seconds is not None and self.effect != "NoExecute":
+            raise ValueError(_TOLERATION_SECONDS_RULE["message"])
+        if self.operator == "Exists" and self.value:
+            raise ValueError(_TOLERATION_EXISTS_VALUE_RULE["message"])
+        if not self.key and self.operator != "Exists":
+            raise ValueError(_TOLERATION_EMPTY_KEY_RULE["message"])
+        return self
 
 
 class NodePlacement(_Model):
