@@ -13,9 +13,7 @@ Regenerate the checked-in files with::
 
 from __future__ import annotations
 
-import argparse
 import copy
-import sys
 import types
 import typing
 from collections.abc import Mapping
@@ -26,7 +24,7 @@ import yaml
 from pydantic import BaseModel
 from pydantic_core import PydanticUndefined
 
-from vmo_operator.api import models
+from vmo_operator.api import generated, models
 
 Schema = dict[str, Any]
 
@@ -262,41 +260,18 @@ def generated_files() -> dict[Path, str]:
     return {CRD_PATH: crd_yaml(), REFERENCE_PATH: reference.render_markdown(build_crd())}
 
 
-def default_root() -> Path:
-    # src/vmo_operator/api/crd.py -> repository root
-    return Path(__file__).resolve().parents[3]
-
-
 def stale_files(root: Path) -> list[Path]:
-    return [path for path, text in generated_files().items() if _read(root / path) != text]
-
-
-def _read(path: Path) -> str | None:
-    return path.read_text(encoding="utf-8") if path.exists() else None
+    return generated.stale(generated_files(), root)
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m vmo_operator.api.crd", description="Generate the VMOProfile CRD and reference docs."
+    return generated.main(
+        module="vmo_operator.api.crd",
+        description="Generate the VMOProfile CRD and reference docs.",
+        files=generated_files,
+        printed=crd_yaml,
+        argv=argv,
     )
-    parser.add_argument("--write", action="store_true", help="write crds/ and docs/reference.md")
-    parser.add_argument("--check", action="store_true", help="exit 1 if the generated files are stale")
-    parser.add_argument("--root", type=Path, default=None, help="repository root (default: this checkout)")
-    args = parser.parse_args(argv)
-    root = args.root or default_root()
-    if args.write:
-        for path, text in generated_files().items():
-            (root / path).parent.mkdir(parents=True, exist_ok=True)
-            (root / path).write_text(text, encoding="utf-8")
-            print(f"wrote {path}")
-        return 0
-    if args.check:
-        stale = stale_files(root)
-        for path in stale:
-            print(f"stale: {path} (run: python -m vmo_operator.api.crd --write)", file=sys.stderr)
-        return 1 if stale else 0
-    sys.stdout.write(crd_yaml())
-    return 0
 
 
 if __name__ == "__main__":

@@ -137,17 +137,17 @@ def crd_yaml() -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    import argparse
     from pathlib import Path
 
-    parser = argparse.ArgumentParser(description="Print or write the MACReservation CRD.")
-    parser.add_argument("--write", action="store_true", help=f"write {CRD_FILE} instead of printing")
-    args = parser.parse_args(argv)
-    if args.write:
-        Path(CRD_FILE).write_text(crd_yaml(), encoding="utf-8")
-    else:
-        print(crd_yaml(), end="")
-    return 0
+    from vmo_operator.api import generated
+
+    return generated.main(
+        module="vmo_operator.macpool.crd",
+        description="Print, write or check the MACReservation CRD.",
+        files=lambda: {Path(CRD_FILE): crd_yaml()},
+        printed=crd_yaml,
+        argv=argv,
+    )
 
 
 if __name__ == "__main__":

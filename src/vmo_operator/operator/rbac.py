@@ -15,8 +15,6 @@ and are emitted in a stable order so regeneration is a no-op unless a permission
 
 from __future__ import annotations
 
-import argparse
-import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +22,7 @@ from typing import Any
 
 import yaml
 
+from vmo_operator.api import generated
 from vmo_operator.components import kinds, registry
 from vmo_operator.components.base import workload_kinds
 from vmo_operator.macpool import reservation
@@ -318,42 +317,18 @@ def generated_files() -> dict[Path, str]:
     }
 
 
-def default_root() -> Path:
-    # src/vmo_operator/operator/rbac.py -> repository root
-    return Path(__file__).resolve().parents[3]
-
-
 def stale_files(root: Path) -> list[Path]:
-    return [path for path, text in generated_files().items() if _read(root / path) != text]
-
-
-def _read(path: Path) -> str | None:
-    return path.read_text(encoding="utf-8") if path.exists() else None
+    return generated.stale(generated_files(), root)
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m vmo_operator.operator.rbac",
+    return generated.main(
+        module="vmo_operator.operator.rbac",
         description="Generate the operator's RBAC and the VM user roles for the Helm chart and kustomize.",
+        files=generated_files,
+        printed=lambda: _dump({"rules": cluster_role_rules()}),
+        argv=argv,
     )
-    parser.add_argument("--write", action="store_true", help="write the files under charts/ and deploy/")
-    parser.add_argument("--check", action="store_true", help="exit 1 if the generated files are stale")
-    parser.add_argument("--root", type=Path, default=None, help="repository root (default: this checkout)")
-    args = parser.parse_args(argv)
-    root = args.root or default_root()
-    if args.write:
-        for path, text in generated_files().items():
-            (root / path).parent.mkdir(parents=True, exist_ok=True)
-            (root / path).write_text(text, encoding="utf-8")
-            print(f"wrote {path}")
-        return 0
-    if args.check:
-        stale = stale_files(root)
-        for path in stale:
-            print(f"stale: {path} (run: python -m vmo_operator.operator.rbac --write)", file=sys.stderr)
-        return 1 if stale else 0
-    sys.stdout.write(_dump({"rules": cluster_role_rules()}))
-    return 0
 
 
 if __name__ == "__main__":
