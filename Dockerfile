@@ -1,16 +1,16 @@
 # syntax=docker/dockerfile:1
 # vmo-operator image: `docker build -t vmo-operator:dev .`
 #
-# The builder turns the project and the exact dependency pins of pyproject.toml into wheels; the
-# runtime installs only those wheels (no index), so the image holds what `pip install .` gives a
-# user and no compiler, source tree or pip cache.
+# The builder turns the project and its dependencies, pinned transitively by constraints.txt, into
+# wheels; the runtime installs only those wheels (no index), so the image holds what
+# `pip install -c constraints.txt .` gives a user and no compiler, source tree or pip cache.
 
 FROM python:3.11-slim AS builder
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1
 WORKDIR /build
-COPY pyproject.toml README.md ./
+COPY pyproject.toml README.md constraints.txt ./
 COPY src ./src
-RUN pip wheel --no-cache-dir --wheel-dir /wheels .
+RUN pip wheel --no-cache-dir --wheel-dir /wheels --constraint constraints.txt .
 
 FROM python:3.11-slim
 LABEL org.opencontainers.image.title="vmo-operator" \

@@ -90,6 +90,13 @@ demo-down: ## Stop everything `make demo` started
 bench: venv testenv-bin ## Benchmarks against a real control plane; table + bench/results/latest.json
 	$(PY) -m bench.run
 
+.PHONY: constraints
+constraints: ## Regenerate constraints.txt (runtime pins, transitive) from a fresh install of pyproject.toml
+	rm -rf .venv-constraints && $(PYTHON) -m venv .venv-constraints
+	.venv-constraints/bin/pip install --quiet --upgrade pip && .venv-constraints/bin/pip install --quiet .
+	{ sed -n '1,3p' constraints.txt; .venv-constraints/bin/pip freeze --exclude vmo-operator --exclude pip; } > constraints.new
+	mv constraints.new constraints.txt && rm -rf .venv-constraints
+
 .PHONY: chart-crds
 chart-crds: crds ## Same as crds (kept for habit)
 

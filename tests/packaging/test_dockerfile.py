@@ -90,7 +90,7 @@ def test_build_context_is_only_the_package_sources() -> None:
         if line.strip() and not line.startswith("#")
     ]
     assert rules[0] == "*", "ignore everything by default, so local state never enters the context"
-    assert {"!pyproject.toml", "!README.md", "!src/"} <= set(rules)
+    assert {"!pyproject.toml", "!README.md", "!constraints.txt", "!src/"} <= set(rules)
     copied = {
         source
         for keyword, rest in instructions()
@@ -98,4 +98,4 @@ def test_build_context_is_only_the_package_sources() -> None:
         for source in rest.split()[:-1]
     }
     # Everything the build copies must survive the ignore rules above.
-    assert copied == {"pyproject.toml", "README.md", "src"}, copied
+    assert copied == {"pyproject.toml", "README.md", "constraints.txt", "src"}, copied

@@ -25,8 +25,15 @@ def run(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
 def test_fresh_venv_install_runs_vmo(tmp_path: Path) -> None:
     venv = tmp_path / "venv"
     run([sys.executable, "-m", "venv", str(venv)], cwd=tmp_path)
-    # A non-editable install from the source tree, like the image's `pip wheel .` + install.
-    run([str(venv / "bin" / "pip"), "install", "--quiet", str(REPO)], cwd=tmp_path)
+    # A non-editable install from the source tree, like the image's `pip wheel -c constraints.txt .`.
+    pip = str(venv / "bin" / "pip")
+    run([pip, "install", "--quiet", "--constraint", str(REPO / "constraints.txt"), str(REPO)], cwd=tmp_path)
+    # The pins must cover everything that gets installed, and nothing else: an incomplete or stale
+    # constraints.txt would let the image drift from what was tested.
+    frozen = run([pip, "freeze", "--exclude", "vmo-operator", "--exclude", "pip"], cwd=tmp_path).stdout
+    lines = (REPO / "constraints.txt").read_text().splitlines()
+    pinned = [line for line in lines if not line.startswith("#")]
+    assert sorted(frozen.split()) == sorted(pinned), "constraints.txt is stale: run make constraints"
     vmo = str(venv / "bin" / "vmo")
     # Run from outside the checkout, so nothing is imported from src/ by accident.
     help_text = run([vmo, "--help"], cwd=tmp_path).stdout
