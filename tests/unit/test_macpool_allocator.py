@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 import threading
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -77,7 +78,7 @@ def test_reservation_round_trips_through_its_object_form() -> None:
     obj["metadata"]["resourceVersion"] = "42"
     parsed = Reservation.from_object(obj)
     assert parsed.resource_version == "42"
-    assert parsed == Reservation(**{**original.__dict__, "resource_version": "42"})
+    assert parsed == replace(original, resource_version="42")
 
 
 def test_reservation_whose_name_does_not_match_its_mac_is_refused() -> None:
@@ -261,3 +262,12 @@ def test_release_tombstones_only_the_holders_own_reservation() -> None:
     assert released.released_at == T0
     # A second release is a no-op: the tombstone is not held.
     assert alloc.release(M, holder(uid="u1")) is None
+
+
+def test_allocate_never_picks_an_excluded_mac() -> None:
+    """A request's own user-set MACs are excluded while its claims for them run concurrently."""
+    first = allocator(MemoryReservationStore(), seed=5).allocate(LAYOUT, holder(), "a").reservation.mac
+    store = MemoryReservationStore()
+    again = allocator(store, seed=5).allocate(LAYOUT, holder(), "a", exclude={first}).reservation.mac
+    assert again != first
+    assert store.get(first) is None

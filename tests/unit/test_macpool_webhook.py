@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import itertools
+import json
 import random
-from datetime import UTC, datetime
+import threading
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
 from tests.unit.macpool_fakes import MemoryReservationStore
+from vmo_operator.macpool import grant as grants
 from vmo_operator.macpool import mac as macs
-from vmo_operator.macpool.allocator import Allocator
+from vmo_operator.macpool.allocator import Allocator, ClaimResult
 from vmo_operator.macpool.reservation import CLAIM_ANNOTATION, Holder, Reservation
 from vmo_operator.macpool.settings import ALLOW_DUPLICATE_ANNOTATION, MacPoolSettings
 from vmo_operator.macpool.webhook import (
@@ -19,7 +24,10 @@ from vmo_operator.macpool.webhook import (
     Allowed,
     Context,
     Denied,
+    FanOut,
+    Task,
     apply_patch,
+    in_turn,
     interfaces_of,
     mutate,
     plan,
@@ -27,6 +35,7 @@ from vmo_operator.macpool.webhook import (
 )
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
+KEY = grants.derive_key(b"the webhook CA key every replica loads")
 VM = "VirtualMachine"
 VMI = "VirtualMachineInstance"
 
@@ -84,13 +93,22 @@ def store() -> MemoryReservationStore:
     return MemoryReservationStore()
 
 
-def context(store: MemoryReservationStore, **settings: Any) -> Context:
+def context(
+    store: MemoryReservationStore,
+    *,
+    keys: tuple[bytes, ...] = (KEY,),
+    fan_out: FanOut = in_turn,
+    now: datetime = T0,
+    **settings: Any,
+) -> Context:
     counter = itertools.count()
     return Context(
         settings=MacPoolSettings(**settings),
         layout=macs.PoolLayout(macs.DEFAULT_PREFIXES, (0x12, 0x34)),
-        allocator=Allocator(store, clock=lambda: T0, rng=random.Random(11)),
+        allocator=Allocator(store, clock=lambda: now, rng=random.Random(11)),
         new_claim=lambda: f"claim-{next(counter)}",
+        grant_keys=keys,
+        fan_out=fan_out,
     )
 
 
@@ -213,7 +231,9 @@ def test_update_keeps_macs_and_a_hotplugged_nic_gets_one(store: MemoryReservatio
     assert after["hot"] not in before.values()
     hot = store.get(macs.parse(after["hot"]))
     assert hot.holder.uid == "uid-a"
-    assert [op["path"].rsplit("/", 2)[-2] for op in decision.patch] == ["2"]
+    mac_ops = [op for op in decision.patch if op["path"].endswith("/macAddress")]
+    assert [op["path"].rsplit("/", 2)[-2] for op in mac_ops] == ["2"]
+    assert grant_of(updated)["m"] == {"hot": after["hot"]}  # what this update reserved
 
 
 def test_update_that_drops_mac_fields_gets_them_restored(store: MemoryReservationStore) -> None:
@@ -349,12 +369,15 @@ def test_recreating_a_vm_with_its_own_macs_is_allowed(store: MemoryReservationSt
 # ---- validation -----------------------------------------------------------------------------
 
 
-def test_validation_accepts_what_mutation_reserved_without_writing(store: MemoryReservationStore) -> None:
+@pytest.mark.parametrize("keys", [(), (KEY,)], ids=["without-grants", "with-grants"])
+def test_validation_accepts_what_mutation_reserved_without_writing(
+    store: MemoryReservationStore, keys: tuple[bytes, ...]
+) -> None:
     _, mutated = admit(store, vm(name="", macs_by_iface={"a": None, "b": "02:aa:00:00:00:05"}))
     final = persisted(mutated, uid="uid-new")
     final["metadata"]["name"] = "vm-x7k2p"  # generateName resolved after mutation
     writes = store.writes()
-    decision = validate(AdmissionRequest("CREATE", VM, final), context(store))
+    decision = validate(AdmissionRequest("CREATE", VM, final), context(store, keys=keys))
     assert isinstance(decision, Allowed)
     assert store.writes() == writes
 
@@ -408,3 +431,188 @@ def test_update_of_a_vm_with_a_legacy_invalid_mac_is_not_blocked(store: MemoryRe
     # Changing it to another invalid value is still refused.
     changed = persisted(vm(macs_by_iface={"old": "01:00:5e:00:00:02"}))
     assert "multicast" in deny(store, changed, op="UPDATE", old=legacy).message
+
+
+# ---- grants: validation without reading reservations -----------------------------------------
+
+
+def grant_of(obj: dict[str, Any]) -> dict[str, Any]:
+    return dict(json.loads(obj["metadata"]["annotations"][grants.GRANT_ANNOTATION]))
+
+
+def test_mutation_grants_exactly_the_macs_it_reserved_and_validation_reads_nothing(
+    store: MemoryReservationStore,
+) -> None:
+    _, mutated = admit(store, vm(name="", macs_by_iface={"a": None, "b": "02:aa:00:00:00:05"}))
+    assert grant_of(mutated)["m"] == macs_of(mutated)
+    final = persisted(mutated, uid="uid-new")
+    final["metadata"]["name"] = "vm-x7k2p"
+    calls = sum(store.calls.values())
+    decision = validate(AdmissionRequest("CREATE", VM, final), context(store))
+    assert decision == Allowed()
+    assert sum(store.calls.values()) == calls  # no store call at all
+
+
+def test_a_mac_changed_after_mutation_is_checked_and_the_rest_is_not(store: MemoryReservationStore) -> None:
+    _, mutated = admit(store, vm(macs_by_iface={"a": None, "b": None}))
+    final = persisted(mutated, uid="uid-new")
+    interfaces = final["spec"]["template"]["spec"]["domain"]["devices"]["interfaces"]
+    interfaces[1]["macAddress"] = "02:aa:00:00:00:07"  # another mutating webhook's doing
+    store.calls.clear()
+    decision = validate(AdmissionRequest("CREATE", VM, final), context(store))
+    assert isinstance(decision, Allowed)
+    assert store.calls == {"get": 1, "create": 1}  # only "b"'s new MAC was looked at (and reserved)
+    assert store.get(macs.parse("02:aa:00:00:00:07")).holder.claim == macs_of_claim(final)
+
+
+def macs_of_claim(obj: dict[str, Any]) -> str:
+    return str(obj["metadata"]["annotations"][CLAIM_ANNOTATION])
+
+
+@pytest.mark.parametrize(
+    "spoil",
+    [
+        pytest.param(lambda ctx_kw: ctx_kw | {"keys": (grants.derive_key(b"rotated"),)}, id="unknown-key"),
+        pytest.param(lambda ctx_kw: ctx_kw | {"now": T0 + timedelta(minutes=10)}, id="expired"),
+    ],
+)
+def test_a_grant_that_does_not_verify_means_the_full_check(store: MemoryReservationStore, spoil: Any) -> None:
+    _, mutated = admit(store, vm(macs_by_iface={"a": None, "b": None}))
+    final = persisted(mutated, uid="uid-new")
+    store.calls.clear()
+    decision = validate(AdmissionRequest("CREATE", VM, final), context(store, **spoil({})))
+    assert isinstance(decision, Allowed)
+    assert store.calls["get"] == 2
+
+
+def copy_claim_and_grant(source: dict[str, Any], target: dict[str, Any]) -> dict[str, Any]:
+    annotations = target["metadata"].setdefault("annotations", {})
+    for key in (CLAIM_ANNOTATION, grants.GRANT_ANNOTATION):
+        annotations[key] = source["metadata"]["annotations"][key]
+    return target
+
+
+def test_a_copied_claim_and_grant_do_not_get_another_vms_mac_past_mutation(
+    store: MemoryReservationStore,
+) -> None:
+    _, vm_a = admit(store, vm("vm-a", macs_by_iface={"nic": None}))
+    mac_a = macs_of(vm_a)["nic"]
+    thief = copy_claim_and_grant(vm_a, vm("vm-b", macs_by_iface={"nic": mac_a}))
+    denied = deny(store, thief)
+    assert denied.code == 409
+    assert 'VirtualMachine "vm-a"' in denied.message
+
+
+def test_a_copied_grant_is_replaced_when_duplicates_are_allowed_so_validation_still_warns(
+    store: MemoryReservationStore,
+) -> None:
+    _, vm_a = admit(store, vm("vm-a", macs_by_iface={"nic": None}))
+    mac_a = macs_of(vm_a)["nic"]
+    thief = copy_claim_and_grant(vm_a, vm("vm-b", macs_by_iface={"nic": mac_a, "own": None}))
+    decision, mutated = admit(store, thief, duplicate_policy="Warn")
+    assert any("already used" in w for w in decision.warnings)
+    assert grant_of(mutated)["m"] == {"own": macs_of(mutated)["own"]}  # not A's MAC
+    checked = validate(
+        AdmissionRequest("CREATE", VM, persisted(mutated, "uid-b")), context(store, duplicate_policy="Warn")
+    )
+    assert isinstance(checked, Allowed)
+    assert any("already used" in w for w in checked.warnings)
+    assert store.get(macs.parse(mac_a)).holder.name == "vm-a"
+
+
+def test_a_copied_grant_is_removed_from_a_create_mutation_does_not_grant(
+    store: MemoryReservationStore,
+) -> None:
+    _, vm_a = admit(store, vm("vm-a", macs_by_iface={"nic": None}))
+    decision, mutated = admit(store, copy_claim_and_grant(vm_a, vm("vm-b", macs_by_iface={})))
+    assert grants.GRANT_ANNOTATION not in mutated["metadata"]["annotations"]
+    assert [op["op"] for op in decision.patch] == ["remove"]
+
+
+def test_a_copied_grant_without_mutation_never_gets_a_held_mac_validated(
+    store: MemoryReservationStore,
+) -> None:
+    """Defence in depth, should an object ever reach validation without our mutation."""
+    _, vm_a = admit(store, vm("vm-a", macs_by_iface={"nic": None}))
+    persisted_a = persisted(vm_a, uid="uid-a")
+    store.put(
+        store.get(macs.parse(macs_of(vm_a)["nic"])).committed_to(
+            Holder(VM, "ns1", "vm-a", "uid-a", macs_of_claim(vm_a)), "nic", T0
+        )
+    )
+    thief = copy_claim_and_grant(persisted_a, vm("vm-b", macs_by_iface={"nic": macs_of(vm_a)["nic"]}))
+    # Later than the grant's lifetime: the copy is stale, so the full check runs and refuses.
+    later = context(store, now=T0 + timedelta(seconds=grants.TTL_SECONDS + 1))
+    assert isinstance(validate(AdmissionRequest("CREATE", VM, persisted(thief, "uid-b")), later), Denied)
+    # As an UPDATE of another existing object, the grant is bound to A's (empty) CREATE identity.
+    old_b = persisted(vm("vm-b", macs_by_iface={"nic": None}), "uid-b")
+    update = AdmissionRequest("UPDATE", VM, persisted(thief, "uid-b"), old_b)
+    assert isinstance(validate(update, context(store)), Denied)
+
+
+def test_reinvocation_keeps_the_grant_and_dry_run_leaves_reservations_alone(
+    store: MemoryReservationStore,
+) -> None:
+    _, first = admit(store, vm(macs_by_iface={"a": None}))
+    decision, _ = admit(store, first)
+    assert decision.patch == ()
+    _, dry = admit(store, vm("vm-dry", macs_by_iface={"a": None}), dry_run=True)
+    assert store.get(macs.parse(macs_of(dry)["a"])) is None
+
+
+# ---- concurrency: one round trip for all interfaces --------------------------------------------
+
+
+class MeetingStore(MemoryReservationStore):
+    """Every create waits until `parties` creates are in flight at once: sequential calls fail."""
+
+    def __init__(self, parties: int) -> None:
+        super().__init__()
+        self.barrier = threading.Barrier(parties, timeout=10)
+
+    def create(self, reservation: Reservation) -> Reservation | None:
+        self.barrier.wait()
+        return super().create(reservation)
+
+
+def threads(pool: ThreadPoolExecutor) -> FanOut:
+    def fan_out(tasks: Sequence[Task]) -> list[ClaimResult | BaseException]:
+        futures = [pool.submit(task) for task in tasks]
+        return [f.exception() or f.result() for f in futures]
+
+    return fan_out
+
+
+def test_all_interfaces_are_reserved_concurrently() -> None:
+    store = MeetingStore(parties=3)
+    with ThreadPoolExecutor(4) as pool:
+        obj = vm(macs_by_iface={"a": None, "b": "02:aa:00:00:00:05", "c": None})
+        decision = mutate(AdmissionRequest("CREATE", VM, obj), context(store, fan_out=threads(pool)))
+    assert isinstance(decision, Allowed)
+    assert len(store.list()) == 3
+    assert len({r.mac for r in store.list()}) == 3
+
+
+def test_concurrent_reservation_is_still_all_or_nothing(store: MemoryReservationStore) -> None:
+    holder_of(store, "owner-vm", "ns1", "02:aa:00:00:00:09")
+    with ThreadPoolExecutor(4) as pool:
+        obj = vm(macs_by_iface={"first": "02:aa:00:00:00:01", "auto": None, "late": "02:aa:00:00:00:09"})
+        decision = mutate(AdmissionRequest("CREATE", VM, obj), context(store, fan_out=threads(pool)))
+    assert isinstance(decision, Denied)
+    assert decision.code == 409
+    assert [str(r.mac) for r in store.list()] == ["02:aa:00:00:00:09"]
+
+
+class FailingStore(MemoryReservationStore):
+    def get(self, mac: macs.Mac) -> Reservation | None:
+        if str(mac) == "02:aa:00:00:00:02":
+            raise ConnectionError("API server unreachable")
+        return super().get(mac)
+
+
+def test_a_transport_error_on_one_interface_reverts_the_others_and_propagates() -> None:
+    store = FailingStore()
+    obj = vm(macs_by_iface={"a": "02:aa:00:00:00:01", "b": "02:aa:00:00:00:02", "c": None})
+    with pytest.raises(ConnectionError):
+        mutate(AdmissionRequest("CREATE", VM, obj), context(store))
+    assert store.list() == []

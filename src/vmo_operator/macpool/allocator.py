@@ -12,7 +12,7 @@ and against an in-memory fake in unit tests.
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Protocol
@@ -91,16 +91,26 @@ class Allocator:
         self.known_taken = known_taken
 
     def allocate(
-        self, layout: macs.PoolLayout, holder: Holder, interface: str, *, dry_run: bool = False
+        self,
+        layout: macs.PoolLayout,
+        holder: Holder,
+        interface: str,
+        *,
+        dry_run: bool = False,
+        exclude: Collection[macs.Mac] = (),
     ) -> Claimed:
         """Reserve a fresh MAC from the pool for `holder`'s `interface`.
 
         Candidates come from a random walk; a 409 on create means somebody (maybe another replica
         an instant ago) holds it, so we move on. Released tombstones also answer 409, which is how
-        a just-freed MAC stays out of automatic allocation.
+        a just-freed MAC stays out of automatic allocation. `exclude` holds MACs the same request
+        claims for other interfaces concurrently: their reservation may not exist yet, and a
+        claim by the same holder would accept one we had just created.
         """
         now = self.clock()
-        walk = macs.candidates(layout, self.rng, skip=self.known_taken)
+        known_taken = self.known_taken
+        skip = (lambda mac: mac in exclude or known_taken(mac)) if exclude else known_taken
+        walk = macs.candidates(layout, self.rng, skip=skip)
         for _attempt, mac in zip(range(self.max_attempts), walk, strict=False):
             proposal = Reservation(
                 mac=mac, holder=holder, interface=interface, state="Pending", reserved_at=now

@@ -53,7 +53,7 @@ _CLUSTER_LITERAL_RE = re.compile(r"^([0-9A-Fa-f]{2})[:-]?([0-9A-Fa-f]{2})$")
 _RESERVATION_NAME_RE = re.compile(r"^mac-([0-9a-f]{12})$")
 
 
-@dataclass(frozen=True, order=True)
+@dataclass(frozen=True, order=True, slots=True)
 class Mac:
     """A 48-bit MAC; `str()` gives the canonical form `02:0a:1b:2c:3d:4e`."""
 

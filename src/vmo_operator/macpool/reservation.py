@@ -21,6 +21,7 @@ token in an annotation, stored in its Pending reservations, and UIDs are filled 
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
@@ -47,7 +48,8 @@ VM_KIND = "VirtualMachine"
 VMI_KIND = "VirtualMachineInstance"
 
 
-@dataclass(frozen=True)
+# slots and interned strings: the operator caches a Reservation for every MAC in the cluster.
+@dataclass(frozen=True, slots=True)
 class Holder:
     """Who a MAC belongs to. `name` is empty for a generateName create, `uid` until commit."""
 
@@ -107,7 +109,7 @@ def previous_incarnation(reserved: Holder, candidate: Holder) -> bool:
     )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Reservation:
     mac: macs.Mac
     holder: Holder
@@ -202,8 +204,8 @@ class Reservation:
             raise ValueError(f"reservation {meta.get('name')!r} has unknown state {state!r}")
         raw_holder = spec.get("holder") or {}
         holder = Holder(
-            kind=str(raw_holder.get("kind", "")),
-            namespace=str(raw_holder.get("namespace", "")),
+            kind=sys.intern(str(raw_holder.get("kind", ""))),
+            namespace=sys.intern(str(raw_holder.get("namespace", ""))),
             name=str(raw_holder.get("name", "")),
             uid=str(raw_holder.get("uid", "")),
             claim=str(raw_holder.get("claim", "")),
@@ -211,8 +213,8 @@ class Reservation:
         return cls(
             mac=mac,
             holder=holder,
-            interface=str(spec.get("interface", "")),
-            state=state,
+            interface=sys.intern(str(spec.get("interface", ""))),
+            state=STATES[STATES.index(state)],  # the shared constant, not a copy per object
             reserved_at=parse_time(spec.get("reservedAt")) or datetime.fromtimestamp(0, UTC),
             committed_at=parse_time(spec.get("committedAt")),
             released_at=parse_time(spec.get("releasedAt")),

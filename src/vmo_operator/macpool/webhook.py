@@ -7,9 +7,10 @@ Framework-free: the kopf layer hands in the request pieces and turns the returne
   decides per interface whether its MAC is kept from the old object, restored (an apply dropped
   the field), chosen by the user, or still to be allocated.
 - `mutate()` and `validate()` carry the plan out against the allocator. The mutating webhook
-  reserves and writes MACs; the validating webhook, which sees the object after every other
-  mutating webhook, re-checks the final MACs and reserves any that appeared after us. Both honour
-  dryRun by reserving nothing.
+  reserves and writes MACs, all of an object's interfaces at once (`Context.fan_out`), and stamps
+  a grant (see `grant`) over what it reserved; the validating webhook, which sees the object after
+  every other mutating webhook, re-checks the final MACs the grant does not cover and reserves any
+  that appeared after us. Both honour dryRun by reserving nothing.
 
 A MAC held by another object is denied unless the profile's duplicatePolicy is Warn or the object
 opts out with an annotation. The message names the holder only when it is in the requester's own
@@ -20,13 +21,15 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable, Mapping, MutableMapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
+from vmo_operator.macpool import grant as grants
 from vmo_operator.macpool import mac as macs
 from vmo_operator.macpool.allocator import (
     Allocator,
     Claimed,
+    ClaimResult,
     ContendedError,
     HeldElsewhere,
     PoolExhaustedError,
@@ -102,12 +105,31 @@ class Plan:
     warnings: tuple[str, ...] = ()
 
 
+Task = Callable[[], ClaimResult]
+# Runs every task (concurrently or not) and returns each one's result or what it raised, in order.
+FanOut = Callable[[Sequence[Task]], list[ClaimResult | BaseException]]
+
+
+def in_turn(tasks: Sequence[Task]) -> list[ClaimResult | BaseException]:
+    """The sequential `FanOut`."""
+    results: list[ClaimResult | BaseException] = []
+    for task in tasks:
+        try:
+            results.append(task())
+        except BaseException as exc:
+            results.append(exc)
+    return results
+
+
 @dataclass(frozen=True)
 class Context:
     settings: MacPoolSettings
     layout: macs.PoolLayout
     allocator: Allocator
     new_claim: Callable[[], str]
+    # Grant keys every replica derives alike; the first signs. None: no grants, always re-check.
+    grant_keys: tuple[bytes, ...] = ()
+    fan_out: FanOut = field(default=in_turn)
 
 
 # ---- reading objects ------------------------------------------------------------------------
@@ -237,17 +259,17 @@ def held_message(interface: str, mac: macs.Mac, holder: Holder, namespace: str) 
 
 
 def mutate(request: AdmissionRequest, ctx: Context) -> Decision:
-    """Give every interface a reserved MAC; the patch writes them and the claim annotation."""
+    """Give every interface a reserved MAC; the patch writes them, the claim and the grant."""
     if not in_scope(request, ctx.settings):
         return Allowed()
     planned = plan(request)
     if isinstance(planned, Denied):
         return planned
-    if not planned.slots:
-        return Allowed()
-
     meta = request.obj.get("metadata") or {}
     annotations = meta.get("annotations") or {}
+    if not planned.slots:
+        return Allowed(_drop_grant(request, annotations))
+
     claim_token = str(annotations.get(CLAIM_ANNOTATION) or ctx.new_claim())
     holder = Holder.of(request.obj, kind=request.kind)
     old_uid = Holder.of(request.old).uid if request.old is not None else ""
@@ -256,7 +278,7 @@ def mutate(request: AdmissionRequest, ctx: Context) -> Decision:
     result = _reserve(request, ctx, holder, planned, allocate=True)
     if isinstance(result, Denied):
         return result
-    slots, claims, warnings = result
+    slots, claims, warnings, confirmed = result
 
     base = "/" + "/".join(INTERFACES_PATH[request.kind])
     patch: list[PatchOp] = [
@@ -264,34 +286,94 @@ def mutate(request: AdmissionRequest, ctx: Context) -> Decision:
         for slot in slots
         if slot.needs_write
     ]
+    added: dict[str, str] = {}
     if claims and CLAIM_ANNOTATION not in annotations:
+        added[CLAIM_ANNOTATION] = claim_token
+    if confirmed and ctx.grant_keys:
+        namespace, kind, uid, now = request.namespace, request.kind, _grant_uid(request), _now(ctx)
+        current = annotations.get(grants.GRANT_ANNOTATION)
+        if not grants.still_valid(
+            ctx.grant_keys,
+            current,
+            namespace=namespace,
+            kind=kind,
+            uid=uid,
+            claim=claim_token,
+            pairs=confirmed,
+            now=now,
+        ):
+            added[grants.GRANT_ANNOTATION] = grants.issue(
+                ctx.grant_keys[0],
+                namespace=namespace,
+                kind=kind,
+                uid=uid,
+                claim=claim_token,
+                pairs=confirmed,
+                now=now,
+            )
+    else:
+        patch.extend(_drop_grant(request, annotations))
+    if added:
         if "annotations" in meta and isinstance(meta["annotations"], Mapping):
-            patch.append(
-                {
-                    "op": "add",
-                    "path": f"/metadata/annotations/{_escape(CLAIM_ANNOTATION)}",
-                    "value": claim_token,
-                }
+            patch.extend(
+                {"op": "add", "path": f"/metadata/annotations/{_escape(key)}", "value": value}
+                for key, value in added.items()
             )
         else:
-            patch.append(
-                {"op": "add", "path": "/metadata/annotations", "value": {CLAIM_ANNOTATION: claim_token}}
-            )
+            patch.append({"op": "add", "path": "/metadata/annotations", "value": added})
     return Allowed(tuple(patch), (*planned.warnings, *warnings), tuple(claims))
 
 
+def _now(ctx: Context) -> int:
+    return int(ctx.allocator.clock().timestamp())
+
+
+def _grant_uid(request: AdmissionRequest) -> str:
+    """The UID a grant binds: an UPDATE's (both webhooks see it); none for a CREATE."""
+    if request.operation != "UPDATE":
+        return ""
+    return Holder.of(request.obj).uid or (Holder.of(request.old).uid if request.old is not None else "")
+
+
+def _drop_grant(request: AdmissionRequest, annotations: Mapping[str, Any]) -> tuple[PatchOp, ...]:
+    """Remove a grant this request did not earn from a CREATE (a copy from another object).
+
+    An UPDATE keeps a stale one, so a metadata-only update stays a no-op: it is bound to the
+    object's own UID and expires within minutes anyway.
+    """
+    if request.operation != "CREATE" or grants.GRANT_ANNOTATION not in annotations:
+        return ()
+    return ({"op": "remove", "path": f"/metadata/annotations/{_escape(grants.GRANT_ANNOTATION)}"},)
+
+
 def validate(request: AdmissionRequest, ctx: Context) -> Decision:
-    """Re-check the object as it will be stored, after every mutating webhook has run."""
+    """Re-check the object as it will be stored, after every mutating webhook has run.
+
+    Interface/MAC pairs a valid grant from our mutating webhook covers were reserved for this
+    holder moments ago and are not read again; everything else goes through the allocator.
+    """
     if not in_scope(request, ctx.settings):
         return Allowed()
     planned = plan(request)
     if isinstance(planned, Denied):
         return planned
     holder = Holder.of(request.obj, kind=request.kind)
-    result = _reserve(request, ctx, holder, planned, allocate=False)
+    covered: Mapping[str, macs.Mac] = {}
+    if ctx.grant_keys and any(slot.needs_check for slot in planned.slots):
+        annotations = (request.obj.get("metadata") or {}).get("annotations") or {}
+        covered = grants.verify(
+            ctx.grant_keys,
+            annotations.get(grants.GRANT_ANNOTATION),
+            namespace=request.namespace,
+            kind=request.kind,
+            uid=_grant_uid(request),
+            claim=holder.claim,
+            now=_now(ctx),
+        )
+    result = _reserve(request, ctx, holder, planned, allocate=False, covered=covered)
     if isinstance(result, Denied):
         return result
-    slots, claims, warnings = result
+    slots, claims, warnings, _confirmed = result
     unassigned = [slot.name for slot in slots if slot.mac is None]
     if unassigned:
         warnings.append(f"interfaces without a MAC after admission: {', '.join(unassigned)}")
@@ -299,44 +381,76 @@ def validate(request: AdmissionRequest, ctx: Context) -> Decision:
 
 
 def _reserve(
-    request: AdmissionRequest, ctx: Context, holder: Holder, planned: Plan, *, allocate: bool
-) -> tuple[list[Slot], list[Claimed], list[str]] | Denied:
-    """Claim every new MAC and (when mutating) allocate the missing ones; all or nothing."""
+    request: AdmissionRequest,
+    ctx: Context,
+    holder: Holder,
+    planned: Plan,
+    *,
+    allocate: bool,
+    covered: Mapping[str, macs.Mac] | None = None,
+) -> tuple[list[Slot], list[Claimed], list[str], dict[str, macs.Mac]] | Denied:
+    """Claim every new MAC and (when mutating) allocate the missing ones; all or nothing.
+
+    The claims and allocations of one object run together through `ctx.fan_out`, so an object
+    with several interfaces costs one round trip to the API server, not one per interface. Only
+    once all have finished is the outcome judged, and every write undone if any was refused.
+    Returns the slots (with allocated MACs), the claims, warnings, and the interface/MAC pairs
+    now confirmed as the holder's (what a grant may cover).
+    """
     allocator = ctx.allocator
-    duplicates_ok = allows_duplicates(request.obj, ctx.settings)
-    claims: list[Claimed] = []
-    warnings: list[str] = []
+    covered = covered or {}
     slots = list(planned.slots)
-    try:
-        for slot in slots:
-            if not slot.needs_check or slot.mac is None:
-                continue
-            outcome = allocator.claim(slot.mac, holder, slot.name, dry_run=request.dry_run)
-            if isinstance(outcome, HeldElsewhere):
-                message = held_message(slot.name, slot.mac, outcome.reservation.holder, request.namespace)
-                if duplicates_ok:
-                    warnings.append(f"{message}; admitted because duplicates are allowed")
-                    continue
+    planned_macs = frozenset(slot.mac for slot in slots if slot.mac is not None)
+    work: list[tuple[int, Task]] = []
+    for position, slot in enumerate(slots):
+        if slot.mac is not None and slot.needs_check and covered.get(slot.name) != slot.mac:
+            work.append((position, _claim_task(allocator, slot.mac, holder, slot.name, request.dry_run)))
+        elif allocate and slot.origin == "allocate":
+            work.append((position, _allocate_task(ctx, holder, slot.name, request.dry_run, planned_macs)))
+    # A dry run writes nothing, so concurrent allocations could pick the same free MAC.
+    outcomes = (ctx.fan_out if not request.dry_run else in_turn)([task for _, task in work])
+
+    claims = [outcome for outcome in outcomes if isinstance(outcome, Claimed)]
+    failures = [outcome for outcome in outcomes if isinstance(outcome, BaseException)]
+    if failures:
+        allocator.revert(claims)
+        for failure in failures:
+            if not isinstance(failure, PoolExhaustedError | ContendedError):
+                raise failure
+        return Denied(str(failures[0]), code=500)
+
+    warnings: list[str] = []
+    confirmed = {s.name: s.mac for s in slots if s.mac is not None and covered.get(s.name) == s.mac}
+    duplicates_ok = allows_duplicates(request.obj, ctx.settings)
+    for (position, _task), outcome in zip(work, outcomes, strict=True):
+        slot = slots[position]
+        if isinstance(outcome, HeldElsewhere):
+            assert slot.mac is not None
+            message = held_message(slot.name, slot.mac, outcome.reservation.holder, request.namespace)
+            if not duplicates_ok:
                 allocator.revert(claims)
                 return Denied(
                     f"{message}. Choose another MAC, or leave macAddress empty to get one assigned",
                     code=409,
                 )
-            claims.append(outcome)
-        if allocate:
-            for position, slot in enumerate(slots):
-                if slot.origin != "allocate":
-                    continue
-                claimed = allocator.allocate(ctx.layout, holder, slot.name, dry_run=request.dry_run)
-                claims.append(claimed)
-                slots[position] = Slot(slot.index, slot.name, slot.raw, claimed.reservation.mac, "allocate")
-    except (PoolExhaustedError, ContendedError) as exc:
-        allocator.revert(claims)
-        return Denied(str(exc), code=500)
-    except BaseException:
-        allocator.revert(claims)
-        raise
-    return slots, claims, warnings
+            warnings.append(f"{message}; admitted because duplicates are allowed")
+            continue
+        assert isinstance(outcome, Claimed)
+        mac = outcome.reservation.mac
+        if slot.origin == "allocate":
+            slots[position] = Slot(slot.index, slot.name, slot.raw, mac, "allocate")
+        confirmed[slot.name] = mac
+    return slots, claims, warnings, confirmed
+
+
+def _claim_task(allocator: Allocator, mac: macs.Mac, holder: Holder, interface: str, dry_run: bool) -> Task:
+    return lambda: allocator.claim(mac, holder, interface, dry_run=dry_run)
+
+
+def _allocate_task(
+    ctx: Context, holder: Holder, interface: str, dry_run: bool, exclude: frozenset[macs.Mac]
+) -> Task:
+    return lambda: ctx.allocator.allocate(ctx.layout, holder, interface, dry_run=dry_run, exclude=exclude)
 
 
 def _escape(key: str) -> str:
@@ -352,16 +466,18 @@ def apply_patch(obj: Mapping[str, Any], patch: Sequence[PatchOp]) -> dict[str, A
 
 
 def apply_patch_in_place(doc: MutableMapping[str, Any], patch: Sequence[PatchOp]) -> None:
-    """Apply the 'add' operations `mutate()` produces (RFC 6902 semantics for objects and lists)."""
+    """Apply the 'add' and 'remove' operations `mutate()` produces (RFC 6902 semantics)."""
     for op in patch:
-        if op["op"] != "add":
+        if op["op"] not in ("add", "remove"):
             raise ValueError(f"unsupported op {op['op']!r}")
         keys = [part.replace("~1", "/").replace("~0", "~") for part in op["path"].split("/")[1:]]
         node: Any = doc
         for key in keys[:-1]:
             node = node[int(key)] if isinstance(node, list) else node[key]
         last = keys[-1]
-        if isinstance(node, list):
+        if op["op"] == "remove":
+            del node[int(last) if isinstance(node, list) else last]
+        elif isinstance(node, list):
             node.insert(int(last), copy.deepcopy(op["value"]))
         else:
             node[last] = copy.deepcopy(op["value"])

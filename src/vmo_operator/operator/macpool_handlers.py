@@ -13,7 +13,13 @@ by one replica is valid for all. kopf's managed webhook configurations are not u
 process, removed on exit); `admission_config` explains the settings we write instead.
 
 Work that leaves the event loop: every API call runs in a dedicated thread pool, so a slow API
-server cannot stall admission handling of other requests.
+server cannot stall admission handling of other requests. An admission decision fans its
+per-interface reservation calls out to a second pool (never the one it runs in, so a full pool
+cannot deadlock on itself).
+
+Admission grants (`grant`) are keyed from the webhook CA's private key, which every replica loads
+from the shared Secret; during a CA rotation both CA keys verify, and a grant nobody can verify
+only means the validating webhook reads the reservations again.
 """
 
 from __future__ import annotations
@@ -28,8 +34,8 @@ import ssl
 import tempfile
 import time
 import uuid
-from collections.abc import Callable, Iterable, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -39,9 +45,9 @@ import kopf
 import structlog
 from prometheus_client import Counter, Gauge, Histogram
 
-from vmo_operator.macpool import admission_config, audit, certs, reconcile, webhook
+from vmo_operator.macpool import admission_config, audit, certs, grant, reconcile, webhook
 from vmo_operator.macpool import mac as macs
-from vmo_operator.macpool.allocator import Allocator
+from vmo_operator.macpool.allocator import Allocator, ClaimResult
 from vmo_operator.macpool.reservation import GROUP, PLURAL, VERSION, VM_KIND, VMI_KIND, Holder, Reservation
 from vmo_operator.macpool.settings import MacPoolSettings, from_profile_spec
 from vmo_operator.macpool.store import KubeObjectSource, KubeReservationStore
@@ -118,6 +124,7 @@ class _State:
     options: AdmissionOptions | None = None
     api_client: Any = None
     executor: ThreadPoolExecutor | None = None
+    fan_out_executor: ThreadPoolExecutor | None = None
     store: KubeReservationStore | None = None
     source: KubeObjectSource | None = None
     allocator: Allocator | None = None
@@ -126,6 +133,7 @@ class _State:
     layout: macs.PoolLayout | None = None
     active_profile: str = ""
     bundle: certs.CertBundle | None = None
+    grant_keys: tuple[bytes, ...] = ()
     configs_ok: bool = False
     ready: bool = False
     stale_probes: int = 0
@@ -139,11 +147,34 @@ class _State:
         assert self.allocator is not None
         assert self.layout is not None
         return webhook.Context(
-            self.settings, self.layout, self.allocator, new_claim=lambda: uuid.uuid4().hex[:16]
+            self.settings,
+            self.layout,
+            self.allocator,
+            new_claim=lambda: uuid.uuid4().hex[:16],
+            grant_keys=self.grant_keys,
+            fan_out=_fan_out,
         )
 
 
 STATE = _State()
+
+
+def _fan_out(tasks: Sequence[webhook.Task]) -> list[ClaimResult | BaseException]:
+    """`webhook.FanOut` on the fan-out pool; the first task runs in the calling thread."""
+    if len(tasks) <= 1 or STATE.fan_out_executor is None:
+        return webhook.in_turn(tasks)
+    futures: list[Future[ClaimResult]] = [STATE.fan_out_executor.submit(task) for task in tasks[1:]]
+    results = webhook.in_turn(tasks[:1])
+    for future in futures:
+        exc = future.exception()
+        results.append(exc if exc is not None else future.result())
+    return results
+
+
+def _grant_keys(bundle: certs.CertBundle) -> tuple[bytes, ...]:
+    """The signing CA's key first; a successor CA's too, so replicas a rotation step apart agree."""
+    pairs = (bundle.ca, *([bundle.next_ca] if bundle.next_ca is not None else []))
+    return tuple(grant.derive_key(pair.key_pem) for pair in pairs)
 
 
 async def _in_thread(fn: Callable[..., T], *args: Any) -> T:
@@ -161,8 +192,8 @@ def _api_client() -> Any:
     except kube_config.ConfigException:
         loader.load_kube_config()
     configuration = client.Configuration.get_default_copy()
-    # One connection per admission worker: a webhook must never queue behind a reconcile.
-    configuration.connection_pool_maxsize = 32
+    # One connection per admission and fan-out worker: a webhook must never queue behind a reconcile.
+    configuration.connection_pool_maxsize = 64
     return client.ApiClient(configuration)
 
 
@@ -180,6 +211,9 @@ async def configure_admission(
     STATE.options = options
     STATE.api_client = api_client or STATE.api_client or _api_client()
     STATE.executor = STATE.executor or ThreadPoolExecutor(max_workers=32, thread_name_prefix="macpool")
+    STATE.fan_out_executor = STATE.fan_out_executor or ThreadPoolExecutor(
+        max_workers=32, thread_name_prefix="macpool-fan-out"
+    )
     STATE.store = KubeReservationStore(STATE.api_client)
     STATE.source = KubeObjectSource(STATE.api_client)
     STATE.allocator = Allocator(STATE.store)
@@ -337,6 +371,7 @@ def _ensure_certificates() -> None:
                 raise
             log.info("webhook certificate written", created=secret is None)
         STATE.bundle = desired
+        STATE.grant_keys = _grant_keys(desired)
         _write_files(certs_dir, desired)
         return
     raise RuntimeError(f"could not settle Secret {options.namespace}/{SECRET_NAME}")
@@ -549,23 +584,44 @@ for _register, _plural, _id, _operations, _decide, _label, _kind in (
 # ---- reservation bookkeeping from watch events --------------------------------------------
 
 
-@kopf.index(GROUP, VERSION, PLURAL, id="macpool_by_mac")
-def macpool_by_mac(body: kopf.Body, **_: Any) -> dict[str, Reservation] | None:
-    """Reservations by MAC: a cache for the watch handlers; every write they make is guarded."""
+_last_parsed: tuple[tuple[str, str], Reservation | None] = (("", ""), None)
+
+
+def _parse_reservation(body: Mapping[str, Any]) -> Reservation | None:
+    """One parse per watch event, shared by both indexes so each MAC is cached as one object.
+
+    kopf calls the indexers of an event one after the other; remembering the last result (keyed
+    by uid and resourceVersion, which identify the content) halves the cache's memory.
+    """
+    global _last_parsed
+    meta = body.get("metadata") or {}
+    key = (str(meta.get("uid", "")), str(meta.get("resourceVersion", "")))
+    last_key, last = _last_parsed
+    if key == last_key and all(key):
+        return last
     try:
-        reservation = Reservation.from_object(body)
+        reservation: Reservation | None = Reservation.from_object(body)
     except ValueError:
-        return None
-    return {str(reservation.mac): reservation}
+        reservation = None
+    _last_parsed = (key, reservation)
+    return reservation
+
+
+# Coroutines, not functions: kopf runs sync indexers in its small thread pool, one hop per object
+# and index, which dominates a start-up that lists every reservation.
+@kopf.index(GROUP, VERSION, PLURAL, id="macpool_by_mac")
+async def macpool_by_mac(body: kopf.Body, **_: Any) -> dict[str, Reservation] | None:
+    """Reservations by MAC: a cache for the watch handlers; every write they make is guarded."""
+    reservation = _parse_reservation(body)
+    return {str(reservation.mac): reservation} if reservation is not None else None
 
 
 @kopf.index(GROUP, VERSION, PLURAL, id="macpool_by_holder")
-def macpool_by_holder(body: kopf.Body, **_: Any) -> dict[str, Reservation] | None:
-    try:
-        reservation = Reservation.from_object(body)
-    except ValueError:
+async def macpool_by_holder(body: kopf.Body, **_: Any) -> dict[str, Reservation] | None:
+    reservation = _parse_reservation(body)
+    if reservation is None or not reservation.holder.uid:
         return None
-    return {reservation.holder.uid: reservation} if reservation.holder.uid else None
+    return {reservation.holder.uid: reservation}
 
 
 def _first(values: Iterable[Reservation] | None) -> Reservation | None:
