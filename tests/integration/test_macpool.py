@@ -11,12 +11,8 @@ import base64
 import contextlib
 import json
 import math
-import os
 import ssl
-import subprocess
-import sys
 import threading
-import urllib.request
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -29,12 +25,13 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from tests.simulators.operands import KUBEVIRT_WORKLOAD_CRDS, crds_established, install_kubevirt_crds
-from tests.support.controlplane import REPO, ControlPlane, free_port, stop_pids
-from tests.support.operator import OPERATOR_NAMESPACE, bind_operator_identity
+from tests.support.controlplane import ControlPlane, free_port
+from tests.support.operator import OPERATOR_NAMESPACE, OperatorProcess, bind_operator_identity
 from tests.support.vms import VM_API, create_vm, create_with_retry, denial, get_vm, vm_body, vm_macs
 from tests.support.waiting import eventually
 from vmo_operator.macpool import mac as macs
 from vmo_operator.macpool.admission_config import CONFIGURATION_NAME
+from vmo_operator.macpool.grant import GRANT_ANNOTATION
 from vmo_operator.macpool.reservation import CLAIM_ANNOTATION, GROUP, PLURAL, VERSION, Reservation
 from vmo_operator.macpool.settings import ALLOW_DUPLICATE_ANNOTATION, NAMESPACE_OPT_OUT_LABEL
 
@@ -49,98 +46,31 @@ RESYNC_SECONDS = 1
 # ---- replicas -------------------------------------------------------------------------------
 
 
-@dataclass
-class Replica:
-    kubeconfig: Path
-    port: int
-    log_path: Path
-    popen: subprocess.Popen[bytes] | None = None
-    metrics_port: int = 0
+def start_replica(kubeconfig: Path, port: int, log_path: Path) -> OperatorProcess:
+    """One operator replica serving the MAC webhook on the shared loopback port (url mode)."""
+    return OperatorProcess(
+        kubeconfig=kubeconfig,
+        log_path=log_path,
+        resync_seconds=RESYNC_SECONDS,
+        extra_args=["--webhook-mode=url", "--webhook-host=127.0.0.1", f"--webhook-port={port}"],
+        env={"VMO_NAMESPACE": OPERATOR_NAMESPACE},
+    ).start()
 
-    def start(self) -> Replica:
-        env = {k: v for k, v in os.environ.items() if "proxy" not in k.lower()}
-        env.update(
-            KUBECONFIG=str(self.kubeconfig),
-            PYTHONUNBUFFERED="1",
-            VMO_WEBHOOK_MODE="url",
-            VMO_WEBHOOK_HOST="127.0.0.1",
-            VMO_WEBHOOK_PORT=str(self.port),
-            VMO_NAMESPACE=OPERATOR_NAMESPACE,
-            VMO_RESYNC_SECONDS=str(RESYNC_SECONDS),
-            VMO_RETRY_SECONDS="1",
-        )
-        from vmo_operator import cli
 
-        if "run" in cli.SUBCOMMANDS:
-            vmo = Path(sys.executable).with_name("vmo")
-            self.metrics_port = free_port()
-            args = [
-                str(vmo),
-                "run",
-                f"--metrics-port={self.metrics_port}",
-                "--webhook-mode=url",
-                f"--webhook-port={self.port}",
-                f"--resync-seconds={RESYNC_SECONDS}",
-                "--log-format=console",
-            ]
-        else:  # until `vmo run` lands: the same handlers under plain kopf
-            args = [
-                sys.executable,
-                "-m",
-                "kopf",
-                "run",
-                "--standalone",
-                "-A",
-                "-m",
-                "vmo_operator.operator.macpool_handlers",
-            ]
-        with self.log_path.open("ab") as log:
-            self.popen = subprocess.Popen(
-                args,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                env=env,
-                cwd=REPO,
-                start_new_session=True,
-            )
-        return self
-
-    def alive(self) -> bool:
-        return self.popen is not None and self.popen.poll() is None
-
-    def stop(self) -> None:
-        if self.popen is not None and self.alive():
-            stop_pids([self.popen.pid], grace=15)
-
-    def kill(self) -> None:
-        assert self.popen is not None
-        os.killpg(self.popen.pid, 9)
-        self.popen.wait(timeout=10)
-
-    def admissions(self, webhook: str) -> float:
-        """How many admission requests of `webhook` this replica answered (from its /metrics)."""
-        if not self.metrics_port:
-            return float("nan")
-        with urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=5) as response:
-            text = response.read().decode()
-        prefix = f'vmo_macpool_admission_duration_seconds_count{{result="allowed",webhook="{webhook}"}}'
-        return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith(prefix))
-
-    def log_tail(self, lines: int = 40) -> str:
-        with contextlib.suppress(OSError):
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-        return "(no log)"
+def admissions(replica: OperatorProcess, webhook: str) -> float:
+    """How many admission requests of `webhook` this replica allowed (from its /metrics)."""
+    prefix = f'vmo_macpool_admission_duration_seconds_count{{result="allowed",webhook="{webhook}"}}'
+    return sum(value for key, value in replica.metrics().items() if key.startswith(prefix))
 
 
 @dataclass
 class MacPool:
     api: Any
-    replicas: list[Replica]
+    replicas: list[OperatorProcess]
     port: int
     cluster: tuple[int, int]
     scratch: str = ""
-    extra: list[Replica] = field(default_factory=list)
+    extra: list[OperatorProcess] = field(default_factory=list)
 
     @property
     def custom(self) -> Any:
@@ -178,7 +108,7 @@ def macpool(
     kubeconfig = bind_operator_identity(control_plane)
     port = free_port()
     logs = tmp_path_factory.mktemp("macpool")
-    replicas = [Replica(kubeconfig, port, logs / f"replica-{n}.log").start() for n in range(2)]
+    replicas = [start_replica(kubeconfig, port, logs / f"replica-{n}.log") for n in range(2)]
     pool = MacPool(api_client, replicas, port, macs.cluster_octets(uid), scratch)
     try:
         eventually(
@@ -390,6 +320,27 @@ def test_duplicate_of_another_vms_mac_is_denied_and_allowed_under_warn(
         client.CoreV1Api(api_client).delete_namespace(other_ns)
 
 
+def test_a_copied_claim_and_grant_do_not_carry_another_vms_macs(macpool: MacPool, namespace: str) -> None:
+    """Users can read the grant on their VM; copying it (and the claim) onto another VM gains nothing."""
+    owner = create_vm(macpool.api, namespace, "granted", {"a": None, "b": None})
+    annotations = owner["metadata"]["annotations"]
+    granted = json.loads(annotations[GRANT_ANNOTATION])["m"]
+    assert granted == vm_macs(owner)  # the mutating webhook granted exactly what it reserved
+    copied = {key: annotations[key] for key in (CLAIM_ANNOTATION, GRANT_ANNOTATION)}
+
+    with pytest.raises(ApiException) as refused:
+        create_vm(macpool.api, namespace, "thief", vm_macs(owner), annotations=copied)
+    assert refused.value.status == 409
+    assert 'VirtualMachine "granted" in this namespace' in denial(refused.value)
+
+    # With the copies but its own interfaces, a VM gets fresh MACs and a grant of its own.
+    other = create_vm(macpool.api, namespace, "copier", {"c": None}, annotations=copied)
+    assert vm_macs(other)["c"] not in vm_macs(owner).values()
+    assert json.loads(other["metadata"]["annotations"][GRANT_ANNOTATION])["m"] == vm_macs(other)
+    for mac in vm_macs(owner).values():
+        assert macpool.reservation(mac).holder.name == "granted"
+
+
 def test_deleted_vms_macs_are_released_then_freed(macpool: MacPool, namespace: str) -> None:
     vm = create_vm(macpool.api, namespace, "doomed", {"a": None, "b": None})
     assigned = list(vm_macs(vm).values())
@@ -590,13 +541,13 @@ def test_racing_replicas_never_hand_out_the_same_mac(macpool: MacPool, namespace
         with lock:
             results.extend(found)
 
-    served_before = [r.admissions("mutate-vm") for r in macpool.replicas]
+    served_before = [admissions(r, "mutate-vm") for r in macpool.replicas]
     with ThreadPoolExecutor(max_workers=16) as pool:
         list(pool.map(review, range(100)))
     assert len(results) == 200
     assert len(set(results)) == 200
     served = [
-        r.admissions("mutate-vm") - before for r, before in zip(macpool.replicas, served_before, strict=True)
+        admissions(r, "mutate-vm") - before for r, before in zip(macpool.replicas, served_before, strict=True)
     ]
     if not any(map(math.isnan, served)):
         assert all(n > 0 for n in served), f"one replica took all the traffic: {served}"
@@ -635,7 +586,7 @@ def test_killing_a_replica_mid_burst_duplicates_nothing_and_leaks_nothing(
     _assert_unique(created, 2)
 
     # Bring a replacement up on the same port, as a Deployment would.
-    replacement = Replica(victim.kubeconfig, macpool.port, tmp_path / "replacement.log").start()
+    replacement = start_replica(victim.kubeconfig, macpool.port, tmp_path / "replacement.log")
     macpool.extra.append(replacement)
 
     def settled() -> bool:
