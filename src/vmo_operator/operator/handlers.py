@@ -103,7 +103,7 @@ async def start_custom_kind_watchers(**_: Any) -> None:
 
     for kind in _drift_kinds():
         if watches.is_custom(kind):
-            RUNTIME.watchers.append(watches.KindWatcher(RUNTIME.kube, kind, wake).start())
+            RUNTIME.watchers.append(watches.KindWatcher(RUNTIME.kube, kind, watches.profile_of(wake)).start())
 
 
 @kopf.on.cleanup()

@@ -1,9 +1,12 @@
-"""Drift watches for owned custom kinds (KubeVirt, CDI, NADs, VolumeSnapshotClasses).
+"""Watches for kinds whose CRDs come and go: owned custom kinds (KubeVirt, CDI, NADs,
+VolumeSnapshotClasses) and KubeVirt's VirtualMachines and VirtualMachineInstances.
 
 kopf watches built-in kinds well, but when a CRD disappears while kopf is streaming its objects
 (which happens every time a component is disabled or a profile is removed) its watcher fails with
 404 and takes the whole operator down. These watchers treat 404 as "not installed right now",
-back off and retry, and resume from the last resourceVersion or bookmark they saw.
+back off and retry, and resume from the last resourceVersion or bookmark they saw. They start
+from "now", not from a listing: their users reconcile existing objects by other means (the
+profile loop, the MAC audit), and skipping the listing keeps 10,000 VMs out of memory.
 """
 
 from __future__ import annotations
@@ -44,20 +47,33 @@ def is_custom(kind: Kind) -> bool:
     return kind.group not in BUILTIN_GROUPS
 
 
+MANAGED_SELECTOR = f"{MANAGED_BY_LABEL}={MANAGED_BY_VALUE}"
+
+EventHandler = Callable[[str, dict[str, Any]], None]
+"""Called in the watcher's thread with the event type (ADDED, MODIFIED, DELETED) and the object."""
+
+
+def profile_of(on_change: Callable[[str | None], None]) -> EventHandler:
+    """An event handler that reports the profile an owned object belongs to."""
+    return lambda _type, obj: on_change(((obj.get("metadata") or {}).get("labels") or {}).get(PROFILE_LABEL))
+
+
 class KindWatcher:
-    """One thread that keeps a label-selected watch on one kind and reports profile names."""
+    """One thread that keeps a watch on one kind and hands every event to `on_event`."""
 
     def __init__(
         self,
         kube: KubeClient,
         kind: Kind,
-        on_change: Callable[[str | None], None],
+        on_event: EventHandler,
         *,
+        label_selector: str = MANAGED_SELECTOR,
         retry_seconds: float = 5.0,
     ) -> None:
         self.kube = kube
         self.kind = kind
-        self.on_change = on_change
+        self.on_event = on_event
+        self.label_selector = label_selector
         self.retry_seconds = retry_seconds
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"watch-{kind.plural}", daemon=True)
@@ -70,7 +86,7 @@ class KindWatcher:
         self._stop.set()
 
     def _run(self) -> None:
-        selector = f"{MANAGED_BY_LABEL}={MANAGED_BY_VALUE}"
+        selector = self.label_selector
         version = ""
         while not self._stop.is_set():
             try:
@@ -100,5 +116,5 @@ class KindWatcher:
             code = int(obj.get("code", 0))
             raise KubeError(code, str(obj.get("reason", "")), str(obj.get("message", "")))
         if event.get("type") != "BOOKMARK":
-            self.on_change((meta.get("labels") or {}).get(PROFILE_LABEL))
+            self.on_event(str(event.get("type", "")), obj)
         return str(meta.get("resourceVersion") or version)
