@@ -295,6 +295,6 @@ def scale_rows(bench: Bench) -> list[Row]:
             "MB",
             "<= 200 MB",
             ok=rss <= 200,
-            note="one replica after its first audit, all VMs and reservations watched",
+            note="one replica after its first audit, with every VM, VMI and reservation watched",
         ),
     ]

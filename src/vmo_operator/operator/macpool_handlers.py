@@ -27,7 +27,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
-import ctypes
 import http.client
 import json
 import os
@@ -762,17 +761,6 @@ async def _audit_round() -> None:
         log.warning("reservation write failed", error=error)
     if report.collisions:
         await _in_thread(_report_collisions, report.collisions)
-    _return_free_memory()
-
-
-def _return_free_memory() -> None:
-    """Hand freed heap back to the OS after an audit listed every VM and reservation.
-
-    A listing of 10,000 objects allocates hundreds of MB of short-lived JSON that glibc keeps
-    mapped after Python frees it, so without this the process stays at its peak size for good.
-    """
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
 
 
 def _report_collisions(collisions: Iterable[reconcile.Collision]) -> None:
