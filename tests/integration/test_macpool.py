@@ -26,8 +26,17 @@ from kubernetes.client.exceptions import ApiException
 
 from tests.simulators.operands import KUBEVIRT_WORKLOAD_CRDS, crds_established, install_kubevirt_crds
 from tests.support.controlplane import ControlPlane, free_port
-from tests.support.operator import OPERATOR_NAMESPACE, OperatorProcess, bind_operator_identity
-from tests.support.vms import VM_API, create_vm, create_with_retry, denial, get_vm, vm_body, vm_macs
+from tests.support.operator import OperatorProcess, bind_operator_identity
+from tests.support.vms import (
+    VM_API,
+    create_vm,
+    create_with_retry,
+    denial,
+    get_vm,
+    vm_body,
+    vm_macs,
+    webhook_operator,
+)
 from tests.support.waiting import eventually
 from vmo_operator.macpool import mac as macs
 from vmo_operator.macpool.admission_config import CONFIGURATION_NAME
@@ -44,17 +53,6 @@ RESYNC_SECONDS = 1
 
 
 # ---- replicas -------------------------------------------------------------------------------
-
-
-def start_replica(kubeconfig: Path, port: int, log_path: Path) -> OperatorProcess:
-    """One operator replica serving the MAC webhook on the shared loopback port (url mode)."""
-    return OperatorProcess(
-        kubeconfig=kubeconfig,
-        log_path=log_path,
-        resync_seconds=RESYNC_SECONDS,
-        extra_args=["--webhook-mode=url", "--webhook-host=127.0.0.1", f"--webhook-port={port}"],
-        env={"VMO_NAMESPACE": OPERATOR_NAMESPACE},
-    ).start()
 
 
 def admissions(replica: OperatorProcess, webhook: str) -> float:
@@ -108,7 +106,10 @@ def macpool(
     kubeconfig = bind_operator_identity(control_plane)
     port = free_port()
     logs = tmp_path_factory.mktemp("macpool")
-    replicas = [start_replica(kubeconfig, port, logs / f"replica-{n}.log") for n in range(2)]
+    replicas = [
+        webhook_operator(kubeconfig, log, port=port, resync_seconds=RESYNC_SECONDS).start()
+        for log in (logs / "replica-0.log", logs / "replica-1.log")
+    ]
     pool = MacPool(api_client, replicas, port, macs.cluster_octets(uid), scratch)
     try:
         eventually(
@@ -586,7 +587,9 @@ def test_killing_a_replica_mid_burst_duplicates_nothing_and_leaks_nothing(
     _assert_unique(created, 2)
 
     # Bring a replacement up on the same port, as a Deployment would.
-    replacement = start_replica(victim.kubeconfig, macpool.port, tmp_path / "replacement.log")
+    replacement = webhook_operator(
+        victim.kubeconfig, tmp_path / "replacement.log", port=macpool.port, resync_seconds=RESYNC_SECONDS
+    ).start()
     macpool.extra.append(replacement)
 
     def settled() -> bool:

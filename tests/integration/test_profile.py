@@ -29,6 +29,7 @@ from tests.support.kube import (
     wait_condition,
 )
 from tests.support.operator import OPERATOR_USER
+from tests.support.vms import VM_API, vm_body
 from tests.support.waiting import eventually
 from vmo_operator.components.base import MANAGED_BY_LABEL, MANAGED_BY_VALUE, ObjectKey
 from vmo_operator.engine.kube import KubeClient
@@ -331,23 +332,24 @@ def _established_crd(ext: Any, name: str) -> Any:
     return crd if any(c.type == "Established" and c.status == "True" for c in conditions) else None
 
 
+def _create_vm_once_served(api: Any, namespace: str, name: str) -> None:
+    """A halted VM, created as soon as the (simulated) KubeVirt serves the VirtualMachine API."""
+    custom = client.CustomObjectsApi(api)
+    body = vm_body(name, {})
+    eventually(
+        lambda: custom.create_namespaced_custom_object(*VM_API, namespace, "virtualmachines", body),
+        timeout=30,
+        what="VirtualMachine created",
+    )
+
+
 def test_deleting_the_profile_is_blocked_while_a_vm_exists(
     api_client: Any, make_profile: ProfileFactory, namespace: str
 ) -> None:
     make_profile({})
     wait_condition(api_client, "vmo", "Available", timeout=120)
     custom = client.CustomObjectsApi(api_client)
-    vm = {
-        "apiVersion": "kubevirt.io/v1",
-        "kind": "VirtualMachine",
-        "metadata": {"name": "blocker"},
-        "spec": {"runStrategy": "Halted", "template": {"spec": {"domain": {"devices": {}}}}},
-    }
-    eventually(
-        lambda: custom.create_namespaced_custom_object("kubevirt.io", "v1", namespace, "virtualmachines", vm),
-        timeout=30,
-        what="VirtualMachine created",
-    )
+    _create_vm_once_served(api_client, namespace, "blocker")
 
     custom.delete_cluster_custom_object(*PROFILE, "vmo")
 
@@ -498,17 +500,7 @@ def test_disabling_kubevirt_while_a_vm_exists_is_refused_and_named(
     make_profile({})
     wait_condition(api_client, "vmo", "Available", timeout=120)
     custom = client.CustomObjectsApi(api_client)
-    vm = {
-        "apiVersion": "kubevirt.io/v1",
-        "kind": "VirtualMachine",
-        "metadata": {"name": "keeper"},
-        "spec": {"runStrategy": "Halted", "template": {"spec": {"domain": {"devices": {}}}}},
-    }
-    eventually(
-        lambda: custom.create_namespaced_custom_object("kubevirt.io", "v1", namespace, "virtualmachines", vm),
-        timeout=30,
-        what="VirtualMachine created",
-    )
+    _create_vm_once_served(api_client, namespace, "keeper")
     custom.patch_cluster_custom_object(*PROFILE, "vmo", {"spec": {"kubevirt": {"enabled": False}}})
 
     def refused() -> dict[str, Any] | None:
