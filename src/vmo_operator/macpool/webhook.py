@@ -22,7 +22,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Callable, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any, Literal
+from typing import Any, Literal, TypedDict
 
 from vmo_operator.macpool import grant as grants
 from vmo_operator.macpool import mac as macs
@@ -290,27 +290,10 @@ def mutate(request: AdmissionRequest, ctx: Context) -> Decision:
     if claims and CLAIM_ANNOTATION not in annotations:
         added[CLAIM_ANNOTATION] = claim_token
     if confirmed and ctx.grant_keys:
-        namespace, kind, uid, now = request.namespace, request.kind, _grant_uid(request), _now(ctx)
+        subject, now, keys = _grant_subject(request, claim_token), _now(ctx), ctx.grant_keys
         current = annotations.get(grants.GRANT_ANNOTATION)
-        if not grants.still_valid(
-            ctx.grant_keys,
-            current,
-            namespace=namespace,
-            kind=kind,
-            uid=uid,
-            claim=claim_token,
-            pairs=confirmed,
-            now=now,
-        ):
-            added[grants.GRANT_ANNOTATION] = grants.issue(
-                ctx.grant_keys[0],
-                namespace=namespace,
-                kind=kind,
-                uid=uid,
-                claim=claim_token,
-                pairs=confirmed,
-                now=now,
-            )
+        if not grants.still_valid(keys, current, pairs=confirmed, now=now, **subject):
+            added[grants.GRANT_ANNOTATION] = grants.issue(keys[0], pairs=confirmed, now=now, **subject)
     else:
         patch.extend(_drop_grant(request, annotations))
     if added:
@@ -328,11 +311,19 @@ def _now(ctx: Context) -> int:
     return int(ctx.allocator.clock().timestamp())
 
 
-def _grant_uid(request: AdmissionRequest) -> str:
-    """The UID a grant binds: an UPDATE's (both webhooks see it); none for a CREATE."""
-    if request.operation != "UPDATE":
-        return ""
-    return Holder.of(request.obj).uid or (Holder.of(request.old).uid if request.old is not None else "")
+class GrantSubject(TypedDict):
+    namespace: str
+    kind: str
+    uid: str
+    claim: str
+
+
+def _grant_subject(request: AdmissionRequest, claim: str) -> GrantSubject:
+    """Who a grant is for. The UID only for an UPDATE (both webhooks see it); none for a CREATE."""
+    uid = ""
+    if request.operation == "UPDATE":
+        uid = Holder.of(request.obj).uid or (Holder.of(request.old).uid if request.old is not None else "")
+    return {"namespace": request.namespace, "kind": request.kind, "uid": uid, "claim": claim}
 
 
 def _drop_grant(request: AdmissionRequest, annotations: Mapping[str, Any]) -> tuple[PatchOp, ...]:
@@ -364,11 +355,8 @@ def validate(request: AdmissionRequest, ctx: Context) -> Decision:
         covered = grants.verify(
             ctx.grant_keys,
             annotations.get(grants.GRANT_ANNOTATION),
-            namespace=request.namespace,
-            kind=request.kind,
-            uid=_grant_uid(request),
-            claim=holder.claim,
             now=_now(ctx),
+            **_grant_subject(request, holder.claim),
         )
     result = _reserve(request, ctx, holder, planned, allocate=False, covered=covered)
     if isinstance(result, Denied):
