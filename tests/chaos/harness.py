@@ -442,3 +442,11 @@ def ensure_namespace(api: Any, name: str, labels: dict[str, str] | None = None) 
     except ApiException as exc:
         if exc.status != 409:
             raise
+
+
+def install_base(chaos: ChaosCluster, workloads: Workloads) -> dict[str, Any]:
+    """Apply the base profile and wait until it has converged; the spec, for later edits."""
+    spec = base_spec()
+    put_profile(chaos.api, spec)
+    assert_converged(chaos, spec, workloads)
+    return spec

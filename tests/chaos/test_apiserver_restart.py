@@ -16,8 +16,8 @@ from tests.chaos.harness import (
     ChaosCluster,
     Workloads,
     assert_converged,
-    base_spec,
     current_condition,
+    install_base,
     put_profile,
     settle,
     uncommitted_macs,
@@ -31,9 +31,7 @@ def test_the_operator_recovers_by_itself_from_an_apiserver_restart(
     clean: ChaosCluster, workloads: Workloads, say: Callable[[str], None]
 ) -> None:
     chaos = clean
-    spec = base_spec()
-    put_profile(chaos.api, spec)
-    assert_converged(chaos, spec, workloads)
+    spec = install_base(chaos, workloads)
     operator = chaos.operator
     pid = operator.pid
 

@@ -33,11 +33,9 @@ from tests.chaos.budget import BUDGET, Budget
 from tests.chaos.harness import (
     ChaosCluster,
     Workloads,
-    assert_converged,
-    base_spec,
     ensure_namespace,
+    install_base,
     mac_problems,
-    put_profile,
     settle,
     uncommitted_macs,
 )
@@ -118,9 +116,7 @@ def test_generated_interfaces_get_valid_unique_macs_or_a_reason(
     clean: ChaosCluster, workloads: Workloads, budget: Budget, say: Callable[[str], None]
 ) -> None:
     chaos = clean
-    spec = base_spec()
-    put_profile(chaos.api, spec)
-    assert_converged(chaos, spec, workloads)
+    install_base(chaos, workloads)
     ensure_namespace(chaos.api, NAMESPACE)
     uid = client.CoreV1Api(chaos.api).read_namespace("kube-system").metadata.uid
     cluster_block = macs.cluster_octets(uid)

@@ -14,10 +14,8 @@ from tests.chaos.harness import (
     WORKLOAD_NAMESPACE,
     ChaosCluster,
     Workloads,
-    assert_converged,
-    base_spec,
+    install_base,
     mac_problems,
-    put_profile,
 )
 from tests.support.vms import create_vm, create_with_retry, denial, get_vm, vm_macs
 from vmo_operator.macpool import mac as macs
@@ -36,9 +34,7 @@ def test_vm_creates_fail_clearly_while_every_replica_is_down_and_work_again_afte
     clean: ChaosCluster, workloads: Workloads
 ) -> None:
     chaos = clean
-    spec = base_spec()
-    put_profile(chaos.api, spec)
-    assert_converged(chaos, spec, workloads)
+    install_base(chaos, workloads)
     first = chaos.operator
     second = chaos.start_operator()  # a second replica on the same port
     assert_has_macs(create_with_retry(chaos.api, WORKLOAD_NAMESPACE, "two-replicas", {"nic": None}))

@@ -23,7 +23,7 @@ from tests.chaos.harness import (
     ChaosCluster,
     Workloads,
     assert_converged,
-    base_spec,
+    install_base,
     put_profile,
     settle,
 )
@@ -43,9 +43,7 @@ def test_a_concurrent_writer_loses_to_the_operator_without_crashing_it(
     clean: ChaosCluster, workloads: Workloads, say: Callable[[str], None]
 ) -> None:
     chaos = clean
-    spec = base_spec()
-    put_profile(chaos.api, spec)
-    assert_converged(chaos, spec, workloads)
+    spec = install_base(chaos, workloads)
     operator = chaos.operator
     pid = operator.pid
     repairs_before = drift_repairs(operator)
