@@ -312,8 +312,13 @@ def test_duplicate_of_another_vms_mac_is_denied_and_allowed_under_warn(
             return any(e.reason == "MACCollision" and e.involved_object.name == "restored" for e in events)
 
         eventually(collision_reported, timeout=30, what="MACCollision event on the duplicate")
-        profile = macpool.custom.get_cluster_custom_object(*PROFILE, PROFILE_NAME)
-        assert profile["status"]["macPool"]["collisions"] >= 1
+
+        def collisions_in_status() -> bool:
+            # Each replica writes the status from its own last audit: wait for one that saw it.
+            profile = macpool.custom.get_cluster_custom_object(*PROFILE, PROFILE_NAME)
+            return bool(profile["status"]["macPool"]["collisions"] >= 1)
+
+        eventually(collisions_in_status, timeout=30, what="collisions counted in status.macPool")
     finally:
         _put_profile(
             api_client, {"macPool": {"releaseGracePeriodSeconds": GRACE_SECONDS, "duplicatePolicy": "Deny"}}
