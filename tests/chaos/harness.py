@@ -29,7 +29,7 @@ from tests.support.kube import PROFILE, condition, get_profile, owned_objects, r
 from tests.support.operator import OperatorProcess
 from tests.support.vms import create_with_retry, list_vms, webhook_operator
 from tests.support.waiting import WaitTimeoutError, eventually
-from vmo_operator.components.base import PROFILE_LABEL, ObjectKey
+from vmo_operator.kube.objects import PROFILE_LABEL, ObjectKey
 from vmo_operator.macpool import mac as macs
 from vmo_operator.macpool.reservation import GROUP, PLURAL, VERSION, Reservation
 

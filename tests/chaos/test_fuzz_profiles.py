@@ -36,7 +36,7 @@ from tests.support.kube import PROFILE, get_profile, owned_objects, rendered
 from tests.support.waiting import eventually
 from vmo_operator.api import models
 from vmo_operator.components import registry
-from vmo_operator.components.base import COMPONENT_LABEL, ObjectKey
+from vmo_operator.kube.objects import COMPONENT_LABEL, ObjectKey
 
 pytestmark = pytest.mark.integration
 

@@ -31,8 +31,8 @@ from tests.support.kube import (
 from tests.support.operator import OPERATOR_USER
 from tests.support.vms import VM_API, vm_body
 from tests.support.waiting import eventually
-from vmo_operator.components.base import MANAGED_BY_LABEL, MANAGED_BY_VALUE, ObjectKey
-from vmo_operator.engine.kube import KubeClient
+from vmo_operator.kube.client import KubeClient
+from vmo_operator.kube.objects import MANAGED_BY_LABEL, MANAGED_BY_VALUE, ObjectKey
 
 pytestmark = pytest.mark.integration
 

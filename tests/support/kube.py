@@ -11,9 +11,10 @@ from kubernetes import client
 from kubernetes.client.rest import ApiException
 
 from tests.support.waiting import eventually
-from vmo_operator.components.base import ClusterFacts, ObjectKey
+from vmo_operator.components.base import ClusterFacts
 from vmo_operator.engine.apply import KindIndex
-from vmo_operator.engine.kube import KubeClient
+from vmo_operator.kube.client import KubeClient
+from vmo_operator.kube.objects import ObjectKey
 
 PROFILE = ("vmo.dev", "v1alpha1", "vmoprofiles")
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from tests.support.controlplane import REPO, ControlPlane, free_port, stop_pids
 from tests.support.waiting import eventually
-from vmo_operator.components.base import Kind
+from vmo_operator.kube.kinds import Kind
 
 VMO = Path(sys.executable).with_name("vmo")
 OPERATOR_NAMESPACE = "vmo-system"
@@ -40,7 +40,7 @@ def bind_operator_identity(plane: ControlPlane) -> Path:
     from kubernetes.client.rest import ApiException
 
     from vmo_operator.engine.apply import KindIndex
-    from vmo_operator.engine.kube import KubeClient
+    from vmo_operator.kube.client import KubeClient
     from vmo_operator.operator.rbac import operator_rbac
 
     api = plane.api_client()

@@ -10,7 +10,8 @@ import pytest
 from vmo_operator.api import models
 from vmo_operator.components import _workloads as w
 from vmo_operator.components import cdi, descheduler, kubevirt, multus, registry, snapshot
-from vmo_operator.components.base import ClusterFacts, Component, Manifest, ObjectKey
+from vmo_operator.components.base import ClusterFacts, Component
+from vmo_operator.kube.objects import Manifest, ObjectKey
 
 FACTS = ClusterFacts()
 SPEC = models.parse_spec({"multus": {"networks": [{"name": "vlan-20", "vlan": 20}]}})

@@ -19,13 +19,14 @@ import pytest
 import yaml
 
 from vmo_operator.api import crd, models
-from vmo_operator.components import cdi, descheduler, kinds, kubevirt, multus, registry, snapshot
-from vmo_operator.components.base import (
+from vmo_operator.components import cdi, descheduler, kubevirt, multus, registry, snapshot
+from vmo_operator.components.base import ClusterFacts
+from vmo_operator.kube import kinds
+from vmo_operator.kube.objects import (
     COMPONENT_LABEL,
     MANAGED_BY_LABEL,
     MANAGED_BY_VALUE,
     PROFILE_LABEL,
-    ClusterFacts,
     ObjectKey,
 )
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from vmo_operator.engine.kube import KubeError
+from vmo_operator.kube.client import KubeError
 
 TERMINATING = (
     'serviceaccounts "kubevirt-operator" is forbidden: unable to create new content in namespace '

@@ -20,7 +20,8 @@ from typing import Any
 import yaml
 
 from vmo_operator.api.models import NodePlacement
-from vmo_operator.components.base import ComponentHealth, Manifest, ObjectKey, Observed
+from vmo_operator.components.base import ComponentHealth, Observed
+from vmo_operator.kube.objects import Manifest, ObjectKey
 
 RBAC_API = "rbac.authorization.k8s.io/v1"
 

@@ -11,43 +11,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
+from vmo_operator.kube.kinds import Kind
+from vmo_operator.kube.objects import Manifest, ObjectKey
+
 if TYPE_CHECKING:
     from vmo_operator.api.models import VMOProfileSpec
-
-Manifest = dict[str, Any]
-
-# Labels that mark an object as rendered by this operator; pruning and drift watches key on them.
-MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
-MANAGED_BY_VALUE = "vmo-operator"
-COMPONENT_LABEL = "vmo.dev/component"
-PROFILE_LABEL = "vmo.dev/profile"
-
-
-@dataclass(frozen=True)
-class Kind:
-    """API coordinates of a kind, enough to build REST paths without discovery."""
-
-    api_version: str  # "apps/v1", "v1", "kubevirt.io/v1"
-    kind: str
-    plural: str
-    namespaced: bool
-
-    @property
-    def group(self) -> str:
-        return self.api_version.rpartition("/")[0]
-
-
-@dataclass(frozen=True)
-class ObjectKey:
-    api_version: str
-    kind: str
-    namespace: str  # "" for cluster-scoped objects
-    name: str
-
-    @classmethod
-    def of(cls, obj: Mapping[str, Any]) -> ObjectKey:
-        meta = obj.get("metadata", {})
-        return cls(obj["apiVersion"], obj["kind"], meta.get("namespace", "") or "", meta["name"])
 
 
 @dataclass(frozen=True)

@@ -14,23 +14,21 @@ from typing import Any
 
 from vmo_operator.api.models import VMOProfileSpec
 from vmo_operator.components import kubevirt
-from vmo_operator.components.base import (
-    COMPONENT_LABEL,
-    MANAGED_BY_LABEL,
-    MANAGED_BY_VALUE,
-    PROFILE_LABEL,
-    ClusterFacts,
-    Component,
-    ComponentHealth,
-    Kind,
-    Manifest,
-)
+from vmo_operator.components.base import ClusterFacts, Component, ComponentHealth
 from vmo_operator.components.cdi import CDI
 from vmo_operator.components.descheduler import DESCHEDULER
 from vmo_operator.components.kubevirt import KUBEVIRT
 from vmo_operator.components.multus import MULTUS
 from vmo_operator.components.snapshot import SNAPSHOT_CONTROLLER
 from vmo_operator.components.vmroles import VM_ROLES
+from vmo_operator.kube.kinds import Kind
+from vmo_operator.kube.objects import (
+    COMPONENT_LABEL,
+    MANAGED_BY_LABEL,
+    MANAGED_BY_VALUE,
+    PROFILE_LABEL,
+    Manifest,
+)
 
 COMPONENTS: tuple[Component, ...] = (SNAPSHOT_CONTROLLER, MULTUS, KUBEVIRT, CDI, DESCHEDULER, VM_ROLES)
 

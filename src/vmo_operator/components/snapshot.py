@@ -13,8 +13,10 @@ from typing import Any
 
 from vmo_operator.api.models import SnapshotControllerSpec, VMOProfileSpec
 from vmo_operator.components import _workloads as w
-from vmo_operator.components import kinds
-from vmo_operator.components.base import ClusterFacts, ComponentHealth, Kind, Manifest, ObjectKey, Observed
+from vmo_operator.components.base import ClusterFacts, ComponentHealth, Observed
+from vmo_operator.kube import kinds
+from vmo_operator.kube.kinds import Kind
+from vmo_operator.kube.objects import Manifest, ObjectKey
 
 NAMESPACE = "kube-system"
 DEFAULT_REGISTRY = "registry.k8s.io/sig-storage"

@@ -22,8 +22,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from vmo_operator.components import _workloads as w
-from vmo_operator.components import kinds
-from vmo_operator.components.base import ClusterFacts, ComponentHealth, Kind, Manifest, Observed
+from vmo_operator.components.base import ClusterFacts, ComponentHealth, Observed
+from vmo_operator.kube import kinds
+from vmo_operator.kube.kinds import Kind
+from vmo_operator.kube.objects import Manifest
 
 if TYPE_CHECKING:
     from vmo_operator.api.models import VMOProfileSpec

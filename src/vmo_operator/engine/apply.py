@@ -13,21 +13,18 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from vmo_operator.components.base import (
+from vmo_operator.engine.diff import drifted, needs_apply, stamp
+from vmo_operator.kube.client import KubeClient, KubeError
+from vmo_operator.kube.kinds import CRD, NAMESPACE, Kind
+from vmo_operator.kube.objects import (
     COMPONENT_LABEL,
     MANAGED_BY_LABEL,
-    MANAGED_BY_VALUE,
+    MANAGED_SELECTOR,
     PROFILE_LABEL,
-    Kind,
     Manifest,
     ObjectKey,
-)
-from vmo_operator.engine.diff import drifted, needs_apply, stamp
-from vmo_operator.engine.kube import KubeClient, KubeError
-
-NAMESPACE = Kind("v1", "Namespace", "namespaces", namespaced=False)
-CRD = Kind(
-    "apiextensions.k8s.io/v1", "CustomResourceDefinition", "customresourcedefinitions", namespaced=False
+    component_of,
+    is_ours,
 )
 
 _WAVE_OF_KIND = {
@@ -113,7 +110,7 @@ class KindIndex:
 
 def observe_owned(kube: KubeClient, kinds: Iterable[Kind]) -> dict[ObjectKey, Manifest]:
     """Every live object of `kinds` that carries our managed-by label, one LIST per kind."""
-    selector = f"{MANAGED_BY_LABEL}={MANAGED_BY_VALUE}"
+    selector = MANAGED_SELECTOR
     seen: set[tuple[str, str]] = set()
     observed: dict[ObjectKey, Manifest] = {}
     for kind in kinds:
@@ -242,14 +239,4 @@ def served_kind(crd: Mapping[str, Any]) -> Kind:
 def foreign_instances(kube: KubeClient, crd: Mapping[str, Any]) -> int:
     """How many objects of the CRD's kind exist that this operator did not create (first page)."""
     items = kube.list(served_kind(crd), at_most=50)
-    return sum(
-        1
-        for item in items
-        if (item.get("metadata", {}).get("labels") or {}).get(MANAGED_BY_LABEL) != MANAGED_BY_VALUE
-    )
-
-
-def component_of(obj: Mapping[str, object]) -> str:
-    metadata = obj.get("metadata")
-    labels = metadata.get("labels") if isinstance(metadata, Mapping) else None
-    return str(labels.get(COMPONENT_LABEL, "")) if isinstance(labels, Mapping) else ""
+    return sum(1 for item in items if not is_ours(item))

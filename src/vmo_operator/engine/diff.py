@@ -14,7 +14,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from vmo_operator.components.base import Manifest
+from vmo_operator.kube.objects import Manifest
 
 HASH_ANNOTATION = "vmo.dev/desired-hash"
 

@@ -16,34 +16,20 @@ from pydantic import ValidationError
 
 from vmo_operator.api import models
 from vmo_operator.components import registry
-from vmo_operator.components.base import (
-    COMPONENT_LABEL,
-    MANAGED_BY_LABEL,
-    MANAGED_BY_VALUE,
-    ClusterFacts,
-    Component,
-    ComponentHealth,
-    Kind,
-    Manifest,
-    ObjectKey,
-    workload_kinds,
-)
+from vmo_operator.components.base import ClusterFacts, Component, ComponentHealth, workload_kinds
 from vmo_operator.engine.apply import (
-    CRD,
-    NAMESPACE,
     ApplyResult,
     CRDsNotEstablishedError,
     KindIndex,
     apply_desired,
-    component_of,
     observe_owned,
     prune,
 )
-from vmo_operator.engine.kube import KubeClient, KubeError
 from vmo_operator.engine.status import ReconcileFacts, build_status, status_changed
+from vmo_operator.kube import kinds
+from vmo_operator.kube.client import KubeClient, KubeError
+from vmo_operator.kube.objects import Manifest, ObjectKey, component_of, is_ours
 
-PROFILE_KIND = Kind("vmo.dev/v1alpha1", "VMOProfile", "vmoprofiles", namespaced=False)
-DEPLOYMENT = Kind("apps/v1", "Deployment", "deployments", namespaced=True)
 SNAPSHOT_CRD_NAME = "volumesnapshots.snapshot.storage.k8s.io"
 _SNAPSHOT_CONTROLLER_SELECTORS = ("app=snapshot-controller", "app.kubernetes.io/name=snapshot-controller")
 
@@ -85,25 +71,20 @@ def active_profile(profiles: Sequence[Manifest]) -> Manifest | None:
 
 
 def observe_facts(kube: KubeClient) -> ClusterFacts:
-    kube_system = kube.get(NAMESPACE, "kube-system")
+    kube_system = kube.get(kinds.NAMESPACE, "kube-system")
     cluster_id = str((kube_system or {}).get("metadata", {}).get("uid", ""))
-    snapshot_crd = kube.get(CRD, SNAPSHOT_CRD_NAME)
-    foreign_crds = snapshot_crd is not None and not _ours(snapshot_crd)
+    snapshot_crd = kube.get(kinds.CRD, SNAPSHOT_CRD_NAME)
+    foreign_crds = snapshot_crd is not None and not is_ours(snapshot_crd)
     foreign_controller = any(
-        not _ours(deployment)
+        not is_ours(deployment)
         for selector in _SNAPSHOT_CONTROLLER_SELECTORS
-        for deployment in kube.list(DEPLOYMENT, label_selector=selector)
+        for deployment in kube.list(kinds.DEPLOYMENT, label_selector=selector)
     )
     return ClusterFacts(
         cluster_id=cluster_id,
         foreign_snapshot_crds=foreign_crds,
         foreign_snapshot_controller=foreign_controller,
     )
-
-
-def _ours(obj: Mapping[str, Any]) -> bool:
-    labels = obj.get("metadata", {}).get("labels") or {}
-    return bool(labels.get(MANAGED_BY_LABEL) == MANAGED_BY_VALUE)
 
 
 def find_workloads(kube: KubeClient, component: Component, sample: int = 5) -> list[str]:
@@ -241,11 +222,7 @@ def _assess(
 def _observed_for(
     component: Component, observed: Mapping[ObjectKey, Manifest]
 ) -> dict[ObjectKey, Manifest | None]:
-    return {
-        key: obj
-        for key, obj in observed.items()
-        if obj.get("metadata", {}).get("labels", {}).get(COMPONENT_LABEL) == component.name
-    }
+    return {key: obj for key, obj in observed.items() if component_of(obj) == component.name}
 
 
 @dataclass(frozen=True)

@@ -27,14 +27,15 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
+from vmo_operator.kube import kinds
 from vmo_operator.macpool import mac as macs
 
-GROUP = "vmo.dev"
-VERSION = "v1alpha1"
-API_VERSION = f"{GROUP}/{VERSION}"
-KIND = "MACReservation"
-PLURAL = "macreservations"
-SINGULAR = "macreservation"
+GROUP = kinds.MAC_RESERVATION.group
+VERSION = kinds.MAC_RESERVATION.version
+API_VERSION = kinds.MAC_RESERVATION.api_version
+KIND = kinds.MAC_RESERVATION.kind
+PLURAL = kinds.MAC_RESERVATION.plural
+SINGULAR = KIND.lower()
 
 CLAIM_ANNOTATION = "macpool.vmo.dev/claim"
 STATE_LABEL = "macpool.vmo.dev/state"

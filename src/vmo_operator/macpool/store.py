@@ -1,9 +1,10 @@
-"""The reservation store and object source backed by the API server (official `kubernetes` client).
+"""The reservation store and object source backed by the API server, through the Kubernetes floor.
 
 Each method is one request. Create is a POST, so the API server's "name already exists" (409) is
 the atomic test-and-set the allocator relies on; replace carries the resourceVersion and delete
 carries uid + resourceVersion preconditions, so a stale writer is refused (409) instead of
-overwriting a newer decision. Blocking: the kopf layer calls these from worker threads.
+overwriting a newer decision. Any other failure is the floor's `KubeError`. Blocking: the kopf
+layer calls these from worker threads.
 """
 
 from __future__ import annotations
@@ -11,112 +12,66 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+from vmo_operator.kube import kinds
+from vmo_operator.kube.client import KubeClient, KubeError, Timeout
 from vmo_operator.macpool import mac as macs
-from vmo_operator.macpool.reservation import GROUP, PLURAL, VERSION, VM_KIND, VMI_KIND, Reservation
+from vmo_operator.macpool.reservation import VM_KIND, VMI_KIND, Reservation
 
 # (connect, read) seconds: admission has a 10 s budget for the whole request.
-REQUEST_TIMEOUT = (3.0, 5.0)
-LIST_TIMEOUT = (3.0, 60.0)
-PAGE_SIZE = 500
+REQUEST_TIMEOUT: Timeout = (3.0, 5.0)
 
-KUBEVIRT_PLURALS: Mapping[str, str] = {VM_KIND: "virtualmachines", VMI_KIND: "virtualmachineinstances"}
-
-
-class StoreError(Exception):
-    """The API server refused or failed a request for a reason other than a lost race."""
-
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(f"{status}: {message}" if status else message)
-        self.status = status
+KUBEVIRT_KINDS: Mapping[str, kinds.Kind] = {
+    VM_KIND: kinds.VIRTUAL_MACHINE,
+    VMI_KIND: kinds.VIRTUAL_MACHINE_INSTANCE,
+}
 
 
-def _status(exc: Exception) -> int:
-    return int(getattr(exc, "status", 0) or 0)
-
-
-def _error(exc: Exception) -> StoreError:
-    return StoreError(_status(exc), str(getattr(exc, "reason", "") or exc))
+def _lost_race(exc: KubeError, *statuses: int) -> bool:
+    return exc.status in statuses
 
 
 class KubeReservationStore:
     """`allocator.ReservationStore` over `MACReservation` objects."""
 
     def __init__(self, api_client: Any) -> None:
-        from kubernetes import client
-
-        self._api = client.CustomObjectsApi(api_client)
+        self._kube = KubeClient(api_client, timeout=REQUEST_TIMEOUT)
 
     def create(self, reservation: Reservation) -> Reservation | None:
-        from kubernetes.client.exceptions import ApiException
-
         try:
-            stored = self._api.create_cluster_custom_object(
-                GROUP, VERSION, PLURAL, reservation.to_object(), _request_timeout=REQUEST_TIMEOUT
-            )
-        except ApiException as exc:
-            if _status(exc) == 409:
+            stored = self._kube.create(kinds.MAC_RESERVATION, reservation.to_object())
+        except KubeError as exc:
+            if _lost_race(exc, 409):
                 return None
-            raise _error(exc) from None
-        return Reservation.from_object(_as_dict(stored))
+            raise
+        return Reservation.from_object(stored)
 
     def get(self, mac: macs.Mac) -> Reservation | None:
-        from kubernetes.client.exceptions import ApiException
-
-        try:
-            stored = self._api.get_cluster_custom_object(
-                GROUP, VERSION, PLURAL, mac.reservation_name, _request_timeout=REQUEST_TIMEOUT
-            )
-        except ApiException as exc:
-            if _status(exc) == 404:
-                return None
-            raise _error(exc) from None
-        return Reservation.from_object(_as_dict(stored))
+        stored = self._kube.get(kinds.MAC_RESERVATION, mac.reservation_name)
+        return Reservation.from_object(stored) if stored is not None else None
 
     def replace(self, reservation: Reservation) -> Reservation | None:
-        from kubernetes.client.exceptions import ApiException
-
         if not reservation.resource_version:
             raise ValueError("replace needs the resourceVersion it was read at")
         try:
-            stored = self._api.replace_cluster_custom_object(
-                GROUP,
-                VERSION,
-                PLURAL,
-                reservation.name,
-                reservation.to_object(),
-                _request_timeout=REQUEST_TIMEOUT,
-            )
-        except ApiException as exc:
-            if _status(exc) in (404, 409):
+            stored = self._kube.replace(kinds.MAC_RESERVATION, reservation.to_object())
+        except KubeError as exc:
+            if _lost_race(exc, 404, 409):
                 return None
-            raise _error(exc) from None
-        return Reservation.from_object(_as_dict(stored))
+            raise
+        return Reservation.from_object(stored)
 
     def delete(self, reservation: Reservation) -> bool:
-        from kubernetes import client
-        from kubernetes.client.exceptions import ApiException
-
-        preconditions = client.V1Preconditions(
-            uid=reservation.uid or None, resource_version=reservation.resource_version
-        )
+        preconditions = {"uid": reservation.uid, "resourceVersion": reservation.resource_version}
         try:
-            self._api.delete_cluster_custom_object(
-                GROUP,
-                VERSION,
-                PLURAL,
-                reservation.name,
-                body=client.V1DeleteOptions(preconditions=preconditions),
-                _request_timeout=REQUEST_TIMEOUT,
-            )
-        except ApiException as exc:
-            if _status(exc) in (404, 409):
+            return self._kube.delete(kinds.MAC_RESERVATION, reservation.name, preconditions=preconditions)
+        except KubeError as exc:
+            if _lost_race(exc, 409):
                 return False
-            raise _error(exc) from None
-        return True
+            raise
 
     def list(self) -> list[Reservation]:
         found = []
-        for obj in _paged(lambda **kw: self._api.list_cluster_custom_object(GROUP, VERSION, PLURAL, **kw)):
+        for obj in self._kube.iter_list(kinds.MAC_RESERVATION):
             try:
                 found.append(Reservation.from_object(obj))
             except ValueError:
@@ -128,41 +83,8 @@ class KubeObjectSource:
     """`audit.ObjectSource` over kubevirt.io/v1 VirtualMachines and VirtualMachineInstances."""
 
     def __init__(self, api_client: Any) -> None:
-        from kubernetes import client
-
-        self._api = client.CustomObjectsApi(api_client)
+        self._kube = KubeClient(api_client, timeout=REQUEST_TIMEOUT)
 
     def list_objects(self, kind: str) -> Iterator[Mapping[str, Any]]:
-        plural = KUBEVIRT_PLURALS[kind]
-        yield from _paged(
-            lambda **kw: self._api.list_cluster_custom_object("kubevirt.io", "v1", plural, **kw),
-            missing_ok=True,
-        )
-
-
-def _as_dict(value: object) -> Mapping[str, Any]:
-    if not isinstance(value, Mapping):
-        raise StoreError(0, f"unexpected response type {type(value).__name__}")
-    return value
-
-
-def _paged(call: Any, *, missing_ok: bool = False) -> Iterator[dict[str, Any]]:
-    """Every item of a list, one page at a time, so 10,000 objects never sit in memory at once."""
-    from kubernetes.client.exceptions import ApiException
-
-    token = ""
-    while True:
-        kwargs: dict[str, Any] = {"limit": PAGE_SIZE, "_request_timeout": LIST_TIMEOUT}
-        if token:
-            kwargs["_continue"] = token
-        try:
-            page = call(**kwargs)
-        except ApiException as exc:
-            if missing_ok and _status(exc) == 404:
-                return  # the API is not installed (yet): nothing to list
-            raise _error(exc) from None
-        body = _as_dict(page)
-        yield from body.get("items") or []
-        token = (body.get("metadata") or {}).get("continue") or ""
-        if not token:
-            return
+        # A 404 (the VM API is not installed yet) lists nothing.
+        yield from self._kube.iter_list(KUBEVIRT_KINDS[kind])

@@ -16,15 +16,17 @@ import kopf
 import structlog
 
 from vmo_operator.components import registry
-from vmo_operator.components.base import MANAGED_BY_LABEL, MANAGED_BY_VALUE, PROFILE_LABEL, Kind
 from vmo_operator.engine import reconcile as engine
-from vmo_operator.engine.apply import CRD, NAMESPACE, ApplyResult
+from vmo_operator.engine.apply import ApplyResult
 from vmo_operator.engine.conditions import ConditionSpec, set_conditions
-from vmo_operator.engine.kube import KubeClient, KubeError
-from vmo_operator.operator import metrics, watches
+from vmo_operator.kube import kinds, watches
+from vmo_operator.kube.client import KubeClient, KubeError
+from vmo_operator.kube.kinds import Kind
+from vmo_operator.kube.objects import MANAGED_BY_LABEL, MANAGED_BY_VALUE, MANAGED_SELECTOR, PROFILE_LABEL
+from vmo_operator.operator import metrics
 from vmo_operator.operator.config import OperatorConfig
 
-GROUP, VERSION, PLURAL = "vmo.dev", "v1alpha1", "vmoprofiles"
+GROUP, VERSION, PLURAL = kinds.PROFILE.group, kinds.PROFILE.version, kinds.PROFILE.plural
 FINALIZER = "vmo.dev/teardown"
 log = structlog.get_logger("vmo.profile")
 
@@ -77,14 +79,14 @@ async def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     settings.watching.server_timeout = 300
     # Only our labelled objects are streamed for the kinds we own; foreign ConfigMaps, Deployments
     # and so on never reach this process.
-    selector = f"{MANAGED_BY_LABEL}={MANAGED_BY_VALUE}"
+    selector = MANAGED_SELECTOR
     for kind in _watched_owned_kinds():
         settings.watching.label_selectors[(kind.group or "v1", kind.plural)] = selector
 
 
 def _drift_kinds() -> list[Kind]:
     """Owned kinds whose changes should wake the profile; CRDs and namespaces are left to resyncs."""
-    skip = {(CRD.api_version, CRD.kind), (NAMESPACE.api_version, NAMESPACE.kind)}
+    skip = {(kinds.CRD.api_version, kinds.CRD.kind), (kinds.NAMESPACE.api_version, kinds.NAMESPACE.kind)}
     return [kind for kind in registry.owned_kinds() if (kind.api_version, kind.kind) not in skip]
 
 
@@ -130,13 +132,13 @@ async def profile_event(name: str, type: str | None, **_: Any) -> None:
 
 
 def _active_profile(kube: KubeClient) -> str:
-    active = engine.active_profile(kube.list(engine.PROFILE_KIND))
+    active = engine.active_profile(kube.list(kinds.PROFILE))
     return str(active["metadata"]["name"]) if active else ""
 
 
 def _reconcile_once(name: str) -> tuple[engine.Outcome | None, dict[str, Any] | None]:
     kube = RUNTIME.kube
-    profile = kube.get(engine.PROFILE_KIND, name)
+    profile = kube.get(kinds.PROFILE, name)
     if profile is None or profile["metadata"].get("deletionTimestamp"):
         return None, profile
     active = _active_profile(kube)
@@ -147,7 +149,7 @@ def _reconcile_once(name: str) -> tuple[engine.Outcome | None, dict[str, Any] | 
     )
     outcome = engine.reconcile(kube, profile, inactive_because=inactive)
     if outcome.status_needs_write:
-        kube.patch_status(engine.PROFILE_KIND, name, outcome.status)
+        kube.patch_status(kinds.PROFILE, name, outcome.status)
     return outcome, profile
 
 
@@ -209,7 +211,7 @@ async def profile_loop(name: str, stopped: kopf.DaemonStopped, **_: Any) -> None
             started = time.monotonic()
             delay = RUNTIME.config.resync_seconds
             try:
-                before = await asyncio.to_thread(RUNTIME.kube.get, engine.PROFILE_KIND, name)
+                before = await asyncio.to_thread(RUNTIME.kube.get, kinds.PROFILE, name)
                 outcome, _profile = await asyncio.to_thread(_reconcile_once, name)
                 if outcome is None:
                     return
@@ -293,7 +295,7 @@ def _set_condition(name: str, profile: Mapping[str, Any], spec: ConditionSpec) -
         status.get("conditions") or [], [spec], generation=generation, now=engine.now_rfc3339()
     )
     if conditions != status.get("conditions"):
-        RUNTIME.kube.patch_status(engine.PROFILE_KIND, name, {"conditions": conditions})
+        RUNTIME.kube.patch_status(kinds.PROFILE, name, {"conditions": conditions})
 
 
 _register_drift_watches()

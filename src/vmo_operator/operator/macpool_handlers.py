@@ -45,8 +45,9 @@ import kopf
 import structlog
 from prometheus_client import Counter, Gauge, Histogram
 
-from vmo_operator.components.kinds import VIRTUAL_MACHINE, VIRTUAL_MACHINE_INSTANCE
-from vmo_operator.engine.kube import KubeClient
+from vmo_operator.kube.client import KubeClient, connect
+from vmo_operator.kube.kinds import VIRTUAL_MACHINE, VIRTUAL_MACHINE_INSTANCE
+from vmo_operator.kube.watches import KindWatcher
 from vmo_operator.macpool import admission_config, audit, certs, grant, reconcile, webhook
 from vmo_operator.macpool import mac as macs
 from vmo_operator.macpool.allocator import Allocator, ClaimResult
@@ -54,7 +55,6 @@ from vmo_operator.macpool.reservation import GROUP, PLURAL, VERSION, VM_KIND, VM
 from vmo_operator.macpool.settings import MacPoolSettings, from_profile_spec
 from vmo_operator.macpool.store import KubeObjectSource, KubeReservationStore
 from vmo_operator.operator import reactor
-from vmo_operator.operator.watches import KindWatcher
 
 log = structlog.get_logger("vmo.macpool")
 T = TypeVar("T")
@@ -190,18 +190,8 @@ async def _in_thread(fn: Callable[..., T], *args: Any) -> T:
 
 
 def _api_client() -> Any:
-    from kubernetes import client
-    from kubernetes import config as kube_config
-
-    loader: Any = kube_config  # the loaders are untyped
-    try:
-        loader.load_incluster_config()
-    except kube_config.ConfigException:
-        loader.load_kube_config()
-    configuration = client.Configuration.get_default_copy()
     # One connection per admission and fan-out worker: a webhook must never queue behind a reconcile.
-    configuration.connection_pool_maxsize = 64
-    return client.ApiClient(configuration)
+    return connect(pool_size=64)
 
 
 # ---- startup ----------------------------------------------------------------------------------

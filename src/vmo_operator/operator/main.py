@@ -9,33 +9,21 @@ from typing import Any
 import kopf
 import structlog
 
-from vmo_operator.engine.kube import KubeClient
+from vmo_operator.kube.client import KubeClient, connect
 from vmo_operator.operator import handlers, metrics, reactor
 from vmo_operator.operator.config import OperatorConfig
 from vmo_operator.operator.logs import configure_logging
 
 
-def _api_client() -> Any:
-    from kubernetes import client, config
-
-    try:
-        config.load_incluster_config()  # type: ignore[no-untyped-call]
-    except config.ConfigException:
-        config.load_kube_config()  # type: ignore[no-untyped-call]
-    configuration = client.Configuration.get_default_copy()
-    # Reconciles run in a thread pool; give each worker a connection instead of queueing.
-    configuration.connection_pool_maxsize = 32
-    return client.ApiClient(configuration)
-
-
 def read_profile(name: str | None) -> dict[str, Any] | None:
     """The named profile, or the active (oldest) one, read with the caller's kubeconfig."""
-    from vmo_operator.engine.reconcile import PROFILE_KIND, active_profile
+    from vmo_operator.engine.reconcile import active_profile
+    from vmo_operator.kube import kinds
 
-    kube = KubeClient(_api_client())
+    kube = KubeClient(connect())
     if name:
-        return kube.get(PROFILE_KIND, name)
-    return active_profile(kube.list(PROFILE_KIND))
+        return kube.get(kinds.PROFILE, name)
+    return active_profile(kube.list(kinds.PROFILE))
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -76,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
     config = config_from(args)
     configure_logging(config.log_format, config.log_level)
     log = structlog.get_logger("vmo")
-    kube = KubeClient(_api_client())
+    kube = KubeClient(connect())
     metrics.serve(kube, config.metrics_address, config.metrics_port)
     handlers.prepare(kube, config)
     _load_optional_handlers(config)

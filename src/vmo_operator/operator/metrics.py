@@ -8,7 +8,7 @@ from prometheus_client import Counter, Gauge, Histogram, start_http_server
 from prometheus_client.core import CounterMetricFamily, Metric
 from prometheus_client.registry import REGISTRY, Collector
 
-from vmo_operator.engine.kube import KubeClient
+from vmo_operator.kube.client import KubeClient
 
 RECONCILES = Counter("vmo_reconcile_total", "VMOProfile reconciles by result", ["result"])
 RECONCILE_SECONDS = Histogram("vmo_reconcile_duration_seconds", "Duration of one VMOProfile reconcile")

@@ -23,8 +23,9 @@ from typing import Any
 import yaml
 
 from vmo_operator.api import generated
-from vmo_operator.components import kinds, registry
+from vmo_operator.components import registry
 from vmo_operator.components.base import workload_kinds
+from vmo_operator.kube import kinds
 from vmo_operator.macpool import reservation
 
 Rule = dict[str, list[str]]

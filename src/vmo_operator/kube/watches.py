@@ -17,8 +17,10 @@ from typing import Any
 
 import structlog
 
-from vmo_operator.components.base import MANAGED_BY_LABEL, MANAGED_BY_VALUE, PROFILE_LABEL, Kind
-from vmo_operator.engine.kube import KubeClient, KubeError
+from vmo_operator.kube import objects
+from vmo_operator.kube.client import KubeClient, KubeError
+from vmo_operator.kube.kinds import Kind
+from vmo_operator.kube.objects import MANAGED_SELECTOR
 
 BUILTIN_GROUPS = frozenset(
     {
@@ -47,15 +49,13 @@ def is_custom(kind: Kind) -> bool:
     return kind.group not in BUILTIN_GROUPS
 
 
-MANAGED_SELECTOR = f"{MANAGED_BY_LABEL}={MANAGED_BY_VALUE}"
-
 EventHandler = Callable[[str, dict[str, Any]], None]
 """Called in the watcher's thread with the event type (ADDED, MODIFIED, DELETED) and the object."""
 
 
 def profile_of(on_change: Callable[[str | None], None]) -> EventHandler:
     """An event handler that reports the profile an owned object belongs to."""
-    return lambda _type, obj: on_change(((obj.get("metadata") or {}).get("labels") or {}).get(PROFILE_LABEL))
+    return lambda _type, obj: on_change(objects.profile_of(obj))
 
 
 class KindWatcher:

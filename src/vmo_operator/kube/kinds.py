@@ -1,15 +1,43 @@
-"""API coordinates of every kind a component renders or looks for.
+"""API coordinates of every kind this operator reads or writes: the one table of kinds.
 
-One table, so `owned_kinds` of each component and the engine's REST paths agree on plural and scope.
+One table, so components' `owned_kinds`, the engine's REST paths, the watches and the generated RBAC
+agree on plural and scope. The profile's coordinates come from the API models, their source of truth.
 """
 
 from __future__ import annotations
 
-from vmo_operator.components.base import Kind
+from dataclasses import dataclass
+
+from vmo_operator.api import models
+
+
+@dataclass(frozen=True)
+class Kind:
+    """API coordinates of a kind, enough to build REST paths without discovery."""
+
+    api_version: str  # "apps/v1", "v1", "kubevirt.io/v1"
+    kind: str
+    plural: str
+    namespaced: bool
+
+    @property
+    def group(self) -> str:
+        return self.api_version.rpartition("/")[0]
+
+    @property
+    def version(self) -> str:
+        return self.api_version.rpartition("/")[2]
+
+
+PROFILE = Kind(models.API_VERSION, models.KIND, models.PLURAL, namespaced=False)
+MAC_RESERVATION = Kind("vmo.dev/v1alpha1", "MACReservation", "macreservations", namespaced=False)
 
 NAMESPACE = Kind("v1", "Namespace", "namespaces", namespaced=False)
 SERVICE_ACCOUNT = Kind("v1", "ServiceAccount", "serviceaccounts", namespaced=True)
 CONFIG_MAP = Kind("v1", "ConfigMap", "configmaps", namespaced=True)
+SECRET = Kind("v1", "Secret", "secrets", namespaced=True)
+NODE = Kind("v1", "Node", "nodes", namespaced=False)
+EVENT = Kind("v1", "Event", "events", namespaced=True)
 CRD = Kind(
     "apiextensions.k8s.io/v1", "CustomResourceDefinition", "customresourcedefinitions", namespaced=False
 )
@@ -22,6 +50,18 @@ ROLE_BINDING = Kind("rbac.authorization.k8s.io/v1", "RoleBinding", "rolebindings
 PRIORITY_CLASS = Kind("scheduling.k8s.io/v1", "PriorityClass", "priorityclasses", namespaced=False)
 DEPLOYMENT = Kind("apps/v1", "Deployment", "deployments", namespaced=True)
 DAEMON_SET = Kind("apps/v1", "DaemonSet", "daemonsets", namespaced=True)
+MUTATING_WEBHOOK_CONFIGURATION = Kind(
+    "admissionregistration.k8s.io/v1",
+    "MutatingWebhookConfiguration",
+    "mutatingwebhookconfigurations",
+    namespaced=False,
+)
+VALIDATING_WEBHOOK_CONFIGURATION = Kind(
+    "admissionregistration.k8s.io/v1",
+    "ValidatingWebhookConfiguration",
+    "validatingwebhookconfigurations",
+    namespaced=False,
+)
 
 KUBEVIRT = Kind("kubevirt.io/v1", "KubeVirt", "kubevirts", namespaced=True)
 CDI = Kind("cdi.kubevirt.io/v1beta1", "CDI", "cdis", namespaced=False)

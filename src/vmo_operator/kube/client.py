@@ -1,9 +1,10 @@
-"""A small, typed REST layer over the official client: raw dicts in, raw dicts out.
+"""The one client of the API server: a small, typed REST layer over the official client.
 
-The generated client's typed models would force one class per kind and a discovery round-trip
-for custom kinds; the engine needs only get/list/apply/delete/patch-status on paths it can build
-from a `Kind`. Every request is counted by verb, so tests and metrics can prove that an idle
-resync writes nothing.
+Raw dicts in, raw dicts out. The generated client's typed models would force one class per kind
+and a discovery round-trip for custom kinds; every caller needs only get/list/watch/apply/create/
+replace/delete/patch on paths built from a `Kind`. Every failure is one error type, `KubeError`.
+Every request is counted by verb, so tests and metrics can prove that an idle resync writes nothing.
+This is the only module that imports `kubernetes`.
 """
 
 from __future__ import annotations
@@ -17,10 +18,16 @@ from urllib.parse import quote
 
 from kubernetes.client.exceptions import ApiException
 
-from vmo_operator.components.base import Kind, Manifest
+from vmo_operator.kube.kinds import Kind
+from vmo_operator.kube.objects import Manifest
+
+Timeout = tuple[float, float]  # (connect, read) seconds
+DEFAULT_TIMEOUT: Timeout = (10.0, 60.0)
+LIST_READ_SECONDS = 60.0
+PAGE_SIZE = 500
 
 FIELD_MANAGER = "vmo-operator"
-WRITE_VERBS = frozenset({"create", "apply", "patch", "delete"})
+WRITE_VERBS = frozenset({"create", "apply", "replace", "patch", "delete"})
 
 
 class KubeError(Exception):
@@ -51,12 +58,33 @@ def kind_path(kind: Kind, namespace: str = "", name: str = "") -> str:
     return f"{path}/{quote(name)}" if name else path
 
 
-class KubeClient:
-    """Synchronous client; the kopf layer runs it in worker threads."""
+def connect(*, pool_size: int = 32) -> Any:
+    """An API client from the in-cluster service account, else from the kubeconfig."""
+    from kubernetes import client, config
 
-    def __init__(self, api_client: Any, field_manager: str = FIELD_MANAGER) -> None:
+    try:
+        config.load_incluster_config()  # type: ignore[no-untyped-call]
+    except config.ConfigException:
+        config.load_kube_config()  # type: ignore[no-untyped-call]
+    configuration = client.Configuration.get_default_copy()
+    # Callers run requests from a thread pool; give each worker a connection instead of queueing.
+    configuration.connection_pool_maxsize = pool_size
+    return client.ApiClient(configuration)
+
+
+class KubeClient:
+    """Synchronous client; the kopf layer runs it in worker threads.
+
+    `timeout` bounds each request: the admission path uses a short one so a slow API server
+    cannot hold a review past its deadline.
+    """
+
+    def __init__(
+        self, api_client: Any, field_manager: str = FIELD_MANAGER, *, timeout: Timeout = DEFAULT_TIMEOUT
+    ) -> None:
         self._api = api_client
         self.field_manager = field_manager
+        self.timeout = timeout
         self._lock = threading.Lock()
         self.requests: Counter[str] = Counter()
 
@@ -80,6 +108,7 @@ class KubeClient:
         query: list[tuple[str, str]] | None = None,
         body: Any = None,
         content_type: str = "application/json",
+        timeout: Timeout | None = None,
     ) -> Any:
         self._count(verb)
         headers = {"Accept": "application/json", "Content-Type": content_type}
@@ -93,7 +122,7 @@ class KubeClient:
                 auth_settings=["BearerToken"],
             )
             response = self._api.call_api(
-                method, url, header_params=headers, body=payload, _request_timeout=(10, 60)
+                method, url, header_params=headers, body=payload, _request_timeout=timeout or self.timeout
             )
             response.read()
         except ApiException as exc:
@@ -126,24 +155,36 @@ class KubeClient:
 
         `at_most` stops after the first page of that size, for "does anything exist" questions.
         """
+        pages = self.iter_list(kind, label_selector=label_selector, namespace=namespace, page_size=at_most)
+        if at_most:
+            return [item for _, item in zip(range(at_most), pages, strict=False)]
+        return list(pages)
+
+    def iter_list(
+        self, kind: Kind, *, label_selector: str = "", namespace: str = "", page_size: int = 0
+    ) -> Iterator[Manifest]:
+        """Every object of `kind`, one page at a time, so 10,000 objects never sit in memory at once.
+
+        An unserved kind (404: its CRD is not installed) yields nothing.
+        """
         query = [("labelSelector", label_selector)] if label_selector else []
-        items: list[Manifest] = []
         token = ""
+        timeout = (self.timeout[0], max(self.timeout[1], LIST_READ_SECONDS))
         while True:
-            page = [*query, ("limit", str(at_most or 500))] + ([("continue", token)] if token else [])
+            page = [*query, ("limit", str(page_size or PAGE_SIZE))] + ([("continue", token)] if token else [])
             try:
-                result = self._call("list", "GET", kind_path(kind, namespace), query=page)
+                result = self._call("list", "GET", kind_path(kind, namespace), query=page, timeout=timeout)
             except KubeError as exc:
                 if exc.status == 404:
-                    return []
+                    return
                 raise
             for item in result.get("items") or []:
                 item.setdefault("apiVersion", kind.api_version)
                 item.setdefault("kind", kind.kind)
-                items.append(item)
+                yield item
             token = (result.get("metadata") or {}).get("continue") or ""
-            if not token or at_most:
-                return items
+            if not token or page_size:
+                return
 
     def current_version(self, kind: Kind, *, label_selector: str = "") -> str:
         """The collection's resourceVersion now, to start a watch from (one tiny LIST)."""
@@ -212,11 +253,33 @@ class KubeClient:
         result: Manifest = self._call("create", "POST", kind_path(kind, namespace), query=query, body=obj)
         return result
 
-    def delete(self, kind: Kind, name: str, namespace: str = "", *, dry_run: bool = False) -> bool:
-        """Delete in the background; False when it was already gone."""
+    def replace(self, kind: Kind, obj: Manifest) -> Manifest:
+        """PUT the whole object; its `metadata.resourceVersion` makes a stale writer fail with 409."""
+        meta = obj["metadata"]
+        query = [("fieldManager", self.field_manager)]
+        path = kind_path(kind, meta.get("namespace", ""), meta["name"])
+        result: Manifest = self._call("replace", "PUT", path, query=query, body=obj)
+        return result
+
+    def delete(
+        self,
+        kind: Kind,
+        name: str,
+        namespace: str = "",
+        *,
+        dry_run: bool = False,
+        preconditions: Mapping[str, str] | None = None,
+    ) -> bool:
+        """Delete in the background; False when it was already gone.
+
+        `preconditions` ({"uid": ..., "resourceVersion": ...}) make the API server refuse (409) to
+        delete an object that changed since it was read.
+        """
         body: dict[str, Any] = {"propagationPolicy": "Background"}
         if dry_run:
             body["dryRun"] = ["All"]
+        if preconditions:
+            body["preconditions"] = {k: v for k, v in preconditions.items() if v}
         try:
             self._call("delete", "DELETE", kind_path(kind, namespace, name), body=body)
         except KubeError as exc:

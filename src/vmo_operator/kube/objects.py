@@ -1,0 +1,67 @@
+"""Plain-dict Kubernetes objects, their keys, and the labels that mark an object as ours.
+
+Objects cross every layer as the JSON the API server speaks (`Manifest`); the few questions asked
+of them everywhere (whose is it, which component rendered it, is a condition true) live here once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+Manifest = dict[str, Any]
+
+# Labels that mark an object as rendered by this operator; pruning and drift watches key on them.
+MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
+MANAGED_BY_VALUE = "vmo-operator"
+COMPONENT_LABEL = "vmo.dev/component"
+PROFILE_LABEL = "vmo.dev/profile"
+MANAGED_SELECTOR = f"{MANAGED_BY_LABEL}={MANAGED_BY_VALUE}"
+
+
+@dataclass(frozen=True)
+class ObjectKey:
+    api_version: str
+    kind: str
+    namespace: str  # "" for cluster-scoped objects
+    name: str
+
+    @classmethod
+    def of(cls, obj: Mapping[str, Any]) -> ObjectKey:
+        meta = obj.get("metadata", {})
+        return cls(obj["apiVersion"], obj["kind"], meta.get("namespace", "") or "", meta["name"])
+
+
+def labels_of(obj: Mapping[str, Any]) -> Mapping[str, str]:
+    labels = (obj.get("metadata") or {}).get("labels") or {}
+    return labels if isinstance(labels, Mapping) else {}
+
+
+def is_ours(obj: Mapping[str, Any]) -> bool:
+    """Rendered and managed by this operator (as opposed to installed by someone else)."""
+    return labels_of(obj).get(MANAGED_BY_LABEL) == MANAGED_BY_VALUE
+
+
+def component_of(obj: Mapping[str, Any]) -> str:
+    """The component that rendered `obj`, "" when it carries no component label."""
+    return str(labels_of(obj).get(COMPONENT_LABEL, ""))
+
+
+def profile_of(obj: Mapping[str, Any]) -> str | None:
+    """The profile an owned object belongs to, None when it carries no profile label."""
+    value = labels_of(obj).get(PROFILE_LABEL)
+    return str(value) if value is not None else None
+
+
+def managed_labels(component: str, profile: str) -> dict[str, str]:
+    return {MANAGED_BY_LABEL: MANAGED_BY_VALUE, COMPONENT_LABEL: component, PROFILE_LABEL: profile}
+
+
+def condition_is_true(obj: Mapping[str, Any], condition_type: str) -> bool:
+    """Whether `status.conditions` of `obj` holds `condition_type` with status "True"."""
+    conditions = (obj.get("status") or {}).get("conditions") or []
+    return any(
+        isinstance(c, Mapping) and c.get("type") == condition_type and c.get("status") == "True"
+        for c in conditions
+    )
