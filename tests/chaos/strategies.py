@@ -145,7 +145,7 @@ KUBEVIRT = optional_dict(
 CDI = optional_dict(
     {
         "enabled": mostly(st.booleans()),
-        "version": version(["v1.61.0", "v1.64.2", "v1.66.0"], ["v1.60.0", "v2.0.0"]),
+        "version": version(["v1.61.0", "v1.65.3"], ["v1.60.0", "v1.63.0", "v2.0.0"]),
         "infra": PLACEMENT,
         "workloads": PLACEMENT,
         "uploadProxyURLOverride": mostly(
@@ -190,7 +190,7 @@ MULTUS = optional_dict(
 DESCHEDULER = optional_dict(
     {
         "enabled": mostly(st.booleans()),
-        "version": version(["v0.32.0", "v0.34.0", "v0.36.1"], ["v0.31.0", "v1.0.0"]),
+        "version": version(["v0.33.0", "v0.35.2", "v0.36.1"], ["v0.31.0", "v0.34.0", "v1.0.0"]),
         "infra": PLACEMENT,
         "interval": DURATION,
         "maintenanceTaintKeys": mostly(st.lists(LABEL_KEY, max_size=3)),
@@ -201,7 +201,7 @@ SNAPSHOT = optional_dict(
         "mode": mostly(
             st.sampled_from(["Enabled", "Disabled", "Auto"]), st.sampled_from(["Sometimes", "enabled", ""])
         ),
-        "version": version(["v8.0.0", "v8.6.0"], ["v7.0.0"]),
+        "version": version(["v8.1.0", "v8.6.0"], ["v7.0.0", "v8.0.0"]),
         "infra": PLACEMENT,
         "volumeSnapshotClass": optional_dict(
             {

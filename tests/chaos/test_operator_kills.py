@@ -46,7 +46,7 @@ from tests.support.kube import condition, get_profile
 pytestmark = pytest.mark.integration
 
 KUBEVIRT_VERSIONS = ("v1.7.2", "v1.8.4", "v1.9.0")
-CDI_VERSIONS = ("v1.65.0", "v1.66.0")
+CDI_VERSIONS = ("v1.61.1", "v1.65.0")
 EXTRA_GATES = ("CPUManager", "Sidecar")
 
 

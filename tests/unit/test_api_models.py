@@ -21,7 +21,7 @@ def test_empty_spec_defaults() -> None:
     assert kv.workload_update_strategy.batch_eviction_interval == "1m"
     assert kv.migrations.parallel_migrations_per_cluster == 5
     assert kv.migrations.parallel_outbound_migrations_per_node == 2
-    assert spec.cdi.version == "v1.66.0"
+    assert spec.cdi.version == "v1.65.0"
     assert spec.cdi.feature_gates == ["HonorWaitForFirstConsumer"]
     assert spec.cdi.filesystem_overhead.global_ == "0.06"
     assert spec.multus.networks == []
@@ -106,11 +106,18 @@ INVALID: list[tuple[str, dict[str, Any], str, str]] = [
         "kubevirt.featureGates.add.0",
         "pattern",
     ),
-    ("kubevirt too old", {"kubevirt": {"version": "v1.3.0"}}, "kubevirt.version", "v1.4.0 to v1.9.x"),
-    ("kubevirt too new", {"kubevirt": {"version": "v1.10.0"}}, "kubevirt.version", "supported range"),
-    ("cdi version", {"cdi": {"version": "1.66.0"}}, "cdi.version", "v1.61.0 to v1.66.x"),
-    ("descheduler version", {"descheduler": {"version": "v0.31.0"}}, "descheduler.version", "v0.32.0"),
-    ("multus version", {"multus": {"version": "v3.9.0"}}, "multus.version", "v4.0.0"),
+    ("kubevirt too old", {"kubevirt": {"version": "v1.3.0"}}, "kubevirt.version", "v1.4.x, v1.5.x"),
+    ("kubevirt too new", {"kubevirt": {"version": "v1.10.0"}}, "kubevirt.version", "supported minors"),
+    ("cdi version", {"cdi": {"version": "1.65.0"}}, "cdi.version", "v1.61.x, v1.65.x"),
+    ("cdi minor without a served release", {"cdi": {"version": "v1.63.0"}}, "cdi.version", "v1.65.x"),
+    ("descheduler version", {"descheduler": {"version": "v0.31.0"}}, "descheduler.version", "v0.33.x"),
+    (
+        "descheduler minor without a served release",
+        {"descheduler": {"version": "v0.34.0"}},
+        "descheduler.version",
+        "v0.35.x",
+    ),
+    ("multus version", {"multus": {"version": "v3.9.0"}}, "multus.version", "v4.0.x"),
     ("snapshot version", {"snapshotController": {"version": "v7.0.0"}}, "snapshotController.version", "v8"),
     ("unknown field", {"kubevirt": {"featureGate": {}}}, "kubevirt.featureGate", "Extra inputs"),
     ("snake_case name", {"uninstall_strategy": "RemoveWorkloads"}, "uninstall_strategy", "Extra inputs"),

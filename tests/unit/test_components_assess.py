@@ -338,7 +338,7 @@ def test_crd_not_established_blocks_readiness() -> None:
     ("component", "container", "version"),
     [
         (multus.MULTUS, "kube-multus", "v4.2.4"),
-        (descheduler.DESCHEDULER, "descheduler", "v0.34.0"),
+        (descheduler.DESCHEDULER, "descheduler", "v0.36.0"),
         (snapshot.SNAPSHOT_CONTROLLER, "snapshot-controller", "v8.6.0"),
     ],
     ids=lambda v: getattr(v, "name", v),

@@ -74,8 +74,8 @@ OLD_SPEC: dict[str, Any] = {
     "kubevirt": {"version": "v1.4.0", "featureGates": {"remove": ["Snapshot"]}},
     "cdi": {"version": "v1.61.0"},
     "multus": {"version": "v4.0.2"},
-    "descheduler": {"version": "v0.32.0"},
-    "snapshotController": {"version": "v8.0.1"},
+    "descheduler": {"version": "v0.33.0"},
+    "snapshotController": {"version": "v8.1.0"},
 }
 
 DISABLED_SPEC: dict[str, Any] = {
@@ -324,12 +324,12 @@ def test_cdi_cr_config() -> None:
 
 
 def test_cdi_operator_images_follow_version_and_registry() -> None:
-    spec = {"cdi": {"version": "v1.62.0", "registry": "mirror.local/kv"}}
+    spec = {"cdi": {"version": "v1.61.1", "registry": "mirror.local/kv"}}
     pod = find(render(spec), "Deployment", "cdi-operator", "cdi")["spec"]["template"]["spec"]
     env = {e["name"]: e.get("value") for e in pod["containers"][0]["env"]}
-    assert pod["containers"][0]["image"] == "mirror.local/kv/cdi-operator:v1.62.0"
-    assert env["IMPORTER_IMAGE"] == "mirror.local/kv/cdi-importer:v1.62.0"
-    assert env["OPERATOR_VERSION"] == "v1.62.0"
+    assert pod["containers"][0]["image"] == "mirror.local/kv/cdi-operator:v1.61.1"
+    assert env["IMPORTER_IMAGE"] == "mirror.local/kv/cdi-importer:v1.61.1"
+    assert env["OPERATOR_VERSION"] == "v1.61.1"
 
 
 # --------------------------------------------------------------------------------------------- multus
@@ -377,10 +377,9 @@ def test_multus_daemonset() -> None:
 @pytest.mark.parametrize(
     ("version", "evictor"),
     [
-        ("v0.32.0", {"nodeFit": True, "evictLocalStoragePods": True}),
         ("v0.33.0", {"nodeFit": True, "evictLocalStoragePods": True, "noEvictionPolicy": "Mandatory"}),
         (
-            "v0.34.0",
+            "v0.35.1",
             {
                 "nodeFit": True,
                 "podProtections": {"defaultDisabled": ["PodsWithLocalStorage"]},

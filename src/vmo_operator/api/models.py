@@ -83,7 +83,7 @@ def _unique(items: Sequence[str], what: str) -> None:
         seen.add(item)
 
 
-def _in_range(rng: versions.VersionRange) -> AfterValidator:
+def _in_range(rng: versions.SupportedVersions) -> AfterValidator:
     def check(value: str) -> str:
         if not rng.contains(value):
             raise ValueError(rng.error())
@@ -92,11 +92,11 @@ def _in_range(rng: versions.VersionRange) -> AfterValidator:
     return AfterValidator(check)
 
 
-def _version_field(rng: versions.VersionRange) -> Any:
+def _version_field(rng: versions.SupportedVersions) -> Any:
     return Field(
         max_length=32,
         description=(
-            f"{rng.component} release to install, as a tag like {rng.default}. Supported range: "
+            f"{rng.component} release to install, as a tag like {rng.default}. Supported minors: "
             f"{rng.described}. The default is pinned per operator release; a profile keeps the version it "
             "was created with until you change it."
         ),
