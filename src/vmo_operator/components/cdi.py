@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from vmo_operator.api import versions
 from vmo_operator.api.models import CDISpec, VMOProfileSpec
 from vmo_operator.components import _workloads as w
 from vmo_operator.components.base import ClusterFacts, ComponentHealth, Observed
@@ -33,7 +34,23 @@ OPERAND_IMAGES = (
 )
 
 
+def in_effect(entries: list[dict[str, Any]], version: str) -> list[dict[str, Any]]:
+    """The data entries that apply to a CDI release (`since`/`until` are minors), without those keys."""
+    minor = versions.parse(version)[:2]
+    out: list[dict[str, Any]] = []
+    for entry in entries:
+        since, until = entry.get("since"), entry.get("until")
+        if since is not None and minor < versions.parse(f"{since}.0")[:2]:
+            continue
+        if until is not None and minor >= versions.parse(f"{until}.0")[:2]:
+            continue
+        out.append({k: v for k, v in entry.items() if k not in ("since", "until")})
+    return out
+
+
 def _crd() -> Manifest:
+    # As upstream's: v1alpha1 served too, and no status subresource. cdi-operator writes the CR's
+    # status with a plain update, which a status subresource would silently drop.
     columns = [
         {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
         {"name": "Phase", "type": "string", "jsonPath": ".status.phase"},
@@ -45,14 +62,31 @@ def _crd() -> Manifest:
         singular="cdi",
         scope="Cluster",
         short_names=("cdi", "cdis"),
-        categories=("all",),
         labels={"operator.cdi.kubevirt.io": ""},
-        versions=[w.crd_version("v1beta1", w.OPEN_SCHEMA, printer_columns=columns)],
+        versions=[
+            w.crd_version("v1alpha1", w.OPEN_SCHEMA, storage=False, status=False, printer_columns=columns),
+            w.crd_version("v1beta1", w.OPEN_SCHEMA, status=False, printer_columns=columns),
+        ],
     )
 
 
+def _probe(entry: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "httpGet": {"path": entry["path"], "port": entry["port"], "scheme": "HTTP"},
+        "initialDelaySeconds": 5,
+        "timeoutSeconds": 10,
+    }
+
+
 def _deployment(spec: CDISpec) -> Manifest:
+    shape = w.data("cdi")["operatorDeployment"]
     labels = {"name": OPERATOR, **APP_LABEL}
+    pod_labels = {
+        **labels,
+        "cdi.kubevirt.io": OPERATOR,
+        "prometheus.cdi.kubevirt.io": "true",
+        **{e["key"]: e["value"] for e in in_effect(shape["podLabels"], spec.version)},
+    }
     env: list[dict[str, Any]] = [
         {"name": "DEPLOY_CLUSTER_RESOURCES", "value": "true"},
         {"name": "OPERATOR_VERSION", "value": spec.version},
@@ -71,37 +105,43 @@ def _deployment(spec: CDISpec) -> Manifest:
         "image": w.image(spec.registry, DEFAULT_REGISTRY, OPERATOR, spec.version),
         "imagePullPolicy": "IfNotPresent",
         "env": env,
-        "ports": [{"name": "metrics", "containerPort": 8080, "protocol": "TCP"}],
+        "ports": in_effect(shape["ports"], spec.version),
         "resources": {"requests": {"cpu": "100m", "memory": "150Mi"}},
         "securityContext": {**w.RESTRICTED_CONTAINER, "runAsNonRoot": True},
     }
+    for probe in in_effect(shape["probes"], spec.version):
+        container[probe["probe"]] = _probe(probe)
+    for policy in in_effect(shape["terminationMessagePolicy"], spec.version):
+        container["terminationMessagePolicy"] = policy["value"]
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
-        "metadata": w.meta(
-            OPERATOR, NAMESPACE, {**labels, "cdi.kubevirt.io": OPERATOR, "prometheus.cdi.kubevirt.io": "true"}
-        ),
+        "metadata": w.meta(OPERATOR, NAMESPACE, pod_labels),
         "spec": {
             "replicas": 1,
             "selector": {"matchLabels": labels},
             "template": {
-                "metadata": {
-                    "labels": {**labels, "cdi.kubevirt.io": OPERATOR, "prometheus.cdi.kubevirt.io": "true"}
-                },
+                "metadata": {"labels": pod_labels},
                 "spec": {
                     "serviceAccountName": OPERATOR,
                     "securityContext": {"runAsNonRoot": True},
                     **w.pod_placement(
                         spec.infra,
                         node_selector={"kubernetes.io/os": "linux"},
-                        base_tolerations=[{"key": "CriticalAddonsOnly", "operator": "Exists"}],
-                        affinity=w.prefer_spread("cdi.kubevirt.io", OPERATOR),
+                        base_tolerations=in_effect(shape["tolerations"], spec.version),
+                        affinity=_prefer_near_cdi(),
                     ),
                     "containers": [container],
                 },
             },
         },
     }
+
+
+def _prefer_near_cdi() -> dict[str, Any]:
+    """Upstream's operator affinity: prefer a node that runs a pod labelled cdi.kubevirt.io=cdi-operator."""
+    spread = w.prefer_spread("cdi.kubevirt.io", OPERATOR)
+    return {"podAffinity": spread["podAntiAffinity"]}
 
 
 def cdi_cr(spec: VMOProfileSpec) -> Manifest:
@@ -159,18 +199,23 @@ class CDIComponent:
         if not self.enabled(spec, facts):
             return []
         rules = w.data("cdi")
+        version = spec.cdi.version
         labels = {"cdi.kubevirt.io": ""}
         return [
             w.namespace(NAMESPACE, {**labels, "pod-security.kubernetes.io/enforce": "privileged"}),
             _crd(),
             w.service_account(OPERATOR, NAMESPACE, {**labels, **APP_LABEL}),
             w.cluster_role(
-                "cdi-operator-cluster", rules["operatorClusterRoleRules"], {**labels, **APP_LABEL}
+                "cdi-operator-cluster",
+                in_effect(rules["operatorClusterRoleRules"], version),
+                {**labels, **APP_LABEL},
             ),
             w.cluster_role_binding(
                 "cdi-operator", "cdi-operator-cluster", OPERATOR, NAMESPACE, {**labels, **APP_LABEL}
             ),
-            w.role(OPERATOR, NAMESPACE, rules["operatorRoleRules"], {**labels, **APP_LABEL}),
+            w.role(
+                OPERATOR, NAMESPACE, in_effect(rules["operatorRoleRules"], version), {**labels, **APP_LABEL}
+            ),
             w.role_binding(OPERATOR, NAMESPACE, OPERATOR, OPERATOR, {**labels, **APP_LABEL}),
             _deployment(spec.cdi),
             cdi_cr(spec),
