@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from vmo_operator.api import featuregates
+from vmo_operator.api import featuregates, versions
 from vmo_operator.api.models import KubeVirtSpec, VMOProfileSpec
 from vmo_operator.components import _workloads as w
 from vmo_operator.components.base import ClusterFacts, ComponentHealth, Observed
@@ -26,6 +26,25 @@ SERVICE_ACCOUNT = "kubevirt-operator"
 PRIORITY_CLASS = "kubevirt-cluster-critical"
 CR_NAME = "kubevirt"
 APP_LABEL = {"kubevirt.io": ""}
+
+
+def _minor(version: str) -> tuple[int, int]:
+    major, minor, _ = versions.parse(version)
+    return major, minor
+
+
+def rules_for(rules: list[dict[str, Any]], version: str) -> list[dict[str, Any]]:
+    """The rules of a data-file list that apply to `version` (`since`/`until` are minors, "1.8")."""
+    target = _minor(version)
+    out = []
+    for rule in rules:
+        since, until = rule.pop("since", None), rule.pop("until", None)
+        if since is not None and target < _minor(f"{since}.0"):
+            continue
+        if until is not None and target >= _minor(f"{until}.0"):
+            continue
+        out.append(rule)
+    return out
 
 
 def gate_resolution(spec: KubeVirtSpec) -> featuregates.Resolution:
@@ -212,6 +231,7 @@ class KubeVirtComponent:
         if not self.enabled(spec, facts):
             return []
         rules = w.data("kubevirt")
+        version = spec.kubevirt.version
         return [
             w.namespace(NAMESPACE, {**APP_LABEL, "pod-security.kubernetes.io/enforce": "privileged"}),
             _crd(),
@@ -224,14 +244,14 @@ class KubeVirtComponent:
                 "description": "This priority class should be used for core kubevirt components only.",
             },
             w.service_account(SERVICE_ACCOUNT, NAMESPACE, APP_LABEL),
-            w.cluster_role(SERVICE_ACCOUNT, rules["operatorClusterRoleRules"], APP_LABEL),
+            w.cluster_role(SERVICE_ACCOUNT, rules_for(rules["operatorClusterRoleRules"], version), APP_LABEL),
             w.cluster_role(
                 "kubevirt.io:operator",
                 rules["adminAggregatedRules"],
                 {"operator.kubevirt.io": "", "rbac.authorization.k8s.io/aggregate-to-admin": "true"},
             ),
             w.cluster_role_binding(SERVICE_ACCOUNT, SERVICE_ACCOUNT, SERVICE_ACCOUNT, NAMESPACE, APP_LABEL),
-            w.role(SERVICE_ACCOUNT, NAMESPACE, rules["operatorRoleRules"], APP_LABEL),
+            w.role(SERVICE_ACCOUNT, NAMESPACE, rules_for(rules["operatorRoleRules"], version), APP_LABEL),
             w.role_binding(
                 "kubevirt-operator-rolebinding", NAMESPACE, SERVICE_ACCOUNT, SERVICE_ACCOUNT, APP_LABEL
             ),
