@@ -74,9 +74,45 @@ def _crd() -> Manifest:
     )
 
 
+# Upstream's virt-operator Deployment (NewOperatorDeployment) gained a liveness probe and
+# FallbackToLogsOnError in v1.6, and in v1.7 control-plane placement and the network-policy label.
+LIVENESS_SINCE = (1, 6)
+CONTROL_PLANE_SINCE = (1, 7)
+CONTROL_PLANE_ROLES = ("node-role.kubernetes.io/control-plane", "node-role.kubernetes.io/master")
+
+
+def _metrics_probe() -> dict[str, Any]:
+    return {
+        "httpGet": {"path": "/metrics", "port": 8443, "scheme": "HTTPS"},
+        "initialDelaySeconds": 5,
+        "timeoutSeconds": 10,
+    }
+
+
+def _control_plane_affinity() -> dict[str, Any]:
+    """Required on a control-plane node, preferably one that is not also a worker."""
+    return {
+        "requiredDuringSchedulingIgnoredDuringExecution": {
+            "nodeSelectorTerms": [
+                {"matchExpressions": [{"key": role, "operator": "Exists"}]} for role in CONTROL_PLANE_ROLES
+            ]
+        },
+        "preferredDuringSchedulingIgnoredDuringExecution": [
+            {
+                "weight": 100,
+                "preference": {
+                    "matchExpressions": [{"key": "node-role.kubernetes.io/worker", "operator": "DoesNotExist"}]
+                },
+            }
+        ],
+    }
+
+
 def _deployment(spec: KubeVirtSpec) -> Manifest:
     image = w.image(spec.registry, DEFAULT_REGISTRY, OPERATOR, spec.version)
     labels = {"kubevirt.io": OPERATOR}
+    version = _minor(spec.version)
+    control_plane = version >= CONTROL_PLANE_SINCE
     container: dict[str, Any] = {
         "name": OPERATOR,
         "image": image,
@@ -100,11 +136,7 @@ def _deployment(spec: KubeVirtSpec) -> Manifest:
             {"name": "metrics", "containerPort": 8443, "protocol": "TCP"},
             {"name": "webhooks", "containerPort": 8444, "protocol": "TCP"},
         ],
-        "readinessProbe": {
-            "httpGet": {"path": "/metrics", "port": 8443, "scheme": "HTTPS"},
-            "initialDelaySeconds": 5,
-            "timeoutSeconds": 10,
-        },
+        "readinessProbe": _metrics_probe(),
         "resources": {"requests": {"cpu": "10m", "memory": "450Mi"}},
         "securityContext": dict(w.RESTRICTED_CONTAINER),
         "volumeMounts": [
@@ -116,15 +148,26 @@ def _deployment(spec: KubeVirtSpec) -> Manifest:
             {"name": "profile-data", "mountPath": "/profile-data"},
         ],
     }
+    if version >= LIVENESS_SINCE:
+        container["livenessProbe"] = _metrics_probe()
+        container["terminationMessagePolicy"] = "FallbackToLogsOnError"
+    tolerations: list[dict[str, Any]] = [{"key": "CriticalAddonsOnly", "operator": "Exists"}]
+    affinity = w.prefer_spread("kubevirt.io", OPERATOR)
+    pod_labels = {**labels, "name": OPERATOR, "prometheus.kubevirt.io": "true"}
+    if control_plane:
+        tolerations += [{"key": role, "operator": "Exists", "effect": "NoSchedule"} for role in CONTROL_PLANE_ROLES]
+        affinity["nodeAffinity"] = _control_plane_affinity()
+        pod_labels["np.kubevirt.io/allow-access-cluster-services"] = "true"
     pod_spec: dict[str, Any] = {
         "serviceAccountName": SERVICE_ACCOUNT,
         "priorityClassName": PRIORITY_CLASS,
         "securityContext": {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}},
+        # The profile's infra placement is added to upstream's; an affinity given there replaces it.
         **w.pod_placement(
             spec.infra,
             node_selector={"kubernetes.io/os": "linux"},
-            base_tolerations=[{"key": "CriticalAddonsOnly", "operator": "Exists"}],
-            affinity=w.prefer_spread("kubevirt.io", OPERATOR),
+            base_tolerations=tolerations,
+            affinity=affinity,
         ),
         "containers": [container],
         "volumes": [
@@ -144,7 +187,11 @@ def _deployment(spec: KubeVirtSpec) -> Manifest:
             "selector": {"matchLabels": labels},
             "strategy": {"type": "RollingUpdate"},
             "template": {
-                "metadata": {"labels": {**labels, "name": OPERATOR, "prometheus.kubevirt.io": "true"}},
+                "metadata": {
+                    "name": OPERATOR,
+                    "labels": pod_labels,
+                    "annotations": {"openshift.io/required-scc": "restricted-v2"},
+                },
                 "spec": pod_spec,
             },
         },
