@@ -120,8 +120,12 @@ def generator_source(version: str) -> str:
 # ---------------------------------------------------------------------------------- feature gates
 
 _CONST = re.compile(r'^\s*(\w+)\s*(?:\w+\s*)?=\s*"([^"]*)"', re.M)
-_REGISTER = re.compile(r"RegisterFeatureGate\(\s*FeatureGate\{\s*Name:\s*(\w+|\"[^\"]*\")\s*,\s*State:\s*(\w+)")
-# A gate v1.4 declares without registering a state: off unless listed (Alpha or Beta alike then).
+_REGISTER = re.compile(
+    r"RegisterFeatureGate\(\s*FeatureGate\{\s*Name:\s*(\w+|\"[^\"]*\")\s*,\s*State:\s*(\w+)"
+)
+_GATE_NAME = re.compile(r"[A-Z][A-Za-z0-9]+")
+_STATES = {"Alpha", "Beta", "GA", "Deprecated", "Discontinued"}  # the State constants themselves
+# A gate declared without a registered state: off unless listed (Alpha or Beta alike then).
 UNREGISTERED = "Unregistered"
 
 
@@ -151,13 +155,23 @@ def gate_states(version: str) -> dict[str, str]:
         for ident, state in _REGISTER.findall(path.read_text()):
             name = ident.strip('"') if ident.startswith('"') else constants[ident]
             states[name] = state
-    block = re.search(r"\nconst \((.*?)\n\)", legacy.read_text(), re.S)
-    if block:  # v1.4 declares most gates in virt-config without a state
-        for _ident, name in _CONST.findall(block.group(1)):
-            states.setdefault(name, UNREGISTERED)
+    if not registration_required(version):
+        # Before v1.9 a listed gate is on whether or not it is registered: v1.4 declares most
+        # gates in virt-config without a state, later releases declare a few before registering.
+        for path in [*files, legacy]:
+            for block in re.findall(r"\nconst \((.*?)\n\)", path.read_text(), re.S):
+                for _ident, name in _CONST.findall(block):
+                    if _GATE_NAME.fullmatch(name) and name not in _STATES:
+                        states.setdefault(name, UNREGISTERED)
     if not states:
         raise upstream.UpstreamUnavailableError(f"kubevirt {version}: no feature gates found")
     return states
+
+
+def registration_required(version: str) -> bool:
+    """Whether a gate must be registered to be enabled at all (`IsEnabled`: unknown -> false)."""
+    source = (gate_package(version) / "feature-gates.go").read_text()
+    return re.search(r"fg\s*==\s*nil\s*\{\s*return\s+false", source) is not None
 
 
 def beta_on_by_default(version: str) -> bool:
