@@ -28,7 +28,7 @@ from tests.conformance import upstream
 NAMESPACE = "kubevirt"
 # The values a release manifest is rendered with; the tests render the profile the same way.
 REGISTRY = "quay.io/kubevirt"
-VERBOSITY = "\"2\""  # quoted: it fills a YAML list item that must stay a string
+VERBOSITY = '"2"'  # quoted: it fills a YAML list item that must stay a string
 PULL_POLICY = "IfNotPresent"
 
 

@@ -110,9 +110,8 @@ def _bounds(value: Any, schema: Schema, where: str) -> list[str]:
             found.append(f"{where}: more than {schema['maxItems']} items")
         if "minItems" in schema and len(value) < schema["minItems"]:
             found.append(f"{where}: fewer than {schema['minItems']} items")
-    if isinstance(value, dict):
-        if "maxProperties" in schema and len(value) > schema["maxProperties"]:
-            found.append(f"{where}: more than {schema['maxProperties']} properties")
+    if isinstance(value, dict) and "maxProperties" in schema and len(value) > schema["maxProperties"]:
+        found.append(f"{where}: more than {schema['maxProperties']} properties")
     return found
 
 

@@ -35,7 +35,9 @@ FULL: dict[str, Any] = {
     },
     "workloads": {
         "nodeSelector": {"kubevirt.io/schedulable": "true"},
-        "tolerations": [{"key": "maintenance", "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 60}],
+        "tolerations": [
+            {"key": "maintenance", "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 60}
+        ],
     },
     "featureGates": {"add": ["CPUManager", "NotAGate"], "remove": ["Snapshot", "AlsoNotAGate"]},
     "migrations": {"bandwidthPerMigration": "64Mi", "allowAutoConverge": True},
@@ -91,11 +93,15 @@ def _rbac_findings(release: str) -> tuple[list[str], list[Finding]]:
         mine = render.find(ours, kind, OPERATOR)["rules"]
         upstream_rules = rbac.rules_of(theirs, kind, OPERATOR)
         lacking += [f"{kind}/{OPERATOR}: {a}" for a in rbac.missing(mine, upstream_rules)]
-        broader += [Finding(f"{kind}/{OPERATOR}", str(a), release) for a in rbac.broader(mine, upstream_rules)]
+        broader += [
+            Finding(f"{kind}/{OPERATOR}", str(a), release) for a in rbac.broader(mine, upstream_rules)
+        ]
     admin = up.release_object(release, "ClusterRole", "kubevirt.io:operator")["rules"]
     mine = render.find(ours, "ClusterRole", "kubevirt.io:operator")["rules"]
     lacking += [f"ClusterRole/kubevirt.io:operator: {a}" for a in rbac.missing(mine, admin)]
-    broader += [Finding("ClusterRole/kubevirt.io:operator", str(a), release) for a in rbac.broader(mine, admin)]
+    broader += [
+        Finding("ClusterRole/kubevirt.io:operator", str(a), release) for a in rbac.broader(mine, admin)
+    ]
     return lacking, broader
 
 
@@ -119,7 +125,9 @@ def test_operator_can_grant_what_its_components_need(release: str) -> None:
     ClusterRole (cluster-wide rules) and Role (namespaced rules); the generated file is checked to
     still be built that way, and ours must cover all of it."""
     source = up.generator_source(release)
-    assert "getKubeVirtComponentsClusterRules()..." in source, "operator ClusterRole no longer carries the union"
+    assert "getKubeVirtComponentsClusterRules()..." in source, (
+        "operator ClusterRole no longer carries the union"
+    )
     assert "getKubeVirtComponentsRules()..." in source, "operator Role no longer carries the union"
     ours = rendered(release)
     held = render.find(ours, "ClusterRole", OPERATOR)["rules"] + render.find(ours, "Role", OPERATOR)["rules"]
@@ -295,21 +303,25 @@ def test_feature_gate_table_matches_upstream(release: str) -> None:
 def test_feature_gate_semantics_match_upstream(release: str) -> None:
     """disabledFeatureGates exists, and unlisted Beta gates are on, from the versions the resolver assumes."""
     version = featuregates.minor_version(release)
-    developer = _versions(up.crd(release))["v1"]["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"][
-        "configuration"
-    ]["properties"]["developerConfiguration"]["properties"]
+    developer = _versions(up.crd(release))["v1"]["schema"]["openAPIV3Schema"]["properties"]["spec"][
+        "properties"
+    ]["configuration"]["properties"]["developerConfiguration"]["properties"]
     assert ("disabledFeatureGates" in developer) == (version >= featuregates.DISABLED_GATES_SINCE)
     assert up.beta_on_by_default(release) == (version >= featuregates.BETA_ON_BY_DEFAULT_SINCE)
 
 
 @pytest.mark.parametrize("release", RELEASES)
 def test_removing_an_on_by_default_gate_reaches_disabled_feature_gates(release: str) -> None:
-    version = featuregates.minor_version(release)
-    if not up.beta_on_by_default(release):
-        return
+    """Where unlisted Beta gates are on, removing one must list it in disabledFeatureGates;
+    before that, leaving it out is enough and nothing is written."""
     beta = sorted(g for g, s in up.gate_states(release).items() if s == "Beta")
     resolution = featuregates.resolve(release, remove=beta)
-    assert set(beta) - {"DeclarativeHotplugVolumes"} <= set(resolution.disabled), version
+    if up.beta_on_by_default(release):
+        # DeclarativeHotplugVolumes stays on: the default HotplugVolumes translates to it.
+        assert set(beta) - {"DeclarativeHotplugVolumes"} <= set(resolution.disabled)
+    else:
+        assert set(beta) & set(resolution.disabled) == set()
+        assert set(beta) & set(resolution.enabled) <= {"DeclarativeHotplugVolumes"}
 
 
 # -------------------------------------------------------------------------------------- allowlist

@@ -94,7 +94,11 @@ def cr_schema(version: str) -> dict[str, Any]:
             "imagePullPolicy": string,
             "uninstallStrategy": string,
             "workloadUpdateStrategy": _object(
-                {"workloadUpdateMethods": strings, "batchEvictionSize": integer, "batchEvictionInterval": string}
+                {
+                    "workloadUpdateMethods": strings,
+                    "batchEvictionSize": integer,
+                    "batchEvictionInterval": string,
+                }
             ),
             "configuration": _object(
                 {
@@ -112,7 +116,9 @@ def cr_schema(version: str) -> dict[str, Any]:
                             "bandwidthPerMigration": {"x-kubernetes-int-or-string": True},
                         }
                     ),
-                    "liveUpdateConfiguration": _object({"maxHotplugRatio": integer, "maxCpuSockets": integer}),
+                    "liveUpdateConfiguration": _object(
+                        {"maxHotplugRatio": integer, "maxCpuSockets": integer}
+                    ),
                 }
             ),
             "infra": placement,
@@ -183,7 +189,9 @@ def _control_plane_affinity() -> dict[str, Any]:
             {
                 "weight": 100,
                 "preference": {
-                    "matchExpressions": [{"key": "node-role.kubernetes.io/worker", "operator": "DoesNotExist"}]
+                    "matchExpressions": [
+                        {"key": "node-role.kubernetes.io/worker", "operator": "DoesNotExist"}
+                    ]
                 },
             }
         ],
@@ -237,7 +245,9 @@ def _deployment(spec: KubeVirtSpec) -> Manifest:
     affinity = w.prefer_spread("kubevirt.io", OPERATOR)
     pod_labels = {**labels, "name": OPERATOR, "prometheus.kubevirt.io": "true"}
     if control_plane:
-        tolerations += [{"key": role, "operator": "Exists", "effect": "NoSchedule"} for role in CONTROL_PLANE_ROLES]
+        tolerations += [
+            {"key": role, "operator": "Exists", "effect": "NoSchedule"} for role in CONTROL_PLANE_ROLES
+        ]
         affinity["nodeAffinity"] = _control_plane_affinity()
         pod_labels["np.kubevirt.io/allow-access-cluster-services"] = "true"
     pod_spec: dict[str, Any] = {
