@@ -530,6 +530,9 @@ class ControlPlane:
                         "kubernetes.io/arch": "amd64",
                         "type": "kwok",
                         "kubevirt.io/schedulable": "true",
+                        # The first node is the control plane: virt-operator (KubeVirt v1.7+)
+                        # requires one, as on a real cluster.
+                        **({"node-role.kubernetes.io/control-plane": ""} if index == 0 else {}),
                     },
                 },
             }

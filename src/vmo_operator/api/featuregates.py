@@ -6,10 +6,11 @@ edit, `disabledFeatureGates` exists only from v1.8, and from v1.9 Beta gates are
 The profile states intent ("these gates on, those off"); `resolve` turns it into exactly what the
 target KubeVirt version needs, and records every decision so the status can explain it.
 
-Lifecycle sources: for the gates Palette VMO enables (the default set) the registration code at each
-KubeVirt tag v1.4.0 ... v1.9.0 (see docs/notes: kubevirt-stack-anchors b6); for the others the
-"Alpha/Beta/GA: vX" markers in pkg/virt-config/featuregate. A gate missing here is passed through and
-reported as unknown, never dropped.
+Lifecycle source: the state each gate is registered with in KubeVirt's pkg/virt-config/featuregate
+(pkg/virt-config and its deprecation package in v1.4) at every release that proves a supported minor;
+tests/conformance/test_kubevirt.py compares this table with that source. Gates v1.4 declares without a
+state are off unless listed, recorded here as Alpha or Beta as the next release registers them. A gate
+missing here is passed through and reported as unknown, never dropped.
 """
 
 from __future__ import annotations
@@ -23,7 +24,9 @@ from vmo_operator.api.models import CPU_HOTPLUG, DEFAULT_KUBEVIRT_GATES
 
 Version = tuple[int, int]
 
-# disabledFeatureGates was added to the KubeVirt CR in v1.8.0; older releases prune it.
+# disabledFeatureGates was added to the KubeVirt CR in v1.8.0. Older virt-operators do not know the
+# field (upstream's CRD would prune it; ours keeps unknown fields and virt-operator ignores them), so
+# `resolve` never writes it for them, and the CRD schema declares it only from this release.
 DISABLED_GATES_SINCE: Version = (1, 8)
 # From v1.9.0 Beta gates are on unless listed in disabledFeatureGates.
 BETA_ON_BY_DEFAULT_SINCE: Version = (1, 9)
@@ -53,71 +56,94 @@ def _gate(*stages: tuple[Version, Phase] | tuple[Version, Phase, str]) -> tuple[
 A, B, GA, DEP, DIS = Phase.ALPHA, Phase.BETA, Phase.GA, Phase.DEPRECATED, Phase.DISCONTINUED
 EARLY: Version = (0, 0)  # "before the oldest release we support"
 
-# name -> lifecycle, oldest stage first. Only releases >= v1.4 matter to resolution.
+# name -> lifecycle, oldest stage first; EARLY is the state at v1.4, the oldest supported minor.
 GATES: Mapping[str, tuple[Stage, ...]] = {
     # The default (Palette VMO) set.
     "LiveMigration": _gate((EARLY, GA)),
     "Snapshot": _gate((EARLY, A), ((1, 6), B)),
     "HotplugVolumes": _gate((EARLY, A), ((1, 9), DEP, "DeclarativeHotplugVolumes")),
-    "DeclarativeHotplugVolumes": _gate(((1, 6), A), ((1, 9), B)),
     "VMExport": _gate((EARLY, A), ((1, 6), B), ((1, 9), GA)),
     "ExpandDisks": _gate((EARLY, A), ((1, 9), GA)),
-    "HotplugNICs": _gate((EARLY, B), ((1, 4), GA)),
+    "HotplugNICs": _gate((EARLY, GA)),
     "VMLiveUpdateFeatures": _gate((EARLY, A), ((1, 5), GA)),
-    # Other gates, so that common additions are not reported as unknown.
-    "CPUManager": _gate((EARLY, A)),
-    "HostDevices": _gate((EARLY, A)),
-    "Sidecar": _gate((EARLY, A)),
-    "HostDisk": _gate((EARLY, A)),
-    "DownwardMetrics": _gate((EARLY, A)),
-    "Root": _gate((EARLY, A)),
-    "WorkloadEncryptionSEV": _gate((EARLY, A)),
-    "WorkloadEncryptionTDX": _gate(((1, 7), A)),
-    "VSOCK": _gate((EARLY, A)),
-    "ExperimentalIgnitionSupport": _gate((EARLY, A)),
-    "HypervStrictCheck": _gate((EARLY, A)),
+    # Every other gate KubeVirt registers at a supported release.
     "AlignCPUs": _gate((EARLY, A)),
-    "KubevirtSeccompProfile": _gate((EARLY, B)),
-    "PersistentReservation": _gate((EARLY, A), ((1, 9), GA)),
-    "DisableMDEVConfiguration": _gate((EARLY, A), ((1, 8), DEP)),
-    "MultiArchitecture": _gate((EARLY, A), ((1, 8), DEP)),
-    "NodeRestriction": _gate((EARLY, A), ((1, 6), B)),
-    "ImageVolume": _gate(((1, 6), A), ((1, 7), B)),
-    "VideoConfig": _gate(((1, 6), A), ((1, 7), B), ((1, 9), GA)),
-    "PanicDevices": _gate(((1, 6), A), ((1, 7), B), ((1, 9), GA)),
-    "SecureExecution": _gate(((1, 6), A), ((1, 7), B), ((1, 9), GA)),
-    "LiveUpdateNADRef": _gate(((1, 8), B), ((1, 9), GA)),
-    "MigrationPriorityQueue": _gate(((1, 7), A), ((1, 8), B), ((1, 9), GA)),
-    "DecentralizedLiveMigration": _gate(((1, 6), A)),
-    "ObjectGraph": _gate(((1, 6), A)),
-    "IncrementalBackup": _gate(((1, 6), A)),
-    "GPUsWithDRA": _gate(((1, 6), A)),
-    "HostDevicesWithDRA": _gate(((1, 6), A)),
-    "UtilityVolumes": _gate(((1, 7), A)),
-    "ContainerPathVolumes": _gate(((1, 8), A)),
-    "EnableVirtioFsStorageVolumes": _gate(((1, 5), A)),
-    "EnableVirtioFsConfigVolumes": _gate(((1, 5), A), ((1, 6), B), ((1, 8), GA)),
-    "VolumesUpdateStrategy": _gate((EARLY, A), ((1, 6), GA)),
-    "VolumeMigration": _gate((EARLY, A), ((1, 6), GA)),
-    "VMPersistentState": _gate((EARLY, A), ((1, 7), GA)),
-    "InstancetypeReferencePolicy": _gate((EARLY, A), ((1, 5), B), ((1, 6), GA)),
-    "NetworkBindingPlugins": _gate((EARLY, B), ((1, 5), GA)),
-    "DynamicPodInterfaceNaming": _gate((EARLY, B), ((1, 5), GA)),
     "AutoResourceLimitsGate": _gate((EARLY, A), ((1, 5), GA)),
-    "CommonInstancetypesDeploymentGate": _gate((EARLY, GA)),
     "BochsDisplayForEFIGuests": _gate((EARLY, GA)),
-    "DisableCustomSELinuxPolicy": _gate((EARLY, A), ((1, 6), GA)),
-    "GPU": _gate((EARLY, A), ((1, 6), GA)),
-    "NUMA": _gate((EARLY, A), ((1, 6), GA)),
-    "SRIOVLiveMigration": _gate((EARLY, GA)),
-    "NonRoot": _gate((EARLY, GA)),
-    "PSA": _gate((EARLY, GA)),
+    "ClusterProfiler": _gate((EARLY, A), ((1, 6), GA)),
+    "CommonInstancetypesDeploymentGate": _gate((EARLY, GA)),
+    "ConfigurableHypervisor": _gate(((1, 8), A)),
+    "ContainerPathVolumes": _gate(((1, 8), A)),
+    "CPUManager": _gate((EARLY, A)),
     "CPUNodeDiscovery": _gate((EARLY, GA)),
-    "ClusterProfiler": _gate((EARLY, GA)),
+    "CrossArchitectureVirtualization": _gate(((1, 9), A)),
+    "DecentralizedLiveMigration": _gate(((1, 6), A)),
+    "DeclarativeHotplugVolumes": _gate(((1, 6), A), ((1, 9), B)),
+    "DisableCustomSELinuxPolicy": _gate((EARLY, A), ((1, 5), GA)),
+    "DisableMDEVConfiguration": _gate((EARLY, A), ((1, 8), DEP)),
     "DockerSELinuxMCSWorkaround": _gate((EARLY, DEP)),
-    "Passt": _gate((EARLY, DIS)),
+    "DownwardMetrics": _gate((EARLY, A)),
+    "DynamicPodInterfaceNaming": _gate((EARLY, B), ((1, 5), GA)),
+    "EnableVirtioFsConfigVolumes": _gate(((1, 5), A), ((1, 8), GA)),
+    "EnableVirtioFsStorageVolumes": _gate(((1, 5), A)),
+    "ExperimentalIgnitionSupport": _gate((EARLY, A)),
+    "ExperimentalVirtiofsSupport": _gate((EARLY, A), ((1, 5), DEP), ((1, 8), DIS)),
+    "ExternalNetResourceInjection": _gate(((1, 8), B)),
+    "FirmwareAutoSelection": _gate(((1, 9), A)),
+    "GPU": _gate((EARLY, GA)),
+    "GPUsWithDRA": _gate(((1, 6), A), ((1, 9), B)),
+    "GraceIOVirtualization": _gate(((1, 9), A)),
+    "HostDevices": _gate((EARLY, A)),
+    "HostDevicesWithDRA": _gate(((1, 6), A), ((1, 9), B)),
+    "HostDisk": _gate((EARLY, A)),
+    "HypervStrictCheck": _gate((EARLY, A)),
+    "ImageVolume": _gate(((1, 6), A), ((1, 7), B)),
+    "IncrementalBackup": _gate(((1, 7), A)),
+    "InstancetypeReferencePolicy": _gate((EARLY, B), ((1, 6), GA)),
+    "IOMMUFD": _gate(((1, 9), A)),
+    "KubevirtSeccompProfile": _gate((EARLY, A), ((1, 7), B)),
+    "LibvirtHooksServerAndClient": _gate(((1, 8), A), ((1, 9), B)),
+    "LiveUpdateNADRef": _gate(((1, 8), B), ((1, 9), GA)),
     "Macvtap": _gate((EARLY, DIS)),
-    "ExperimentalVirtiofsSupport": _gate((EARLY, A), ((1, 7), DIS)),
+    "MigrationPriorityQueue": _gate(((1, 7), A), ((1, 8), B), ((1, 9), GA)),
+    "MigrationStallDetection": _gate(((1, 9), A)),
+    "MultiArchitecture": _gate((EARLY, A), ((1, 8), DEP)),
+    "NetworkBindingPlugins": _gate((EARLY, B), ((1, 5), GA)),
+    "NetworkDevicesWithDRA": _gate(((1, 9), A)),
+    "NodeRestriction": _gate((EARLY, A), ((1, 6), B)),
+    "NonRoot": _gate((EARLY, GA)),
+    "NUMA": _gate((EARLY, GA)),
+    "ObjectGraph": _gate(((1, 6), A)),
+    "OCIExport": _gate(((1, 9), A)),
+    "OptOutRoleAggregation": _gate(((1, 8), A), ((1, 9), B)),
+    "PanicDevices": _gate(((1, 6), A), ((1, 7), B), ((1, 9), GA)),
+    "Passt": _gate((EARLY, DIS)),
+    "PasstBinding": _gate(((1, 8), B)),
+    "PasstIPStackMigration": _gate(((1, 6), A), ((1, 8), DIS)),
+    "PCINUMAAwareTopology": _gate(((1, 8), A)),
+    "PersistentReservation": _gate((EARLY, A), ((1, 9), GA)),
+    "Plugins": _gate(((1, 9), A)),
+    "PodSecondaryInterfaceNamingUpgrade": _gate(((1, 8), B)),
+    "PortRangesSpec": _gate(((1, 9), A)),
+    "PSA": _gate((EARLY, GA)),
+    "RebootPolicy": _gate(((1, 8), A), ((1, 9), B)),
+    "ReservedOverheadMemlock": _gate(((1, 8), A)),
+    "Root": _gate((EARLY, A)),
+    "SecureExecution": _gate(((1, 6), B), ((1, 9), GA)),
+    "Sidecar": _gate((EARLY, A)),
+    "SRIOVLiveMigration": _gate((EARLY, GA)),
+    "Template": _gate(((1, 8), A), ((1, 9), B)),
+    "UtilityVolumes": _gate(((1, 8), A)),
+    "VGPULiveMigration": _gate(((1, 9), A)),
+    "VideoConfig": _gate(((1, 6), A), ((1, 7), B), ((1, 9), GA)),
+    "VmiMemoryOverheadReport": _gate(((1, 8), A), ((1, 9), B)),
+    "VMPersistentState": _gate((EARLY, A), ((1, 6), GA)),
+    "VMStatsCollector": _gate(((1, 9), A)),
+    "VolumeMigration": _gate((EARLY, A), ((1, 5), GA)),
+    "VolumesUpdateStrategy": _gate((EARLY, A), ((1, 5), GA)),
+    "VSOCK": _gate((EARLY, A)),
+    "WorkloadEncryptionSEV": _gate((EARLY, A), ((1, 9), B)),
+    "WorkloadEncryptionTDX": _gate(((1, 7), A)),
 }
 
 # Pairs that must not be on together: with both, KubeVirt ignores the second (b3 in the notes).

@@ -8,10 +8,11 @@ Feature gates come from `api.featuregates.resolve`, so the CR never lists a gate
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 from typing import Any
 
-from vmo_operator.api import featuregates
+from vmo_operator.api import featuregates, versions
 from vmo_operator.api.models import KubeVirtSpec, VMOProfileSpec
 from vmo_operator.components import _workloads as w
 from vmo_operator.components.base import ClusterFacts, ComponentHealth, Observed
@@ -28,16 +29,122 @@ CR_NAME = "kubevirt"
 APP_LABEL = {"kubevirt.io": ""}
 
 
+def _minor(version: str) -> tuple[int, int]:
+    major, minor, _ = versions.parse(version)
+    return major, minor
+
+
+def rules_for(rules: list[dict[str, Any]], version: str) -> list[dict[str, Any]]:
+    """The rules of a data-file list that apply to `version` (`since`/`until` are minors, "1.8")."""
+    target = _minor(version)
+    out = []
+    for rule in rules:
+        since, until = rule.pop("since", None), rule.pop("until", None)
+        if since is not None and target < _minor(f"{since}.0"):
+            continue
+        if until is not None and target >= _minor(f"{until}.0"):
+            continue
+        out.append(rule)
+    return out
+
+
 def gate_resolution(spec: KubeVirtSpec) -> featuregates.Resolution:
     return featuregates.resolve(spec.version, spec.feature_gates.add, spec.feature_gates.remove)
 
 
-def _crd() -> Manifest:
+def _object(properties: dict[str, Any], *, open_: bool = True) -> dict[str, Any]:
+    """An object schema; `open_` keeps fields it does not declare (we model only what we write)."""
+    out: dict[str, Any] = {"type": "object", "properties": properties}
+    if open_:
+        out["x-kubernetes-preserve-unknown-fields"] = True
+    return out
+
+
+def cr_schema(version: str) -> dict[str, Any]:
+    """The KubeVirt CR's schema: every field `kubevirt_cr` writes, typed as KubeVirt types it.
+
+    Fields this component does not write are kept as they are (someone may set them with kubectl,
+    and virt-operator writes status), so the schema is never stricter than upstream's; the fields
+    it does write are checked by the API server. tests/conformance checks at every proven release
+    that each declared field exists in upstream's CRD with the same type, and that the rendered CR
+    decodes strictly with upstream's schema (which catches a misspelled field).
+    """
+    string: dict[str, Any] = {"type": "string"}
+    integer: dict[str, Any] = {"type": "integer"}
+    boolean: dict[str, Any] = {"type": "boolean"}
+    strings: dict[str, Any] = {"type": "array", "items": string}
+    developer: dict[str, Any] = {"featureGates": strings}
+    if _minor(version) >= featuregates.DISABLED_GATES_SINCE:
+        developer["disabledFeatureGates"] = strings
+    placement = _object(
+        {
+            "nodePlacement": _object(
+                {
+                    "nodeSelector": {"type": "object", "additionalProperties": string},
+                    "tolerations": {"type": "array", "items": _object({})},
+                    "affinity": _object({}),
+                }
+            )
+        }
+    )
+    spec = _object(
+        {
+            "imageRegistry": string,
+            "imageTag": string,
+            "imagePullPolicy": string,
+            "uninstallStrategy": string,
+            "workloadUpdateStrategy": _object(
+                {
+                    "workloadUpdateMethods": strings,
+                    "batchEvictionSize": integer,
+                    "batchEvictionInterval": string,
+                }
+            ),
+            "configuration": _object(
+                {
+                    "developerConfiguration": _object(developer),
+                    "evictionStrategy": string,
+                    "vmRolloutStrategy": {"type": "string", "enum": ["Stage", "LiveUpdate"]},
+                    "migrations": _object(
+                        {
+                            "parallelMigrationsPerCluster": integer,
+                            "parallelOutboundMigrationsPerNode": integer,
+                            "completionTimeoutPerGiB": integer,
+                            "progressTimeout": integer,
+                            "allowAutoConverge": boolean,
+                            "allowPostCopy": boolean,
+                            "bandwidthPerMigration": {"x-kubernetes-int-or-string": True},
+                        }
+                    ),
+                    "liveUpdateConfiguration": _object(
+                        {"maxHotplugRatio": integer, "maxCpuSockets": integer}
+                    ),
+                }
+            ),
+            "infra": placement,
+            "workloads": placement,
+        }
+    )
+    return {
+        "type": "object",
+        "required": ["spec"],
+        "properties": {
+            "apiVersion": string,
+            "kind": string,
+            "metadata": {"type": "object"},
+            "spec": spec,
+            "status": _object({}),
+        },
+    }
+
+
+def _crd(version: str) -> Manifest:
     columns = [
         {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
         {"name": "Phase", "type": "string", "jsonPath": ".status.phase"},
     ]
-    deprecated = w.crd_version("v1alpha3", w.OPEN_SCHEMA, storage=False, printer_columns=columns)
+    schema = cr_schema(version)
+    deprecated = w.crd_version("v1alpha3", schema, storage=False, printer_columns=columns)
     deprecated["deprecated"] = True
     deprecated["deprecationWarning"] = (
         "kubevirt.io/v1alpha3 is now deprecated and will be removed in a future release."
@@ -51,13 +158,51 @@ def _crd() -> Manifest:
         short_names=("kv", "kvs"),
         categories=("all",),
         labels={"operator.kubevirt.io": ""},
-        versions=[w.crd_version("v1", w.OPEN_SCHEMA, printer_columns=columns), deprecated],
+        versions=[w.crd_version("v1", copy.deepcopy(schema), printer_columns=columns), deprecated],
     )
+
+
+# Upstream's virt-operator Deployment (NewOperatorDeployment) gained a liveness probe and
+# FallbackToLogsOnError in v1.6, and in v1.7 control-plane placement and the network-policy label.
+LIVENESS_SINCE = (1, 6)
+CONTROL_PLANE_SINCE = (1, 7)
+CONTROL_PLANE_ROLES = ("node-role.kubernetes.io/control-plane", "node-role.kubernetes.io/master")
+
+
+def _metrics_probe() -> dict[str, Any]:
+    return {
+        "httpGet": {"path": "/metrics", "port": 8443, "scheme": "HTTPS"},
+        "initialDelaySeconds": 5,
+        "timeoutSeconds": 10,
+    }
+
+
+def _control_plane_affinity() -> dict[str, Any]:
+    """Required on a control-plane node, preferably one that is not also a worker."""
+    return {
+        "requiredDuringSchedulingIgnoredDuringExecution": {
+            "nodeSelectorTerms": [
+                {"matchExpressions": [{"key": role, "operator": "Exists"}]} for role in CONTROL_PLANE_ROLES
+            ]
+        },
+        "preferredDuringSchedulingIgnoredDuringExecution": [
+            {
+                "weight": 100,
+                "preference": {
+                    "matchExpressions": [
+                        {"key": "node-role.kubernetes.io/worker", "operator": "DoesNotExist"}
+                    ]
+                },
+            }
+        ],
+    }
 
 
 def _deployment(spec: KubeVirtSpec) -> Manifest:
     image = w.image(spec.registry, DEFAULT_REGISTRY, OPERATOR, spec.version)
     labels = {"kubevirt.io": OPERATOR}
+    version = _minor(spec.version)
+    control_plane = version >= CONTROL_PLANE_SINCE
     container: dict[str, Any] = {
         "name": OPERATOR,
         "image": image,
@@ -81,11 +226,7 @@ def _deployment(spec: KubeVirtSpec) -> Manifest:
             {"name": "metrics", "containerPort": 8443, "protocol": "TCP"},
             {"name": "webhooks", "containerPort": 8444, "protocol": "TCP"},
         ],
-        "readinessProbe": {
-            "httpGet": {"path": "/metrics", "port": 8443, "scheme": "HTTPS"},
-            "initialDelaySeconds": 5,
-            "timeoutSeconds": 10,
-        },
+        "readinessProbe": _metrics_probe(),
         "resources": {"requests": {"cpu": "10m", "memory": "450Mi"}},
         "securityContext": dict(w.RESTRICTED_CONTAINER),
         "volumeMounts": [
@@ -97,15 +238,28 @@ def _deployment(spec: KubeVirtSpec) -> Manifest:
             {"name": "profile-data", "mountPath": "/profile-data"},
         ],
     }
+    if version >= LIVENESS_SINCE:
+        container["livenessProbe"] = _metrics_probe()
+        container["terminationMessagePolicy"] = "FallbackToLogsOnError"
+    tolerations: list[dict[str, Any]] = [{"key": "CriticalAddonsOnly", "operator": "Exists"}]
+    affinity = w.prefer_spread("kubevirt.io", OPERATOR)
+    pod_labels = {**labels, "name": OPERATOR, "prometheus.kubevirt.io": "true"}
+    if control_plane:
+        tolerations += [
+            {"key": role, "operator": "Exists", "effect": "NoSchedule"} for role in CONTROL_PLANE_ROLES
+        ]
+        affinity["nodeAffinity"] = _control_plane_affinity()
+        pod_labels["np.kubevirt.io/allow-access-cluster-services"] = "true"
     pod_spec: dict[str, Any] = {
         "serviceAccountName": SERVICE_ACCOUNT,
         "priorityClassName": PRIORITY_CLASS,
         "securityContext": {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}},
+        # The profile's infra placement is added to upstream's; an affinity given there replaces it.
         **w.pod_placement(
             spec.infra,
             node_selector={"kubernetes.io/os": "linux"},
-            base_tolerations=[{"key": "CriticalAddonsOnly", "operator": "Exists"}],
-            affinity=w.prefer_spread("kubevirt.io", OPERATOR),
+            base_tolerations=tolerations,
+            affinity=affinity,
         ),
         "containers": [container],
         "volumes": [
@@ -125,7 +279,11 @@ def _deployment(spec: KubeVirtSpec) -> Manifest:
             "selector": {"matchLabels": labels},
             "strategy": {"type": "RollingUpdate"},
             "template": {
-                "metadata": {"labels": {**labels, "name": OPERATOR, "prometheus.kubevirt.io": "true"}},
+                "metadata": {
+                    "name": OPERATOR,
+                    "labels": pod_labels,
+                    "annotations": {"openshift.io/required-scc": "restricted-v2"},
+                },
                 "spec": pod_spec,
             },
         },
@@ -212,9 +370,10 @@ class KubeVirtComponent:
         if not self.enabled(spec, facts):
             return []
         rules = w.data("kubevirt")
+        version = spec.kubevirt.version
         return [
             w.namespace(NAMESPACE, {**APP_LABEL, "pod-security.kubernetes.io/enforce": "privileged"}),
-            _crd(),
+            _crd(version),
             {
                 "apiVersion": "scheduling.k8s.io/v1",
                 "kind": "PriorityClass",
@@ -224,14 +383,14 @@ class KubeVirtComponent:
                 "description": "This priority class should be used for core kubevirt components only.",
             },
             w.service_account(SERVICE_ACCOUNT, NAMESPACE, APP_LABEL),
-            w.cluster_role(SERVICE_ACCOUNT, rules["operatorClusterRoleRules"], APP_LABEL),
+            w.cluster_role(SERVICE_ACCOUNT, rules_for(rules["operatorClusterRoleRules"], version), APP_LABEL),
             w.cluster_role(
                 "kubevirt.io:operator",
                 rules["adminAggregatedRules"],
                 {"operator.kubevirt.io": "", "rbac.authorization.k8s.io/aggregate-to-admin": "true"},
             ),
             w.cluster_role_binding(SERVICE_ACCOUNT, SERVICE_ACCOUNT, SERVICE_ACCOUNT, NAMESPACE, APP_LABEL),
-            w.role(SERVICE_ACCOUNT, NAMESPACE, rules["operatorRoleRules"], APP_LABEL),
+            w.role(SERVICE_ACCOUNT, NAMESPACE, rules_for(rules["operatorRoleRules"], version), APP_LABEL),
             w.role_binding(
                 "kubevirt-operator-rolebinding", NAMESPACE, SERVICE_ACCOUNT, SERVICE_ACCOUNT, APP_LABEL
             ),
