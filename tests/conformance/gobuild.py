@@ -48,7 +48,7 @@ def build(program: str, module: str, version: str) -> Path:
     """The binary of `tests/conformance/<program>/` built against `module@version`."""
     source = Path(__file__).parent / program
     key = hashlib.sha256()
-    for path in sorted(source.glob("*.go")) + [Path(__file__)]:
+    for path in [*sorted(source.glob("*.go")), Path(__file__)]:
         key.update(path.read_bytes())
     out = CACHE / f"{program}-{version}-{key.hexdigest()[:16]}"
     binary = out / program

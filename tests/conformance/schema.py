@@ -13,7 +13,7 @@ IGNORED = frozenset({"description"})
 
 
 def differences(ours: Any, upstream: Any, path: str = "") -> list[str]:
-    """Every place where `ours` and `upstream` disagree, e.g. `.spec.source: x-kubernetes-validations differ`."""
+    """Every place where `ours` and `upstream` disagree, one readable line each."""
     here = path or "."
     if isinstance(ours, dict) and isinstance(upstream, dict):
         out = []
@@ -72,7 +72,9 @@ def crd_differences(ours: dict[str, Any], upstream: dict[str, Any]) -> list[str]
         ".spec",
     )
     names = {k: v for k, v in upstream["spec"]["names"].items() if k != "listKind"}  # listKind is defaulted
-    out.extend(differences({k: v for k, v in ours["spec"]["names"].items() if k != "listKind"}, names, ".names"))
+    out.extend(
+        differences({k: v for k, v in ours["spec"]["names"].items() if k != "listKind"}, names, ".names")
+    )
     our_versions = {v["name"]: v for v in ours["spec"]["versions"]}
     for version in upstream["spec"]["versions"]:
         name = version["name"]
