@@ -37,6 +37,8 @@ def undecodable(config: dict[str, object], fields: dict[str, str]) -> list[str]:
             out.append(f"{key}: no such field")
             continue
         kind = JSON_KINDS.get(fields[key])
-        if kind is not None and not (isinstance(value, kind) and (kind is not int or not isinstance(value, bool))):
+        if kind is not None and not (
+            isinstance(value, kind) and (kind is not int or not isinstance(value, bool))
+        ):
             out.append(f"{key}: {value!r} is not a Go {fields[key]}")
     return out

@@ -57,29 +57,45 @@ def check_rbac(release: str) -> list[Finding]:
 
 def check_deployment(release: str) -> list[Finding]:
     theirs = upstream.find(
-        upstream.yaml_documents(source(release) / "kubernetes/deployment/deployment.yaml"), "Deployment", "descheduler"
+        upstream.yaml_documents(source(release) / "kubernetes/deployment/deployment.yaml"),
+        "Deployment",
+        "descheduler",
     )
     ours = render.find(rendered(release), "Deployment", "descheduler")
     return [Finding("Deployment/descheduler", d) for d in workload.workload_differences(ours, theirs)]
 
 
 def check_feature_gates(release: str) -> list[Finding]:
-    declared = set(re.findall(r'featuregate\.Feature\s*=\s*"(\w+)"', (source(release) / "pkg/features/features.go").read_text()))
+    declared = set(
+        re.findall(
+            r'featuregate\.Feature\s*=\s*"(\w+)"', (source(release) / "pkg/features/features.go").read_text()
+        )
+    )
     ours = render.find(rendered(release), "Deployment", "descheduler")
     args = workload.flags(ours["spec"]["template"]["spec"]["containers"][0].get("args") or [])
     gates = [g.partition("=")[0] for g in args.get("--feature-gates", "").split(",") if g]
-    return [Finding("Deployment/descheduler", f"unknown feature gate {g}") for g in gates if g not in declared]
+    return [
+        Finding("Deployment/descheduler", f"unknown feature gate {g}") for g in gates if g not in declared
+    ]
 
 
 def check_policy(release: str) -> list[Finding]:
     binary = gobuild.build("policydecode", upstream.DESCHEDULER, release)
-    policy = render.find(rendered(release), "ConfigMap", "descheduler-policy-configmap")["data"]["policy.yaml"]
+    policy = render.find(rendered(release), "ConfigMap", "descheduler-policy-configmap")["data"][
+        "policy.yaml"
+    ]
     with tempfile.NamedTemporaryFile("w", suffix=".yaml") as handle:
         handle.write(policy)
         handle.flush()
-        done = subprocess.run([str(binary), handle.name], capture_output=True, text=True, timeout=60, check=False)
+        done = subprocess.run(
+            [str(binary), handle.name], capture_output=True, text=True, timeout=60, check=False
+        )
     if done.returncode == 1:
-        return [Finding("ConfigMap/descheduler-policy-configmap", f"policy does not decode: {done.stderr.strip()}")]
+        return [
+            Finding(
+                "ConfigMap/descheduler-policy-configmap", f"policy does not decode: {done.stderr.strip()}"
+            )
+        ]
     if done.returncode != 0:
         raise upstream.UpstreamUnavailableError(f"policydecode {release}: {done.stderr.strip()}")
     return []

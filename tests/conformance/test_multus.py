@@ -69,8 +69,13 @@ def check_daemon_config(release: str) -> list[Finding]:
         **gotypes.struct_fields(source(release) / "pkg/server/config/generator.go", "MultusConf"),
         **gotypes.struct_fields(source(release) / "pkg/server/types.go", "ControllerNetConf"),
     }
-    config = json.loads(render.find(rendered(release), "ConfigMap", "multus-daemon-config")["data"]["daemon-config.json"])
-    return [Finding("ConfigMap/multus-daemon-config", f"daemon-config.json {p}") for p in gotypes.undecodable(config, fields)]
+    config = json.loads(
+        render.find(rendered(release), "ConfigMap", "multus-daemon-config")["data"]["daemon-config.json"]
+    )
+    return [
+        Finding("ConfigMap/multus-daemon-config", f"daemon-config.json {p}")
+        for p in gotypes.undecodable(config, fields)
+    ]
 
 
 CHECKS = (check_rbac, check_daemonset, check_crd, check_daemon_config)

@@ -30,7 +30,9 @@ GROUP = "snapshot.storage.k8s.io"
 
 @cache
 def rendered(release: str) -> list[dict]:
-    return render.rendered("snapshotController", {"snapshotController": {"mode": "Enabled", "version": release}})
+    return render.rendered(
+        "snapshotController", {"snapshotController": {"mode": "Enabled", "version": release}}
+    )
 
 
 def source(release: str) -> Path:
@@ -52,7 +54,9 @@ def upstream_crds(release: str) -> dict[str, dict]:
         return _client_crds(release)
     except upstream.UpstreamUnavailableError as refused:
         required = re.search(
-            rf"^\s*{re.escape(upstream.SNAPSHOTTER_CLIENT)}\s+(v\S+)", (source(release) / "go.mod").read_text(), re.M
+            rf"^\s*{re.escape(upstream.SNAPSHOTTER_CLIENT)}\s+(v\S+)",
+            (source(release) / "go.mod").read_text(),
+            re.M,
         )
         major, minor, _ = versions.parse(release)
         if required is None:
@@ -83,7 +87,9 @@ def check_rbac(release: str) -> list[Finding]:
 
 
 def check_deployment(release: str) -> list[Finding]:
-    theirs = upstream.find(deploy(release, "setup-snapshot-controller.yaml"), "Deployment", "snapshot-controller")
+    theirs = upstream.find(
+        deploy(release, "setup-snapshot-controller.yaml"), "Deployment", "snapshot-controller"
+    )
     ours = render.find(rendered(release), "Deployment", "snapshot-controller")
     return [Finding("Deployment/snapshot-controller", d) for d in workload.workload_differences(ours, theirs)]
 
@@ -93,7 +99,9 @@ def check_crds(release: str) -> list[Finding]:
     for plural, theirs in upstream_crds(release).items():
         name = f"{plural}.{GROUP}"
         ours = render.find(rendered(release), "CustomResourceDefinition", name)
-        found += [Finding(f"CustomResourceDefinition/{name}", d) for d in schema.crd_differences(ours, theirs)]
+        found += [
+            Finding(f"CustomResourceDefinition/{name}", d) for d in schema.crd_differences(ours, theirs)
+        ]
     return found
 
 

@@ -36,7 +36,11 @@ CONTAINER_FIELDS = (
     "imagePullPolicy",
 )
 # Defaults the API server fills in; a field left out here equals this value there.
-DEFAULTS: dict[str, Any] = {"protocol": "TCP", "imagePullPolicy": "IfNotPresent", "terminationMessagePolicy": "File"}
+DEFAULTS: dict[str, Any] = {
+    "protocol": "TCP",
+    "imagePullPolicy": "IfNotPresent",
+    "terminationMessagePolicy": "File",
+}
 
 
 def flags(args: list[str]) -> dict[str, str]:
@@ -97,10 +101,14 @@ def container_differences(ours: dict[str, Any], upstream: dict[str, Any]) -> lis
     out.extend(
         _compare_keyed(f"{what}args", flags(ours.get("args") or []), flags(upstream.get("args") or []))
     )
-    out.extend(_compare_keyed(f"{what}env", _keyed(ours.get("env"), "name"), _keyed(upstream.get("env"), "name")))
+    out.extend(
+        _compare_keyed(f"{what}env", _keyed(ours.get("env"), "name"), _keyed(upstream.get("env"), "name"))
+    )
     out.extend(
         _compare_keyed(
-            f"{what}port", _keyed(ours.get("ports"), "containerPort"), _keyed(upstream.get("ports"), "containerPort")
+            f"{what}port",
+            _keyed(ours.get("ports"), "containerPort"),
+            _keyed(upstream.get("ports"), "containerPort"),
         )
     )
     out.extend(
@@ -118,7 +126,9 @@ def workload_differences(ours: dict[str, Any], upstream: dict[str, Any]) -> list
     out = _fields("", CONTROLLER_FIELDS, ours["spec"], upstream["spec"])
     pod, their_pod = ours["spec"]["template"]["spec"], upstream["spec"]["template"]["spec"]
     out.extend(_fields("pod ", POD_FIELDS, pod, their_pod))
-    out.extend(_compare_keyed("volume", _keyed(pod.get("volumes"), "name"), _keyed(their_pod.get("volumes"), "name")))
+    out.extend(
+        _compare_keyed("volume", _keyed(pod.get("volumes"), "name"), _keyed(their_pod.get("volumes"), "name"))
+    )
     for kind in ("initContainers", "containers"):
         mine = {c["name"]: c for c in pod.get(kind) or []}
         theirs = {c["name"]: c for c in their_pod.get(kind) or []}
