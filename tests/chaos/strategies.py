@@ -190,7 +190,7 @@ MULTUS = optional_dict(
 DESCHEDULER = optional_dict(
     {
         "enabled": mostly(st.booleans()),
-        "version": version(["v0.33.0", "v0.35.2", "v0.36.1"], ["v0.31.0", "v0.34.0", "v1.0.0"]),
+        "version": version(["v0.35.2", "v0.36.1"], ["v0.31.0", "v0.33.0", "v0.34.0", "v1.0.0"]),
         "infra": PLACEMENT,
         "interval": DURATION,
         "maintenanceTaintKeys": mostly(st.lists(LABEL_KEY, max_size=3)),

@@ -110,7 +110,7 @@ INVALID: list[tuple[str, dict[str, Any], str, str]] = [
     ("kubevirt too new", {"kubevirt": {"version": "v1.10.0"}}, "kubevirt.version", "supported minors"),
     ("cdi version", {"cdi": {"version": "1.65.0"}}, "cdi.version", "v1.61.x, v1.65.x"),
     ("cdi minor without a served release", {"cdi": {"version": "v1.63.0"}}, "cdi.version", "v1.65.x"),
-    ("descheduler version", {"descheduler": {"version": "v0.31.0"}}, "descheduler.version", "v0.33.x"),
+    ("descheduler version", {"descheduler": {"version": "v0.31.0"}}, "descheduler.version", "v0.35.x"),
     (
         "descheduler minor without a served release",
         {"descheduler": {"version": "v0.34.0"}},

@@ -74,7 +74,7 @@ OLD_SPEC: dict[str, Any] = {
     "kubevirt": {"version": "v1.4.0", "featureGates": {"remove": ["Snapshot"]}},
     "cdi": {"version": "v1.61.0"},
     "multus": {"version": "v4.0.2"},
-    "descheduler": {"version": "v0.33.0"},
+    "descheduler": {"version": "v0.35.1"},
     "snapshotController": {"version": "v8.1.0"},
 }
 
@@ -377,7 +377,6 @@ def test_multus_daemonset() -> None:
 @pytest.mark.parametrize(
     ("version", "evictor"),
     [
-        ("v0.33.0", {"nodeFit": True, "evictLocalStoragePods": True, "noEvictionPolicy": "Mandatory"}),
         (
             "v0.35.1",
             {

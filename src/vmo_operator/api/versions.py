@@ -69,7 +69,9 @@ class SupportedVersions:
 
 # Which releases the Go module proxy serves decides what can be proven (probe of 2026-11-30; see the
 # README's support table). CDI v1.62-v1.64 and v1.66, descheduler v0.32 and v0.34, and
-# snapshot-controller v8.0 have no served release, so they are not supported.
+# snapshot-controller v8.0 have no served release, so they are not supported. Descheduler v0.33
+# is dropped too: the proxy answers v0.33.0's .info and .mod (so a `go list` probe lists it) but
+# refuses its source zip, so no check can read it.
 KUBEVIRT = SupportedVersions(
     "KubeVirt",
     1,
@@ -79,7 +81,7 @@ KUBEVIRT = SupportedVersions(
 CDI = SupportedVersions("CDI", 1, {61: "v1.61.1", 65: "v1.65.0"}, "v1.65.0")
 MULTUS = SupportedVersions("Multus", 4, {0: "v4.0.2", 1: "v4.1.4", 2: "v4.2.4"}, "v4.2.4")
 # EvictionsInBackground (needed so KubeVirt's 429 "migration started" is not retried) exists from v0.32.
-DESCHEDULER = SupportedVersions("descheduler", 0, {33: "v0.33.0", 35: "v0.35.1", 36: "v0.36.0"}, "v0.36.0")
+DESCHEDULER = SupportedVersions("descheduler", 0, {35: "v0.35.1", 36: "v0.36.0"}, "v0.36.0")
 SNAPSHOT_CONTROLLER = SupportedVersions(
     "snapshot-controller",
     8,

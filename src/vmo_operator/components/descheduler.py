@@ -8,8 +8,8 @@ live migration. Three details keep that from going wrong (notes b10):
 - virt-launcher pods use emptyDir, which DefaultEvictor protects; that protection is lifted (via
   `podProtections` from v0.34, `evictLocalStoragePods` before), for virt-launcher pods only, since
   the taint plugin is restricted to them by label;
-- `noEvictionPolicy: Mandatory` (v0.33+) makes the prefer-no-eviction annotation, which KubeVirt
-  copies from the VMI to its pod, a hard opt-out;
+- `noEvictionPolicy: Mandatory` (v0.34+; DefaultEvictorArgs has no such field before) makes the
+  prefer-no-eviction annotation, which KubeVirt copies from the VMI to its pod, a hard opt-out;
 - EvictionsInBackground lets the descheduler treat KubeVirt's "429, migration started" answer to
   pods annotated request-evict-only as success instead of retrying other VMs: a migration storm.
 """
@@ -40,7 +40,7 @@ PROFILE = "vm-maintenance"
 # Taints that always mean "this node is going into maintenance".
 MAINTENANCE_TAINTS = ("node.kubernetes.io/unschedulable", "kubevirt.io/drain")
 VIRT_LAUNCHER = {"kubevirt.io": "virt-launcher"}
-NO_EVICTION_POLICY_SINCE = (0, 33)
+NO_EVICTION_POLICY_SINCE = (0, 34)
 POD_PROTECTIONS_SINCE = (0, 34)
 
 

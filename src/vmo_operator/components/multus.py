@@ -11,6 +11,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from vmo_operator.api import versions
 from vmo_operator.api.models import MultusSpec, Network, VMOProfileSpec
 from vmo_operator.components import _workloads as w
 from vmo_operator.components.base import ClusterFacts, ComponentHealth, Observed
@@ -67,20 +68,36 @@ def _crd() -> Manifest:
     )
 
 
+def _since(version: str, since: list[int] | None) -> bool:
+    return since is None or versions.parse(version)[:2] >= tuple(since)
+
+
+def _cluster_role_rules(spec: MultusSpec, data: dict[str, Any]) -> list[dict[str, Any]]:
+    rules = list(data["clusterRoleRules"])
+    if _since(spec.version, data["podInformerSince"]):
+        rules.append(data["podInformerRule"])
+    return rules
+
+
 def _daemonset(spec: MultusSpec, config_hash: str) -> Manifest:
     image = w.image(spec.registry, DEFAULT_REGISTRY, "multus-cni", f"{spec.version}-thick")
-    mounts = w.data("multus")["hostMounts"]
+    data = w.data("multus")
     labels = {"tier": "node", "app": NAME, "name": NAME}
     volume_mounts: list[dict[str, Any]] = []
     volumes: list[dict[str, Any]] = []
-    for volume, host_path, mount_path, propagation in mounts:
-        mount: dict[str, Any] = {"name": volume, "mountPath": mount_path}
-        if propagation:
-            mount["mountPropagation"] = propagation
+    for entry in data["hostMounts"]:
+        if not _since(spec.version, entry.get("since")):
+            continue
+        mount: dict[str, Any] = {"name": entry["name"], "mountPath": entry["mount"]}
+        if entry.get("propagation") and _since(spec.version, entry.get("propagationSince")):
+            mount["mountPropagation"] = entry["propagation"]
         volume_mounts.append(mount)
-        volumes.append({"name": volume, "hostPath": {"path": host_path}})
+        volumes.append({"name": entry["name"], "hostPath": {"path": entry["host"]}})
     volume_mounts.append({"name": CONFIG_MAP, "mountPath": "/etc/cni/net.d/multus.d", "readOnly": True})
-    volumes.append({"name": "cnibin", "hostPath": {"path": "/opt/cni/bin"}})
+    if not any(
+        v["name"] == "cnibin" for v in volumes
+    ):  # the init container's, mounted by the daemon from v4.1
+        volumes.append({"name": "cnibin", "hostPath": {"path": "/opt/cni/bin"}})
     volumes.append(
         {
             "name": CONFIG_MAP,
@@ -89,6 +106,18 @@ def _daemonset(spec: MultusSpec, config_hash: str) -> Manifest:
                 "items": [{"key": "daemon-config.json", "path": "daemon-config.json"}],
             },
         }
+    )
+    install = data["installCommand"]
+    command = install["atomic"] if _since(spec.version, install["atomicSince"]) else install["plain"]
+    logs = (
+        {"terminationMessagePolicy": "FallbackToLogsOnError"}
+        if _since(spec.version, data["fallbackToLogsSince"])
+        else {}
+    )
+    env = (
+        [{"name": "MULTUS_NODE_NAME", "valueFrom": {"fieldRef": {"fieldPath": "spec.nodeName"}}}]
+        if _since(spec.version, data["podInformerSince"])
+        else []
     )
     return {
         "apiVersion": "apps/v1",
@@ -117,13 +146,10 @@ def _daemonset(spec: MultusSpec, config_hash: str) -> Manifest:
                             "name": "install-multus-binary",
                             "image": image,
                             "imagePullPolicy": "IfNotPresent",
-                            "command": [
-                                "cp",
-                                "/usr/src/multus-cni/bin/multus-shim",
-                                "/host/opt/cni/bin/multus-shim",
-                            ],
+                            "command": command,
                             "resources": {"requests": {"cpu": "10m", "memory": "15Mi"}},
                             "securityContext": {"privileged": True},
+                            **logs,
                             "volumeMounts": [
                                 {
                                     "name": "cnibin",
@@ -144,7 +170,9 @@ def _daemonset(spec: MultusSpec, config_hash: str) -> Manifest:
                                 "limits": {"cpu": "100m", "memory": "50Mi"},
                             },
                             "securityContext": {"privileged": True},
+                            **logs,
                             "volumeMounts": volume_mounts,
+                            **({"env": env} if env else {}),
                         }
                     ],
                     "volumes": volumes,
@@ -180,7 +208,7 @@ class MultusComponent:
         return [
             _crd(),
             w.service_account(NAME, NAMESPACE),
-            w.cluster_role(NAME, data["clusterRoleRules"]),
+            w.cluster_role(NAME, _cluster_role_rules(spec.multus, data)),
             w.cluster_role_binding(NAME, NAME, NAME, NAMESPACE),
             {
                 "apiVersion": "v1",

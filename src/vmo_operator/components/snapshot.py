@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from vmo_operator.api import versions
 from vmo_operator.api.models import SnapshotControllerSpec, VMOProfileSpec
 from vmo_operator.components import _workloads as w
 from vmo_operator.components.base import ClusterFacts, ComponentHealth, Observed
@@ -63,6 +64,16 @@ def _crds() -> list[Manifest]:
             )
         )
     return out
+
+
+def _cluster_role_rules(spec: SnapshotControllerSpec, data: dict[str, Any]) -> list[dict[str, Any]]:
+    """Upstream's rules for the configured release: the common ones plus those added by later minors."""
+    minor = versions.parse(spec.version)[:2]
+    rules = list(data["clusterRoleRules"])
+    for step in data["clusterRoleRulesSince"]:
+        if minor >= tuple(step["since"]):
+            rules.extend(step["rules"])
+    return rules
 
 
 def _deployment(spec: SnapshotControllerSpec) -> Manifest:
@@ -137,7 +148,9 @@ class SnapshotControllerComponent:
         return [
             *_crds(),
             w.service_account(NAME, NAMESPACE),
-            w.cluster_role("snapshot-controller-runner", rules["clusterRoleRules"]),
+            w.cluster_role(
+                "snapshot-controller-runner", _cluster_role_rules(spec.snapshot_controller, rules)
+            ),
             w.cluster_role_binding("snapshot-controller-role", "snapshot-controller-runner", NAME, NAMESPACE),
             w.role("snapshot-controller-leaderelection", NAMESPACE, rules["leaderElectionRules"]),
             w.role_binding(
