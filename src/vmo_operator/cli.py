@@ -15,7 +15,7 @@ from typing import Any, TextIO
 import yaml
 from pydantic import ValidationError
 
-from vmo_operator.api import crd, models
+from vmo_operator.api import crd, models, profiles
 from vmo_operator.components import registry
 from vmo_operator.components.base import ClusterFacts
 
@@ -25,17 +25,6 @@ Configure = Callable[[argparse.ArgumentParser], None]
 
 class InputError(Exception):
     """Bad user input, reported as one clear line per problem and exit code 1."""
-
-
-def format_validation_error(error: ValidationError, prefix: str = "") -> list[str]:
-    """`spec.multus.networks[0].vlan: Input should be less than or equal to 4094` per problem."""
-    lines = []
-    for item in error.errors():
-        path = prefix
-        for part in item["loc"]:
-            path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
-        lines.append(f"{path or '(root)'}: {item['msg']}")
-    return lines
 
 
 def load_profile(source: str, stdin: TextIO | None = None) -> models.VMOProfile:
@@ -66,7 +55,7 @@ def load_profile(source: str, stdin: TextIO | None = None) -> models.VMOProfile:
     try:
         return models.parse_profile(document)
     except ValidationError as exc:
-        raise InputError("\n".join(format_validation_error(exc))) from exc
+        raise InputError("\n".join(profiles.validation_problems(exc))) from exc
 
 
 # A real profile has a few thousand values at most (256 networks x 64 namespaces is the largest

@@ -6,13 +6,13 @@ from typing import Any
 
 from vmo_operator.api import models
 from vmo_operator.components import registry
-from vmo_operator.components.base import ClusterFacts
+from vmo_operator.components.base import ClusterFacts, render_labelled
 
 
 def rendered(component: str, spec: dict[str, Any] | None = None) -> list[dict[str, Any]]:
     """The objects `component` renders for a profile spec (camelCase, as in a VMOProfile)."""
     parsed = models.parse_spec(spec or {})
-    return registry.render_component(registry.by_name(component), parsed, ClusterFacts(), "conformance")
+    return render_labelled(registry.by_name(component), parsed, ClusterFacts(), "conformance")
 
 
 def find(objects: list[dict[str, Any]], kind: str, name: str) -> dict[str, Any]:

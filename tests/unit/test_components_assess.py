@@ -10,7 +10,7 @@ import pytest
 from vmo_operator.api import models
 from vmo_operator.components import _workloads as w
 from vmo_operator.components import cdi, descheduler, kubevirt, multus, registry, snapshot
-from vmo_operator.components.base import ClusterFacts, Component
+from vmo_operator.components.base import ClusterFacts, Component, ComponentHealth, Observed, render_labelled
 from vmo_operator.kube.objects import Manifest, ObjectKey
 
 FACTS = ClusterFacts()
@@ -68,19 +68,26 @@ def observe(component: Component, spec: models.VMOProfileSpec = SPEC) -> dict[Ob
     return {ObjectKey.of(o): healthy(o) for o in component.render(spec, FACTS)}
 
 
+def assess(
+    component: Component, spec: models.VMOProfileSpec, facts: ClusterFacts, observed: Observed
+) -> ComponentHealth:
+    """As the engine asks: with the objects this round rendered (and labelled) for the component."""
+    return component.assess(spec, facts, render_labelled(component, spec, facts, "p"), observed)
+
+
 ALL = list(registry.components())
 
 
 @pytest.mark.parametrize("component", ALL, ids=lambda c: c.name)
 def test_all_present_and_ready(component: Component) -> None:
-    health = component.assess(SPEC, FACTS, observe(component))
+    health = assess(component, SPEC, FACTS, observe(component))
     assert (health.name, health.enabled, health.ready, health.reason) == (component.name, True, True, "Ready")
     assert not health.degraded
 
 
 @pytest.mark.parametrize("component", ALL, ids=lambda c: c.name)
 def test_nothing_observed_names_missing_objects(component: Component) -> None:
-    health = component.assess(SPEC, FACTS, {})
+    health = assess(component, SPEC, FACTS, {})
     assert not health.ready
     assert health.reason == "ObjectsMissing"
     assert health.progressing
@@ -94,7 +101,7 @@ def test_explicit_none_counts_as_missing(component: Component) -> None:
     observed = observe(component)
     key = next(iter(observed))
     observed[key] = None
-    health = component.assess(SPEC, FACTS, observed)
+    health = assess(component, SPEC, FACTS, observed)
     assert health.reason == "ObjectsMissing"
     assert w.describe(key) in health.message
 
@@ -111,12 +118,12 @@ def test_disabled_component_reports_ready_and_not_enabled(component: Component) 
             "snapshotController": {"mode": "Disabled"},
         }
     )
-    health = component.assess(off, FACTS, {})
+    health = assess(component, off, FACTS, {})
     assert (health.enabled, health.ready, health.skipped, health.reason) == (False, True, False, "Disabled")
 
 
 def test_missing_list_is_summarised() -> None:
-    health = kubevirt.KUBEVIRT.assess(SPEC, FACTS, {})
+    health = assess(kubevirt.KUBEVIRT, SPEC, FACTS, {})
     assert "and 7 more" in health.message
     assert len(health.details["missing"]) == 11
 
@@ -277,7 +284,7 @@ def cond(type_: str, status: str, message: str = "") -> dict[str, str]:
 def test_kubevirt_cr_states(
     status: dict[str, Any] | None, ready: bool, progressing: bool, degraded: bool, words: str
 ) -> None:
-    health = kubevirt.KUBEVIRT.assess(SPEC, FACTS, with_cr_status(kubevirt.KUBEVIRT, "KubeVirt", status))
+    health = assess(kubevirt.KUBEVIRT, SPEC, FACTS, with_cr_status(kubevirt.KUBEVIRT, "KubeVirt", status))
     assert (health.ready, health.progressing, health.degraded) == (ready, progressing, degraded)
     assert "KubeVirt kubevirt/kubevirt" in health.message
     assert words in health.message
@@ -286,11 +293,11 @@ def test_kubevirt_cr_states(
 
 def test_kubevirt_version_comes_from_the_cr() -> None:
     observed = observe(kubevirt.KUBEVIRT)
-    assert kubevirt.KUBEVIRT.assess(SPEC, FACTS, observed).version == "v1.9.0"
+    assert assess(kubevirt.KUBEVIRT, SPEC, FACTS, observed).version == "v1.9.0"
     observed = with_cr_status(
         kubevirt.KUBEVIRT, "KubeVirt", {"phase": "Deploying", "observedKubeVirtVersion": "v1.8.4"}
     )
-    assert kubevirt.KUBEVIRT.assess(SPEC, FACTS, observed).version == "v1.8.4"
+    assert assess(kubevirt.KUBEVIRT, SPEC, FACTS, observed).version == "v1.8.4"
 
 
 def test_kubevirt_waits_for_virt_operator_even_when_cr_is_deployed() -> None:
@@ -299,22 +306,22 @@ def test_kubevirt_waits_for_virt_operator_even_when_cr_is_deployed() -> None:
     live = observed[key]
     assert live is not None
     live["status"]["availableReplicas"] = 1
-    health = kubevirt.KUBEVIRT.assess(SPEC, FACTS, observed)
+    health = assess(kubevirt.KUBEVIRT, SPEC, FACTS, observed)
     assert not health.ready
     assert "Deployment kubevirt/virt-operator: 1/2 replicas ready" in health.message
 
 
 def test_cdi_states_and_version() -> None:
-    assert cdi.CDI.assess(SPEC, FACTS, observe(cdi.CDI)).version == "v1.66.0"
+    assert assess(cdi.CDI, SPEC, FACTS, observe(cdi.CDI)).version == "v1.66.0"
     observed = with_cr_status(
         cdi.CDI, "CDI", {"phase": "Error", "conditions": [cond("Degraded", "True", "bad config")]}
     )
-    health = cdi.CDI.assess(SPEC, FACTS, observed)
+    health = assess(cdi.CDI, SPEC, FACTS, observed)
     assert (health.ready, health.degraded) == (False, True)
     assert "CDI cdi: phase Error" in health.message
     assert (
         "no status reported by cdi-operator"
-        in cdi.CDI.assess(SPEC, FACTS, with_cr_status(cdi.CDI, "CDI", None)).message
+        in assess(cdi.CDI, SPEC, FACTS, with_cr_status(cdi.CDI, "CDI", None)).message
     )
 
 
@@ -329,7 +336,7 @@ def test_crd_not_established_blocks_readiness() -> None:
     live = observed[key]
     assert live is not None
     live["status"] = {"conditions": []}
-    health = multus.MULTUS.assess(SPEC, FACTS, observed)
+    health = assess(multus.MULTUS, SPEC, FACTS, observed)
     assert not health.ready
     assert "network-attachment-definitions.k8s.cni.cncf.io: not Established yet" in health.message
 
@@ -346,5 +353,5 @@ def test_crd_not_established_blocks_readiness() -> None:
 def test_version_is_read_from_the_running_workload(
     component: Component, container: str, version: str
 ) -> None:
-    assert component.assess(SPEC, FACTS, observe(component)).version == version
-    assert component.assess(SPEC, FACTS, {}).version == ""
+    assert assess(component, SPEC, FACTS, observe(component)).version == version
+    assert assess(component, SPEC, FACTS, {}).version == ""

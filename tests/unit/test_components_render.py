@@ -19,8 +19,8 @@ import pytest
 import yaml
 
 from vmo_operator.api import crd, models
-from vmo_operator.components import cdi, descheduler, kubevirt, multus, registry, snapshot
-from vmo_operator.components.base import ClusterFacts
+from vmo_operator.components import base, cdi, descheduler, kubevirt, multus, registry, snapshot
+from vmo_operator.components.base import ClusterFacts, ComponentHealth
 from vmo_operator.kube import kinds
 from vmo_operator.kube.objects import (
     COMPONENT_LABEL,
@@ -31,7 +31,7 @@ from vmo_operator.kube.objects import (
 )
 
 GOLDEN = Path(__file__).parent / "golden"
-FACTS = ClusterFacts(cluster_id="uid-1", node_count=3)
+FACTS = ClusterFacts(cluster_id="uid-1")
 
 FULL_SPEC: dict[str, Any] = {
     "kubevirt": {
@@ -133,7 +133,7 @@ def test_render_does_not_share_state_between_calls() -> None:
 def test_every_object_is_labelled_for_its_component_and_profile(case: str) -> None:
     spec = models.parse_spec(CASES[case])
     for component in registry.components():
-        for obj in registry.render_component(component, spec, FACTS, "prod"):
+        for obj in base.render_labelled(component, spec, FACTS, "prod"):
             labels = obj["metadata"]["labels"]
             assert labels[MANAGED_BY_LABEL] == MANAGED_BY_VALUE
             assert labels[COMPONENT_LABEL] == component.name
@@ -462,16 +462,19 @@ def test_snapshot_controller_deployment_and_class() -> None:
     assert vsc["metadata"]["annotations"] == {snapshot.DEFAULT_CLASS_ANNOTATION: "true"}
 
 
+def foreign_snapshot(*, crds: bool = False, controller: bool = False) -> ClusterFacts:
+    """Facts as the engine files them after running the snapshot component's fact queries."""
+    found = snapshot.ForeignSnapshotInstallation(crds=crds, controller=controller)
+    return ClusterFacts(by_component={snapshot.SNAPSHOT_CONTROLLER.name: found})
+
+
 @pytest.mark.parametrize("mode", ["Auto", "Enabled"])
 @pytest.mark.parametrize(
     ("facts", "words"),
     [
-        (ClusterFacts(foreign_snapshot_crds=True), "VolumeSnapshot CRDs"),
-        (ClusterFacts(foreign_snapshot_controller=True), "a snapshot-controller Deployment"),
-        (
-            ClusterFacts(foreign_snapshot_crds=True, foreign_snapshot_controller=True),
-            "CRDs and a snapshot-controller",
-        ),
+        (foreign_snapshot(crds=True), "VolumeSnapshot CRDs"),
+        (foreign_snapshot(controller=True), "a snapshot-controller Deployment"),
+        (foreign_snapshot(crds=True, controller=True), "CRDs and a snapshot-controller"),
     ],
 )
 def test_snapshot_component_never_fights_a_foreign_installation(
@@ -483,7 +486,7 @@ def test_snapshot_component_never_fights_a_foreign_installation(
     component = snapshot.SNAPSHOT_CONTROLLER
     assert component.render(spec, facts) == []
     assert not component.enabled(spec, facts)
-    health = component.assess(spec, facts, {})
+    health = component.assess(spec, facts, [], {})
     assert health.skipped is True
     assert health.ready is True
     assert words in health.message
@@ -492,9 +495,51 @@ def test_snapshot_component_never_fights_a_foreign_installation(
     assert any(o["kind"] == "KubeVirt" for o in registry.render_all(spec, facts, "p"))
 
 
+def test_snapshot_component_looks_for_the_crd_and_both_controller_labels() -> None:
+    queries = snapshot.SNAPSHOT_CONTROLLER.fact_queries
+    assert [(q.kind, q.name) for q in queries] == [
+        (kinds.CRD, "volumesnapshots.snapshot.storage.k8s.io"),
+        (kinds.DEPLOYMENT, ""),
+        (kinds.DEPLOYMENT, ""),
+    ]
+    assert [q.label_selector for q in queries[1:]] == [
+        "app=snapshot-controller",
+        "app.kubernetes.io/name=snapshot-controller",
+    ]
+    assert isinstance(snapshot.SNAPSHOT_CONTROLLER, base.ObservesCluster)
+
+
+OURS = {"metadata": {"name": "x", "labels": {MANAGED_BY_LABEL: MANAGED_BY_VALUE}}}
+THEIRS = {"metadata": {"name": "x", "labels": {"app": "snapshot-controller"}}}
+
+
+@pytest.mark.parametrize(
+    ("found", "crds", "controller"),
+    [
+        ([[], [], []], False, False),
+        ([[OURS], [OURS], [OURS]], False, False),
+        ([[THEIRS], [], []], True, False),
+        ([[], [THEIRS], []], False, True),
+        ([[], [OURS], [OURS, THEIRS]], False, True),
+        ([[THEIRS], [THEIRS], []], True, True),
+    ],
+)
+def test_snapshot_facts_count_only_what_is_not_ours(
+    found: list[list[dict[str, Any]]], crds: bool, controller: bool
+) -> None:
+    facts = snapshot.SNAPSHOT_CONTROLLER.facts_from(found)
+    assert facts == snapshot.ForeignSnapshotInstallation(crds=crds, controller=controller)
+
+
+def test_snapshot_component_without_observed_facts_installs() -> None:
+    """Offline rendering (`vmo render`, the RBAC generator) passes no facts: nothing foreign is known."""
+    spec = models.parse_spec({"snapshotController": {"mode": "Enabled"}})
+    assert snapshot.SNAPSHOT_CONTROLLER.render(spec, ClusterFacts())
+
+
 def test_snapshot_disabled_is_not_skipped() -> None:
     spec = models.parse_spec({"snapshotController": {"mode": "Disabled"}})
-    health = snapshot.SNAPSHOT_CONTROLLER.assess(spec, ClusterFacts(foreign_snapshot_crds=True), {})
+    health = snapshot.SNAPSHOT_CONTROLLER.assess(spec, foreign_snapshot(crds=True), [], {})
     assert (health.enabled, health.skipped, health.reason) == (False, False, "Disabled")
 
 
@@ -514,13 +559,37 @@ def test_registry_order_and_names() -> None:
     assert kinds.NETWORK_ATTACHMENT_DEFINITION in registry.owned_kinds()
 
 
-def test_status_extras() -> None:
-    from vmo_operator.components.base import ComponentHealth
+def base_health(name: str) -> ComponentHealth:
+    return ComponentHealth(name, True, True)
 
+
+def test_kubevirt_status_fields() -> None:
     spec = models.parse_spec({"kubevirt": {"featureGates": {"add": ["Mystery"]}}})
-    extras = registry.status_extras(spec, [ComponentHealth("kubevirt", True, True, "v1.9.0")])
+    extras = kubevirt.KUBEVIRT.status_fields(spec, ComponentHealth("kubevirt", True, True, "v1.9.0"))
     assert extras["featureGates"]["unknown"] == ["Mystery"]
     assert extras["kubevirtVersion"] == "v1.9.0"
     models.FeatureGateStatus.model_validate(extras["featureGates"])
-    assert "featureGates" not in registry.status_extras(models.parse_spec({"kubevirt": {"enabled": False}}))
-    assert any("Mystery" in w for w in registry.gate_warnings(spec))
+    off = models.parse_spec({"kubevirt": {"enabled": False}})
+    assert "featureGates" not in kubevirt.KUBEVIRT.status_fields(off, base_health("kubevirt"))
+    assert any("Mystery" in w for w in kubevirt.gate_resolution(spec.kubevirt).warnings)
+
+
+def test_kubevirt_reports_unknown_feature_gates_as_a_condition() -> None:
+    spec = models.parse_spec({"kubevirt": {"featureGates": {"add": ["Foo"]}}})
+    [condition] = kubevirt.KUBEVIRT.extra_conditions(spec, base_health("kubevirt"))
+    assert (condition.type, condition.status, condition.reason) == (
+        "FeatureGatesRecognized",
+        "False",
+        "UnknownFeatureGate",
+    )
+    assert "Foo" in condition.message
+
+
+@pytest.mark.parametrize(
+    "spec", [{}, {"kubevirt": {"enabled": False, "featureGates": {"add": ["Foo"]}}}], ids=["known", "off"]
+)
+def test_kubevirt_feature_gates_recognized_when_nothing_unknown_is_requested(spec: dict[str, Any]) -> None:
+    conditions = kubevirt.KUBEVIRT.extra_conditions(models.parse_spec(spec), base_health("kubevirt"))
+    assert [(c.type, c.status, c.reason) for c in conditions] == [
+        ("FeatureGatesRecognized", "True", "AllGatesKnown")
+    ]

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from vmo_operator.engine.conditions import MAX_MESSAGE_BYTES, ConditionSpec, find, is_true, set_conditions
+from vmo_operator.engine.conditions import MAX_MESSAGE_BYTES, ConditionSpec, set_conditions
+from vmo_operator.kube.objects import condition_is_true
 
 ORDER = ("Available", "Progressing")
 
@@ -37,7 +38,7 @@ def test_flip_moves_transition_time() -> None:
     first = set_conditions([], [ConditionSpec("Available", "False", "Init")], generation=1, now="T1")
     flipped = set_conditions(first, [ConditionSpec("Available", "True", "Ready")], generation=1, now="T2")
     assert flipped[0]["lastTransitionTime"] == "T2"
-    assert is_true(flipped, "Available")
+    assert condition_is_true({"status": {"conditions": flipped}}, "Available")
 
 
 def test_order_puts_known_types_first_then_by_name() -> None:
@@ -54,7 +55,7 @@ def test_order_puts_known_types_first_then_by_name() -> None:
 def test_untouched_conditions_are_kept() -> None:
     first = set_conditions([], [ConditionSpec("Custom", "True", "X")], generation=1, now="T1")
     result = set_conditions(first, [ConditionSpec("Available", "True", "R")], generation=2, now="T2")
-    custom = find(result, "Custom")
+    custom = next((c for c in result if c["type"] == "Custom"), None)
     assert custom is not None
     assert custom["observedGeneration"] == 1
 

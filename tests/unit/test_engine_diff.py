@@ -6,7 +6,8 @@ from typing import Any
 
 import pytest
 
-from vmo_operator.engine.diff import HASH_ANNOTATION, contains, desired_hash, drifted, needs_apply, stamp
+from vmo_operator.engine.diff import HASH_ANNOTATION, desired_hash, drifted, needs_apply, stamp
+from vmo_operator.kube.objects import contains
 
 DEPLOYMENT: dict[str, Any] = {
     "apiVersion": "apps/v1",

@@ -2,17 +2,30 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
-from vmo_operator.components.base import ComponentHealth
-from vmo_operator.engine.conditions import find
-from vmo_operator.engine.status import ReconcileFacts, build_status, status_changed, summary_conditions
+from vmo_operator.api import models
+from vmo_operator.components import registry
+from vmo_operator.components.base import ComponentHealth, ConditionSpec
+from vmo_operator.engine.status import (
+    ReconcileFacts,
+    build_status,
+    component_contributions,
+    status_changed,
+    summary_conditions,
+)
 
 
 def health(name: str, **kw: object) -> ComponentHealth:
     defaults: dict[str, object] = {"enabled": True, "ready": True}
     defaults.update(kw)
     return ComponentHealth(name, **defaults)  # type: ignore[arg-type]
+
+
+def condition(status: dict[str, Any], type_: str) -> dict[str, Any] | None:
+    return next((c for c in status["conditions"] if c["type"] == type_), None)
 
 
 def by_type(
@@ -65,15 +78,46 @@ def test_degraded_component_and_apply_error_are_reported() -> None:
     assert result["ReconcileComplete"][:2] == ("False", "ReconcileFailed")
 
 
-def test_blocked_removal_and_unknown_gates() -> None:
-    facts = ReconcileFacts(
-        1, blocked={"kubevirt": "still in use by VirtualMachine ns/vm1"}, unknown_gates=("Foo",)
-    )
+def test_blocked_removal() -> None:
+    facts = ReconcileFacts(1, blocked={"kubevirt": "still in use by VirtualMachine ns/vm1"})
     result = by_type([("KubeVirt", health("kubevirt"))], facts)
     assert result["ReconcileComplete"][:2] == ("False", "RemovalBlocked")
     assert "ns/vm1" in result["ReconcileComplete"][2]
-    assert result["FeatureGatesRecognized"][:2] == ("False", "UnknownFeatureGate")
-    assert "Foo" in result["FeatureGatesRecognized"][2]
+
+
+def test_unknown_gates_reach_the_status_through_the_components() -> None:
+    spec = models.parse_spec({"kubevirt": {"featureGates": {"add": ["Foo"]}}})
+    components = registry.components()
+    healths = [health(c.name, version="v1.9.0" if c.name == "kubevirt" else "") for c in components]
+    fields, extra = component_contributions(components, spec, healths)
+    titled = [(c.title, h) for c, h in zip(components, healths, strict=True)]
+    status = build_status({}, titled, ReconcileFacts(1), now="T", extra=fields, extra_conditions=extra)
+    gates = condition(status, "FeatureGatesRecognized")
+    assert gates is not None
+    assert (gates["status"], gates["reason"]) == ("False", "UnknownFeatureGate")
+    assert "Foo" in gates["message"]
+    assert status["featureGates"]["unknown"] == ["Foo"]
+    assert status["kubevirtVersion"] == "v1.9.0"
+    assert list(status) == [
+        "conditions",
+        "observedGeneration",
+        "components",
+        "featureGates",
+        "kubevirtVersion",
+    ]
+
+
+@pytest.mark.parametrize(
+    "facts",
+    [ReconcileFacts(2, spec_error="spec.multus: bad"), ReconcileFacts(2, inactive_because="a is active")],
+    ids=["invalid", "inactive"],
+)
+def test_component_conditions_are_not_set_for_a_profile_that_applies_nothing(facts: ReconcileFacts) -> None:
+    extra = [ConditionSpec("FeatureGatesRecognized", "True", "AllGatesKnown")]
+    assert (
+        condition(build_status({}, [], facts, now="T", extra_conditions=extra), "FeatureGatesRecognized")
+        is None
+    )
 
 
 @pytest.mark.parametrize(
@@ -85,7 +129,7 @@ def test_blocked_removal_and_unknown_gates() -> None:
 )
 def test_profiles_that_apply_nothing_say_why(facts: ReconcileFacts, reason: str) -> None:
     status = build_status({}, [], facts, now="T")
-    degraded = find(status["conditions"], "Degraded")
+    degraded = condition(status, "Degraded")
     assert degraded is not None
     assert (degraded["status"], degraded["reason"]) == ("True", reason)
     assert "components" not in status

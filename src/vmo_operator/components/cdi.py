@@ -6,6 +6,7 @@ the operator and the CR. Health mirrors KubeVirt: the CR must reach phase Deploy
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -221,14 +222,16 @@ class CDIComponent:
             cdi_cr(spec),
         ]
 
-    def assess(self, spec: VMOProfileSpec, facts: ClusterFacts, observed: Observed) -> ComponentHealth:
+    def assess(
+        self, spec: VMOProfileSpec, facts: ClusterFacts, rendered: Sequence[Manifest], observed: Observed
+    ) -> ComponentHealth:
         if not self.enabled(spec, facts):
             return w.disabled(self.name)
         cr = observed.get(ObjectKey("cdi.kubevirt.io/v1beta1", "CDI", "", CR_NAME)) or {}
         version = str((cr.get("status") or {}).get("observedVersion", ""))
         return w.assess_rendered(
             self.name,
-            self.render(spec, facts),
+            rendered,
             observed,
             version=version,
             judges={("cdi.kubevirt.io/v1beta1", "CDI"): _judge_cdi},

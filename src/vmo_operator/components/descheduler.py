@@ -16,6 +16,7 @@ live migration. Three details keep that from going wrong (notes b10):
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -172,13 +173,13 @@ class DeschedulerComponent:
             _deployment(spec.descheduler, text),
         ]
 
-    def assess(self, spec: VMOProfileSpec, facts: ClusterFacts, observed: Observed) -> ComponentHealth:
+    def assess(
+        self, spec: VMOProfileSpec, facts: ClusterFacts, rendered: Sequence[Manifest], observed: Observed
+    ) -> ComponentHealth:
         if not self.enabled(spec, facts):
             return w.disabled(self.name)
         live = observed.get(ObjectKey("apps/v1", "Deployment", NAMESPACE, NAME))
-        return w.assess_rendered(
-            self.name, self.render(spec, facts), observed, version=w.container_image_tag(live, NAME)
-        )
+        return w.assess_rendered(self.name, rendered, observed, version=w.container_image_tag(live, NAME))
 
 
 DESCHEDULER = DeschedulerComponent()

@@ -3,19 +3,22 @@
 virt-operator deploys virt-api, virt-controller and virt-handler itself; this component owns only
 the operator (namespace, CRD, priority class, RBAC, Deployment) and the CR that tells it what to run.
 Feature gates come from `api.featuregates.resolve`, so the CR never lists a gate that is GA, and
-`disabledFeatureGates` is written only where the target KubeVirt version has the field.
+`disabledFeatureGates` is written only where the target KubeVirt version has the field. The profile's
+status shows that resolution (`featureGates`), warns of gates unknown to the configured version
+(the `FeatureGatesRecognized` condition) and carries the running version (a printer column).
 """
 
 from __future__ import annotations
 
 import copy
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from vmo_operator.api import featuregates, versions
 from vmo_operator.api.models import KubeVirtSpec, VMOProfileSpec
 from vmo_operator.components import _workloads as w
-from vmo_operator.components.base import ClusterFacts, ComponentHealth, Observed
+from vmo_operator.components.base import ClusterFacts, ComponentHealth, ConditionSpec, Observed
 from vmo_operator.kube import kinds
 from vmo_operator.kube.kinds import Kind
 from vmo_operator.kube.objects import Manifest, ObjectKey
@@ -27,6 +30,7 @@ SERVICE_ACCOUNT = "kubevirt-operator"
 PRIORITY_CLASS = "kubevirt-cluster-critical"
 CR_NAME = "kubevirt"
 APP_LABEL = {"kubevirt.io": ""}
+FEATURE_GATES_RECOGNIZED = "FeatureGatesRecognized"
 
 
 def _minor(version: str) -> tuple[int, int]:
@@ -398,18 +402,47 @@ class KubeVirtComponent:
             kubevirt_cr(spec),
         ]
 
-    def assess(self, spec: VMOProfileSpec, facts: ClusterFacts, observed: Observed) -> ComponentHealth:
+    def assess(
+        self, spec: VMOProfileSpec, facts: ClusterFacts, rendered: Sequence[Manifest], observed: Observed
+    ) -> ComponentHealth:
         if not self.enabled(spec, facts):
             return w.disabled(self.name)
         cr = observed.get(ObjectKey("kubevirt.io/v1", "KubeVirt", NAMESPACE, CR_NAME)) or {}
         version = str((cr.get("status") or {}).get("observedKubeVirtVersion", ""))
         return w.assess_rendered(
             self.name,
-            self.render(spec, facts),
+            rendered,
             observed,
             version=version,
             judges={("kubevirt.io/v1", "KubeVirt"): _judge_kubevirt},
         )
+
+    def status_fields(self, spec: VMOProfileSpec, health: ComponentHealth) -> Mapping[str, Any]:
+        """The resolved gate set (when enabled) and the running version, for the printer column."""
+        fields: dict[str, Any] = {}
+        if spec.kubevirt.enabled:
+            fields["featureGates"] = gate_resolution(spec.kubevirt).status()
+        fields["kubevirtVersion"] = health.version
+        return fields
+
+    def extra_conditions(self, spec: VMOProfileSpec, health: ComponentHealth) -> Sequence[ConditionSpec]:
+        """FeatureGatesRecognized: False while a requested gate is unknown for the configured version."""
+        unknown = gate_resolution(spec.kubevirt).unknown if spec.kubevirt.enabled else ()
+        if unknown:
+            gates = ", ".join(unknown)
+            return [
+                ConditionSpec(
+                    FEATURE_GATES_RECOGNIZED,
+                    "False",
+                    "UnknownFeatureGate",
+                    f"not known for the configured KubeVirt version, passed through as written: {gates}",
+                )
+            ]
+        return [
+            ConditionSpec(
+                FEATURE_GATES_RECOGNIZED, "True", "AllGatesKnown", "every requested feature gate is known"
+            )
+        ]
 
 
 KUBEVIRT = KubeVirtComponent()

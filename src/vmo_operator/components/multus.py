@@ -8,6 +8,7 @@ never created or owned: deleting a user namespace on prune would be far worse th
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -220,14 +221,14 @@ class MultusComponent:
             *network_attachments(spec.multus),
         ]
 
-    def assess(self, spec: VMOProfileSpec, facts: ClusterFacts, observed: Observed) -> ComponentHealth:
+    def assess(
+        self, spec: VMOProfileSpec, facts: ClusterFacts, rendered: Sequence[Manifest], observed: Observed
+    ) -> ComponentHealth:
         if not self.enabled(spec, facts):
             return w.disabled(self.name)
         live = observed.get(ObjectKey("apps/v1", "DaemonSet", NAMESPACE, DAEMONSET))
         tag = w.container_image_tag(live, "kube-multus")
-        return w.assess_rendered(
-            self.name, self.render(spec, facts), observed, version=tag.removesuffix("-thick")
-        )
+        return w.assess_rendered(self.name, rendered, observed, version=tag.removesuffix("-thick"))
 
 
 MULTUS = MultusComponent()

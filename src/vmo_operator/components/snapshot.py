@@ -1,23 +1,25 @@
 """The CSI snapshot controller, the three VolumeSnapshot CRDs and an optional VolumeSnapshotClass.
 
 Clusters often have a snapshot controller already (Palette's backup feature installs one, and so do
-many distributions). Two controllers fight over the same objects, so whenever the engine finds
-snapshot CRDs or a snapshot-controller Deployment that is not labelled as ours, this component
-renders nothing at all, in Auto and in Enabled mode alike, and says what it found.
+many distributions). Two controllers fight over the same objects, so this component asks the engine
+to look for them (`fact_queries`), and whenever snapshot CRDs or a snapshot-controller Deployment
+exist that are not labelled as ours, it renders nothing at all, in Auto and in Enabled mode alike,
+and says what it found.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from vmo_operator.api import versions
 from vmo_operator.api.models import SnapshotControllerSpec, VMOProfileSpec
 from vmo_operator.components import _workloads as w
-from vmo_operator.components.base import ClusterFacts, ComponentHealth, Observed
+from vmo_operator.components.base import ClusterFacts, ComponentHealth, FactQuery, Observed
 from vmo_operator.kube import kinds
 from vmo_operator.kube.kinds import Kind
-from vmo_operator.kube.objects import Manifest, ObjectKey
+from vmo_operator.kube.objects import Manifest, ObjectKey, is_ours
 
 NAMESPACE = "kube-system"
 DEFAULT_REGISTRY = "registry.k8s.io/sig-storage"
@@ -30,14 +32,33 @@ API_APPROVED = {
 # Upstream waits this long before a new replica counts as available, so leader election settles.
 MIN_READY_SECONDS = 35
 DEFAULT_CLASS_ANNOTATION = "snapshot.storage.kubernetes.io/is-default-class"
+COMPONENT_NAME = "snapshotController"
+
+# What another installation looks like: the CRD every snapshot controller needs, and its
+# Deployment under the labels upstream and the common distributions give it.
+SNAPSHOT_CRD_NAME = f"volumesnapshots.{GROUP}"
+FOREIGN_CONTROLLER_SELECTORS = ("app=snapshot-controller", "app.kubernetes.io/name=snapshot-controller")
+FACT_QUERIES = (
+    FactQuery(kinds.CRD, name=SNAPSHOT_CRD_NAME),
+    *(FactQuery(kinds.DEPLOYMENT, label_selector=selector) for selector in FOREIGN_CONTROLLER_SELECTORS),
+)
+
+
+@dataclass(frozen=True)
+class ForeignSnapshotInstallation:
+    """This component's facts: what of a snapshot installation exists that is not ours."""
+
+    crds: bool = False  # VolumeSnapshot CRDs exist and are not labelled as ours
+    controller: bool = False  # a snapshot-controller Deployment exists that is not ours
 
 
 def foreign_installation(facts: ClusterFacts) -> str:
     """What someone else installed, in words; "" when nothing."""
+    foreign = facts.of(COMPONENT_NAME, ForeignSnapshotInstallation) or ForeignSnapshotInstallation()
     found = []
-    if facts.foreign_snapshot_crds:
+    if foreign.crds:
         found.append("VolumeSnapshot CRDs")
-    if facts.foreign_snapshot_controller:
+    if foreign.controller:
         found.append("a snapshot-controller Deployment")
     return " and ".join(found)
 
@@ -125,7 +146,7 @@ def _snapshot_class(spec: SnapshotControllerSpec) -> list[Manifest]:
 
 @dataclass(frozen=True)
 class SnapshotControllerComponent:
-    name: str = "snapshotController"
+    name: str = COMPONENT_NAME
     title: str = "SnapshotController"
     owned_kinds: tuple[Kind, ...] = (
         kinds.CRD,
@@ -137,6 +158,16 @@ class SnapshotControllerComponent:
         kinds.DEPLOYMENT,
         kinds.VOLUME_SNAPSHOT_CLASS,
     )
+    # Looks for another snapshot installation before rendering (see base.ObservesCluster).
+    fact_queries: tuple[FactQuery, ...] = FACT_QUERIES
+
+    def facts_from(self, found: Sequence[Sequence[Manifest]]) -> ForeignSnapshotInstallation:
+        """What `FACT_QUERIES` found (the CRD, then one list per selector) that is not ours."""
+        crds, *controllers = found
+        return ForeignSnapshotInstallation(
+            crds=any(not is_ours(crd) for crd in crds),
+            controller=any(not is_ours(deployment) for listed in controllers for deployment in listed),
+        )
 
     def enabled(self, spec: VMOProfileSpec, facts: ClusterFacts) -> bool:
         return spec.snapshot_controller.mode != "Disabled" and not foreign_installation(facts)
@@ -160,7 +191,9 @@ class SnapshotControllerComponent:
             *_snapshot_class(spec.snapshot_controller),
         ]
 
-    def assess(self, spec: VMOProfileSpec, facts: ClusterFacts, observed: Observed) -> ComponentHealth:
+    def assess(
+        self, spec: VMOProfileSpec, facts: ClusterFacts, rendered: Sequence[Manifest], observed: Observed
+    ) -> ComponentHealth:
         mode = spec.snapshot_controller.mode
         if mode == "Disabled":
             return w.disabled(self.name)
@@ -175,9 +208,7 @@ class SnapshotControllerComponent:
                 reason="ForeignSnapshotController",
             )
         live = observed.get(ObjectKey("apps/v1", "Deployment", NAMESPACE, NAME))
-        return w.assess_rendered(
-            self.name, self.render(spec, facts), observed, version=w.container_image_tag(live, NAME)
-        )
+        return w.assess_rendered(self.name, rendered, observed, version=w.container_image_tag(live, NAME))
 
 
 SNAPSHOT_CONTROLLER = SnapshotControllerComponent()

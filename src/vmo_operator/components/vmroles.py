@@ -18,6 +18,7 @@ Subresource verbs are the ones KubeVirt's API serves: `get` for streams and gues
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -230,10 +231,12 @@ class VMRolesComponent:
     def render(self, spec: VMOProfileSpec, facts: ClusterFacts) -> list[Manifest]:
         return cluster_roles() if self.enabled(spec, facts) else []
 
-    def assess(self, spec: VMOProfileSpec, facts: ClusterFacts, observed: Observed) -> ComponentHealth:
+    def assess(
+        self, spec: VMOProfileSpec, facts: ClusterFacts, rendered: Sequence[Manifest], observed: Observed
+    ) -> ComponentHealth:
         if not self.enabled(spec, facts):
             return w.disabled(self.name)
-        return w.assess_rendered(self.name, self.render(spec, facts), observed)
+        return w.assess_rendered(self.name, rendered, observed)
 
 
 VM_ROLES = VMRolesComponent()

@@ -24,6 +24,7 @@ from vmo_operator.kube.objects import (
     Manifest,
     ObjectKey,
     component_of,
+    condition_is_true,
     is_ours,
 )
 
@@ -123,11 +124,7 @@ def observe_owned(kube: KubeClient, kinds: Iterable[Kind]) -> dict[ObjectKey, Ma
 
 
 def _established(crd: Mapping[str, object] | None) -> bool:
-    if not crd:
-        return False
-    status = crd.get("status")
-    conditions = (status.get("conditions") or []) if isinstance(status, Mapping) else []
-    return any(c.get("type") == "Established" and c.get("status") == "True" for c in conditions)
+    return crd is not None and condition_is_true(crd, "Established")
 
 
 def wait_established(kube: KubeClient, names: Sequence[str], timeout: float) -> None:

@@ -1,4 +1,4 @@
-"""Kubernetes-shaped conditions as pure values: set, read and summarise.
+"""Kubernetes-shaped conditions as pure values: set them, keeping transition times.
 
 `lastTransitionTime` changes only when a condition's status flips, and the list keeps a stable
 order, so writing the same conditions twice produces an identical status (and no write at all).
@@ -7,10 +7,12 @@ order, so writing the same conditions twice produces an identical status (and no
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
-Status = Literal["True", "False", "Unknown"]
+# Components report extra conditions too, so the value is defined with their contract; the
+# operator builds these for the conditions it sets itself and imports the name from here.
+from vmo_operator.components.base import ConditionSpec as ConditionSpec
+
 Condition = dict[str, Any]
 
 # The CRD caps a condition message at 32768; API errors can echo a hostile spec value far beyond
@@ -26,25 +28,6 @@ def bounded(message: str, limit: int = MAX_MESSAGE_BYTES) -> str:
         return message
     keep = encoded[: limit - len(_TRUNCATED)].decode("utf-8", errors="ignore")
     return keep + _TRUNCATED
-
-
-@dataclass(frozen=True)
-class ConditionSpec:
-    """A condition we intend to set, before times and generations are stamped on it."""
-
-    type: str
-    status: Status
-    reason: str
-    message: str = ""
-
-
-def find(conditions: Sequence[Mapping[str, Any]], type_: str) -> Mapping[str, Any] | None:
-    return next((c for c in conditions if c.get("type") == type_), None)
-
-
-def is_true(conditions: Sequence[Mapping[str, Any]], type_: str) -> bool:
-    found = find(conditions, type_)
-    return found is not None and found.get("status") == "True"
 
 
 def set_conditions(
@@ -72,7 +55,3 @@ def set_conditions(
         }
     rank = {name: index for index, name in enumerate(order)}
     return sorted(merged.values(), key=lambda c: (rank.get(c["type"], len(rank)), c["type"]))
-
-
-def remove(conditions: Sequence[Mapping[str, Any]], type_: str) -> list[Condition]:
-    return [dict(c) for c in conditions if c.get("type") != type_]

@@ -3,7 +3,7 @@
 Server-side apply is idempotent, but every PATCH is still a write request and a watch event, so
 an idle resync must not send any. An object needs applying when it is missing, when it was last
 applied from a different rendering (the hash annotation differs), or when someone changed a field
-we own (the rendered object is no longer contained in the live one).
+we own (the rendered object is no longer contained in the live one, see `kube.objects.contains`).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from vmo_operator.kube.objects import Manifest
+from vmo_operator.kube.objects import Manifest, contains
 
 HASH_ANNOTATION = "vmo.dev/desired-hash"
 
@@ -41,35 +41,6 @@ def _without_hash(obj: Mapping[str, Any]) -> Mapping[str, Any]:
     if not trimmed["metadata"]["annotations"]:
         del trimmed["metadata"]["annotations"]
     return trimmed
-
-
-def _empty(value: Any) -> bool:
-    return value is None or value == {} or value == []
-
-
-def contains(desired: Any, live: Any) -> bool:
-    """True when every field of `desired` is present in `live` with the same value.
-
-    Fields the server adds (defaults, status, metadata) are ignored. Lists must match in length
-    and element by element, because a list we render is a list we own in full. Empty values in
-    `desired` match a missing field, since the API server drops empty structs.
-    """
-    if isinstance(desired, Mapping):
-        if not isinstance(live, Mapping):
-            return _empty(desired) and _empty(live)
-        return all(
-            (_empty(value) and _empty(live.get(key))) or (key in live and contains(value, live[key]))
-            for key, value in desired.items()
-        )
-    if isinstance(desired, list):
-        if not isinstance(live, list):
-            return not desired and _empty(live)
-        return len(desired) == len(live) and all(contains(d, v) for d, v in zip(desired, live, strict=True))
-    if isinstance(desired, bool) or isinstance(live, bool):
-        return desired is live
-    if isinstance(desired, int | float) and isinstance(live, int | float):
-        return float(desired) == float(live)
-    return bool(desired == live)
 
 
 def needs_apply(stamped: Manifest, live: Manifest | None) -> bool:

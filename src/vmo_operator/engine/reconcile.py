@@ -1,8 +1,9 @@
 """One reconcile of a VMOProfile, and its removal: the imperative shell around the pure core.
 
 read profile -> parse spec -> observe facts and owned objects -> render -> apply in waves ->
-prune -> assess each component -> status. Nothing here knows a component by name; components
-come from the registry and speak through `components.base`.
+prune -> assess each component -> status. Nothing here knows a component by name: the operator
+hands in the ordered components, and they speak through `components.base` (what they need to
+observe, what they render, how healthy they are, what they add to the status).
 """
 
 from __future__ import annotations
@@ -14,9 +15,18 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from vmo_operator.api import models
-from vmo_operator.components import registry
-from vmo_operator.components.base import ClusterFacts, Component, ComponentHealth, workload_kinds
+from vmo_operator.api import models, profiles
+from vmo_operator.components.base import (
+    ClusterFacts,
+    Component,
+    ComponentHealth,
+    ConditionSpec,
+    FactQuery,
+    ObservesCluster,
+    owned_kinds,
+    render_labelled,
+    workload_kinds,
+)
 from vmo_operator.engine.apply import (
     ApplyResult,
     CRDsNotEstablishedError,
@@ -25,13 +35,16 @@ from vmo_operator.engine.apply import (
     observe_owned,
     prune,
 )
-from vmo_operator.engine.status import ReconcileFacts, build_status, status_changed
-from vmo_operator.kube import kinds
+from vmo_operator.engine.status import (
+    AVAILABLE,
+    ReconcileFacts,
+    build_status,
+    component_contributions,
+    status_changed,
+)
 from vmo_operator.kube.client import KubeClient, KubeError
-from vmo_operator.kube.objects import Manifest, ObjectKey, component_of, is_ours
-
-SNAPSHOT_CRD_NAME = "volumesnapshots.snapshot.storage.k8s.io"
-_SNAPSHOT_CONTROLLER_SELECTORS = ("app=snapshot-controller", "app.kubernetes.io/name=snapshot-controller")
+from vmo_operator.kube.cluster import cluster_uid
+from vmo_operator.kube.objects import Manifest, ObjectKey, component_of, condition_is_true
 
 
 def now_rfc3339() -> str:
@@ -53,38 +66,29 @@ class Outcome:
 
     @property
     def available(self) -> bool:
-        return any(
-            c.get("type") == "Available" and c.get("status") == "True"
-            for c in self.status.get("conditions", [])
-        )
+        return condition_is_true({"status": self.status}, AVAILABLE)
 
 
-def _index() -> KindIndex:
-    return KindIndex(registry.owned_kinds())
+def _index(components: Sequence[Component]) -> KindIndex:
+    return KindIndex(owned_kinds(components))
 
 
-def active_profile(profiles: Sequence[Manifest]) -> Manifest | None:
-    """The oldest profile is the one that is applied; the others only report that they are not."""
-    if not profiles:
-        return None
-    return min(profiles, key=lambda p: (p["metadata"]["creationTimestamp"], p["metadata"]["name"]))
+def observe_facts(kube: KubeClient, components: Sequence[Component]) -> ClusterFacts:
+    """The cluster UID, and what each component that asks (`ObservesCluster`) makes of its reads."""
+    cluster_id = cluster_uid(kube)
+    by_component = {
+        component.name: component.facts_from([_run(kube, query) for query in component.fact_queries])
+        for component in components
+        if isinstance(component, ObservesCluster)
+    }
+    return ClusterFacts(cluster_id=cluster_id, by_component=by_component)
 
 
-def observe_facts(kube: KubeClient) -> ClusterFacts:
-    kube_system = kube.get(kinds.NAMESPACE, "kube-system")
-    cluster_id = str((kube_system or {}).get("metadata", {}).get("uid", ""))
-    snapshot_crd = kube.get(kinds.CRD, SNAPSHOT_CRD_NAME)
-    foreign_crds = snapshot_crd is not None and not is_ours(snapshot_crd)
-    foreign_controller = any(
-        not is_ours(deployment)
-        for selector in _SNAPSHOT_CONTROLLER_SELECTORS
-        for deployment in kube.list(kinds.DEPLOYMENT, label_selector=selector)
-    )
-    return ClusterFacts(
-        cluster_id=cluster_id,
-        foreign_snapshot_crds=foreign_crds,
-        foreign_snapshot_controller=foreign_controller,
-    )
+def _run(kube: KubeClient, query: FactQuery) -> list[Manifest]:
+    if query.name:
+        found = kube.get(query.kind, query.name, query.namespace)
+        return [found] if found is not None else []
+    return kube.list(query.kind, label_selector=query.label_selector, namespace=query.namespace)
 
 
 def find_workloads(kube: KubeClient, component: Component, sample: int = 5) -> list[str]:
@@ -104,30 +108,34 @@ def _blocks_removal(spec: models.VMOProfileSpec) -> bool:
     return spec.uninstall_strategy == "BlockUninstallIfWorkloadsExist"
 
 
-def _spec_error(error: ValidationError) -> str:
-    parts = []
-    for item in error.errors():
-        location = ".".join(str(p) for p in item["loc"])
-        parts.append(f"spec.{location}: {item['msg']}" if location else item["msg"])
-    return "; ".join(parts)
-
-
 def reconcile(
     kube: KubeClient,
     profile: Manifest,
+    components: Sequence[Component],
     *,
     inactive_because: str = "",
     now: str | None = None,
 ) -> Outcome:
-    """Bring the cluster to what `profile` declares and compute its status. Never raises on bad input."""
+    """Bring the cluster to what `profile` declares and compute its status. Never raises on bad input.
+
+    `components` are the operands in apply order (the operator passes `registry.components()`).
+    """
     now = now or now_rfc3339()
     meta = profile.get("metadata", {})
     generation = int(meta.get("generation", 0))
     previous = profile.get("status") or {}
 
-    def outcome(titled: Sequence[tuple[str, ComponentHealth]], facts: ReconcileFacts, **kw: Any) -> Outcome:
-        extra = kw.pop("extra", None)
-        status = build_status(previous, titled, facts, now=now, extra=extra)
+    def outcome(
+        titled: Sequence[tuple[str, ComponentHealth]],
+        facts: ReconcileFacts,
+        *,
+        extra: Mapping[str, Any] | None = None,
+        extra_conditions: Sequence[ConditionSpec] = (),
+        **kw: Any,
+    ) -> Outcome:
+        status = build_status(
+            previous, titled, facts, now=now, extra=extra, extra_conditions=extra_conditions
+        )
         return Outcome(status, status_changed(previous, status), **kw)
 
     if inactive_because:
@@ -135,21 +143,24 @@ def reconcile(
     try:
         spec = models.parse_spec(profile.get("spec"))
     except ValidationError as exc:
-        return outcome([], ReconcileFacts(generation, spec_error=_spec_error(exc)), error=_spec_error(exc))
+        problems = profiles.spec_error(exc)
+        return outcome([], ReconcileFacts(generation, spec_error=problems), error=problems)
 
-    index = _index()
+    index = _index(components)
     results: list[ApplyResult] = []
     apply_error = waiting = ""
     transient = False
     blocked: dict[str, str] = {}
     facts: ClusterFacts | None = None
+    rendered: dict[str, list[Manifest]] = {}
     observed: dict[ObjectKey, Manifest] = {}
     try:
-        facts = observe_facts(kube)
-        desired = registry.render_all(spec, facts, str(meta.get("name", "")))
+        facts = observe_facts(kube, components)
+        rendered = {c.name: render_labelled(c, spec, facts, str(meta.get("name", ""))) for c in components}
+        desired = [obj for objects in rendered.values() for obj in objects]
         observed = observe_owned(kube, index.all)
         if _blocks_removal(spec):
-            blocked = _blocked_removals(kube, desired, observed)
+            blocked = _blocked_removals(kube, components, desired, observed)
         results += apply_desired(kube, index, desired, observed)
         results += prune(kube, index, desired, observed, keep=frozenset(blocked))
     except CRDsNotEstablishedError as exc:
@@ -160,43 +171,44 @@ def reconcile(
         else:
             apply_error, transient = str(exc), exc.transient
 
-    healths = [_assess(component, spec, facts, observed, apply_error) for component in registry.components()]
-    titled = [
-        (component.title, health) for component, health in zip(registry.components(), healths, strict=True)
+    healths = [
+        _assess(component, spec, facts, rendered.get(component.name, []), observed, apply_error)
+        for component in components
     ]
-    extras = registry.status_extras(spec, healths)
+    titled = [(component.title, health) for component, health in zip(components, healths, strict=True)]
+    fields, extra_conditions = component_contributions(components, spec, healths)
     facts_for_status = ReconcileFacts(
         generation,
         apply_error=apply_error,
         changed=sum(1 for r in results if r.action != "retained"),
         blocked=blocked,
         waiting=waiting,
-        unknown_gates=tuple(extras.get("featureGates", {}).get("unknown", [])),
     )
     return outcome(
         titled,
         facts_for_status,
-        extra=extras,
+        extra=fields,
+        extra_conditions=extra_conditions,
         results=results,
         error=apply_error or waiting,
         transient=transient,
         healths=healths,
         blocked=blocked,
-        managed={
-            c.name: sum(1 for o in observed.values() if component_of(o) == c.name)
-            for c in registry.components()
-        },
+        managed={c.name: sum(1 for o in observed.values() if component_of(o) == c.name) for c in components},
     )
 
 
 def _blocked_removals(
-    kube: KubeClient, desired: Sequence[Manifest], observed: Mapping[ObjectKey, Manifest]
+    kube: KubeClient,
+    components: Sequence[Component],
+    desired: Sequence[Manifest],
+    observed: Mapping[ObjectKey, Manifest],
 ) -> dict[str, str]:
     """Components being switched off while their workloads (VMs, DataVolumes) still exist."""
     rendered = {component_of(obj) for obj in desired}
     live = {component_of(obj) for obj in observed.values()}
     blocked = {}
-    for component in registry.components():
+    for component in components:
         if component.name in live and component.name not in rendered:
             workloads = find_workloads(kube, component)
             if workloads:
@@ -208,6 +220,7 @@ def _assess(
     component: Component,
     spec: models.VMOProfileSpec,
     facts: ClusterFacts | None,
+    rendered: Sequence[Manifest],
     observed: Mapping[ObjectKey, Manifest],
     apply_error: str,
 ) -> ComponentHealth:
@@ -216,7 +229,7 @@ def _assess(
         return ComponentHealth(
             component.name, enabled, False, reason="Unknown", message="not assessed: the reconcile failed"
         )
-    return component.assess(spec, facts, _observed_for(component, observed))
+    return component.assess(spec, facts, rendered, _observed_for(component, observed))
 
 
 def _observed_for(
@@ -233,17 +246,17 @@ class Teardown:
     remaining: int
 
 
-def teardown(kube: KubeClient, profile: Manifest) -> Teardown:
+def teardown(kube: KubeClient, profile: Manifest, components: Sequence[Component]) -> Teardown:
     """Remove everything the profile installed, in reverse order, unless workloads block it."""
     try:
         spec: models.VMOProfileSpec | None = models.parse_spec(profile.get("spec"))
     except ValidationError:
         spec = None  # an unparseable spec still must not strand the objects we created
     if spec is None or _blocks_removal(spec):
-        blockers = [w for component in registry.components() for w in find_workloads(kube, component)]
+        blockers = [w for component in components for w in find_workloads(kube, component)]
         if blockers:
             return Teardown(False, blockers, [], -1)
-    index = _index()
+    index = _index(components)
     observed = observe_owned(kube, index.all)
     results = prune(kube, index, [], observed, release_retained=True)
     remaining = observe_owned(kube, index.all)

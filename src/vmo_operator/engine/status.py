@@ -2,7 +2,9 @@
 
 Aggregation follows the HCO chart but keeps every failing component in the message instead of
 the last one written: Available needs every enabled component ready; Progressing means something
-is still converging; Degraded means something is wrong that waiting alone may not fix.
+is still converging; Degraded means something is wrong that waiting alone may not fix. Conditions
+and fields that only one component can judge (see `components.base.ReportsStatus`) arrive here as
+values; this module knows no component by name.
 """
 
 from __future__ import annotations
@@ -11,14 +13,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from vmo_operator.components.base import ComponentHealth
+from vmo_operator.api.models import VMOProfileSpec
+from vmo_operator.components.base import Component, ComponentHealth, ReportsStatus
 from vmo_operator.engine.conditions import ConditionSpec, set_conditions
 
 AVAILABLE = "Available"
 PROGRESSING = "Progressing"
 DEGRADED = "Degraded"
 RECONCILE_COMPLETE = "ReconcileComplete"
-FEATURE_GATES_RECOGNIZED = "FeatureGatesRecognized"
 CONDITION_ORDER = (AVAILABLE, PROGRESSING, DEGRADED, RECONCILE_COMPLETE)
 
 
@@ -32,7 +34,6 @@ class ReconcileFacts:
     changed: int = 0  # objects written this round
     blocked: Mapping[str, str] = field(default_factory=dict)  # component -> what blocks its removal
     waiting: str = ""  # e.g. CRDs not Established yet
-    unknown_gates: Sequence[str] = ()
     inactive_because: str = ""  # another profile is the active one
 
 
@@ -123,24 +124,20 @@ def summary_conditions(
         conditions.append(
             ConditionSpec(RECONCILE_COMPLETE, "True", "ReconcileCompleted", "desired state applied")
         )
-
-    if facts.unknown_gates:
-        gates = ", ".join(facts.unknown_gates)
-        conditions.append(
-            ConditionSpec(
-                FEATURE_GATES_RECOGNIZED,
-                "False",
-                "UnknownFeatureGate",
-                f"not known for the configured KubeVirt version, passed through as written: {gates}",
-            )
-        )
-    else:
-        conditions.append(
-            ConditionSpec(
-                FEATURE_GATES_RECOGNIZED, "True", "AllGatesKnown", "every requested feature gate is known"
-            )
-        )
     return conditions
+
+
+def component_contributions(
+    components: Sequence[Component], spec: VMOProfileSpec, healths: Sequence[ComponentHealth]
+) -> tuple[dict[str, Any], list[ConditionSpec]]:
+    """Status fields and conditions the components add (`ReportsStatus`), in component order."""
+    fields: dict[str, Any] = {}
+    conditions: list[ConditionSpec] = []
+    for component, health in zip(components, healths, strict=True):
+        if isinstance(component, ReportsStatus):
+            fields.update(component.status_fields(spec, health))
+            conditions += component.extra_conditions(spec, health)
+    return fields, conditions
 
 
 def build_status(
@@ -150,11 +147,17 @@ def build_status(
     *,
     now: str,
     extra: Mapping[str, Any] | None = None,
+    extra_conditions: Sequence[ConditionSpec] = (),
 ) -> dict[str, Any]:
-    """The status we want, carrying over transition times from `previous` where nothing flipped."""
+    """The status we want, carrying over transition times from `previous` where nothing flipped.
+
+    `extra` (top-level fields) and `extra_conditions` are what the components report beyond their
+    `<Title>Ready` condition; like those, the conditions are set only for an active, valid profile.
+    """
     updates = summary_conditions(titled, facts)
     if not facts.inactive_because and not facts.spec_error:
         updates += [_component_condition(f"{title}Ready", health) for title, health in titled]
+        updates += extra_conditions
     conditions = set_conditions(
         previous.get("conditions") or [], updates, generation=facts.generation, now=now, order=CONDITION_ORDER
     )

@@ -1,7 +1,8 @@
 """Plain-dict Kubernetes objects, their keys, and the labels that mark an object as ours.
 
 Objects cross every layer as the JSON the API server speaks (`Manifest`); the few questions asked
-of them everywhere (whose is it, which component rendered it, is a condition true) live here once.
+of them everywhere (whose is it, which component rendered it, is a condition true, does the live
+object already hold what we would write) live here once.
 """
 
 from __future__ import annotations
@@ -65,3 +66,34 @@ def condition_is_true(obj: Mapping[str, Any], condition_type: str) -> bool:
         isinstance(c, Mapping) and c.get("type") == condition_type and c.get("status") == "True"
         for c in conditions
     )
+
+
+def _empty(value: Any) -> bool:
+    return value is None or value == {} or value == []
+
+
+def contains(desired: Any, live: Any) -> bool:
+    """True when every field of `desired` is present in `live` with the same value.
+
+    This is "would writing `desired` change nothing we own": fields the server adds (defaults,
+    status, metadata) are ignored. Lists must match in length and element by element, because a
+    list we render is a list we own in full. Empty means absent: an empty value (None, {} or [])
+    in `desired` matches a missing or empty field in `live`, since the API server drops empty
+    structs and lists. Numbers compare by value (1 == 1.0), booleans only with booleans.
+    """
+    if isinstance(desired, Mapping):
+        if not isinstance(live, Mapping):
+            return _empty(desired) and _empty(live)
+        return all(
+            (_empty(value) and _empty(live.get(key))) or (key in live and contains(value, live[key]))
+            for key, value in desired.items()
+        )
+    if isinstance(desired, list):
+        if not isinstance(live, list):
+            return not desired and _empty(live)
+        return len(desired) == len(live) and all(contains(d, v) for d, v in zip(desired, live, strict=True))
+    if isinstance(desired, bool) or isinstance(live, bool):
+        return desired is live
+    if isinstance(desired, int | float) and isinstance(live, int | float):
+        return float(desired) == float(live)
+    return bool(desired == live)

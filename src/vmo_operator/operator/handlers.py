@@ -15,6 +15,7 @@ from typing import Any
 import kopf
 import structlog
 
+from vmo_operator.api import profiles
 from vmo_operator.components import registry
 from vmo_operator.engine import reconcile as engine
 from vmo_operator.engine.apply import ApplyResult
@@ -132,7 +133,7 @@ async def profile_event(name: str, type: str | None, **_: Any) -> None:
 
 
 def _active_profile(kube: KubeClient) -> str:
-    active = engine.active_profile(kube.list(kinds.PROFILE))
+    active = profiles.active_profile(kube.list(kinds.PROFILE))
     return str(active["metadata"]["name"]) if active else ""
 
 
@@ -147,7 +148,7 @@ def _reconcile_once(name: str) -> tuple[engine.Outcome | None, dict[str, Any] | 
         if active == name
         else (f"VMOProfile {active!r} is the active profile; only one profile is applied per cluster")
     )
-    outcome = engine.reconcile(kube, profile, inactive_because=inactive)
+    outcome = engine.reconcile(kube, profile, registry.components(), inactive_because=inactive)
     if outcome.status_needs_write:
         kube.patch_status(kinds.PROFILE, name, outcome.status)
     return outcome, profile
@@ -265,7 +266,7 @@ async def profile_deleted(body: kopf.Body, name: str, **_: Any) -> None:
     if active and active != name:
         return  # an inactive profile never installed anything
     try:
-        result = await asyncio.to_thread(engine.teardown, kube, profile)
+        result = await asyncio.to_thread(engine.teardown, kube, profile, registry.components())
     except KubeError as exc:
         raise kopf.TemporaryError(
             f"removal failed, will retry: {exc}", delay=RUNTIME.config.retry_seconds

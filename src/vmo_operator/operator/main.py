@@ -17,7 +17,7 @@ from vmo_operator.operator.logs import configure_logging
 
 def read_profile(name: str | None) -> dict[str, Any] | None:
     """The named profile, or the active (oldest) one, read with the caller's kubeconfig."""
-    from vmo_operator.engine.reconcile import active_profile
+    from vmo_operator.api.profiles import active_profile
     from vmo_operator.kube import kinds
 
     kube = KubeClient(connect())
