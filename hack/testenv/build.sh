@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Builds the test control-plane binaries from the Go modules beside this script.
 #
-# Each module's binaries go into a cache directory keyed on its go.mod, go.sum and this script,
-# so they are rebuilt only when a pin changes. .bin/ in the repo then links to the cached builds.
+# Each module's binaries go into a cache directory keyed on its go.mod, go.sum and its build recipe
+# (binaries, packages, ldflags, renames and the build function below), so they are rebuilt only when
+# a pin or the recipe changes; adding another module here does not rebuild the others. .bin/ in the
+# repo then links to the cached builds.
 # Usage: hack/testenv/build.sh [module ...]   (default: k8s etcd kwok helm)
 set -euo pipefail
 
@@ -42,9 +44,26 @@ ldflags_of() {
   esac
 }
 
+# Binaries that go names differently from .bin/, as "built-name name" lines.
+renames_of() {
+  case "$1" in
+    # go names the binary of go.etcd.io/etcd/server/v3 after "server".
+    etcd) echo "server etcd" ;;
+  esac
+}
+
+# What decides a module's build besides its go.mod and go.sum.
+recipe_of() {
+  echo "bins=$(binaries_of "$1")"
+  echo "pkgs=$(packages_of "$1")"
+  echo "ldflags=$(ldflags_of "$1")"
+  echo "renames=$(renames_of "$1")"
+  declare -f build_module
+}
+
 build_module() {
   local mod="$1" key out tmp bins
-  key="$(cat "$here/$mod/go.mod" "$here/$mod/go.sum" "$here/build.sh" | sha256sum | cut -c1-16)"
+  key="$({ cat "$here/$mod/go.mod" "$here/$mod/go.sum"; recipe_of "$mod"; } | sha256sum | cut -c1-16)"
   out="$cache_root/$mod-$key"
   bins="$(binaries_of "$mod")"
   if [ ! -f "$out/.complete" ]; then
@@ -54,8 +73,7 @@ build_module() {
     # shellcheck disable=SC2046
     (cd "$here/$mod" && CGO_ENABLED=0 GOFLAGS=-mod=readonly go build -trimpath \
         -ldflags "$(ldflags_of "$mod")" -o "$tmp/" $(packages_of "$mod"))
-    # go names the binary of go.etcd.io/etcd/server/v3 after "server".
-    if [ "$mod" = etcd ]; then mv "$tmp/server" "$tmp/etcd"; fi
+    renames_of "$mod" | while read -r from to; do mv "$tmp/$from" "$tmp/$to"; done
     touch "$tmp/.complete"
     rm -rf "$out"
     mv "$tmp" "$out"
