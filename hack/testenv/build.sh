@@ -24,6 +24,8 @@ binaries_of() {
     etcd) echo "etcd" ;;
     kwok) echo "kwok" ;;
     helm) echo "helm" ;;
+    snapshot-controller) echo "snapshot-controller" ;;
+    descheduler) echo "descheduler" ;;
     *) echo "unknown module $1" >&2; return 1 ;;
   esac
 }
@@ -34,14 +36,25 @@ packages_of() {
     etcd) echo "go.etcd.io/etcd/server/v3" ;;
     kwok) echo "sigs.k8s.io/kwok/cmd/kwok" ;;
     helm) echo "helm.sh/helm/v3/cmd/helm" ;;
+    snapshot-controller) echo "github.com/kubernetes-csi/external-snapshotter/v8/cmd/snapshot-controller" ;;
+    descheduler) echo "sigs.k8s.io/descheduler/cmd/descheduler" ;;
   esac
 }
 
 ldflags_of() {
   case "$1" in
     k8s) echo "-s -w -X k8s.io/component-base/version.gitVersion=$k8s_version -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=$k8s_minor -X k8s.io/component-base/version.gitTreeState=clean" ;;
+    # Version stamps where upstream's builds set them: snapshot-controller --version, descheduler
+    # version.
+    snapshot-controller) echo "-s -w -X main.version=$(pinned_version snapshot-controller github.com/kubernetes-csi/external-snapshotter/v8)" ;;
+    descheduler) echo "-s -w -X sigs.k8s.io/descheduler/pkg/version.version=$(pinned_version descheduler sigs.k8s.io/descheduler)" ;;
     *) echo "-s -w" ;;
   esac
+}
+
+# The version a module's go.mod requires of a dependency, read without loading the module graph.
+pinned_version() {
+  awk -v m="$2" '$1 == m { print $2 }' "$here/$1/go.mod"
 }
 
 # Binaries that go names differently from .bin/, as "built-name name" lines.
