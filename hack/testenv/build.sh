@@ -26,6 +26,7 @@ binaries_of() {
     helm) echo "helm" ;;
     snapshot-controller) echo "snapshot-controller" ;;
     descheduler) echo "descheduler" ;;
+    cdi-operator) echo "cdi-operator cdi-manifest-generator" ;;
     *) echo "unknown module $1" >&2; return 1 ;;
   esac
 }
@@ -38,6 +39,7 @@ packages_of() {
     helm) echo "helm.sh/helm/v3/cmd/helm" ;;
     snapshot-controller) echo "github.com/kubernetes-csi/external-snapshotter/v8/cmd/snapshot-controller" ;;
     descheduler) echo "sigs.k8s.io/descheduler/cmd/descheduler" ;;
+    cdi-operator) echo "kubevirt.io/containerized-data-importer/cmd/cdi-operator kubevirt.io/containerized-data-importer/tools/manifest-generator" ;;
   esac
 }
 
@@ -62,6 +64,8 @@ renames_of() {
   case "$1" in
     # go names the binary of go.etcd.io/etcd/server/v3 after "server".
     etcd) echo "server etcd" ;;
+    # CDI's manifest-generator gets its project's prefix in .bin/.
+    cdi-operator) echo "manifest-generator cdi-manifest-generator" ;;
   esac
 }
 
