@@ -27,6 +27,7 @@ binaries_of() {
     snapshot-controller) echo "snapshot-controller" ;;
     descheduler) echo "descheduler" ;;
     cdi-operator) echo "cdi-operator cdi-manifest-generator" ;;
+    virt-operator) echo "virt-operator" ;;
     *) echo "unknown module $1" >&2; return 1 ;;
   esac
 }
@@ -40,6 +41,7 @@ packages_of() {
     snapshot-controller) echo "github.com/kubernetes-csi/external-snapshotter/v8/cmd/snapshot-controller" ;;
     descheduler) echo "sigs.k8s.io/descheduler/cmd/descheduler" ;;
     cdi-operator) echo "kubevirt.io/containerized-data-importer/cmd/cdi-operator kubevirt.io/containerized-data-importer/tools/manifest-generator" ;;
+    virt-operator) echo "kubevirt.io/kubevirt/cmd/virt-operator" ;;
   esac
 }
 
@@ -47,9 +49,10 @@ ldflags_of() {
   case "$1" in
     k8s) echo "-s -w -X k8s.io/component-base/version.gitVersion=$k8s_version -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=$k8s_minor -X k8s.io/component-base/version.gitTreeState=clean" ;;
     # Version stamps where upstream's builds set them: snapshot-controller --version, descheduler
-    # version.
+    # version, and the KubeVirt version virt-operator reports in KubeVirt's status.operatorVersion.
     snapshot-controller) echo "-s -w -X main.version=$(pinned_version snapshot-controller github.com/kubernetes-csi/external-snapshotter/v8)" ;;
     descheduler) echo "-s -w -X sigs.k8s.io/descheduler/pkg/version.version=$(pinned_version descheduler sigs.k8s.io/descheduler)" ;;
+    virt-operator) echo "-s -w -X kubevirt.io/client-go/version.gitVersion=$(pinned_version virt-operator kubevirt.io/kubevirt) -X kubevirt.io/client-go/version.gitTreeState=clean" ;;
     *) echo "-s -w" ;;
   esac
 }
