@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
-# Builds the test control-plane binaries from the Go modules beside this script.
+# Builds the test control-plane binaries, and the real operand controllers, from the Go modules
+# beside this script.
 #
 # Each module's binaries go into a cache directory keyed on its go.mod, go.sum and its build recipe
 # (binaries, packages, ldflags, renames and the build function below), so they are rebuilt only when
 # a pin or the recipe changes; adding another module here does not rebuild the others. .bin/ in the
 # repo then links to the cached builds.
 # Usage: hack/testenv/build.sh [module ...]   (default: k8s etcd kwok helm)
+# Operands: snapshot-controller descheduler cdi-operator virt-operator (make operands-bin)
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
