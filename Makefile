@@ -45,6 +45,10 @@ venv: $(STAMP) ## Create .venv and install the project with dev dependencies
 testenv-bin: ## Build etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kwok, helm (cached)
 	hack/testenv/build.sh k8s etcd kwok helm
 
+.PHONY: operands-bin
+operands-bin: ## Build the real operands: snapshot-controller, descheduler, cdi-operator, virt-operator (cached)
+	hack/testenv/build.sh snapshot-controller descheduler cdi-operator virt-operator
+
 .PHONY: lint
 lint: venv ## ruff + mypy strict on src/ + import layering
 	$(VENV)/bin/ruff check src tests bench
