@@ -1,0 +1,102 @@
+"""Real operand controllers, built from the Go module proxy, run as processes in the tests.
+
+Each one runs with a kubeconfig minted for its own ServiceAccount, so the API server gives it
+exactly the RBAC this project renders and nothing more, and its log is kept so a test can fail on
+a single `forbidden`. The objects a component renders are installed the way the engine installs
+them (server-side apply in waves), without the operator, so a test sees the operand alone.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tests.support.controlplane import ControlPlane, Process, stop_pids
+from vmo_operator.api import models
+from vmo_operator.components import registry
+from vmo_operator.components.base import ClusterFacts, render_labelled
+from vmo_operator.engine.apply import KindIndex, apply_desired
+from vmo_operator.kube.client import KubeClient
+from vmo_operator.kube.objects import Manifest
+
+REPO = Path(__file__).resolve().parents[2]
+BIN_DIR = REPO / ".bin"
+# What a refused request looks like in client-go's and controller-runtime's logs.
+FORBIDDEN = re.compile(r"forbidden|\b403\b", re.IGNORECASE)
+
+
+def install_rendered(api_client: Any, component: str, spec: Mapping[str, Any]) -> list[Manifest]:
+    """Apply what `component` renders for `spec` (camelCase profile spec), as the engine would."""
+    rendered = render_labelled(
+        registry.by_name(component), models.parse_spec(dict(spec)), ClusterFacts(), "operand-test"
+    )
+    kube = KubeClient(api_client)
+    apply_desired(kube, KindIndex(registry.by_name(component).owned_kinds), rendered, {})
+    return rendered
+
+
+@dataclass
+class RealOperand:
+    """One operand binary from .bin/, running as `namespace/service_account`."""
+
+    name: str
+    control_plane: ControlPlane
+    namespace: str
+    service_account: str
+    args: Sequence[str] = ()
+    env: Mapping[str, str] = field(default_factory=dict)
+    process: Process | None = None
+
+    @property
+    def binary(self) -> Path:
+        path = BIN_DIR / self.name
+        if not path.exists():
+            raise FileNotFoundError(f"{path} is missing: run `make operands-bin`")
+        return path
+
+    @property
+    def kubeconfig(self) -> Path:
+        return self.control_plane.service_account_kubeconfig(self.namespace, self.service_account)
+
+    def start(self) -> RealOperand:
+        assert self.control_plane.workdir is not None
+        log = self.control_plane.workdir / "logs" / f"operand-{self.name}.log"
+        log.parent.mkdir(parents=True, exist_ok=True)
+        argv = [str(self.binary), *(a.replace("{kubeconfig}", str(self.kubeconfig)) for a in self.args)]
+        env_prefix = [f"{k}={v}" for k, v in self.env.items()]
+        self.process = Process(self.name, ["env", *env_prefix, *argv] if env_prefix else argv, log)
+        self.process.start()
+        return self
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.popen is not None:
+            stop_pids([self.process.pid])
+
+    def log(self) -> str:
+        if self.process is None:
+            return ""
+        return self.process.log_path.read_text(errors="replace")
+
+    def forbidden(self) -> list[str]:
+        """Every log line where the API server refused the operand something (403)."""
+        return [line for line in self.log().splitlines() if FORBIDDEN.search(line)]
+
+    def check_alive(self) -> None:
+        assert self.process is not None
+        self.process.check_alive()
+
+
+@contextlib.contextmanager
+def running(operand: RealOperand) -> Iterator[RealOperand]:
+    """Run `operand` for the block; afterwards its log must hold no 403 at all."""
+    operand.start()
+    try:
+        yield operand
+    finally:
+        operand.stop()
+    refused = operand.forbidden()
+    assert not refused, f"{operand.name} was refused by RBAC:\n" + "\n".join(refused[:20])
