@@ -59,25 +59,20 @@ class Runtime:
         self._wakeups.pop(name, None)
 
 
-def register(registry: kopf.OperatorRegistry, runtime: Runtime) -> None:
-    """Every profile handler, bound to `runtime`, on `registry`."""
-    kopf.on.startup(registry=registry)(configure)
-    kopf.on.startup(registry=registry)(functools.partial(start_custom_kind_watchers, runtime))
-    kopf.on.cleanup(registry=registry)(functools.partial(stop_custom_kind_watchers, runtime))
+def register(to: kopf.OperatorRegistry, runtime: Runtime) -> None:
+    """Every profile handler, bound to `runtime`, on the registry `to`."""
+    kopf.on.startup(registry=to)(configure)
+    kopf.on.startup(registry=to)(functools.partial(start_custom_kind_watchers, runtime))
+    kopf.on.cleanup(registry=to)(functools.partial(stop_custom_kind_watchers, runtime))
     # Every built-in owned kind wakes its profile on any change, through kopf.
+    ours = {MANAGED_BY_LABEL: MANAGED_BY_VALUE}
     for kind in _watched_owned_kinds():
-        kopf.on.event(
-            kind.group,
-            kind.version,
-            kind.plural,
-            labels={MANAGED_BY_LABEL: MANAGED_BY_VALUE},
-            registry=registry,
-        )(functools.partial(owned_event, runtime))
-    kopf.on.event(GROUP, VERSION, PLURAL, registry=registry)(functools.partial(profile_event, runtime))
-    kopf.daemon(GROUP, VERSION, PLURAL, cancellation_timeout=30.0, registry=registry)(
-        functools.partial(profile_loop, runtime)
-    )
-    kopf.on.delete(GROUP, VERSION, PLURAL, registry=registry)(functools.partial(profile_deleted, runtime))
+        on_event = kopf.on.event(kind.group, kind.version, kind.plural, labels=ours, registry=to)
+        on_event(functools.partial(owned_event, runtime))
+    kopf.on.event(GROUP, VERSION, PLURAL, registry=to)(functools.partial(profile_event, runtime))
+    on_profile = kopf.daemon(GROUP, VERSION, PLURAL, cancellation_timeout=30.0, registry=to)
+    on_profile(functools.partial(profile_loop, runtime))
+    kopf.on.delete(GROUP, VERSION, PLURAL, registry=to)(functools.partial(profile_deleted, runtime))
 
 
 async def configure(settings: kopf.OperatorSettings, **_: Any) -> None:

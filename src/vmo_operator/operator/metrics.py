@@ -7,6 +7,7 @@ registry of its own.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
@@ -18,32 +19,28 @@ from vmo_operator.kube.client import KubeClient
 
 class ProfileMetrics:
     def __init__(self, registry: CollectorRegistry = REGISTRY) -> None:
-        self.reconciles = Counter(
-            "vmo_reconcile_total", "VMOProfile reconciles by result", ["result"], registry=registry
-        )
+        counter = functools.partial(Counter, registry=registry)
+        gauge = functools.partial(Gauge, registry=registry)
+        self.reconciles = counter("vmo_reconcile_total", "VMOProfile reconciles by result", ["result"])
         self.reconcile_seconds = Histogram(
             "vmo_reconcile_duration_seconds", "Duration of one VMOProfile reconcile", registry=registry
         )
-        self.reconcile_errors = Counter(
-            "vmo_reconcile_errors_total", "Reconciles that failed, by reason", ["reason"], registry=registry
+        self.reconcile_errors = counter(
+            "vmo_reconcile_errors_total", "Reconciles that failed, by reason", ["reason"]
         )
-        self.managed_objects = Gauge(
-            "vmo_managed_objects", "Objects the operator owns, by component", ["component"], registry=registry
+        self.managed_objects = gauge(
+            "vmo_managed_objects", "Objects the operator owns, by component", ["component"]
         )
-        self.drift_repairs = Counter(
+        self.drift_repairs = counter(
             "vmo_drift_repairs_total",
             "Owned objects restored after an out-of-band change or delete",
             ["kind"],
-            registry=registry,
         )
-        self.object_writes = Counter(
-            "vmo_object_writes_total", "Owned objects written, by action", ["action"], registry=registry
+        self.object_writes = counter(
+            "vmo_object_writes_total", "Owned objects written, by action", ["action"]
         )
-        self.available = Gauge(
-            "vmo_profile_available",
-            "1 when the active VMOProfile is Available",
-            ["profile"],
-            registry=registry,
+        self.available = gauge(
+            "vmo_profile_available", "1 when the active VMOProfile is Available", ["profile"]
         )
 
 

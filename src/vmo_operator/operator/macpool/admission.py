@@ -8,20 +8,22 @@ kopf's AdmissionError, an allowance its JSON patch and warnings.
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable, Coroutine, Mapping
-from typing import Any, cast
+from typing import Any, Literal, cast
 
 import kopf
 import structlog
 
 from vmo_operator.kube import kinds
+from vmo_operator.kube.kinds import Kind
 from vmo_operator.macpool import admission_config, webhook
-from vmo_operator.macpool.reservation import VM_KIND, VMI_KIND
 from vmo_operator.operator.macpool.runtime import MacPoolRuntime
 
 log = structlog.get_logger("vmo.macpool")
 
+Operation = Literal["CREATE", "UPDATE"]
 Decide = Callable[[webhook.AdmissionRequest, webhook.Context], webhook.Decision]
 
 
@@ -83,41 +85,33 @@ def _handler(
     return handler
 
 
+def _webhook(
+    registry: kopf.OperatorRegistry,
+    runtime: MacPoolRuntime,
+    on: Callable[..., Callable[[Any], Any]],
+    decide: Decide,
+    kind: Kind,
+    path: str,
+    *operations: Operation,
+) -> None:
+    """One webhook. `path` is its kopf id, and so its URL, as `admission_config` configures it."""
+    label = path.removeprefix("macpool-")  # "mutate-vm": how metrics and logs name it
+    handler = _handler(runtime, decide, label, kind.kind)
+    on(
+        kind.group,
+        kind.version,
+        kind.plural,
+        id=path,
+        operations=list(operations),
+        side_effects=True,
+        registry=registry,
+    )(handler)
+
+
 def register(registry: kopf.OperatorRegistry, runtime: MacPoolRuntime) -> None:
     vm, vmi = kinds.VIRTUAL_MACHINE, kinds.VIRTUAL_MACHINE_INSTANCE
-    kopf.on.mutate(
-        vm.group,
-        vm.version,
-        vm.plural,
-        id=admission_config.MUTATE_VM,
-        operations=["CREATE", "UPDATE"],
-        side_effects=True,
-        registry=registry,
-    )(_handler(runtime, webhook.mutate, "mutate-vm", VM_KIND))
-    kopf.on.mutate(
-        vmi.group,
-        vmi.version,
-        vmi.plural,
-        id=admission_config.MUTATE_VMI,
-        operations=["CREATE"],
-        side_effects=True,
-        registry=registry,
-    )(_handler(runtime, webhook.mutate, "mutate-vmi", VMI_KIND))
-    kopf.on.validate(
-        vm.group,
-        vm.version,
-        vm.plural,
-        id=admission_config.VALIDATE_VM,
-        operations=["CREATE", "UPDATE"],
-        side_effects=True,
-        registry=registry,
-    )(_handler(runtime, webhook.validate, "validate-vm", VM_KIND))
-    kopf.on.validate(
-        vmi.group,
-        vmi.version,
-        vmi.plural,
-        id=admission_config.VALIDATE_VMI,
-        operations=["CREATE"],
-        side_effects=True,
-        registry=registry,
-    )(_handler(runtime, webhook.validate, "validate-vmi", VMI_KIND))
+    add = functools.partial(_webhook, registry, runtime)
+    add(kopf.on.mutate, webhook.mutate, vm, admission_config.MUTATE_VM, "CREATE", "UPDATE")
+    add(kopf.on.mutate, webhook.mutate, vmi, admission_config.MUTATE_VMI, "CREATE")
+    add(kopf.on.validate, webhook.validate, vm, admission_config.VALIDATE_VM, "CREATE", "UPDATE")
+    add(kopf.on.validate, webhook.validate, vmi, admission_config.VALIDATE_VMI, "CREATE")
