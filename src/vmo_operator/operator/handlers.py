@@ -6,7 +6,8 @@ events coalesce into one reconcile. Deletion is a kopf on.delete handler behind 
 
 `vmo run` builds one `Runtime` and `register` binds every handler to it on the registry it hands
 to kopf. Each handler is bound with `functools.partial`, so kopf derives the same handler ids as
-for plain functions (its progress annotations on existing profiles keep their names).
+for plain functions (its progress annotations on existing profiles keep their names); handlers
+call it `shared`, since kopf passes a `runtime` keyword of its own.
 """
 
 from __future__ import annotations
@@ -106,30 +107,30 @@ def _watched_owned_kinds() -> list[Kind]:
     return [kind for kind in _drift_kinds() if not watches.is_custom(kind)]
 
 
-async def start_custom_kind_watchers(runtime: Runtime, **_: Any) -> None:
+async def start_custom_kind_watchers(shared: Runtime, **_: Any) -> None:
     """Custom kinds come and go with their CRDs; our own watchers survive that (see watches.py)."""
     loop = asyncio.get_running_loop()
 
     def wake(profile: str | None) -> None:
-        loop.call_soon_threadsafe(runtime.wake, profile)
+        loop.call_soon_threadsafe(shared.wake, profile)
 
     for kind in _drift_kinds():
         if watches.is_custom(kind):
-            runtime.watchers.append(watches.KindWatcher(runtime.kube, kind, watches.profile_of(wake)).start())
+            shared.watchers.append(watches.KindWatcher(shared.kube, kind, watches.profile_of(wake)).start())
 
 
-async def stop_custom_kind_watchers(runtime: Runtime, **_: Any) -> None:
-    for watcher in runtime.watchers:
+async def stop_custom_kind_watchers(shared: Runtime, **_: Any) -> None:
+    for watcher in shared.watchers:
         watcher.stop()
 
 
-async def owned_event(runtime: Runtime, labels: Mapping[str, str], **_: Any) -> None:
-    runtime.wake(labels.get(PROFILE_LABEL))
+async def owned_event(shared: Runtime, labels: Mapping[str, str], **_: Any) -> None:
+    shared.wake(labels.get(PROFILE_LABEL))
 
 
-async def profile_event(runtime: Runtime, name: str, type: str | None, **_: Any) -> None:
+async def profile_event(shared: Runtime, name: str, type: str | None, **_: Any) -> None:
     # A profile appearing or going away can change which profile is the active one.
-    runtime.wake(None if type in ("ADDED", "DELETED") else name)
+    shared.wake(None if type in ("ADDED", "DELETED") else name)
 
 
 def _active_profile(kube: KubeClient) -> str:
@@ -137,8 +138,8 @@ def _active_profile(kube: KubeClient) -> str:
     return str(active["metadata"]["name"]) if active else ""
 
 
-def _reconcile_once(runtime: Runtime, name: str) -> tuple[engine.Outcome | None, dict[str, Any] | None]:
-    kube = runtime.kube
+def _reconcile_once(shared: Runtime, name: str) -> tuple[engine.Outcome | None, dict[str, Any] | None]:
+    kube = shared.kube
     profile = kube.get(kinds.PROFILE, name)
     if profile is None or profile["metadata"].get("deletionTimestamp"):
         return None, profile
@@ -205,17 +206,17 @@ def _was_available(profile: Mapping[str, Any] | None) -> bool:
     )
 
 
-async def profile_loop(runtime: Runtime, name: str, stopped: kopf.DaemonStopped, **_: Any) -> None:
-    metrics = runtime.metrics
-    wakeup = runtime.wakeup(name)
+async def profile_loop(shared: Runtime, name: str, stopped: kopf.DaemonStopped, **_: Any) -> None:
+    metrics = shared.metrics
+    wakeup = shared.wakeup(name)
     try:
         while not stopped:
             wakeup.clear()
             started = time.monotonic()
-            delay = runtime.config.resync_seconds
+            delay = shared.config.resync_seconds
             try:
-                before = await asyncio.to_thread(runtime.kube.get, kinds.PROFILE, name)
-                outcome, _profile = await asyncio.to_thread(_reconcile_once, runtime, name)
+                before = await asyncio.to_thread(shared.kube.get, kinds.PROFILE, name)
+                outcome, _profile = await asyncio.to_thread(_reconcile_once, shared, name)
                 if outcome is None:
                     return
                 _record(metrics, before or {}, outcome, _was_available(before))
@@ -225,7 +226,7 @@ async def profile_loop(runtime: Runtime, name: str, stopped: kopf.DaemonStopped,
                 for component, count in outcome.managed.items():
                     metrics.managed_objects.labels(component).set(count)
                 if outcome.error or not outcome.available:
-                    delay = runtime.config.retry_seconds
+                    delay = shared.config.retry_seconds
                 log.info(
                     "reconciled",
                     profile=name,
@@ -237,17 +238,17 @@ async def profile_loop(runtime: Runtime, name: str, stopped: kopf.DaemonStopped,
                 metrics.reconciles.labels("error").inc()
                 metrics.reconcile_errors.labels(exc.reason or str(exc.status)).inc()
                 log.warning("reconcile failed", profile=name, error=str(exc))
-                delay = runtime.config.retry_seconds
+                delay = shared.config.retry_seconds
             except Exception:  # never let one bad round kill the loop; the next round retries
                 metrics.reconciles.labels("error").inc()
                 metrics.reconcile_errors.labels("Unexpected").inc()
                 log.exception("reconcile crashed", profile=name)
-                delay = runtime.config.retry_seconds
+                delay = shared.config.retry_seconds
             finally:
                 metrics.reconcile_seconds.observe(time.monotonic() - started)
             await _wait(wakeup, stopped, delay)
     finally:
-        runtime.forget(name)
+        shared.forget(name)
 
 
 async def _wait(wakeup: asyncio.Event, stopped: kopf.DaemonStopped, delay: float) -> None:
@@ -260,8 +261,8 @@ async def _wait(wakeup: asyncio.Event, stopped: kopf.DaemonStopped, delay: float
         wake_task.cancel()
 
 
-async def profile_deleted(runtime: Runtime, body: kopf.Body, name: str, **_: Any) -> None:
-    kube = runtime.kube
+async def profile_deleted(shared: Runtime, body: kopf.Body, name: str, **_: Any) -> None:
+    kube = shared.kube
     profile = dict(body)
     active = await asyncio.to_thread(_active_profile, kube)
     if active and active != name:
@@ -270,7 +271,7 @@ async def profile_deleted(runtime: Runtime, body: kopf.Body, name: str, **_: Any
         result = await asyncio.to_thread(engine.teardown, kube, profile)
     except KubeError as exc:
         raise kopf.TemporaryError(
-            f"removal failed, will retry: {exc}", delay=runtime.config.retry_seconds
+            f"removal failed, will retry: {exc}", delay=shared.config.retry_seconds
         ) from exc
     if result.blocked_by:
         message = (
@@ -285,7 +286,7 @@ async def profile_deleted(runtime: Runtime, body: kopf.Body, name: str, **_: Any
             ConditionSpec("ReconcileComplete", "False", "RemovalBlocked", message),
         )
         kopf.warn(_event_target(profile), reason="RemovalBlocked", message=message)
-        raise kopf.TemporaryError(message, delay=runtime.config.retry_seconds)
+        raise kopf.TemporaryError(message, delay=shared.config.retry_seconds)
     if not result.done:
         raise kopf.TemporaryError(f"waiting for {result.remaining} owned objects to go away", delay=2)
     kopf.info(_event_target(profile), reason="Removed", message="every component was removed")
