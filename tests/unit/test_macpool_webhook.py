@@ -30,6 +30,7 @@ from vmo_operator.macpool.webhook import (
     in_turn,
     interfaces_of,
     mutate,
+    on_executor,
     plan,
     validate,
 )
@@ -603,6 +604,15 @@ def test_concurrent_reservation_is_still_all_or_nothing(store: MemoryReservation
     assert [str(r.mac) for r in store.list()] == ["02:aa:00:00:00:09"]
 
 
+def test_the_executor_fan_out_runs_the_first_task_here_and_the_rest_on_the_pool() -> None:
+    store = MeetingStore(parties=3)  # three creates in flight at once, so all three ran together
+    with ThreadPoolExecutor(2) as pool:
+        obj = vm(macs_by_iface={"a": None, "b": "02:aa:00:00:00:05", "c": None})
+        decision = mutate(AdmissionRequest("CREATE", VM, obj), context(store, fan_out=on_executor(pool)))
+    assert isinstance(decision, Allowed)
+    assert len({r.mac for r in store.list()}) == 3
+
+
 class FailingStore(MemoryReservationStore):
     def get(self, mac: macs.Mac) -> Reservation | None:
         if str(mac) == "02:aa:00:00:00:02":
@@ -615,4 +625,7 @@ def test_a_transport_error_on_one_interface_reverts_the_others_and_propagates() 
     obj = vm(macs_by_iface={"a": "02:aa:00:00:00:01", "b": "02:aa:00:00:00:02", "c": None})
     with pytest.raises(ConnectionError):
         mutate(AdmissionRequest("CREATE", VM, obj), context(store))
+    assert store.list() == []
+    with ThreadPoolExecutor(2) as pool, pytest.raises(ConnectionError):
+        mutate(AdmissionRequest("CREATE", VM, obj), context(store, fan_out=on_executor(pool)))
     assert store.list() == []

@@ -50,8 +50,12 @@ class KubeError(Exception):
         return self.status == 403 and "because it is being terminated" in self.message
 
 
+def group_version_path(kind: Kind) -> str:
+    return "/api/v1" if kind.api_version == "v1" else f"/apis/{kind.api_version}"
+
+
 def kind_path(kind: Kind, namespace: str = "", name: str = "") -> str:
-    base = "/api/v1" if kind.api_version == "v1" else f"/apis/{kind.api_version}"
+    base = group_version_path(kind)
     if kind.namespaced and namespace:
         base += f"/namespaces/{quote(namespace)}"
     path = f"{base}/{kind.plural}"
@@ -185,6 +189,16 @@ class KubeClient:
             token = (result.get("metadata") or {}).get("continue") or ""
             if not token or page_size:
                 return
+
+    def served(self, kind: Kind) -> bool:
+        """Whether API discovery serves `kind` right now (a CRD can exist a while before it is)."""
+        try:
+            found = self._call("get", "GET", group_version_path(kind))
+        except KubeError as exc:
+            if exc.status == 404:
+                return False  # the whole group/version is not served
+            raise
+        return any(resource.get("name") == kind.plural for resource in found.get("resources") or [])
 
     def current_version(self, kind: Kind, *, label_selector: str = "") -> str:
         """The collection's resourceVersion now, to start a watch from (one tiny LIST)."""

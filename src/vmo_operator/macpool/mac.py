@@ -28,6 +28,8 @@ import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
+from vmo_operator.api.models import MAC_PREFIXES
+
 MAX_VALUE = (1 << 48) - 1
 HOST_BITS = 24
 HOST_SPACE = 1 << HOST_BITS
@@ -36,7 +38,8 @@ HOST_MASK = HOST_SPACE - 1
 MULTICAST_BIT = 0x01
 LOCAL_BIT = 0x02
 
-DEFAULT_PREFIXES: tuple[int, ...] = (0x02, 0x06, 0x0A, 0x0E)
+# The profile's default prefixes (api.models, the one source of the MAC pool defaults) as octets.
+DEFAULT_PREFIXES: tuple[int, ...] = tuple(int(prefix, 16) for prefix in MAC_PREFIXES)
 
 # Host parts (octets 4-6) that are never allocated, in any prefix and cluster block.
 RESERVED_HOSTS: frozenset[int] = frozenset({0x000000, HOST_MASK})

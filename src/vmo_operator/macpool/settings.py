@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from vmo_operator.api.models import MacPoolSpec
 from vmo_operator.macpool import mac as macs
 
 DuplicatePolicy = Literal["Deny", "Warn"]
@@ -21,25 +22,27 @@ NAMESPACE_OPT_OUT_VALUE = "disabled"
 # A VM or VMI carrying this annotation with value "true" may reuse a MAC another VM holds.
 ALLOW_DUPLICATE_ANNOTATION = "macpool.vmo.dev/allow-duplicate"
 
+# The profile's model holds the defaults (they are also the CRD's); the settings derive theirs from it.
+_DEFAULTS = MacPoolSpec()
+
+
+def _selector_of(spec: MacPoolSpec) -> dict[str, Any]:
+    """The namespaceSelector as the API server spells it (camelCase, no empty terms)."""
+    return spec.namespace_selector.model_dump(by_alias=True, exclude_defaults=True)
+
 
 @dataclass(frozen=True)
 class MacPoolSettings:
-    enabled: bool = True
-    prefixes: tuple[int, ...] = macs.DEFAULT_PREFIXES
+    enabled: bool = _DEFAULTS.enabled
+    prefixes: tuple[int, ...] = tuple(macs.parse_prefix(p) for p in _DEFAULTS.prefixes)
     # Empty: use the kube-system namespace UID, resolved by the operator at startup.
     cluster_id: str = ""
-    duplicate_policy: DuplicatePolicy = "Deny"
+    duplicate_policy: DuplicatePolicy = _DEFAULTS.duplicate_policy
     # A Kubernetes LabelSelector (camelCase dict) that picks the namespaces whose VMs get MACs.
-    namespace_selector: Mapping[str, Any] = field(
-        default_factory=lambda: {
-            "matchExpressions": [
-                {"key": "kubernetes.io/metadata.name", "operator": "NotIn", "values": ["kube-system"]}
-            ]
-        }
-    )
+    namespace_selector: Mapping[str, Any] = field(default_factory=lambda: _selector_of(_DEFAULTS))
     # How long a Pending reservation may wait for its object before it is reclaimed, and how long a
     # freed MAC stays quarantined before automatic allocation may hand it out again.
-    release_grace_period_seconds: int = 300
+    release_grace_period_seconds: int = _DEFAULTS.release_grace_period_seconds
 
     def layout(self, cluster_identity: str) -> macs.PoolLayout:
         """The pool for this cluster: `cluster_id` wins over the discovered identity."""
@@ -51,10 +54,8 @@ def from_profile_spec(mac_pool: Mapping[str, Any] | None) -> MacPoolSettings:
 
     Raises pydantic's ValidationError (a ValueError) for a spec the CRD schema should have refused.
     """
-    from vmo_operator.api.models import MacPoolSpec
-
     spec = MacPoolSpec.model_validate(dict(mac_pool or {}))
-    selector = spec.namespace_selector.model_dump(by_alias=True, exclude_defaults=True)
+    selector = _selector_of(spec)
     return MacPoolSettings(
         enabled=spec.enabled,
         prefixes=tuple(macs.parse_prefix(p) for p in spec.prefixes),

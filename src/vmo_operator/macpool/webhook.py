@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable, Mapping, MutableMapping, Sequence
+from concurrent.futures import Executor, Future
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal, TypedDict
 
@@ -119,6 +120,26 @@ def in_turn(tasks: Sequence[Task]) -> list[ClaimResult | BaseException]:
         except BaseException as exc:
             results.append(exc)
     return results
+
+
+def on_executor(executor: Executor) -> FanOut:
+    """A `FanOut` that runs all tasks but the first on `executor`, the first in the calling thread.
+
+    The executor must not be the one the admission decision itself runs in, so a full pool cannot
+    deadlock waiting on itself.
+    """
+
+    def fan_out(tasks: Sequence[Task]) -> list[ClaimResult | BaseException]:
+        if len(tasks) <= 1:
+            return in_turn(tasks)
+        futures: list[Future[ClaimResult]] = [executor.submit(task) for task in tasks[1:]]
+        results = in_turn(tasks[:1])
+        for future in futures:
+            exc = future.exception()
+            results.append(exc if exc is not None else future.result())
+        return results
+
+    return fan_out
 
 
 @dataclass(frozen=True)

@@ -8,10 +8,27 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from typing import Literal, TypeVar, get_args
+
+LogFormat = Literal["auto", "json", "console"]
+LogLevel = Literal["debug", "info", "warning", "error"]
+WebhookMode = Literal["off", "url", "service"]
+"""The flags of `vmo run` offer exactly these choices (see `main.add_arguments`)."""
+
+Choice = TypeVar("Choice", bound=str)
 
 
 def _env(name: str, default: str) -> str:
     return os.environ.get(name, default)
+
+
+def _env_choice(name: str, default: Choice, choices: object) -> Choice:
+    """An enum-like variable, refused at startup when it is none of the `Literal`'s values."""
+    value = _env(name, default).lower()
+    allowed: tuple[str, ...] = get_args(choices)
+    if value not in allowed:
+        raise ValueError(f"{name}={value!r}: expected one of {', '.join(allowed)}")
+    return value  # type: ignore[return-value]  # checked against the Literal's values just above
 
 
 @dataclass(frozen=True)
@@ -32,17 +49,17 @@ class OperatorConfig:
     liveness_endpoint: str = ""
     """kopf liveness URL, e.g. http://0.0.0.0:8080/healthz; empty disables it."""
 
-    log_format: str = "auto"
+    log_format: LogFormat = "auto"
     """"json", "console" or "auto" (JSON unless stdout is a terminal)."""
 
-    log_level: str = "info"
+    log_level: LogLevel = "info"
 
     standalone: bool = True
     """Skip kopf peering. Replicas coordinate through the API server (SSA, reservations)."""
 
     peering_priority: int = 0
 
-    webhook_mode: str = "off"
+    webhook_mode: WebhookMode = "off"
     """"off", "url" (serve on host:port, configure by URL — for tests) or "service" (in-cluster)."""
 
     webhook_host: str = "127.0.0.1"
@@ -58,11 +75,11 @@ class OperatorConfig:
             metrics_address=_env("VMO_METRICS_ADDRESS", "127.0.0.1"),
             metrics_port=int(_env("VMO_METRICS_PORT", "0")),
             liveness_endpoint=_env("VMO_LIVENESS_ENDPOINT", ""),
-            log_format=_env("VMO_LOG_FORMAT", "auto"),
-            log_level=_env("VMO_LOG_LEVEL", "info"),
+            log_format=_env_choice("VMO_LOG_FORMAT", "auto", LogFormat),
+            log_level=_env_choice("VMO_LOG_LEVEL", "info", LogLevel),
             standalone=_env("VMO_STANDALONE", "true").lower() == "true",
             peering_priority=int(_env("VMO_PEERING_PRIORITY", "0")),
-            webhook_mode=_env("VMO_WEBHOOK_MODE", "off"),
+            webhook_mode=_env_choice("VMO_WEBHOOK_MODE", "off", WebhookMode),
             webhook_host=_env("VMO_WEBHOOK_HOST", "127.0.0.1"),
             webhook_port=int(_env("VMO_WEBHOOK_PORT", "9443")),
             webhook_service=_env("VMO_WEBHOOK_SERVICE", "vmo-operator-webhook"),

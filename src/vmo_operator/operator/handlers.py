@@ -3,11 +3,17 @@
 One daemon per profile runs the reconcile loop. It wakes on a change to the profile, on any
 watch event of an object we own (drift), or when the resync interval passes, so bursts of
 events coalesce into one reconcile. Deletion is a kopf on.delete handler behind a finalizer.
+
+`vmo run` builds one `Runtime` and `register` binds every handler to it on the registry it hands
+to kopf. Each handler is bound with `functools.partial`, so kopf derives the same handler ids as
+for plain functions (its progress annotations on existing profiles keep their names); handlers
+call it `shared`, since kopf passes a `runtime` keyword of its own.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -24,8 +30,8 @@ from vmo_operator.kube import kinds, watches
 from vmo_operator.kube.client import KubeClient, KubeError
 from vmo_operator.kube.kinds import Kind
 from vmo_operator.kube.objects import MANAGED_BY_LABEL, MANAGED_BY_VALUE, MANAGED_SELECTOR, PROFILE_LABEL
-from vmo_operator.operator import metrics
 from vmo_operator.operator.config import OperatorConfig
+from vmo_operator.operator.metrics import ProfileMetrics
 
 GROUP, VERSION, PLURAL = kinds.PROFILE.group, kinds.PROFILE.version, kinds.PROFILE.plural
 FINALIZER = "vmo.dev/teardown"
@@ -33,12 +39,12 @@ log = structlog.get_logger("vmo.profile")
 
 
 class Runtime:
-    """Process-wide state shared by the handlers: the client, config and wake-up signals."""
+    """Process-wide state shared by the handlers: the client, config, metrics and wake-up signals."""
 
-    kube: KubeClient
-    config: OperatorConfig
-
-    def __init__(self) -> None:
+    def __init__(self, kube: KubeClient, config: OperatorConfig, metrics: ProfileMetrics) -> None:
+        self.kube = kube
+        self.config = config
+        self.metrics = metrics
         self._wakeups: dict[str, asyncio.Event] = {}
         self.watchers: list[watches.KindWatcher] = []
 
@@ -55,16 +61,22 @@ class Runtime:
         self._wakeups.pop(name, None)
 
 
-RUNTIME = Runtime()
+def register(to: kopf.OperatorRegistry, runtime: Runtime) -> None:
+    """Every profile handler, bound to `runtime`, on the registry `to`."""
+    kopf.on.startup(registry=to)(configure)
+    kopf.on.startup(registry=to)(functools.partial(start_custom_kind_watchers, runtime))
+    kopf.on.cleanup(registry=to)(functools.partial(stop_custom_kind_watchers, runtime))
+    # Every built-in owned kind wakes its profile on any change, through kopf.
+    ours = {MANAGED_BY_LABEL: MANAGED_BY_VALUE}
+    for kind in _watched_owned_kinds():
+        on_event = kopf.on.event(kind.group, kind.version, kind.plural, labels=ours, registry=to)
+        on_event(functools.partial(owned_event, runtime))
+    kopf.on.event(GROUP, VERSION, PLURAL, registry=to)(functools.partial(profile_event, runtime))
+    on_profile = kopf.daemon(GROUP, VERSION, PLURAL, cancellation_timeout=30.0, registry=to)
+    on_profile(functools.partial(profile_loop, runtime))
+    kopf.on.delete(GROUP, VERSION, PLURAL, registry=to)(functools.partial(profile_deleted, runtime))
 
 
-def prepare(kube: KubeClient, config: OperatorConfig) -> None:
-    """Called by `vmo run` before kopf starts; the startup handler below finishes the setup."""
-    RUNTIME.kube = kube
-    RUNTIME.config = config
-
-
-@kopf.on.startup()
 async def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     settings.persistence.finalizer = FINALIZER
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix="vmo.dev")
@@ -96,40 +108,30 @@ def _watched_owned_kinds() -> list[Kind]:
     return [kind for kind in _drift_kinds() if not watches.is_custom(kind)]
 
 
-@kopf.on.startup()
-async def start_custom_kind_watchers(**_: Any) -> None:
+async def start_custom_kind_watchers(shared: Runtime, **_: Any) -> None:
     """Custom kinds come and go with their CRDs; our own watchers survive that (see watches.py)."""
     loop = asyncio.get_running_loop()
 
     def wake(profile: str | None) -> None:
-        loop.call_soon_threadsafe(RUNTIME.wake, profile)
+        loop.call_soon_threadsafe(shared.wake, profile)
 
     for kind in _drift_kinds():
         if watches.is_custom(kind):
-            RUNTIME.watchers.append(watches.KindWatcher(RUNTIME.kube, kind, watches.profile_of(wake)).start())
+            shared.watchers.append(watches.KindWatcher(shared.kube, kind, watches.profile_of(wake)).start())
 
 
-@kopf.on.cleanup()
-async def stop_custom_kind_watchers(**_: Any) -> None:
-    for watcher in RUNTIME.watchers:
+async def stop_custom_kind_watchers(shared: Runtime, **_: Any) -> None:
+    for watcher in shared.watchers:
         watcher.stop()
 
 
-def _register_drift_watches() -> None:
-    """Every built-in owned kind wakes its profile on any change, through kopf."""
-    for kind in _watched_owned_kinds():
-        group, _, version = kind.api_version.rpartition("/")
-        kopf.on.event(group, version, kind.plural, labels={MANAGED_BY_LABEL: MANAGED_BY_VALUE})(owned_event)
+async def owned_event(shared: Runtime, labels: Mapping[str, str], **_: Any) -> None:
+    shared.wake(labels.get(PROFILE_LABEL))
 
 
-async def owned_event(labels: Mapping[str, str], **_: Any) -> None:
-    RUNTIME.wake(labels.get(PROFILE_LABEL))
-
-
-@kopf.on.event(GROUP, VERSION, PLURAL)
-async def profile_event(name: str, type: str | None, **_: Any) -> None:
+async def profile_event(shared: Runtime, name: str, type: str | None, **_: Any) -> None:
     # A profile appearing or going away can change which profile is the active one.
-    RUNTIME.wake(None if type in ("ADDED", "DELETED") else name)
+    shared.wake(None if type in ("ADDED", "DELETED") else name)
 
 
 def _active_profile(kube: KubeClient) -> str:
@@ -137,8 +139,8 @@ def _active_profile(kube: KubeClient) -> str:
     return str(active["metadata"]["name"]) if active else ""
 
 
-def _reconcile_once(name: str) -> tuple[engine.Outcome | None, dict[str, Any] | None]:
-    kube = RUNTIME.kube
+def _reconcile_once(shared: Runtime, name: str) -> tuple[engine.Outcome | None, dict[str, Any] | None]:
+    kube = shared.kube
     profile = kube.get(kinds.PROFILE, name)
     if profile is None or profile["metadata"].get("deletionTimestamp"):
         return None, profile
@@ -154,15 +156,17 @@ def _reconcile_once(name: str) -> tuple[engine.Outcome | None, dict[str, Any] | 
     return outcome, profile
 
 
-def _record(body: Mapping[str, Any], outcome: engine.Outcome, was_available: bool) -> None:
+def _record(
+    metrics: ProfileMetrics, body: Mapping[str, Any], outcome: engine.Outcome, was_available: bool
+) -> None:
     counts: dict[str, int] = {}
     for result in outcome.results:
         if result.action == "retained":
             continue  # a standing fact, reported in status; an event every resync would be noise
         counts[result.action] = counts.get(result.action, 0) + 1
-        metrics.OBJECT_WRITES.labels(result.action).inc()
+        metrics.object_writes.labels(result.action).inc()
         if _is_drift(result, was_available):
-            metrics.DRIFT_REPAIRS.labels(result.key.kind).inc()
+            metrics.drift_repairs.labels(result.key.kind).inc()
             where = f"{result.key.namespace}/{result.key.name}" if result.key.namespace else result.key.name
             verb = "edited" if result.action == "overwritten" else "deleted"
             kopf.warn(
@@ -203,27 +207,27 @@ def _was_available(profile: Mapping[str, Any] | None) -> bool:
     )
 
 
-@kopf.daemon(GROUP, VERSION, PLURAL, cancellation_timeout=30.0)
-async def profile_loop(name: str, stopped: kopf.DaemonStopped, **_: Any) -> None:
-    wakeup = RUNTIME.wakeup(name)
+async def profile_loop(shared: Runtime, name: str, stopped: kopf.DaemonStopped, **_: Any) -> None:
+    metrics = shared.metrics
+    wakeup = shared.wakeup(name)
     try:
         while not stopped:
             wakeup.clear()
             started = time.monotonic()
-            delay = RUNTIME.config.resync_seconds
+            delay = shared.config.resync_seconds
             try:
-                before = await asyncio.to_thread(RUNTIME.kube.get, kinds.PROFILE, name)
-                outcome, _profile = await asyncio.to_thread(_reconcile_once, name)
+                before = await asyncio.to_thread(shared.kube.get, kinds.PROFILE, name)
+                outcome, _profile = await asyncio.to_thread(_reconcile_once, shared, name)
                 if outcome is None:
                     return
-                _record(before or {}, outcome, _was_available(before))
+                _record(metrics, before or {}, outcome, _was_available(before))
                 result = "available" if outcome.available else ("error" if outcome.error else "progressing")
-                metrics.RECONCILES.labels(result).inc()
-                metrics.AVAILABLE.labels(name).set(1 if outcome.available else 0)
+                metrics.reconciles.labels(result).inc()
+                metrics.available.labels(name).set(1 if outcome.available else 0)
                 for component, count in outcome.managed.items():
-                    metrics.MANAGED_OBJECTS.labels(component).set(count)
+                    metrics.managed_objects.labels(component).set(count)
                 if outcome.error or not outcome.available:
-                    delay = RUNTIME.config.retry_seconds
+                    delay = shared.config.retry_seconds
                 log.info(
                     "reconciled",
                     profile=name,
@@ -232,20 +236,20 @@ async def profile_loop(name: str, stopped: kopf.DaemonStopped, **_: Any) -> None
                     error=outcome.error or None,
                 )
             except KubeError as exc:
-                metrics.RECONCILES.labels("error").inc()
-                metrics.RECONCILE_ERRORS.labels(exc.reason or str(exc.status)).inc()
+                metrics.reconciles.labels("error").inc()
+                metrics.reconcile_errors.labels(exc.reason or str(exc.status)).inc()
                 log.warning("reconcile failed", profile=name, error=str(exc))
-                delay = RUNTIME.config.retry_seconds
+                delay = shared.config.retry_seconds
             except Exception:  # never let one bad round kill the loop; the next round retries
-                metrics.RECONCILES.labels("error").inc()
-                metrics.RECONCILE_ERRORS.labels("Unexpected").inc()
+                metrics.reconciles.labels("error").inc()
+                metrics.reconcile_errors.labels("Unexpected").inc()
                 log.exception("reconcile crashed", profile=name)
-                delay = RUNTIME.config.retry_seconds
+                delay = shared.config.retry_seconds
             finally:
-                metrics.RECONCILE_SECONDS.observe(time.monotonic() - started)
+                metrics.reconcile_seconds.observe(time.monotonic() - started)
             await _wait(wakeup, stopped, delay)
     finally:
-        RUNTIME.forget(name)
+        shared.forget(name)
 
 
 async def _wait(wakeup: asyncio.Event, stopped: kopf.DaemonStopped, delay: float) -> None:
@@ -258,9 +262,8 @@ async def _wait(wakeup: asyncio.Event, stopped: kopf.DaemonStopped, delay: float
         wake_task.cancel()
 
 
-@kopf.on.delete(GROUP, VERSION, PLURAL)
-async def profile_deleted(body: kopf.Body, name: str, **_: Any) -> None:
-    kube = RUNTIME.kube
+async def profile_deleted(shared: Runtime, body: kopf.Body, name: str, **_: Any) -> None:
+    kube = shared.kube
     profile = dict(body)
     active = await asyncio.to_thread(_active_profile, kube)
     if active and active != name:
@@ -269,7 +272,7 @@ async def profile_deleted(body: kopf.Body, name: str, **_: Any) -> None:
         result = await asyncio.to_thread(engine.teardown, kube, profile, registry.components())
     except KubeError as exc:
         raise kopf.TemporaryError(
-            f"removal failed, will retry: {exc}", delay=RUNTIME.config.retry_seconds
+            f"removal failed, will retry: {exc}", delay=shared.config.retry_seconds
         ) from exc
     if result.blocked_by:
         message = (
@@ -278,25 +281,23 @@ async def profile_deleted(body: kopf.Body, name: str, **_: Any) -> None:
         )
         await asyncio.to_thread(
             _set_condition,
+            kube,
             name,
             profile,
             ConditionSpec("ReconcileComplete", "False", "RemovalBlocked", message),
         )
         kopf.warn(_event_target(profile), reason="RemovalBlocked", message=message)
-        raise kopf.TemporaryError(message, delay=RUNTIME.config.retry_seconds)
+        raise kopf.TemporaryError(message, delay=shared.config.retry_seconds)
     if not result.done:
         raise kopf.TemporaryError(f"waiting for {result.remaining} owned objects to go away", delay=2)
     kopf.info(_event_target(profile), reason="Removed", message="every component was removed")
 
 
-def _set_condition(name: str, profile: Mapping[str, Any], spec: ConditionSpec) -> None:
+def _set_condition(kube: KubeClient, name: str, profile: Mapping[str, Any], spec: ConditionSpec) -> None:
     status = profile.get("status") or {}
     generation = int(profile.get("metadata", {}).get("generation", 0))
     conditions = set_conditions(
         status.get("conditions") or [], [spec], generation=generation, now=engine.now_rfc3339()
     )
     if conditions != status.get("conditions"):
-        RUNTIME.kube.patch_status(kinds.PROFILE, name, {"conditions": conditions})
-
-
-_register_drift_watches()
+        kube.patch_status(kinds.PROFILE, name, {"conditions": conditions})

@@ -1,18 +1,25 @@
-"""`vmo run`: build the client, metrics and logging, then hand the event loop to kopf."""
+"""`vmo run`: build the client, metrics, logging and the handlers' runtimes, then hand the loop to kopf.
+
+Everything the handlers share is built here, once per process, and bound into the handlers as they
+are registered on one `kopf.OperatorRegistry`; nothing is found through module globals.
+"""
 
 from __future__ import annotations
 
 import argparse
 import time
-from typing import Any
+from typing import Any, get_args
 
 import kopf
 import structlog
 
 from vmo_operator.kube.client import KubeClient, connect
-from vmo_operator.operator import handlers, metrics, reactor
-from vmo_operator.operator.config import OperatorConfig
+from vmo_operator.operator import handlers, metrics
+from vmo_operator.operator.config import LogFormat, LogLevel, OperatorConfig, WebhookMode
 from vmo_operator.operator.logs import configure_logging
+from vmo_operator.operator.macpool import lifecycle as macpool_lifecycle
+from vmo_operator.operator.macpool import runtime as macpool_runtime
+from vmo_operator.operator.reactor import Reactor
 
 
 def read_profile(name: str | None) -> dict[str, Any] | None:
@@ -31,9 +38,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--metrics-port", type=int, help="serve Prometheus /metrics on this port (0 = off)")
     parser.add_argument("--metrics-address", help="address for /metrics (default 127.0.0.1)")
     parser.add_argument("--liveness", help="kopf liveness endpoint, e.g. http://0.0.0.0:8080/healthz")
-    parser.add_argument("--log-format", choices=["auto", "json", "console"])
-    parser.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
-    parser.add_argument("--webhook-mode", choices=["off", "url", "service"])
+    parser.add_argument("--log-format", choices=get_args(LogFormat))
+    parser.add_argument("--log-level", choices=get_args(LogLevel))
+    parser.add_argument("--webhook-mode", choices=get_args(WebhookMode))
     parser.add_argument("--webhook-host", help="host the API server uses to reach the webhook (url mode)")
     parser.add_argument("--webhook-port", type=int, help="port the webhook server listens on")
     parser.add_argument("--peering", action="store_true", help="use kopf peering instead of standalone")
@@ -65,16 +72,30 @@ def run(args: argparse.Namespace) -> int:
     configure_logging(config.log_format, config.log_level)
     log = structlog.get_logger("vmo")
     kube = KubeClient(connect())
+    reactor = Reactor()
+    registry = _registry()
+    handlers.register(registry, handlers.Runtime(kube, config, metrics.ProfileMetrics()))
+    _register_optional_handlers(registry, config, reactor)
     metrics.serve(kube, config.metrics_address, config.metrics_port)
-    handlers.prepare(kube, config)
-    _load_optional_handlers(config)
     log.info(
         "starting",
         resync_seconds=config.resync_seconds,
         webhook_mode=config.webhook_mode,
         standalone=config.standalone,
     )
-    return _run_kopf(config, log)
+    return _run_kopf(config, log, registry, reactor)
+
+
+def _registry() -> kopf.OperatorRegistry:
+    """An empty registry that logs in the way kopf's default one does.
+
+    kopf's default registry adds this login handler by itself; a registry of our own must say it.
+    """
+    registry = kopf.OperatorRegistry()
+    kopf.on.login(id="login_via_client", errors=kopf.ErrorsMode.IGNORED, registry=registry)(
+        kopf.login_via_client
+    )
+    return registry
 
 
 # kopf's watchers fail with 404 when a CRD disappears mid-stream (KubeVirt's VM CRDs go away when
@@ -86,24 +107,25 @@ _RESTART_WINDOW_SECONDS = 600.0
 _MAX_RESTARTS_IN_WINDOW = 5
 
 
-def _run_kopf(config: OperatorConfig, log: Any) -> int:
+def _run_kopf(config: OperatorConfig, log: Any, registry: kopf.OperatorRegistry, reactor: Reactor) -> int:
     restarts: list[float] = []
     while True:
-        reactor.RESTART_REQUESTED.clear()
+        reactor.restart_requested.clear()
         try:
             kopf.run(
+                registry=registry,
                 clusterwide=True,
                 standalone=config.standalone,
                 priority=config.peering_priority,
                 liveness_endpoint=config.liveness_endpoint or None,
-                stop_flag=reactor.RESTART_REQUESTED,
+                stop_flag=reactor.restart_requested,
             )
         except Exception as exc:
             if not _is_vanished_resource(exc):
                 raise
             log.warning("a watched resource vanished; restarting the reactor", error=str(exc))
         else:
-            if not reactor.RESTART_REQUESTED.is_set():
+            if not reactor.restart_requested.is_set():
                 return 0  # a signal or a clean exit, not a restart request
         now = time.monotonic()
         restarts = [t for t in restarts if now - t < _RESTART_WINDOW_SECONDS] + [now]
@@ -123,8 +145,10 @@ def _is_vanished_resource(exc: BaseException) -> bool:
     return False
 
 
-def _load_optional_handlers(config: OperatorConfig) -> None:
-    """The MAC allocator registers its handlers on import; it is off when no webhook is served."""
+def _register_optional_handlers(
+    registry: kopf.OperatorRegistry, config: OperatorConfig, reactor: Reactor
+) -> None:
+    """The MAC allocator is off when no webhook is served."""
     if config.webhook_mode == "off":
         return
-    from vmo_operator.operator import macpool_handlers  # noqa: F401  (import registers handlers)
+    macpool_lifecycle.register(registry, macpool_runtime.build(config, reactor))

@@ -1,24 +1,47 @@
-"""Prometheus metrics of the operator, served on /metrics when a port is configured."""
+"""Prometheus metrics of the operator, served on /metrics when a port is configured.
+
+The profile handlers' metrics are one object built by `vmo run` and held by their runtime, not
+module globals: a registry can hold each name only once, so a second runtime (a test) hands it a
+registry of its own.
+"""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 
-from prometheus_client import Counter, Gauge, Histogram, start_http_server
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 from prometheus_client.core import CounterMetricFamily, Metric
 from prometheus_client.registry import REGISTRY, Collector
 
 from vmo_operator.kube.client import KubeClient
 
-RECONCILES = Counter("vmo_reconcile_total", "VMOProfile reconciles by result", ["result"])
-RECONCILE_SECONDS = Histogram("vmo_reconcile_duration_seconds", "Duration of one VMOProfile reconcile")
-RECONCILE_ERRORS = Counter("vmo_reconcile_errors_total", "Reconciles that failed, by reason", ["reason"])
-MANAGED_OBJECTS = Gauge("vmo_managed_objects", "Objects the operator owns, by component", ["component"])
-DRIFT_REPAIRS = Counter(
-    "vmo_drift_repairs_total", "Owned objects restored after an out-of-band change or delete", ["kind"]
-)
-OBJECT_WRITES = Counter("vmo_object_writes_total", "Owned objects written, by action", ["action"])
-AVAILABLE = Gauge("vmo_profile_available", "1 when the active VMOProfile is Available", ["profile"])
+
+class ProfileMetrics:
+    def __init__(self, registry: CollectorRegistry = REGISTRY) -> None:
+        counter = functools.partial(Counter, registry=registry)
+        gauge = functools.partial(Gauge, registry=registry)
+        self.reconciles = counter("vmo_reconcile_total", "VMOProfile reconciles by result", ["result"])
+        self.reconcile_seconds = Histogram(
+            "vmo_reconcile_duration_seconds", "Duration of one VMOProfile reconcile", registry=registry
+        )
+        self.reconcile_errors = counter(
+            "vmo_reconcile_errors_total", "Reconciles that failed, by reason", ["reason"]
+        )
+        self.managed_objects = gauge(
+            "vmo_managed_objects", "Objects the operator owns, by component", ["component"]
+        )
+        self.drift_repairs = counter(
+            "vmo_drift_repairs_total",
+            "Owned objects restored after an out-of-band change or delete",
+            ["kind"],
+        )
+        self.object_writes = counter(
+            "vmo_object_writes_total", "Owned objects written, by action", ["action"]
+        )
+        self.available = gauge(
+            "vmo_profile_available", "1 when the active VMOProfile is Available", ["profile"]
+        )
 
 
 class ApiRequestCollector(Collector):

@@ -16,11 +16,15 @@ import structlog
 
 log = structlog.get_logger("vmo.reactor")
 
-RESTART_REQUESTED = threading.Event()
-"""kopf's stop flag: set, kopf shuts down gracefully and `main` starts it again."""
 
+class Reactor:
+    """One per process, built by `vmo run`: kopf's stop flag and the way to ask for a restart."""
 
-def request_restart(reason: str) -> None:
-    if not RESTART_REQUESTED.is_set():
-        log.warning("restarting the reactor", reason=reason)
-    RESTART_REQUESTED.set()
+    def __init__(self) -> None:
+        self.restart_requested = threading.Event()
+        """kopf's stop flag: set, kopf shuts down gracefully and `main` starts it again."""
+
+    def request_restart(self, reason: str) -> None:
+        if not self.restart_requested.is_set():
+            log.warning("restarting the reactor", reason=reason)
+        self.restart_requested.set()

@@ -1,0 +1,128 @@
+"""Reservation bookkeeping from watch events: commit a VM's MACs, release them when it goes.
+
+Two kopf indexes cache the MACReservations (by MAC and by holder uid). VM and VMI events come
+through our own 404-tolerant watchers, not kopf's: KubeVirt's CRDs vanish when KubeVirt is
+removed, and a kopf watcher that gets 404 takes the whole operator down (see `kube.watches`).
+Events are handled one at a time per kind, in order, on kopf's loop, where the indexes live;
+existing objects and anything a watch gap missed are the audit's work.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+import kopf
+import structlog
+
+from vmo_operator.kube import kinds
+from vmo_operator.kube.watches import KindWatcher
+from vmo_operator.macpool import reconcile, webhook
+from vmo_operator.macpool.reservation import GROUP, PLURAL, VERSION, VM_KIND, VMI_KIND, Holder, Reservation
+from vmo_operator.operator.macpool.runtime import MacPoolRuntime, Serving
+
+log = structlog.get_logger("vmo.macpool")
+
+OBJECT_EVENT_TIMEOUT = 60.0  # one VM event's bookkeeping; beyond this the audit takes over
+BY_MAC, BY_HOLDER = "macpool_by_mac", "macpool_by_holder"  # also the kwargs kopf hands the indexes as
+
+
+class ReservationParser:
+    """One parse per watch event, shared by both indexes so each MAC is cached as one object.
+
+    kopf calls the indexers of an event one after the other; remembering the last result (keyed
+    by uid and resourceVersion, which identify the content) halves the cache's memory.
+    """
+
+    def __init__(self) -> None:
+        self._last: tuple[tuple[str, str], Reservation | None] = (("", ""), None)
+
+    def parse(self, body: Mapping[str, Any]) -> Reservation | None:
+        meta = body.get("metadata") or {}
+        key = (str(meta.get("uid", "")), str(meta.get("resourceVersion", "")))
+        last_key, last = self._last
+        if key == last_key and all(key):
+            return last
+        try:
+            reservation: Reservation | None = Reservation.from_object(body)
+        except ValueError:
+            reservation = None
+        self._last = (key, reservation)
+        return reservation
+
+
+def register(registry: kopf.OperatorRegistry) -> None:
+    """The two reservation indexes; kopf hands them to every handler as `macpool_by_*` kwargs."""
+    parser = ReservationParser()
+
+    # Coroutines, not functions: kopf runs sync indexers in its small thread pool, one hop per
+    # object and index, which dominates a start-up that lists every reservation.
+    @kopf.index(GROUP, VERSION, PLURAL, id=BY_MAC, registry=registry)
+    async def macpool_by_mac(body: kopf.Body, **_: Any) -> dict[str, Reservation] | None:
+        """Reservations by MAC: a cache for the watch handlers; every write they make is guarded."""
+        reservation = parser.parse(body)
+        return {str(reservation.mac): reservation} if reservation is not None else None
+
+    @kopf.index(GROUP, VERSION, PLURAL, id=BY_HOLDER, registry=registry)
+    async def macpool_by_holder(body: kopf.Body, **_: Any) -> dict[str, Reservation] | None:
+        reservation = parser.parse(body)
+        if reservation is None or not reservation.holder.uid:
+            return None
+        return {reservation.holder.uid: reservation}
+
+
+def _first(values: Iterable[Reservation] | None) -> Reservation | None:
+    return next(iter(values), None) if values is not None else None
+
+
+async def object_event(
+    runtime: MacPoolRuntime, serving: Serving, kind: str, event: str | None, body: Mapping[str, Any]
+) -> None:
+    if not serving.settings.enabled:
+        return
+    if kind == VMI_KIND and webhook.owned_by_vm(body):
+        return
+    carriers = reconcile.carriers_of(kind, body)
+    holder = Holder.of(body, kind=kind)
+    held = list(serving.by_holder.get(holder.uid, [])) if holder.uid else []
+    writes = runtime.metrics.reconcile_writes
+    if event == "DELETED":
+        # Fresh reads, not the cache: a release must not lose to a cached resourceVersion.
+        for mac in {c.mac for c in carriers} | {r.mac for r in held}:
+            released = await runtime.in_thread(runtime.allocator.release, mac, holder)
+            if released is not None:
+                writes.labels("Release").inc()
+        return
+    reserved = {c.mac: r for c in carriers if (r := _first(serving.by_mac.get(str(c.mac)))) is not None}
+    actions = reconcile.plan_for_object(
+        carriers, holder, reserved=reserved, held_by_holder=held, deleted=False
+    )
+    if actions:
+        store = runtime.store
+        report = await runtime.in_thread(lambda: reconcile.execute(actions, store, now=datetime.now(UTC)))
+        for action, count in report.applied.items():
+            writes.labels(action).inc(count)
+
+
+def start_object_watchers(runtime: MacPoolRuntime, serving: Serving) -> None:
+    """VM and VMI events, handed to `object_event` on the calling (kopf's) loop."""
+    loop = asyncio.get_running_loop()
+    for kind, api_kind in ((VM_KIND, kinds.VIRTUAL_MACHINE), (VMI_KIND, kinds.VIRTUAL_MACHINE_INSTANCE)):
+
+        def handle(event: str, obj: dict[str, Any], kind: str = kind) -> None:
+            try:
+                asyncio.run_coroutine_threadsafe(
+                    object_event(runtime, serving, kind, event, obj), loop
+                ).result(timeout=OBJECT_EVENT_TIMEOUT)
+            except Exception as exc:  # the next audit round repairs whatever this missed
+                log.warning("VM event bookkeeping failed", kind=kind, event=event, error=str(exc))
+
+        runtime.watchers.append(KindWatcher(runtime.kube, api_kind, handle, label_selector="").start())
+
+
+def stop_object_watchers(runtime: MacPoolRuntime) -> None:
+    for watcher in runtime.watchers:
+        watcher.stop()
+    runtime.watchers.clear()

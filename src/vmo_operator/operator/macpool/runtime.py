@@ -1,0 +1,176 @@
+"""The one runtime object the MAC handlers share, built by `vmo run` and passed to each of them.
+
+Two lifetimes, two objects. `MacPoolRuntime` lives as long as the process: the options, the API
+clients, the thread pools, the allocator, the metrics. `Serving` is built whole by the startup
+handler once the cluster identity, the active profile's settings and the webhook certificate are
+known, and built again when kopf's reactor restarts; until it exists, admission answers 503.
+
+Work that leaves the event loop: every API call runs in a dedicated thread pool, so a slow API
+server cannot stall admission handling of other requests. An admission decision fans its
+per-interface reservation calls out to a second pool (never the one it runs in, so a full pool
+cannot deadlock on itself).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import tempfile
+import uuid
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, TypeVar
+
+import kopf
+
+from vmo_operator.kube.client import KubeClient, connect
+from vmo_operator.kube.watches import KindWatcher
+from vmo_operator.macpool import admission_config, audit, certs, grant, webhook
+from vmo_operator.macpool import mac as macs
+from vmo_operator.macpool.allocator import Allocator
+from vmo_operator.macpool.reservation import Reservation
+from vmo_operator.macpool.settings import MacPoolSettings
+from vmo_operator.macpool.store import KubeObjectSource, KubeReservationStore
+from vmo_operator.operator.config import OperatorConfig
+from vmo_operator.operator.macpool.metrics import MacPoolMetrics
+from vmo_operator.operator.reactor import Reactor
+
+T = TypeVar("T")
+
+WORKERS = 32
+# One connection per admission and fan-out worker: a webhook must never queue behind a reconcile.
+CONNECTIONS = 64
+
+
+@dataclass(frozen=True)
+class AdmissionOptions:
+    """How this process serves and registers the MAC webhooks."""
+
+    mode: Literal["url", "service"]
+    namespace: str  # the operator's namespace: holds the Secret, never gets allocation
+    port: int  # where the webhook server listens
+    certs_dir: Path  # where the serving certificate is written for kopf's server
+    listen_host: str = "0.0.0.0"  # in-cluster the Service dials the pod IP
+    url_host: str = "127.0.0.1"  # url mode: the host the API server dials
+    service_name: str = "vmo-operator-webhook"
+    service_port: int = 443
+    audit_seconds: float = 60.0
+    cert_check_seconds: float = 600.0
+
+    @classmethod
+    def from_operator_config(cls, config: OperatorConfig, certs_dir: Path) -> AdmissionOptions:
+        mode: Literal["url", "service"] = "service" if config.webhook_mode == "service" else "url"
+        return cls(
+            mode=mode,
+            namespace=config.namespace,
+            port=config.webhook_port,
+            certs_dir=certs_dir,
+            listen_host=config.webhook_host if mode == "url" else "0.0.0.0",
+            url_host=config.webhook_host,
+            service_name=config.webhook_service,
+            audit_seconds=max(float(config.resync_seconds), 1.0),
+        )
+
+    @property
+    def sans(self) -> list[str]:
+        if self.mode == "url":
+            return [self.url_host] + (["localhost"] if self.url_host != "localhost" else [])
+        return admission_config.service_sans(self.service_name, self.namespace)
+
+
+@dataclass(frozen=True)
+class PoolView:
+    """The active profile's MAC pool: swapped whole, so a request sees old or new, never half."""
+
+    settings: MacPoolSettings
+    layout: macs.PoolLayout
+    active_profile: str  # "" when there is no profile: the defaults apply, no status is written
+
+
+@dataclass(frozen=True)
+class Certificates:
+    """The webhook CA and serving certificate, and the grant keys derived from them."""
+
+    bundle: certs.CertBundle
+    grant_keys: tuple[bytes, ...]
+
+    @classmethod
+    def of(cls, bundle: certs.CertBundle) -> Certificates:
+        # The signing CA's key first; a successor CA's too, so replicas a rotation step apart agree.
+        pairs = (bundle.ca, *([bundle.next_ca] if bundle.next_ca is not None else []))
+        return cls(bundle, tuple(grant.derive_key(pair.key_pem) for pair in pairs))
+
+
+@dataclass
+class Health:
+    """What the maintenance loop last found; read by the status it writes."""
+
+    configs_ok: bool = False
+    ready: bool = False
+    last_report: audit.AuditReport | None = None
+    last_status: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Serving:
+    """What admission needs beyond the process's runtime, built whole by the startup handler.
+
+    `view` is None only while the active profile's spec.macPool is invalid and no valid one has
+    been read since startup: admission then refuses (503) and the configurations use the defaults.
+    """
+
+    cluster_identity: str
+    view: PoolView | None
+    certificates: Certificates
+    # kopf's live indexes of the MACReservations; they fill as reservations are listed.
+    by_mac: kopf.Index[str, Reservation]
+    by_holder: kopf.Index[str, Reservation]
+    wake: asyncio.Event = field(default_factory=asyncio.Event)
+
+    @property
+    def settings(self) -> MacPoolSettings:
+        return self.view.settings if self.view is not None else MacPoolSettings()
+
+
+class MacPoolRuntime:
+    """The MAC wiring's process-wide parts; `serving` is set by the startup handler."""
+
+    def __init__(self, options: AdmissionOptions, api_client: Any, reactor: Reactor, metrics: MacPoolMetrics):
+        self.options = options
+        self.kube = KubeClient(api_client)
+        self.store = KubeReservationStore(api_client)
+        self.source = KubeObjectSource(api_client)
+        self.allocator = Allocator(self.store)
+        self.reactor = reactor
+        self.metrics = metrics
+        self._io = ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="macpool")
+        self.fan_out = webhook.on_executor(
+            ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="macpool-fan-out")
+        )
+        self.serving: Serving | None = None
+        self.watchers: list[KindWatcher] = []
+        self.maintenance: asyncio.Task[None] | None = None
+        self.health = Health()
+        # (MAC, holder) pairs already reported by an Event, once per process lifetime.
+        self.reported_collisions: set[tuple[str, str]] = set()
+
+    async def in_thread(self, fn: Callable[..., T], *args: Any) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._io, fn, *args)
+
+    def context(self, view: PoolView, certificates: Certificates) -> webhook.Context:
+        return webhook.Context(
+            view.settings,
+            view.layout,
+            self.allocator,
+            new_claim=lambda: uuid.uuid4().hex[:16],
+            grant_keys=certificates.grant_keys,
+            fan_out=self.fan_out,
+        )
+
+
+def build(config: OperatorConfig, reactor: Reactor) -> MacPoolRuntime:
+    """The runtime for `vmo run`: a client of its own and a private directory for the certificate."""
+    certs_dir = Path(tempfile.mkdtemp(prefix="vmo-macpool-"))
+    options = AdmissionOptions.from_operator_config(config, certs_dir)
+    return MacPoolRuntime(options, connect(pool_size=CONNECTIONS), reactor, MacPoolMetrics())

@@ -1,0 +1,56 @@
+"""What `vmo run` registers with kopf: handler ids are persisted in annotations, so they must not move.
+
+kopf offers no public way to list a registry's handlers; its per-cause registries are read here.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from prometheus_client import CollectorRegistry
+
+from vmo_operator.kube.client import KubeClient
+from vmo_operator.macpool import admission_config
+from vmo_operator.operator import handlers, main
+from vmo_operator.operator.config import OperatorConfig
+from vmo_operator.operator.macpool import lifecycle
+from vmo_operator.operator.macpool.metrics import MacPoolMetrics
+from vmo_operator.operator.macpool.runtime import AdmissionOptions, MacPoolRuntime
+from vmo_operator.operator.metrics import ProfileMetrics
+from vmo_operator.operator.reactor import Reactor
+
+NO_API = object()  # nothing is requested while handlers are only registered
+
+
+def test_profile_handlers_keep_the_ids_of_plain_functions() -> None:
+    registry = main._registry()
+    runtime = handlers.Runtime(KubeClient(NO_API), OperatorConfig(), ProfileMetrics(CollectorRegistry()))
+    handlers.register(registry, runtime)
+    activities = {h.id for h in registry._activities.get_all_handlers()}
+    assert {
+        "login_via_client",
+        "configure",
+        "start_custom_kind_watchers",
+        "stop_custom_kind_watchers",
+    } <= activities
+    assert {h.id for h in registry._spawning.get_all_handlers()} == {"profile_loop"}
+    assert {h.id for h in registry._changing.get_all_handlers()} == {"profile_deleted"}
+    assert {h.id for h in registry._watching.get_all_handlers()} == {"owned_event", "profile_event"}
+
+
+def test_the_mac_wiring_registers_four_webhooks_two_indexes_and_its_lifecycle(tmp_path: Path) -> None:
+    registry = main._registry()
+    options = AdmissionOptions.from_operator_config(OperatorConfig(webhook_mode="url"), tmp_path)
+    runtime = MacPoolRuntime(options, NO_API, Reactor(), MacPoolMetrics(CollectorRegistry()))
+    lifecycle.register(registry, runtime)
+    assert {h.id for h in registry._webhooks.get_all_handlers()} == {
+        admission_config.MUTATE_VM,
+        admission_config.MUTATE_VMI,
+        admission_config.VALIDATE_VM,
+        admission_config.VALIDATE_VMI,
+    }
+    assert {h.id for h in registry._indexing.get_all_handlers()} == {"macpool_by_mac", "macpool_by_holder"}
+    activities = {h.id for h in registry._activities.get_all_handlers()}
+    assert {"macpool-startup", "macpool-cleanup"} <= activities
+    assert {h.id for h in registry._watching.get_all_handlers()} == {"macpool-profile-event"}
+    assert runtime.serving is None  # admission answers 503 until the startup handler has run
