@@ -17,10 +17,12 @@ from typing import Any
 
 import kopf
 import structlog
+from pydantic import ValidationError
 
-from vmo_operator.engine.reconcile import active_profile
+from vmo_operator.api.profiles import active_profile, validation_problems
 from vmo_operator.kube import kinds
 from vmo_operator.kube.client import KubeClient
+from vmo_operator.kube.cluster import cluster_uid
 from vmo_operator.macpool import certs
 from vmo_operator.macpool import mac as macs
 from vmo_operator.macpool.settings import from_profile_spec
@@ -32,12 +34,11 @@ log = structlog.get_logger("vmo.macpool")
 SERVER_FILE_CHECK_SECONDS = 10
 
 
-def _kube_system_uid(kube: KubeClient) -> str:
-    # TODO(lead): one cluster-UID reader; the engine reads the same UID for its cluster facts.
-    namespace = kube.get(kinds.NAMESPACE, "kube-system")
-    if namespace is None:
+def _cluster_identity(kube: KubeClient) -> str:
+    uid = cluster_uid(kube)
+    if not uid:
         raise RuntimeError("namespace kube-system not found: no cluster identity for the MAC pool")
-    return str(namespace["metadata"]["uid"])
+    return uid
 
 
 def read_view(kube: KubeClient, cluster_identity: str, previous: PoolView | None) -> PoolView | None:
@@ -47,7 +48,10 @@ def read_view(kube: KubeClient, cluster_identity: str, previous: PoolView | None
     try:
         settings = from_profile_spec(spec)
     except ValueError as exc:
-        log.warning("invalid spec.macPool; keeping the previous settings", error=str(exc))
+        problems = validation_problems(exc, prefix="spec.macPool") if isinstance(exc, ValidationError) else []
+        log.warning(
+            "invalid spec.macPool; keeping the previous settings", error="; ".join(problems) or str(exc)
+        )
         return previous
     view = PoolView(
         settings, settings.layout(cluster_identity), profile["metadata"]["name"] if profile else ""
@@ -71,7 +75,7 @@ async def start(
     Raises on API errors, which makes kopf retry the startup handler.
     """
     options, kube = runtime.options, runtime.kube
-    cluster_identity = await runtime.in_thread(_kube_system_uid, kube)
+    cluster_identity = await runtime.in_thread(_cluster_identity, kube)
     previous = runtime.serving.view if runtime.serving is not None else None
     view = await runtime.in_thread(read_view, kube, cluster_identity, previous)
     bundle = await runtime.in_thread(certificates.ensure_certificates, kube, options)

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import contextlib
 
-from vmo_operator.engine.diff import contains
 from vmo_operator.kube import kinds
 from vmo_operator.kube.client import KubeClient, KubeError
+from vmo_operator.kube.objects import contains
 from vmo_operator.macpool import admission_config
 from vmo_operator.macpool.settings import MacPoolSettings
 from vmo_operator.operator.macpool.runtime import AdmissionOptions, Certificates
