@@ -47,8 +47,8 @@ testenv-bin: ## Build etcd, kube-apiserver, kube-controller-manager, kube-schedu
 
 .PHONY: lint
 lint: venv ## ruff + mypy strict on src/ + import layering
-	$(VENV)/bin/ruff check src tests bench
-	$(VENV)/bin/ruff format --check src tests bench
+	$(VENV)/bin/ruff check src tests bench hack
+	$(VENV)/bin/ruff format --check src tests bench hack
 	$(VENV)/bin/mypy src
 	$(VENV)/bin/lint-imports
 
@@ -66,11 +66,11 @@ chaos: venv testenv-bin ## Long fault-injection and fuzz suites (200 kill rounds
 
 .PHONY: testenv-up
 testenv-up: venv testenv-bin ## Start a background control plane; kubeconfig at .testenv/kubeconfig
-	$(PY) -m tests.support.controlplane up --dir $(TESTENV_DIR)
+	$(PY) -m vmo_operator.localenv up --dir $(TESTENV_DIR)
 
 .PHONY: testenv-down
 testenv-down: venv ## Stop the background control plane and remove .testenv
-	$(PY) -m tests.support.controlplane down --dir $(TESTENV_DIR)
+	$(PY) -m vmo_operator.localenv down --dir $(TESTENV_DIR)
 
 .PHONY: crds
 crds: venv ## Regenerate crds/, docs/reference.md and the chart/kustomize CRD copies from the code

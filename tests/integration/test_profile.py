@@ -1,7 +1,7 @@
 """A VMOProfile installs, converges, repairs and removes the VM stack on a real control plane.
 
 The operator runs as its own process with its own identity; virt-operator and cdi-operator are
-played by the simulator (tests/simulators). Tests run one after another against the one
+played by the simulator (hack/simulators). Tests run one after another against the one
 cluster-wide profile and leave no profile behind.
 """
 
@@ -18,7 +18,6 @@ import yaml
 from kubernetes import client
 from kubernetes.client.rest import ApiException
 
-from tests.support.controlplane import ControlPlane
 from tests.support.kube import (
     PROFILE,
     condition,
@@ -33,6 +32,7 @@ from tests.support.vms import VM_API, vm_body
 from tests.support.waiting import eventually
 from vmo_operator.kube.client import KubeClient
 from vmo_operator.kube.objects import MANAGED_BY_LABEL, MANAGED_BY_VALUE, ObjectKey
+from vmo_operator.localenv.controlplane import ControlPlane
 
 pytestmark = pytest.mark.integration
 
