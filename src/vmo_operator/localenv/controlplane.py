@@ -97,7 +97,10 @@ class ControlPlane:
     def binary(self, name: str) -> str:
         path = self.bin_dir / name
         if not path.exists():
-            raise ControlPlaneError(f"{path} is missing; build it with hack/testenv/build.sh")
+            raise ControlPlaneError(
+                f"{path} is missing: build it with hack/testenv/build.sh in a checkout, or point "
+                f"--bin-dir or {BIN_DIR_VARIABLE} at a directory that has it"
+            )
         return str(path)
 
     # ---- lifecycle ---------------------------------------------------------------------------
