@@ -43,6 +43,10 @@ def test_every_path_flag_lies_under_the_work_directory(tmp_path: Path) -> None:
     assert paths
     assert all(path.startswith(str(tmp_path)) for path in paths), paths
     assert f"--audit-log-path={tmp_path / 'logs' / 'audit.log'}" in args
+    unaudited = commands.kube_apiserver(
+        "kube-apiserver", etcd_port=1, port=2, pki=tmp_path, audit_policy=None, audit_log=tmp_path / "a.log"
+    )
+    assert not [arg for arg in unaudited if arg.startswith("--audit")]
 
 
 def test_down_on_a_directory_without_a_control_plane_removes_it(tmp_path: Path) -> None:

@@ -45,8 +45,14 @@ def etcd(binary: str, *, data_dir: Path, client_port: int, peer_port: int) -> li
 
 
 def kube_apiserver(
-    binary: str, *, etcd_port: int, port: int, pki: Path, audit_policy: Path, audit_log: Path
+    binary: str, *, etcd_port: int, port: int, pki: Path, audit_policy: Path | None, audit_log: Path
 ) -> list[str]:
+    """The API server's flags; with `audit_policy`, every write is recorded in `audit_log`."""
+    audit = [
+        f"--audit-policy-file={audit_policy}",
+        f"--audit-log-path={audit_log}",
+        "--audit-log-format=json",
+    ]
     return [
         binary,
         f"--etcd-servers=http://127.0.0.1:{etcd_port}",
@@ -68,9 +74,7 @@ def kube_apiserver(
         # The apiserver calls webhooks and aggregated APIs with this identity.
         f"--proxy-client-cert-file={pki / 'apiserver-client.crt'}",
         f"--proxy-client-key-file={pki / 'apiserver-client.key'}",
-        f"--audit-policy-file={audit_policy}",
-        f"--audit-log-path={audit_log}",
-        "--audit-log-format=json",
+        *(audit if audit_policy else []),
         "--profiling=false",
         "--v=1",
     ]
