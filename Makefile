@@ -1,5 +1,6 @@
 # vmo-operator developer entry points. `make test` works from a fresh clone: it creates the venv,
-# builds the control-plane binaries (cached by go.sum), lints, and runs unit + integration tests.
+# builds the control-plane binaries (cached by go.sum), lints, and runs unit, integration, packaging
+# and bounded chaos tests.
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
@@ -9,16 +10,21 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 TESTENV_DIR := .testenv
 PYTEST_ARGS ?=
+# The slowest tests of every run are printed, so waste shows where it starts.
+DURATIONS := --durations=25
 # Fault-injection and fuzz sizes (tests/chaos/budget.py): bounded in `make test`, long in `make chaos`.
 # VMO_CHAOS_SEED replays a run; both targets print the budget and seed they used.
-CHAOS_BOUNDED := VMO_CHAOS_ROUNDS=20 VMO_FUZZ_PROFILES=500 VMO_FUZZ_RECONCILED=20 VMO_FUZZ_VMS=200
+CHAOS_BOUNDED := VMO_CHAOS_ROUNDS=5 VMO_FUZZ_PROFILES=500 VMO_FUZZ_RECONCILED=20 VMO_FUZZ_VMS=200
 CHAOS_LONG := VMO_CHAOS_ROUNDS=200 VMO_FUZZ_PROFILES=5000 VMO_FUZZ_RECONCILED=100 VMO_FUZZ_VMS=2000
 # Tests too timing-sensitive for a loaded 2-core CI machine; they run with `make chaos` only.
 CHAOS_ONLY := tests/chaos/test_crd_vanishing.py
+# Lint, scans and dry-runs of what ships (chart, kustomize, image, RBAC): `make packaging`, which
+# `make test` runs first, so they run once per `make test`.
+PACKAGING_TESTS := tests/packaging
 
 .PHONY: help
 help: ## List the targets
-	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-16s %s\n", $$1, $$2}'
+	@grep -hE '^[a-zA-Z0-9_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-16s %s\n", $$1, $$2}'
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -51,8 +57,8 @@ operands-bin: ## Build the real operands: snapshot-controller, descheduler, cdi-
 
 .PHONY: lint
 lint: venv ## ruff + mypy strict on src/ + import layering
-	$(VENV)/bin/ruff check src tests bench
-	$(VENV)/bin/ruff format --check src tests bench
+	$(VENV)/bin/ruff check src tests bench hack
+	$(VENV)/bin/ruff format --check src tests bench hack
 	$(VENV)/bin/mypy src
 	$(VENV)/bin/lint-imports
 
@@ -60,9 +66,13 @@ lint: venv ## ruff + mypy strict on src/ + import layering
 unit: venv ## Unit tests only (pure logic, no cluster)
 	$(PY) -m pytest tests/unit -q $(PYTEST_ARGS)
 
+.PHONY: packaging
+packaging: venv testenv-bin scan-tools ## Chart, kustomize, Dockerfile, RBAC and security-scan tests (also run by `make test`)
+	$(PY) -m pytest $(PACKAGING_TESTS) -q $(DURATIONS) $(PYTEST_ARGS)
+
 .PHONY: test
-test: venv testenv-bin scan-tools lint ## Everything: lint, unit, integration, bounded fault-injection and fuzz suites
-	$(CHAOS_BOUNDED) $(PY) -m pytest tests -q --ignore=$(CHAOS_ONLY) $(PYTEST_ARGS)
+test: venv testenv-bin lint packaging ## Everything: lint, packaging, unit, integration, bounded fault-injection and fuzz suites
+	$(CHAOS_BOUNDED) $(PY) -m pytest tests -q --ignore=$(CHAOS_ONLY) --ignore=$(PACKAGING_TESTS) $(DURATIONS) $(PYTEST_ARGS)
 
 .PHONY: chaos
 chaos: venv testenv-bin ## Long fault-injection and fuzz suites (200 kill rounds, 5000 profiles); VMO_CHAOS_SEED=n replays
@@ -70,11 +80,11 @@ chaos: venv testenv-bin ## Long fault-injection and fuzz suites (200 kill rounds
 
 .PHONY: testenv-up
 testenv-up: venv testenv-bin ## Start a background control plane; kubeconfig at .testenv/kubeconfig
-	$(PY) -m tests.support.controlplane up --dir $(TESTENV_DIR)
+	$(PY) -m vmo_operator.localenv up --dir $(TESTENV_DIR)
 
 .PHONY: testenv-down
 testenv-down: venv ## Stop the background control plane and remove .testenv
-	$(PY) -m tests.support.controlplane down --dir $(TESTENV_DIR)
+	$(PY) -m vmo_operator.localenv down --dir $(TESTENV_DIR)
 
 .PHONY: crds
 crds: venv ## Regenerate crds/, docs/reference.md and the chart/kustomize CRD copies from the code

@@ -19,11 +19,13 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 from kubernetes import client  # noqa: E402
-from tests.simulators.operands import OperandSimulator  # noqa: E402
-from tests.support.controlplane import ControlPlane, free_port  # noqa: E402
+
+from hack.simulators.operands import OperandSimulator  # noqa: E402
 from tests.support.kube import apply_crd_files, condition, get_profile  # noqa: E402
 from tests.support.operator import OPERATOR_USER, OperatorProcess, bind_operator_identity  # noqa: E402
 from tests.support.vms import webhook_operator  # noqa: E402
+from vmo_operator.localenv.controlplane import ControlPlane  # noqa: E402
+from vmo_operator.localenv.processes import free_port  # noqa: E402
 
 
 @dataclass(frozen=True)

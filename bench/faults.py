@@ -9,12 +9,12 @@ from typing import Any
 
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
+
+from bench.core import Bench, Row, available
 from tests.support.faults import restart_apiserver_under_load
 from tests.support.kube import PROFILE, get_profile
 from tests.support.vms import list_vms
 from tests.support.waiting import eventually
-
-from bench.core import Bench, Row, available
 
 PROFILE_NAME = "bench-restart"
 NAMESPACE = "bench-restart"

@@ -15,12 +15,12 @@ from typing import Any
 
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
-from tests.simulators.operands import KUBEVIRT_WORKLOAD_CRDS, crds_established, install_kubevirt_crds
+
+from bench.core import Bench, Row, median, percentile, rss_mb
+from hack.simulators.operands import KUBEVIRT_WORKLOAD_CRDS, crds_established, install_kubevirt_crds
 from tests.support.operator import OperatorProcess
 from tests.support.vms import VM_API, create_vm, vm_body, vm_macs
 from tests.support.waiting import eventually
-
-from bench.core import Bench, Row, median, percentile, rss_mb
 from vmo_operator.macpool import mac as macs
 from vmo_operator.macpool.admission_config import CONFIGURATION_NAME
 from vmo_operator.macpool.settings import NAMESPACE_OPT_OUT_LABEL, NAMESPACE_OPT_OUT_VALUE

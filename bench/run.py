@@ -20,12 +20,12 @@ from dataclasses import asdict
 from pathlib import Path
 
 from kubernetes import client
-from tests.support.kube import PROFILE, get_profile
-from tests.support.waiting import eventually
 
 from bench.core import REPO, Bench, Row, available, environment
 from bench.faults import restart_rows
 from bench.macpool import scale_rows, webhook_rows
+from tests.support.kube import PROFILE, get_profile
+from tests.support.waiting import eventually
 
 RESULTS = REPO / "bench" / "results"
 

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # `make demo` / `make demo-down`: the whole product on a local control plane.
 #
-# virt-operator and cdi-operator cannot run here (no container runtime), so the demo runs the
-# test simulators in their place: they mark the KubeVirt and CDI resources Deployed once the
+# The control plane is the product's own (`python -m vmo_operator.localenv`). virt-operator and
+# cdi-operator cannot run here (no container runtime), so the demo runs the simulators of
+# hack/simulators in their place: they mark the KubeVirt and CDI resources Deployed once the
 # operator Deployments rendered by vmo-operator are Ready on the kwok nodes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -29,12 +30,12 @@ case "${1:-up}" in
     fi
     mkdir -p "$DEMO"
     echo "==> starting the local control plane (etcd, kube-apiserver, controller-manager, scheduler, kwok)"
-    $PY -m tests.support.controlplane up --dir "$DEMO/cluster"
+    $PY -m vmo_operator.localenv up --dir "$DEMO/cluster"
     echo "==> installing the vmo-operator CRDs"
     kubectl apply --server-side -f crds/ >/dev/null
     kubectl wait --for=condition=Established crd --all --timeout=60s >/dev/null
-    echo "==> starting SIMULATED virt-operator and cdi-operator (test scaffolding, not part of the product)"
-    setsid $PY -m tests.simulators.operands --kubeconfig "$KUBECONFIG" >"$DEMO/simulator.log" 2>&1 &
+    echo "==> starting SIMULATED virt-operator and cdi-operator (hack/simulators, not part of the product)"
+    setsid $PY -m hack.simulators.operands --kubeconfig "$KUBECONFIG" >"$DEMO/simulator.log" 2>&1 &
     echo $! >"$DEMO/simulator.pid"
     echo "==> starting vmo-operator in the background, MAC webhook on 127.0.0.1 (log: $DEMO/operator.log)"
     webhook_port="$($PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
@@ -64,7 +65,7 @@ MSG
   down)
     stop_pidfile "$DEMO/operator.pid"
     stop_pidfile "$DEMO/simulator.pid"
-    if [ -d "$DEMO/cluster" ]; then $PY -m tests.support.controlplane down --dir "$DEMO/cluster"; fi
+    if [ -d "$DEMO/cluster" ]; then $PY -m vmo_operator.localenv down --dir "$DEMO/cluster"; fi
     rm -rf "$DEMO"
     echo "demo stopped"
     ;;

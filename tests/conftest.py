@@ -14,7 +14,8 @@ from typing import Any
 
 import pytest
 
-from tests.support.controlplane import ControlPlane, leftover_processes
+from vmo_operator.localenv.controlplane import ControlPlane
+from vmo_operator.localenv.processes import leftover_processes
 
 
 @pytest.fixture(scope="session")
@@ -68,8 +69,8 @@ def project_crds(api_client: Any) -> list[str]:
 
 @pytest.fixture(scope="session")
 def simulator(api_client: Any) -> Iterator[Any]:
-    """virt-operator and cdi-operator stand-ins (test scaffolding, see tests/simulators)."""
-    from tests.simulators.operands import OperandSimulator
+    """virt-operator and cdi-operator stand-ins (test scaffolding, see hack/simulators)."""
+    from hack.simulators.operands import OperandSimulator
 
     sim = OperandSimulator(api_client).start()
     yield sim

@@ -17,7 +17,7 @@ def _int(name: str, default: int) -> int:
 
 @dataclass(frozen=True)
 class Budget:
-    rounds: int = 20
+    rounds: int = 5
     """Operator SIGKILL rounds (VMO_CHAOS_ROUNDS)."""
 
     seed: int = 20261125

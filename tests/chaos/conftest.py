@@ -11,12 +11,14 @@ from collections.abc import Callable, Iterator
 import pytest
 from kubernetes import client
 
+from hack.simulators.operands import OperandSimulator
 from tests.chaos.budget import BUDGET, Budget
 from tests.chaos.harness import WORKLOAD_NAMESPACE, ChaosCluster, Workloads, reset
-from tests.simulators.operands import OperandSimulator
-from tests.support.controlplane import REPO, ControlPlane, free_port, leftover_processes
 from tests.support.kube import apply_crd_files
 from tests.support.operator import bind_operator_identity
+from tests.support.paths import REPO
+from vmo_operator.localenv.controlplane import ControlPlane
+from vmo_operator.localenv.processes import free_port, leftover_processes
 
 
 @pytest.fixture(scope="package")

@@ -23,13 +23,13 @@ from typing import Any
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from tests.simulators.operands import OperandSimulator
-from tests.support.controlplane import ControlPlane
+from hack.simulators.operands import OperandSimulator
 from tests.support.kube import PROFILE, condition, get_profile, owned_objects, rendered
 from tests.support.operator import OperatorProcess
 from tests.support.vms import create_with_retry, list_vms, webhook_operator
 from tests.support.waiting import WaitTimeoutError, eventually
 from vmo_operator.kube.objects import PROFILE_LABEL, ObjectKey
+from vmo_operator.localenv.controlplane import ControlPlane
 from vmo_operator.macpool import mac as macs
 from vmo_operator.macpool.reservation import GROUP, PLURAL, VERSION, Reservation
 

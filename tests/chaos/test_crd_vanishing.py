@@ -15,10 +15,11 @@ import yaml
 from kubernetes import client
 from kubernetes.client.rest import ApiException
 
-from tests.simulators.operands import KUBEVIRT_WORKLOAD_CRDS, crds_established, install_kubevirt_crds
-from tests.support.controlplane import ControlPlane, free_port
+from hack.simulators.operands import KUBEVIRT_WORKLOAD_CRDS, crds_established, install_kubevirt_crds
 from tests.support.operator import OPERATOR_NAMESPACE, OperatorProcess, bind_operator_identity
 from tests.support.waiting import eventually
+from vmo_operator.localenv.controlplane import ControlPlane
+from vmo_operator.localenv.processes import free_port
 from vmo_operator.macpool import admission_config
 
 pytestmark = pytest.mark.integration

@@ -13,7 +13,7 @@ fresh one. The fresh operator must converge:
 A deletion is killed twice: while workloads block it (nothing may be torn down) and, after the
 tests delete their workloads, while it tears down (it must end with nothing left).
 
-VMO_CHAOS_ROUNDS sets the number of rounds (20 in `make test`, 200 in `make chaos`);
+VMO_CHAOS_ROUNDS sets the number of rounds (5 in `make test`, 200 in `make chaos`);
 VMO_CHAOS_SEED the seed, printed with every round so a failure can be replayed.
 """
 

@@ -18,9 +18,11 @@ import pytest
 from kubernetes import client, config
 from kubernetes.client.rest import ApiException
 
-from tests.support.controlplane import REPO, ControlPlane, leftover_processes
-from tests.support.pki import CertificateAuthority
+from tests.support.paths import REPO
 from tests.support.waiting import eventually
+from vmo_operator.localenv.controlplane import ControlPlane
+from vmo_operator.localenv.pki import CertificateAuthority
+from vmo_operator.localenv.processes import leftover_processes
 
 pytestmark = pytest.mark.integration
 

@@ -1,7 +1,7 @@
 """The MAC allocator end to end: two operator replicas serving the webhooks on one loopback port,
 a real API server calling them, reservations arbitrated by the API server.
 
-The VirtualMachine API is installed the way virt-operator would (tests/simulators). Each replica
+The VirtualMachine API is installed the way virt-operator would (hack/simulators). Each replica
 is a real process; the restart test SIGKILLs one of them in the middle of a burst of creates.
 """
 
@@ -24,8 +24,7 @@ import pytest
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from tests.simulators.operands import KUBEVIRT_WORKLOAD_CRDS, crds_established, install_kubevirt_crds
-from tests.support.controlplane import ControlPlane, free_port
+from hack.simulators.operands import KUBEVIRT_WORKLOAD_CRDS, crds_established, install_kubevirt_crds
 from tests.support.operator import OperatorProcess, bind_operator_identity
 from tests.support.vms import (
     VM_API,
@@ -38,6 +37,8 @@ from tests.support.vms import (
     webhook_operator,
 )
 from tests.support.waiting import eventually
+from vmo_operator.localenv.controlplane import ControlPlane
+from vmo_operator.localenv.processes import free_port
 from vmo_operator.macpool import mac as macs
 from vmo_operator.macpool.admission_config import CONFIGURATION_NAME
 from vmo_operator.macpool.grant import GRANT_ANNOTATION

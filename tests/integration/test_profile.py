@@ -1,7 +1,7 @@
 """A VMOProfile installs, converges, repairs and removes the VM stack on a real control plane.
 
 The operator runs as its own process with its own identity; virt-operator and cdi-operator are
-played by the simulator (tests/simulators). Tests run one after another against the one
+played by the simulator (hack/simulators). Tests run one after another against the one
 cluster-wide profile and leave no profile behind.
 """
 
@@ -18,7 +18,6 @@ import yaml
 from kubernetes import client
 from kubernetes.client.rest import ApiException
 
-from tests.support.controlplane import ControlPlane
 from tests.support.kube import (
     PROFILE,
     condition,
@@ -31,8 +30,10 @@ from tests.support.kube import (
 from tests.support.operator import OPERATOR_USER
 from tests.support.vms import VM_API, vm_body
 from tests.support.waiting import eventually
+from vmo_operator.kube import kinds
 from vmo_operator.kube.client import KubeClient
 from vmo_operator.kube.objects import MANAGED_BY_LABEL, MANAGED_BY_VALUE, ObjectKey
+from vmo_operator.localenv.controlplane import ControlPlane
 
 pytestmark = pytest.mark.integration
 
@@ -57,37 +58,92 @@ def kubevirt_cr(api: Any) -> dict[str, Any]:
     return result
 
 
-ProfileFactory = Callable[..., dict[str, Any]]
+class SharedProfile:
+    """The one cluster-wide profile "vmo", installed once per module and re-specified by each test.
 
+    Installing the snapshot controller waits out its upstream `minReadySeconds: 35` (the API has no
+    field to change that), and tearing everything down takes as long again. A spec change that
+    leaves the snapshot controller alone waits for neither, so tests converge the shared profile to
+    the spec they need instead of installing their own.
+    """
 
-@pytest.fixture
-def make_profile(api_client: Any, operator: Any) -> Iterator[ProfileFactory]:
-    """Create profiles; afterwards delete every profile and wait until nothing we own remains."""
-    custom = client.CustomObjectsApi(api_client)
-    # A profile left over from another module would make ours the second (inactive) one.
-    eventually(
-        lambda: not custom.list_cluster_custom_object(*PROFILE)["items"], timeout=120, what="no profiles left"
-    )
+    def __init__(self, api: Any) -> None:
+        self.api = api
+        self.custom = client.CustomObjectsApi(api)
 
-    def create(spec: dict[str, Any], name: str = "vmo") -> dict[str, Any]:
+    def create(self, spec: dict[str, Any], name: str = "vmo") -> dict[str, Any]:
         body = {
             "apiVersion": "vmo.dev/v1alpha1",
             "kind": "VMOProfile",
             "metadata": {"name": name},
             "spec": spec,
         }
-        result: dict[str, Any] = custom.create_cluster_custom_object(*PROFILE, body)
+        result: dict[str, Any] = self.custom.create_cluster_custom_object(*PROFILE, body)
         return result
 
-    yield create
+    def converge(self, spec: dict[str, Any]) -> dict[str, Any]:
+        """Make `spec` the profile's whole spec (creating it if absent) and wait until it is Available."""
+        current = get_profile(self.api, "vmo")
+        if current is not None and current["metadata"].get("deletionTimestamp"):
+            eventually(lambda: get_profile(self.api, "vmo") is None, timeout=120, what="old profile gone")
+            current = None
+        if current is None:
+            self.create(spec)
+        else:
+            current["spec"] = spec
+            kube_of(self.api).replace(kinds.PROFILE, current)
+        converged = wait_condition(self.api, "vmo", "Available", timeout=120)
+        # What an earlier spec (or an earlier test's namespace) left behind must be gone too, so the
+        # test starts from exactly what a fresh profile with `spec` would own.
+        wanted = {ObjectKey.of(obj) for obj in rendered(spec, "vmo")}
+        eventually(
+            lambda: owned_objects(self.api).keys() <= wanted, timeout=60, what="nothing owned beyond the spec"
+        )
+        return converged
 
-    _delete_vms(api_client)
-    for item in custom.list_cluster_custom_object(*PROFILE)["items"]:
-        custom.delete_cluster_custom_object(*PROFILE, item["metadata"]["name"])
+    def fresh(self, spec: dict[str, Any]) -> dict[str, Any]:
+        """A newly created profile: remove any profile first (nothing to do as the module's first test)."""
+        self.remove()
+        self.create(spec)
+        return wait_condition(self.api, "vmo", "Available", timeout=120)
+
+    def remove(self, *, keep: str = "") -> None:
+        """Delete every profile but `keep`; without `keep`, wait until nothing we own remains."""
+        names = [
+            item["metadata"]["name"] for item in self.custom.list_cluster_custom_object(*PROFILE)["items"]
+        ]
+        for name in names:
+            if name != keep:
+                self.custom.delete_cluster_custom_object(*PROFILE, name)
+        eventually(
+            lambda: all(get_profile(self.api, name) is None for name in names if name != keep),
+            timeout=120,
+            what="profiles gone",
+        )
+        if not keep:
+            eventually(lambda: not owned_objects(self.api), timeout=60, what="no owned objects left")
+
+
+@pytest.fixture(scope="module")
+def shared_profile(api_client: Any, operator: Any) -> Iterator[SharedProfile]:
+    """The module's profile; afterwards every profile is deleted and nothing we own remains."""
+    custom = client.CustomObjectsApi(api_client)
+    # A profile left over from another module would make ours the second (inactive) one.
     eventually(
-        lambda: not custom.list_cluster_custom_object(*PROFILE)["items"], timeout=120, what="profiles gone"
+        lambda: not custom.list_cluster_custom_object(*PROFILE)["items"], timeout=120, what="no profiles left"
     )
-    eventually(lambda: not owned_objects(api_client), timeout=60, what="no owned objects left")
+    shared = SharedProfile(api_client)
+    yield shared
+    _delete_vms(api_client)
+    shared.remove()
+
+
+@pytest.fixture
+def profile(api_client: Any, shared_profile: SharedProfile) -> Iterator[SharedProfile]:
+    """The shared profile; after each test, the VMs it made and any other profile are deleted."""
+    yield shared_profile
+    _delete_vms(api_client)
+    shared_profile.remove(keep="vmo")
 
 
 def _delete_vms(api: Any) -> None:
@@ -104,12 +160,10 @@ def _delete_vms(api: Any) -> None:
 
 
 def test_fresh_profile_becomes_available_with_every_rendered_object(
-    api_client: Any, make_profile: ProfileFactory, namespace: str
+    api_client: Any, profile: SharedProfile, namespace: str
 ) -> None:
     spec = {"multus": {"networks": [{"name": "vlan-10", "vlan": 10, "namespaces": [namespace]}]}}
-    make_profile(spec)
-
-    profile = wait_condition(api_client, "vmo", "Available", timeout=120)
+    created = profile.fresh(spec)
 
     for obj in rendered(spec, "vmo"):
         assert live(api_client, obj) is not None, f"{obj['kind']} {obj['metadata']['name']} missing"
@@ -118,26 +172,25 @@ def test_fresh_profile_becomes_available_with_every_rendered_object(
     assert "DeclarativeHotplugVolumes" in gates
     assert "HotplugVolumes" not in gates
     assert "LiveMigration" not in gates
-    assert "LiveMigration" in profile["status"]["featureGates"]["implied"]
+    assert "LiveMigration" in created["status"]["featureGates"]["implied"]
     nad = client.CustomObjectsApi(api_client).get_namespaced_custom_object(
         "k8s.cni.cncf.io", "v1", namespace, "network-attachment-definitions", "vlan-10"
     )
     config = json.loads(nad["spec"]["config"])
     assert (config["type"], config["vlan"], config["bridge"]) == ("bridge", 10, "br0")
     for component in ("kubevirt", "cdi", "multus", "descheduler", "snapshotController"):
-        assert profile["status"]["components"][component]["ready"], component
-    assert condition(profile, "ReconcileComplete")["status"] == "True"  # type: ignore[index]
-    assert condition(profile, "Degraded")["status"] == "False"  # type: ignore[index]
+        assert created["status"]["components"][component]["ready"], component
+    assert condition(created, "ReconcileComplete")["status"] == "True"  # type: ignore[index]
+    assert condition(created, "Degraded")["status"] == "False"  # type: ignore[index]
 
 
 def test_edits_converge_and_disabling_a_component_prunes_exactly_its_objects(
-    api_client: Any, make_profile: ProfileFactory, namespace: str
+    api_client: Any, profile: SharedProfile, namespace: str
 ) -> None:
     spec: dict[str, Any] = {
         "multus": {"networks": [{"name": "vlan-10", "vlan": 10, "namespaces": [namespace]}]}
     }
-    make_profile(spec)
-    wait_condition(api_client, "vmo", "Available", timeout=120)
+    profile.converge(spec)
     custom = client.CustomObjectsApi(api_client)
 
     edited = copy.deepcopy(spec)
@@ -179,12 +232,13 @@ def test_edits_converge_and_disabling_a_component_prunes_exactly_its_objects(
 
 
 def test_manual_delete_and_edits_are_repaired_and_reported(
-    control_plane: ControlPlane, api_client: Any, make_profile: ProfileFactory, namespace: str
+    control_plane: ControlPlane, api_client: Any, profile: SharedProfile, namespace: str
 ) -> None:
-    make_profile({"multus": {"networks": [{"name": "vlan-10", "vlan": 10, "namespaces": [namespace]}]}})
-    wait_condition(api_client, "vmo", "Available", timeout=120)
+    profile.converge({"multus": {"networks": [{"name": "vlan-10", "vlan": 10, "namespaces": [namespace]}]}})
     apps = client.AppsV1Api(api_client)
     custom = client.CustomObjectsApi(api_client)
+    # The profile is shared with other tests of this module: count only the events this one causes.
+    earlier_events = {e.metadata.name for e in _overwritten_events(api_client)}
 
     old_uid = apps.read_namespaced_deployment("virt-operator", "kubevirt").metadata.uid
     apps.delete_namespaced_deployment("virt-operator", "kubevirt")
@@ -223,14 +277,7 @@ def test_manual_delete_and_edits_are_repaired_and_reported(
     )
 
     def overwritten_events() -> list[Any]:
-        events = (
-            client.CoreV1Api(api_client)
-            .list_namespaced_event(
-                "default", field_selector="involvedObject.kind=VMOProfile,reason=Overwritten"
-            )
-            .items
-        )
-        return [e for e in events if e.involved_object.name == "vmo"]
+        return [e for e in _overwritten_events(api_client) if e.metadata.name not in earlier_events]
 
     events = eventually(
         lambda: len(overwritten_events()) >= 3 and overwritten_events(), timeout=30, what="Overwritten events"
@@ -241,11 +288,19 @@ def test_manual_delete_and_edits_are_repaired_and_reported(
     assert "KubeVirt" in messages
 
 
+def _overwritten_events(api: Any) -> list[Any]:
+    events = (
+        client.CoreV1Api(api)
+        .list_namespaced_event("default", field_selector="involvedObject.kind=VMOProfile,reason=Overwritten")
+        .items
+    )
+    return [e for e in events if e.involved_object.name == "vmo"]
+
+
 def test_an_idle_resync_writes_nothing(
-    control_plane: ControlPlane, api_client: Any, make_profile: ProfileFactory, operator: Any
+    control_plane: ControlPlane, api_client: Any, profile: SharedProfile, operator: Any
 ) -> None:
-    make_profile({})
-    wait_condition(api_client, "vmo", "Available", timeout=120)
+    profile.converge({})
     wait_condition(api_client, "vmo", "Progressing", "False", timeout=60)
 
     def reconciles() -> float:
@@ -267,9 +322,138 @@ def _quiet_rounds(plane: ControlPlane, reconciles: Callable[[], float], rounds: 
     return len(plane.writes_by(OPERATOR_USER)) == writes
 
 
-def test_a_foreign_volume_snapshot_crd_is_left_untouched(
-    api_client: Any, make_profile: ProfileFactory
+def test_a_second_profile_is_reported_and_not_applied(api_client: Any, profile: SharedProfile) -> None:
+    profile.converge({})
+    profile.create({"descheduler": {"enabled": False}}, name="second")
+
+    second = wait_condition(api_client, "second", "Degraded", timeout=60)
+    assert condition(second, "Degraded")["reason"] == "DuplicateProfile"  # type: ignore[index]
+    assert "vmo" in condition(second, "Available")["message"]  # type: ignore[index]
+    labelled = [
+        o
+        for o in owned_objects(api_client).values()
+        if o["metadata"]["labels"].get("vmo.dev/profile") == "second"
+    ]
+    assert labelled == []
+    # The first profile is unaffected: its descheduler stays.
+    assert any(
+        o["metadata"]["labels"]["vmo.dev/component"] == "descheduler"
+        for o in owned_objects(api_client).values()
+    )
+
+
+def test_metrics_endpoint_serves_the_operator_metrics_after_a_reconcile(
+    api_client: Any, profile: SharedProfile, operator: Any
 ) -> None:
+    profile.converge({})
+    apps = client.AppsV1Api(api_client)
+    # The operator process is the session's: count only the repair this test causes.
+    repairs = 'vmo_drift_repairs_total{kind="Deployment"}'
+    repairs_before = operator.metrics().get(repairs, 0)
+    apps.delete_namespaced_deployment("descheduler", "kube-system")
+    eventually(
+        lambda: apps.read_namespaced_deployment("descheduler", "kube-system"), timeout=30, what="repair"
+    )
+
+    eventually(
+        lambda: operator.metrics().get(repairs, 0) >= repairs_before + 1,
+        timeout=30,
+        what="drift repair counted",
+    )
+    samples = operator.metrics()
+    names = {key.split("{")[0] for key in samples}
+    for metric in (
+        "vmo_reconcile_total",
+        "vmo_reconcile_duration_seconds_count",
+        "vmo_api_requests_total",
+        "vmo_object_writes_total",
+        "vmo_drift_repairs_total",
+        "vmo_managed_objects",
+        "vmo_profile_available",
+    ):
+        assert metric in names, metric
+    assert samples['vmo_managed_objects{component="kubevirt"}'] > 0
+    eventually(
+        lambda: operator.metrics().get('vmo_profile_available{profile="vmo"}') == 1,
+        timeout=60,
+        what="available gauge back at 1 after the repair",
+    )
+
+
+def _create_vm_once_served(api: Any, namespace: str, name: str) -> None:
+    """A halted VM, created as soon as the (simulated) KubeVirt serves the VirtualMachine API."""
+    custom = client.CustomObjectsApi(api)
+    body = vm_body(name, {})
+    eventually(
+        lambda: custom.create_namespaced_custom_object(*VM_API, namespace, "virtualmachines", body),
+        timeout=30,
+        what="VirtualMachine created",
+    )
+
+
+def test_disabling_kubevirt_while_a_vm_exists_is_refused_and_named(
+    api_client: Any, profile: SharedProfile, namespace: str
+) -> None:
+    profile.converge({})
+    custom = client.CustomObjectsApi(api_client)
+    _create_vm_once_served(api_client, namespace, "keeper")
+    custom.patch_cluster_custom_object(*PROFILE, "vmo", {"spec": {"kubevirt": {"enabled": False}}})
+
+    def refused() -> dict[str, Any] | None:
+        cond = condition(get_profile(api_client, "vmo"), "ReconcileComplete")
+        return cond if cond and cond["reason"] == "RemovalBlocked" else None
+
+    cond = eventually(refused, timeout=60, what="RemovalBlocked")
+    assert f"{namespace}/keeper" in cond["message"]
+    assert kubevirt_cr(api_client)["metadata"].get("deletionTimestamp") is None
+    client.AppsV1Api(api_client).read_namespaced_deployment("virt-operator", "kubevirt")
+
+    def blocked_events() -> list[Any]:
+        events = (
+            client.CoreV1Api(api_client)
+            .list_namespaced_event(
+                "default", field_selector="involvedObject.kind=VMOProfile,reason=RemovalBlocked"
+            )
+            .items
+        )
+        return [e for e in events if "keeper" in e.message]
+
+    eventually(blocked_events, timeout=30, what="RemovalBlocked event naming the VM")
+
+    custom.delete_namespaced_custom_object("kubevirt.io", "v1", namespace, "virtualmachines", "keeper")
+    eventually(
+        lambda: not [k for k in owned_objects(api_client) if k.kind == "KubeVirt"],
+        timeout=90,
+        what="KubeVirt removed",
+    )
+
+
+def test_deleting_the_profile_is_blocked_while_a_vm_exists(
+    api_client: Any, profile: SharedProfile, namespace: str
+) -> None:
+    profile.converge({})
+    custom = client.CustomObjectsApi(api_client)
+    _create_vm_once_served(api_client, namespace, "blocker")
+
+    custom.delete_cluster_custom_object(*PROFILE, "vmo")
+
+    def blocked() -> dict[str, Any] | None:
+        profile = get_profile(api_client, "vmo")
+        cond = condition(profile, "ReconcileComplete")
+        return profile if cond and cond["reason"] == "RemovalBlocked" else None
+
+    profile = eventually(blocked, timeout=60, what="RemovalBlocked condition")
+    assert f"{namespace}/blocker" in condition(profile, "ReconcileComplete")["message"]  # type: ignore[index]
+    assert kubevirt_cr(api_client)["metadata"].get("deletionTimestamp") is None, (
+        "KubeVirt must stay installed"
+    )
+
+    custom.delete_namespaced_custom_object("kubevirt.io", "v1", namespace, "virtualmachines", "blocker")
+    eventually(lambda: get_profile(api_client, "vmo") is None, timeout=120, what="profile deleted")
+    eventually(lambda: not owned_objects(api_client), timeout=60, what="no orphans")
+
+
+def test_a_foreign_volume_snapshot_crd_is_left_untouched(api_client: Any, profile: SharedProfile) -> None:
     ext = client.ApiextensionsV1Api(api_client)
     foreign = {
         "apiVersion": "apiextensions.k8s.io/v1",
@@ -298,6 +482,8 @@ def test_a_foreign_volume_snapshot_crd_is_left_untouched(
             ],
         },
     }
+    # Nothing of ours may be installed yet, or our own VolumeSnapshot CRD would be in the way.
+    profile.remove()
     ext.create_custom_resource_definition(foreign)
     # The API server itself updates a new CRD's status; take the version once that has settled.
     created = eventually(
@@ -306,9 +492,8 @@ def test_a_foreign_volume_snapshot_crd_is_left_untouched(
         what="Established",
     )
     try:
-        make_profile({})
-        profile = wait_condition(api_client, "vmo", "Available", timeout=120)
-        snapshot = profile["status"]["components"]["snapshotController"]
+        installed = profile.fresh({})
+        snapshot = installed["status"]["components"]["snapshotController"]
         assert snapshot["skipped"] is True
         assert "VolumeSnapshot CRDs not installed by vmo-operator" in snapshot["message"]
         after = ext.read_custom_resource_definition("volumesnapshots.snapshot.storage.k8s.io")
@@ -330,64 +515,6 @@ def _established_crd(ext: Any, name: str) -> Any:
     crd = ext.read_custom_resource_definition(name)
     conditions = crd.status.conditions or []
     return crd if any(c.type == "Established" and c.status == "True" for c in conditions) else None
-
-
-def _create_vm_once_served(api: Any, namespace: str, name: str) -> None:
-    """A halted VM, created as soon as the (simulated) KubeVirt serves the VirtualMachine API."""
-    custom = client.CustomObjectsApi(api)
-    body = vm_body(name, {})
-    eventually(
-        lambda: custom.create_namespaced_custom_object(*VM_API, namespace, "virtualmachines", body),
-        timeout=30,
-        what="VirtualMachine created",
-    )
-
-
-def test_deleting_the_profile_is_blocked_while_a_vm_exists(
-    api_client: Any, make_profile: ProfileFactory, namespace: str
-) -> None:
-    make_profile({})
-    wait_condition(api_client, "vmo", "Available", timeout=120)
-    custom = client.CustomObjectsApi(api_client)
-    _create_vm_once_served(api_client, namespace, "blocker")
-
-    custom.delete_cluster_custom_object(*PROFILE, "vmo")
-
-    def blocked() -> dict[str, Any] | None:
-        profile = get_profile(api_client, "vmo")
-        cond = condition(profile, "ReconcileComplete")
-        return profile if cond and cond["reason"] == "RemovalBlocked" else None
-
-    profile = eventually(blocked, timeout=60, what="RemovalBlocked condition")
-    assert f"{namespace}/blocker" in condition(profile, "ReconcileComplete")["message"]  # type: ignore[index]
-    assert kubevirt_cr(api_client)["metadata"].get("deletionTimestamp") is None, (
-        "KubeVirt must stay installed"
-    )
-
-    custom.delete_namespaced_custom_object("kubevirt.io", "v1", namespace, "virtualmachines", "blocker")
-    eventually(lambda: get_profile(api_client, "vmo") is None, timeout=120, what="profile deleted")
-    eventually(lambda: not owned_objects(api_client), timeout=60, what="no orphans")
-
-
-def test_a_second_profile_is_reported_and_not_applied(api_client: Any, make_profile: ProfileFactory) -> None:
-    make_profile({})
-    wait_condition(api_client, "vmo", "Available", timeout=120)
-    make_profile({"descheduler": {"enabled": False}}, name="second")
-
-    second = wait_condition(api_client, "second", "Degraded", timeout=60)
-    assert condition(second, "Degraded")["reason"] == "DuplicateProfile"  # type: ignore[index]
-    assert "vmo" in condition(second, "Available")["message"]  # type: ignore[index]
-    labelled = [
-        o
-        for o in owned_objects(api_client).values()
-        if o["metadata"]["labels"].get("vmo.dev/profile") == "second"
-    ]
-    assert labelled == []
-    # The first profile is unaffected: its descheduler stays.
-    assert any(
-        o["metadata"]["labels"]["vmo.dev/component"] == "descheduler"
-        for o in owned_objects(api_client).values()
-    )
 
 
 SECONDS_WITHOUT_NO_EXECUTE = {"key": "k", "effect": "NoSchedule", "tolerationSeconds": 1}
@@ -456,77 +583,3 @@ def test_vmo_render_prints_what_the_operator_applies(tmp_path: Any) -> None:
     out = subprocess.run([str(vmo), "render", "-f", str(profile)], capture_output=True, text=True, check=True)
     printed = [d for d in yaml.safe_load_all(out.stdout) if d]
     assert {ObjectKey.of(o) for o in printed} == {ObjectKey.of(o) for o in rendered({}, "vmo")}
-
-
-def test_metrics_endpoint_serves_the_operator_metrics_after_a_reconcile(
-    api_client: Any, make_profile: ProfileFactory, operator: Any
-) -> None:
-    make_profile({})
-    wait_condition(api_client, "vmo", "Available", timeout=120)
-    apps = client.AppsV1Api(api_client)
-    apps.delete_namespaced_deployment("descheduler", "kube-system")
-    eventually(
-        lambda: apps.read_namespaced_deployment("descheduler", "kube-system"), timeout=30, what="repair"
-    )
-
-    eventually(
-        lambda: operator.metrics().get('vmo_drift_repairs_total{kind="Deployment"}', 0) >= 1,
-        timeout=30,
-        what="drift repair counted",
-    )
-    samples = operator.metrics()
-    names = {key.split("{")[0] for key in samples}
-    for metric in (
-        "vmo_reconcile_total",
-        "vmo_reconcile_duration_seconds_count",
-        "vmo_api_requests_total",
-        "vmo_object_writes_total",
-        "vmo_drift_repairs_total",
-        "vmo_managed_objects",
-        "vmo_profile_available",
-    ):
-        assert metric in names, metric
-    assert samples['vmo_managed_objects{component="kubevirt"}'] > 0
-    eventually(
-        lambda: operator.metrics().get('vmo_profile_available{profile="vmo"}') == 1,
-        timeout=60,
-        what="available gauge back at 1 after the repair",
-    )
-
-
-def test_disabling_kubevirt_while_a_vm_exists_is_refused_and_named(
-    api_client: Any, make_profile: ProfileFactory, namespace: str
-) -> None:
-    make_profile({})
-    wait_condition(api_client, "vmo", "Available", timeout=120)
-    custom = client.CustomObjectsApi(api_client)
-    _create_vm_once_served(api_client, namespace, "keeper")
-    custom.patch_cluster_custom_object(*PROFILE, "vmo", {"spec": {"kubevirt": {"enabled": False}}})
-
-    def refused() -> dict[str, Any] | None:
-        cond = condition(get_profile(api_client, "vmo"), "ReconcileComplete")
-        return cond if cond and cond["reason"] == "RemovalBlocked" else None
-
-    cond = eventually(refused, timeout=60, what="RemovalBlocked")
-    assert f"{namespace}/keeper" in cond["message"]
-    assert kubevirt_cr(api_client)["metadata"].get("deletionTimestamp") is None
-    client.AppsV1Api(api_client).read_namespaced_deployment("virt-operator", "kubevirt")
-
-    def blocked_events() -> list[Any]:
-        events = (
-            client.CoreV1Api(api_client)
-            .list_namespaced_event(
-                "default", field_selector="involvedObject.kind=VMOProfile,reason=RemovalBlocked"
-            )
-            .items
-        )
-        return [e for e in events if "keeper" in e.message]
-
-    eventually(blocked_events, timeout=30, what="RemovalBlocked event naming the VM")
-
-    custom.delete_namespaced_custom_object("kubevirt.io", "v1", namespace, "virtualmachines", "keeper")
-    eventually(
-        lambda: not [k for k in owned_objects(api_client) if k.kind == "KubeVirt"],
-        timeout=90,
-        what="KubeVirt removed",
-    )

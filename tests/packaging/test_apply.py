@@ -17,7 +17,7 @@ from kubernetes import client
 from kubernetes.client.rest import ApiException
 
 from tests.packaging import tools
-from tests.support.controlplane import REPO
+from tests.support.paths import REPO
 
 pytestmark = pytest.mark.integration
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.support.controlplane import REPO
+from tests.support.paths import REPO
 from vmo_operator.components import registry, vmroles
 from vmo_operator.components.base import workload_kinds
 from vmo_operator.operator import rbac

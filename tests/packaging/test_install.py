@@ -11,7 +11,7 @@ from pathlib import Path
 
 import yaml
 
-from tests.support.controlplane import REPO
+from tests.support.paths import REPO
 
 EXAMPLE = REPO / "examples" / "vmoprofile.yaml"
 
@@ -48,3 +48,12 @@ def test_fresh_venv_install_runs_vmo(tmp_path: Path) -> None:
     assert {"CustomResourceDefinition", "Deployment", "KubeVirt", "NetworkAttachmentDefinition"} <= kinds
     # Package data (the operand manifests) must ship in the wheel, not only in the source tree.
     assert any(d["kind"] == "CDI" for d in docs)
+    # The local control plane ships too: its CLI, and the kwok stages as package data, found beside it.
+    python = str(venv / "bin" / "python")
+    usage = run([python, "-m", "vmo_operator.localenv", "--help"], cwd=tmp_path).stdout
+    assert "--bin-dir" in usage
+    stages = run(
+        [python, "-c", "from vmo_operator.localenv import controlplane as c; print(c.STAGES_FILE.is_file())"],
+        tmp_path,
+    )
+    assert stages.stdout.strip() == "True"

@@ -18,9 +18,9 @@ from kubernetes import client, config
 from kubernetes.client.rest import ApiException
 
 from tests.packaging import tools
-from tests.support.controlplane import ControlPlane
 from tests.support.waiting import eventually
 from vmo_operator.components import vmroles
+from vmo_operator.localenv.controlplane import ControlPlane
 
 pytestmark = pytest.mark.integration
 

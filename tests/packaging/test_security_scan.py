@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.packaging import tools
-from tests.support.controlplane import REPO
+from tests.support.paths import REPO
 
 CHECKOV = Path(os.environ.get("VMO_CHECKOV", REPO / ".venv-tools" / "bin" / "checkov"))
 

@@ -16,7 +16,7 @@ from typing import Any
 
 import yaml
 
-from tests.support.controlplane import REPO
+from tests.support.paths import REPO
 
 CHART = REPO / "charts" / "vmo-operator"
 BASE = REPO / "deploy" / "base"

@@ -15,9 +15,9 @@ from typing import Any
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from tests.support.controlplane import ControlPlane
 from tests.support.vms import VM_API, vm_body, vm_macs
 from tests.support.waiting import eventually
+from vmo_operator.localenv.controlplane import ControlPlane
 from vmo_operator.macpool import mac as macs
 
 

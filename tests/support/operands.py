@@ -15,13 +15,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tests.support.controlplane import ControlPlane, Process, stop_pids
 from vmo_operator.api import models
 from vmo_operator.components import registry
 from vmo_operator.components.base import ClusterFacts, render_labelled
 from vmo_operator.engine.apply import KindIndex, apply_desired
 from vmo_operator.kube.client import KubeClient
 from vmo_operator.kube.objects import Manifest
+from vmo_operator.localenv.controlplane import ControlPlane
+from vmo_operator.localenv.processes import Process, stop_pids
 
 REPO = Path(__file__).resolve().parents[2]
 BIN_DIR = REPO / ".bin"

@@ -13,9 +13,11 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tests.support.controlplane import REPO, ControlPlane, free_port, stop_pids
+from tests.support.paths import REPO
 from tests.support.waiting import eventually
 from vmo_operator.kube.kinds import Kind
+from vmo_operator.localenv.controlplane import ControlPlane
+from vmo_operator.localenv.processes import free_port, stop_pids
 
 VMO = Path(sys.executable).with_name("vmo")
 OPERATOR_NAMESPACE = "vmo-system"

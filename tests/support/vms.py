@@ -13,9 +13,9 @@ from typing import Any
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from tests.support.controlplane import free_port
 from tests.support.operator import OPERATOR_NAMESPACE, OperatorProcess
 from tests.support.waiting import eventually
+from vmo_operator.localenv.processes import free_port
 
 VM_API = ("kubevirt.io", "v1")
 

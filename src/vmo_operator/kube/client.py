@@ -10,6 +10,7 @@ This is the only module that imports `kubernetes`.
 from __future__ import annotations
 
 import json
+import os
 import threading
 from collections import Counter
 from collections.abc import Iterator, Mapping
@@ -74,6 +75,13 @@ def connect(*, pool_size: int = 32) -> Any:
     # Callers run requests from a thread pool; give each worker a connection instead of queueing.
     configuration.connection_pool_maxsize = pool_size
     return client.ApiClient(configuration)
+
+
+def connect_kubeconfig(path: str | os.PathLike[str]) -> Any:
+    """An API client from one kubeconfig file, e.g. of the local control plane (`vmo_operator.localenv`)."""
+    from kubernetes import config
+
+    return config.new_client_from_config(config_file=os.fspath(path))  # type: ignore[no-untyped-call]
 
 
 class KubeClient:

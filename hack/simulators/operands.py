@@ -1,6 +1,7 @@
 """Stand-ins for virt-operator and cdi-operator, which cannot run without a container runtime.
 
-TEST SCAFFOLDING ONLY: never imported by src/. Each simulator does the small part of the real
+SIMULATORS, used by the tests, the benchmarks and `make demo`; never shipped (they live in hack/,
+not src/, and nothing in src/ imports them). Each simulator does the small part of the real
 operator's job that vmo-operator can observe: once its operator Deployment (rendered by
 vmo-operator, made Ready by kwok) is ready, it marks the KubeVirt or CDI custom resource
 Deployed/Available with the version from the operator image, installs the workload CRDs the
@@ -287,7 +288,9 @@ def simulating(api: Any) -> Iterator[OperandSimulator]:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description="Simulate virt-operator and cdi-operator (test scaffolding)")
+    parser = argparse.ArgumentParser(
+        description="Simulate virt-operator and cdi-operator (hack/simulators, not the product)"
+    )
     parser.add_argument("--kubeconfig", required=True)
     args = parser.parse_args()
     api = config.new_client_from_config(config_file=args.kubeconfig)

@@ -1,16 +1,19 @@
-"""Certificates for the test control plane: one CA that signs serving and client certificates.
+"""Credentials for the local control plane: one CA that signs serving and client certificates.
 
-Kept separate from the launcher so tests can mint a certificate for any user or webhook server.
+Kept apart from the launcher so callers can mint a certificate, or a kubeconfig, for any user or
+webhook server.
 ECDSA P-256 keys keep generation fast; Go's TLS stack accepts them everywhere we need.
 """
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import ipaddress
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -133,3 +136,53 @@ class CertificateAuthority:
 def service_account_signing_key() -> bytes:
     """The key the API server signs service-account tokens with (RSA, as kube-apiserver expects)."""
     return _key_pem(rsa.generate_private_key(public_exponent=65537, key_size=2048))
+
+
+def kubeconfig_document(server: str, ca_pem: bytes, user: str, pair: KeyPair) -> dict[str, Any]:
+    """A kubeconfig for `server` that authenticates as `user` with the client certificate `pair`."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [
+            {"name": "vmo-testenv", "cluster": {"server": server, "certificate-authority-data": _b64(ca_pem)}}
+        ],
+        "users": [
+            {
+                "name": user,
+                "user": {
+                    "client-certificate-data": _b64(pair.cert_pem),
+                    "client-key-data": _b64(pair.key_pem),
+                },
+            }
+        ],
+        "contexts": [{"name": "vmo-testenv", "context": {"cluster": "vmo-testenv", "user": user}}],
+        "current-context": "vmo-testenv",
+    }
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
+def write_control_plane_pki(directory: Path, *, service_ip: str) -> CertificateAuthority:
+    """The CA, the API server's serving and client certificates and the service-account key."""
+    ca = CertificateAuthority()
+    ca.save(directory)
+    serving = ca.issue(
+        "kube-apiserver",
+        dns_names=[
+            "localhost",
+            "kubernetes",
+            "kubernetes.default",
+            "kubernetes.default.svc",
+            "kubernetes.default.svc.cluster.local",
+        ],
+        ip_addresses=["127.0.0.1", service_ip],
+        server=True,
+    )
+    serving.write(directory, "apiserver")
+    (directory / "sa.key").write_bytes(service_account_signing_key())
+    (directory / "sa.key").chmod(0o600)
+    # The API server calls webhooks and aggregated APIs with this identity.
+    ca.issue("kube-apiserver-client", client=True).write(directory, "apiserver-client")
+    return ca
