@@ -1,0 +1,267 @@
+"""`spec.cdi`, `spec.multus`, `spec.vmRoles`, `spec.descheduler` and `spec.snapshotController`."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import Field, field_validator
+
+from vmo_operator.api import versions
+from vmo_operator.api.models.base import (
+    BRIDGE_NAME,
+    CSI_DRIVER,
+    DNS1123_LABEL,
+    DNS1123_SUBDOMAIN,
+    GO_DURATION,
+    HTTP_URL,
+    OVERHEAD,
+    CDIVersion,
+    DeschedulerVersion,
+    GateName,
+    LabelKey,
+    Model,
+    MultusVersion,
+    Namespace,
+    SnapshotVersion,
+    registry_field,
+    require_unique,
+)
+from vmo_operator.api.models.placement import (
+    NodePlacement,
+)
+
+# ------------------------------------------------------------------------------------------------- cdi
+
+
+class FilesystemOverhead(Model):
+    """Fraction of a filesystem PVC reserved for filesystem metadata when CDI sizes disk images."""
+
+    global_: str = Field(
+        default="0.06",
+        alias="global",
+        max_length=5,
+        pattern=OVERHEAD,
+        description=(
+            "Overhead for every storage class without its own entry, as a decimal string from 0 to 1."
+        ),
+    )
+    storage_class: dict[str, Annotated[str, Field(max_length=5, pattern=OVERHEAD)]] = Field(
+        default_factory=dict,
+        max_length=64,
+        description="Overhead per storage class name, as decimal strings from 0 to 1.",
+    )
+
+
+class CDISpec(Model):
+    """Containerized Data Importer: cdi-operator and the CDI CR, for importing and uploading VM disks."""
+
+    enabled: bool = Field(
+        default=True,
+        description=(
+            "Install CDI. Disabling it while DataVolumes exist is refused "
+            "unless uninstallStrategy is RemoveWorkloads."
+        ),
+    )
+    version: CDIVersion = versions.CDI.default
+    registry: str | None = registry_field("quay.io/kubevirt")
+    infra: NodePlacement = Field(
+        default_factory=NodePlacement,
+        description="Placement of cdi-operator, cdi-apiserver, cdi-deployment and cdi-uploadproxy.",
+    )
+    workloads: NodePlacement = Field(
+        default_factory=NodePlacement, description="Placement of importer, uploader and cloner pods."
+    )
+    upload_proxy_url_override: str | None = Field(
+        default=None,
+        alias="uploadProxyURLOverride",
+        max_length=2048,
+        pattern=HTTP_URL,
+        description=(
+            "External base URL of the upload proxy (without "
+            "/v1beta1/upload), when it is exposed by an ingress."
+        ),
+    )
+    scratch_space_storage_class: str | None = Field(
+        default=None,
+        max_length=253,
+        pattern=DNS1123_SUBDOMAIN,
+        description="Storage class for scratch space during imports; unset uses the default storage class.",
+    )
+    filesystem_overhead: FilesystemOverhead = Field(
+        default_factory=FilesystemOverhead, description="Filesystem overhead used when sizing disk images."
+    )
+    feature_gates: list[GateName] = Field(
+        default=["HonorWaitForFirstConsumer"],
+        max_length=32,
+        description="CDI feature gates (CDI spec.config.featureGates).",
+        json_schema_extra={"x-kubernetes-list-type": "set"},
+    )
+
+    @field_validator("feature_gates")
+    @classmethod
+    def _gates_unique(cls, value: list[str]) -> list[str]:
+        require_unique(value, "CDI feature gate")
+        return value
+
+
+# ---------------------------------------------------------------------------------------------- multus
+
+
+class Network(Model):
+    """A VLAN on a Linux bridge, offered to VMs as a bridge-CNI NetworkAttachmentDefinition."""
+
+    name: str = Field(
+        min_length=1,
+        max_length=63,
+        pattern=DNS1123_LABEL,
+        description="Name of the NetworkAttachmentDefinition; VMs refer to it as multus.networkName.",
+    )
+    vlan: int = Field(ge=1, le=4094, description="802.1Q VLAN id, 1 to 4094.")
+    bridge: str = Field(
+        default="br0",
+        min_length=1,
+        max_length=15,
+        pattern=BRIDGE_NAME,
+        description="Linux bridge on the nodes that carries the VLAN.",
+    )
+    namespaces: list[Namespace] = Field(
+        default=["default"],
+        min_length=1,
+        max_length=64,
+        description=(
+            "Namespaces to create the NetworkAttachmentDefinition in. They must exist; they are not created."
+        ),
+        json_schema_extra={"x-kubernetes-list-type": "set"},
+    )
+    mtu: int | None = Field(
+        default=None, ge=576, le=9216, description="MTU of the VM interfaces; unset keeps the bridge's."
+    )
+
+    @field_validator("namespaces")
+    @classmethod
+    def _namespaces_unique(cls, value: list[str]) -> list[str]:
+        require_unique(value, "namespace")
+        return value
+
+
+class MultusSpec(Model):
+    """Multus (thick plugin) and the VLAN networks VMs can attach to."""
+
+    enabled: bool = Field(default=True, description="Install Multus and the NetworkAttachmentDefinition CRD.")
+    version: MultusVersion = versions.MULTUS.default
+    registry: str | None = registry_field("ghcr.io/k8snetworkplumbingwg")
+    workloads: NodePlacement = Field(
+        default_factory=NodePlacement,
+        description=(
+            "Placement of the Multus DaemonSet; it must cover every node that runs VMs with VLAN networks."
+        ),
+    )
+    networks: list[Network] = Field(
+        default_factory=list,
+        max_length=256,
+        description="VLAN networks. Removing an entry deletes its NetworkAttachmentDefinitions.",
+        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"]},
+    )
+
+    @field_validator("networks")
+    @classmethod
+    def _names_unique(cls, value: list[Network]) -> list[Network]:
+        require_unique([n.name for n in value], "network name")
+        return value
+
+
+# ----------------------------------------------------------------------------------------- VM roles
+
+
+class VMRolesSpec(Model):
+    """The four ClusterRoles for people who use VMs: vmo-vm-admin, -power-user, -user and -viewer."""
+
+    enabled: bool = Field(
+        default=True,
+        description=(
+            "Create the VM user ClusterRoles. Viewer aggregates into view, power user into edit and "
+            "admin into admin; bind vmo-vm-user explicitly. They grant nothing until bound."
+        ),
+    )
+
+
+# ----------------------------------------------------------------------------------------- descheduler
+
+
+class DeschedulerSpec(Model):
+    """The descheduler, configured so VMs leave nodes that go into maintenance by live migration."""
+
+    enabled: bool = Field(default=True, description="Install the descheduler.")
+    version: DeschedulerVersion = versions.DESCHEDULER.default
+    registry: str | None = registry_field("registry.k8s.io/descheduler")
+    infra: NodePlacement = Field(
+        default_factory=NodePlacement, description="Placement of the descheduler pod."
+    )
+    interval: str = Field(
+        default="5m",
+        max_length=32,
+        pattern=GO_DURATION,
+        description="How often the descheduler runs, as a Go duration such as 5m.",
+    )
+    maintenance_taint_keys: list[LabelKey] = Field(
+        default_factory=list,
+        max_length=32,
+        description=(
+            "Extra taint keys that mark a node as in maintenance. node.kubernetes.io/unschedulable "
+            "(a cordon) and kubevirt.io/drain are always included."
+        ),
+        json_schema_extra={"x-kubernetes-list-type": "set"},
+    )
+
+    @field_validator("maintenance_taint_keys")
+    @classmethod
+    def _keys_unique(cls, value: list[str]) -> list[str]:
+        require_unique(value, "taint key")
+        return value
+
+
+# -------------------------------------------------------------------------------------------- snapshot
+
+
+class VolumeSnapshotClassSpec(Model):
+    """A VolumeSnapshotClass to create for a CSI driver, so VM snapshots work out of the box."""
+
+    name: str = Field(
+        min_length=1, max_length=253, pattern=DNS1123_SUBDOMAIN, description="Name of the class."
+    )
+    driver: str = Field(
+        min_length=1,
+        max_length=63,
+        pattern=CSI_DRIVER,
+        description="CSI driver name; it must match the provisioner of the storage class VM disks use.",
+    )
+    deletion_policy: Literal["Delete", "Retain"] = Field(
+        default="Delete", description="Whether deleting a VolumeSnapshot deletes the underlying snapshot."
+    )
+    parameters: dict[str, str] = Field(
+        default_factory=dict, max_length=64, description="Driver-specific parameters."
+    )
+    is_default: bool = Field(
+        default=False, description="Mark it as the default class for its driver (one default per driver)."
+    )
+
+
+class SnapshotControllerSpec(Model):
+    """The CSI snapshot controller and the VolumeSnapshot CRDs, needed for VM snapshots."""
+
+    mode: Literal["Enabled", "Disabled", "Auto"] = Field(
+        default="Auto",
+        description=(
+            "Enabled or Auto install the controller and CRDs unless another installation (not labelled as "
+            "ours) already exists; then nothing is installed and the status says what was found. Disabled "
+            "installs nothing."
+        ),
+    )
+    version: SnapshotVersion = versions.SNAPSHOT_CONTROLLER.default
+    registry: str | None = registry_field("registry.k8s.io/sig-storage")
+    infra: NodePlacement = Field(
+        default_factory=NodePlacement, description="Placement of the snapshot controller."
+    )
+    volume_snapshot_class: VolumeSnapshotClassSpec | None = Field(
+        default=None, description="Optional VolumeSnapshotClass to create."
+    )

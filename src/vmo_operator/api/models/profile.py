@@ -1,0 +1,198 @@
+"""The whole VMOProfile: its spec, its status as the operator writes it, and the parse entry points."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
+
+from vmo_operator.api.models.base import (
+    DNS1123_SUBDOMAIN,
+    Model,
+    cel,
+)
+from vmo_operator.api.models.kubevirt import (
+    KubeVirtSpec,
+)
+from vmo_operator.api.models.macpool import (
+    MacPoolSpec,
+)
+from vmo_operator.api.models.operands import (
+    CDISpec,
+    DeschedulerSpec,
+    MultusSpec,
+    SnapshotControllerSpec,
+    VMRolesSpec,
+)
+
+# ------------------------------------------------------------------------------------------------- spec
+
+
+class VMOProfileSpec(Model):
+    """Desired state of the virtual-machine platform.
+
+    Every section has defaults: an empty spec installs and configures everything.
+    """
+
+    kubevirt: KubeVirtSpec = Field(default_factory=KubeVirtSpec, description="KubeVirt settings.")
+    cdi: CDISpec = Field(default_factory=CDISpec, description="CDI settings.")
+    multus: MultusSpec = Field(default_factory=MultusSpec, description="Multus and VLAN networks.")
+    descheduler: DeschedulerSpec = Field(default_factory=DeschedulerSpec, description="Descheduler settings.")
+    snapshot_controller: SnapshotControllerSpec = Field(
+        default_factory=SnapshotControllerSpec, description="Snapshot controller and VolumeSnapshot CRDs."
+    )
+    mac_pool: MacPoolSpec = Field(default_factory=MacPoolSpec, description="MAC address allocation for VMs.")
+    vm_roles: VMRolesSpec = Field(default_factory=VMRolesSpec, description="VM user ClusterRoles.")
+    uninstall_strategy: Literal["BlockUninstallIfWorkloadsExist", "RemoveWorkloads"] = Field(
+        default="BlockUninstallIfWorkloadsExist",
+        description=(
+            "BlockUninstallIfWorkloadsExist refuses to remove KubeVirt or CDI (or delete the profile) while "
+            "VirtualMachines or DataVolumes exist; RemoveWorkloads deletes "
+            "them. Also set on the KubeVirt and CDI CRs."
+        ),
+    )
+
+
+# ----------------------------------------------------------------------------------------------- status
+
+
+class StatusModel(BaseModel):
+    # Written by the operator and read back from the API server: tolerate what a newer operator adds.
+    model_config = ConfigDict(
+        alias_generator=to_camel,
+        validate_by_name=True,
+        validate_by_alias=True,
+        serialize_by_alias=True,
+        extra="allow",
+    )
+
+
+class Condition(StatusModel):
+    """A condition in the standard Kubernetes shape."""
+
+    type: str = Field(max_length=316, description="Condition type, e.g. Available, Progressing, Degraded.")
+    status: Literal["True", "False", "Unknown"] = Field(description="True, False or Unknown.")
+    reason: str = Field(
+        default="", max_length=1024, description="CamelCase reason naming the component involved."
+    )
+    message: str = Field(default="", max_length=32768, description="Human-readable details.")
+    last_transition_time: str | None = Field(
+        default=None,
+        description="When the status last changed (RFC 3339).",
+        json_schema_extra={"format": "date-time"},
+    )
+    observed_generation: int | None = Field(
+        default=None, ge=0, description="metadata.generation of the profile this condition was computed for."
+    )
+
+
+class ComponentStatus(StatusModel):
+    """Health of one component, judged from its live objects."""
+
+    enabled: bool = Field(description="Whether the component is installed by this profile.")
+    ready: bool = Field(description="Whether all its objects exist and its workloads are ready.")
+    version: str = Field(default="", description="Version the component reports running.")
+    reason: str = Field(default="", description="CamelCase reason for the current state.")
+    message: str = Field(default="", description="What is missing or not ready, or why it was skipped.")
+    skipped: bool = Field(
+        default=False,
+        description=(
+            "True when the component chose not to install, e.g. a foreign snapshot controller exists."
+        ),
+    )
+
+
+class FeatureGateStatus(StatusModel):
+    """The KubeVirt feature gates in effect after version-aware resolution."""
+
+    enabled: list[str] = Field(default_factory=list, description="Written to the KubeVirt CR's featureGates.")
+    disabled: list[str] = Field(
+        default_factory=list, description="Written to the KubeVirt CR's disabledFeatureGates."
+    )
+    implied: list[str] = Field(
+        default_factory=list,
+        description="Requested gates that are GA in the target version: always on, not written.",
+    )
+    translated: dict[str, str] = Field(
+        default_factory=dict, description="Requested names that were replaced, and what replaced them."
+    )
+    unknown: list[str] = Field(
+        default_factory=list,
+        description="Names KubeVirt's gate table does not know for the target version; passed through.",
+    )
+    dropped: list[str] = Field(
+        default_factory=list, description="Deprecated or discontinued gates with no successor; not written."
+    )
+
+
+class VMOProfileStatus(StatusModel):
+    """Observed state, written by the operator."""
+
+    observed_generation: int | None = Field(
+        default=None, ge=0, description="Generation of the spec last reconciled."
+    )
+    conditions: list[Condition] = Field(
+        default_factory=list,
+        description="Available, Progressing, Degraded, ReconcileComplete and per-component conditions.",
+        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]},
+    )
+    components: dict[str, ComponentStatus] = Field(
+        default_factory=dict, description="Per-component health, keyed by component name."
+    )
+    feature_gates: FeatureGateStatus | None = Field(
+        default=None, description="Effective KubeVirt feature gates."
+    )
+    kubevirt_version: str = Field(default="", description="KubeVirt version reported by the KubeVirt CR.")
+    mac_pool: dict[str, Any] | None = Field(
+        default=None,
+        description=(
+            "MAC allocator status: webhook readiness, allocations, free addresses per prefix, collisions."
+        ),
+    )
+
+
+# ---------------------------------------------------------------------------------------------- object
+
+
+class ObjectMeta(BaseModel):
+    """The part of metadata the operator relies on; everything else is kept as is."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    name: str = Field(min_length=1, max_length=63, pattern=DNS1123_SUBDOMAIN)
+
+
+class VMOProfile(BaseModel):
+    """A whole VMOProfile object as read from a file or the API server."""
+
+    model_config = ConfigDict(
+        alias_generator=to_camel,
+        validate_by_name=True,
+        validate_by_alias=True,
+        serialize_by_alias=True,
+        frozen=True,
+    )
+
+    api_version: Literal["vmo.dev/v1alpha1"]
+    kind: Literal["VMOProfile"]
+    metadata: ObjectMeta
+    spec: VMOProfileSpec = Field(default_factory=VMOProfileSpec)
+    status: VMOProfileStatus | None = None
+
+
+# The profile name is stamped on every managed object as a label value, which allows 63 characters.
+PROFILE_NAME_RULE = cel(
+    "size(self.metadata.name) <= 63",
+    "metadata.name: VMOProfile names are used as label values and must be at most 63 characters",
+)
+
+
+def parse_profile(obj: Any) -> VMOProfile:
+    """Validate a VMOProfile object (e.g. loaded from YAML); raises pydantic.ValidationError."""
+    return VMOProfile.model_validate(obj, by_name=False)
+
+
+def parse_spec(spec: Any) -> VMOProfileSpec:
+    """Validate just a spec mapping, by its JSON (camelCase) names as the API server stores them."""
+    return VMOProfileSpec.model_validate(spec if spec is not None else {}, by_name=False)
