@@ -94,7 +94,7 @@ class Bench:
 
 @contextmanager
 def environment(workdir: Path) -> Iterator[Bench]:
-    plane = ControlPlane()
+    plane = ControlPlane(audit_writes=True)  # the idle-resync row counts writes in the audit log
     plane.start()
     sim = None
     bench = None

@@ -25,7 +25,7 @@ def control_plane() -> Iterator[ControlPlane]:
         plane = ControlPlane.attach(Path(existing))
         yield plane
         return
-    plane = ControlPlane()
+    plane = ControlPlane(audit_writes=True)  # the idle-resync tests count writes in the audit log
     plane.start()
     workdir = plane.workdir
     try:

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from vmo_operator.api import models
+from vmo_operator.api import crd, models
 from vmo_operator.components import registry
 from vmo_operator.components.base import ComponentHealth, ConditionSpec
 from vmo_operator.engine.status import (
@@ -142,3 +142,38 @@ def test_rebuilding_the_same_status_is_not_a_change() -> None:
     assert not status_changed(first, second)
     assert first["components"]["kubevirt"]["version"] == "v1.9.0"
     assert first["observedGeneration"] == 3
+
+
+def _defaulted_fields(schema: dict[str, Any], path: str = "") -> list[str]:
+    """Paths of every field the CRD's schema defaults, with `*` for map values and `[]` for items."""
+    found = [path] if "default" in schema else []
+    for key, sub in (schema.get("properties") or {}).items():
+        found += _defaulted_fields(sub, f"{path}.{key}")
+    if isinstance(schema.get("additionalProperties"), dict):
+        found += _defaulted_fields(schema["additionalProperties"], f"{path}.*")
+    if isinstance(schema.get("items"), dict):
+        found += _defaulted_fields(schema["items"], f"{path}[]")
+    return found
+
+
+def _holds(value: Any, path: str) -> bool:
+    head, _, rest = path.lstrip(".").partition(".")
+    if head.endswith("[]"):
+        items = value.get(head[:-2]) or []
+        return all(_holds(item, "." + rest) for item in items)
+    if head == "*":
+        return all(_holds(item, "." + rest) for item in value.values())
+    if not rest:
+        return head in value
+    return head in value and _holds(value[head], "." + rest)
+
+
+def test_every_field_the_crd_defaults_is_written() -> None:
+    # The API server stores defaulted fields; a status that omits one never equals what is stored,
+    # so every idle resync would write it again.
+    schema = crd.status_schema()
+    titled = [("KubeVirt", health("kubevirt", version="v1.9.0"))]
+    facts = ReconcileFacts(1)
+    status = build_status({}, titled, facts, now="T", extra={"kubevirtVersion": "v1.9.0"})
+    missing = [path for path in _defaulted_fields(schema) if not _holds(status, path)]
+    assert missing == []

@@ -167,8 +167,11 @@ def build_status(
     if titled and not facts.inactive_because and not facts.spec_error:
         status["components"] = {
             health.name: {
+                # Every field the CRD defaults is written, so the stored status equals what we
+                # computed and an idle resync sees nothing to write.
                 "enabled": health.enabled,
                 "ready": health.ready,
+                "reason": health.reason,
                 "skipped": health.skipped,
                 "version": health.version,
                 "message": health.message,
