@@ -96,8 +96,13 @@ def running(operand: RealOperand) -> Iterator[RealOperand]:
     operand.start()
     try:
         yield operand
-    finally:
+    except BaseException as exc:
         operand.stop()
+        refused = operand.forbidden()
+        if refused:  # often the reason the block failed: say so next to its error
+            exc.add_note(f"{operand.name} was refused by RBAC:\n" + "\n".join(refused[:20]))
+        raise
+    operand.stop()
     refused = operand.forbidden()
     assert not refused, f"{operand.name} was refused by RBAC:\n" + "\n".join(refused[:20])
 
