@@ -61,7 +61,7 @@ unit: venv ## Unit tests only (pure logic, no cluster)
 	$(PY) -m pytest tests/unit -q $(PYTEST_ARGS)
 
 .PHONY: test
-test: venv testenv-bin scan-tools lint ## Everything: lint, unit, integration, bounded fault-injection and fuzz suites
+test: venv testenv-bin operands-bin scan-tools lint ## Everything: lint, unit, integration, bounded fault-injection and fuzz suites
 	$(CHAOS_BOUNDED) $(PY) -m pytest tests -q --ignore=$(CHAOS_ONLY) $(PYTEST_ARGS)
 
 .PHONY: chaos
