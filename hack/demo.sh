@@ -5,8 +5,14 @@
 # cdi-operator cannot run here (no container runtime), so the demo runs the simulators of
 # hack/simulators in their place: they mark the KubeVirt and CDI resources Deployed once the
 # operator Deployments rendered by vmo-operator are Ready on the kwok nodes.
+#
+# Everything runs in the network namespace vmo-demo, which holds only loopback: the API server
+# calls Service-backed webhooks of the operands by ClusterIP, and on these machines such a dial
+# would leave the machine. Inside, it fails locally. Reach the demo with `ip netns exec vmo-demo`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+NETNS_NAME=vmo-demo
+in_ns() { VMO_NETNS="$NETNS_NAME" hack/netns-run "$@"; }
 DEMO=.demo
 PY=.venv/bin/python
 VMO=.venv/bin/vmo
@@ -30,29 +36,31 @@ case "${1:-up}" in
     fi
     mkdir -p "$DEMO"
     echo "==> starting the local control plane (etcd, kube-apiserver, controller-manager, scheduler, kwok)"
-    $PY -m vmo_operator.localenv up --dir "$DEMO/cluster"
+    in_ns $PY -m vmo_operator.localenv up --dir "$DEMO/cluster"
     echo "==> installing the vmo-operator CRDs"
-    kubectl apply --server-side -f crds/ >/dev/null
-    kubectl wait --for=condition=Established crd --all --timeout=60s >/dev/null
+    in_ns kubectl apply --server-side -f crds/ >/dev/null
+    in_ns kubectl wait --for=condition=Established crd --all --timeout=60s >/dev/null
     echo "==> starting SIMULATED virt-operator and cdi-operator (hack/simulators, not part of the product)"
-    setsid $PY -m hack.simulators.operands --kubeconfig "$KUBECONFIG" >"$DEMO/simulator.log" 2>&1 &
+    in_ns setsid $PY -m hack.simulators.operands --kubeconfig "$KUBECONFIG" >"$DEMO/simulator.log" 2>&1 &
     echo $! >"$DEMO/simulator.pid"
     echo "==> starting vmo-operator in the background, MAC webhook on 127.0.0.1 (log: $DEMO/operator.log)"
     webhook_port="$($PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
-    setsid $VMO run --log-format=console --resync-seconds=30 --metrics-port=0 \
+    in_ns setsid $VMO run --log-format=console --resync-seconds=30 --metrics-port=0 \
       --webhook-mode=url --webhook-host=127.0.0.1 --webhook-port="$webhook_port" >"$DEMO/operator.log" 2>&1 &
     echo $! >"$DEMO/operator.pid"
     echo "==> applying examples/vmoprofile.yaml"
-    kubectl apply -f examples/vmoprofile.yaml
+    in_ns kubectl apply -f examples/vmoprofile.yaml
     echo "==> waiting for the profile to become Available"
-    kubectl wait --for=condition=Available vmoprofile/vmo --timeout=180s
+    in_ns kubectl wait --for=condition=Available vmoprofile/vmo --timeout=180s
     echo
-    kubectl get vmoprofiles
+    in_ns kubectl get vmoprofiles
     echo
-    $VMO status vmo
+    in_ns $VMO status vmo
     cat <<MSG
 
-The demo is running. Try:
+The demo is running in network namespace $NETNS_NAME (only loopback). Open a shell in it:
+  sudo ip netns exec $NETNS_NAME bash
+then try:
   export KUBECONFIG=$KUBECONFIG
   kubectl get vmoprofiles
   .venv/bin/vmo status vmo
@@ -65,7 +73,8 @@ MSG
   down)
     stop_pidfile "$DEMO/operator.pid"
     stop_pidfile "$DEMO/simulator.pid"
-    if [ -d "$DEMO/cluster" ]; then $PY -m vmo_operator.localenv down --dir "$DEMO/cluster"; fi
+    if [ -d "$DEMO/cluster" ]; then in_ns $PY -m vmo_operator.localenv down --dir "$DEMO/cluster"; fi
+    ip netns delete "$NETNS_NAME" 2>/dev/null || true
     rm -rf "$DEMO"
     echo "demo stopped"
     ;;

@@ -97,7 +97,36 @@ def running(operand: RealOperand) -> Iterator[RealOperand]:
     operand.start()
     try:
         yield operand
-    finally:
+    except BaseException as exc:
         operand.stop()
+        refused = operand.forbidden()
+        if refused:  # often the reason the block failed: say so next to its error
+            exc.add_note(f"{operand.name} was refused by RBAC:\n" + "\n".join(refused[:20]))
+        raise
+    operand.stop()
     refused = operand.forbidden()
     assert not refused, f"{operand.name} was refused by RBAC:\n" + "\n".join(refused[:20])
+
+
+@dataclass(frozen=True)
+class RenderedWorkload:
+    """Where and how a rendered Deployment or DaemonSet would run its first container."""
+
+    namespace: str
+    service_account: str
+    args: list[str]
+    env: dict[str, str]
+
+
+def rendered_workload(rendered: Sequence[Manifest], kind: str, name: str) -> RenderedWorkload:
+    """The namespace, ServiceAccount, args and literal env of a rendered workload's first container."""
+    (obj,) = [o for o in rendered if o["kind"] == kind and o["metadata"]["name"] == name]
+    pod = obj["spec"]["template"]["spec"]
+    container = pod["containers"][0]
+    env = {e["name"]: e["value"] for e in container.get("env", []) if "value" in e}
+    return RenderedWorkload(
+        namespace=obj["metadata"]["namespace"],
+        service_account=pod["serviceAccountName"],
+        args=list(container.get("args", [])),
+        env=env,
+    )
