@@ -183,11 +183,7 @@ class CDIComponent:
     owned_kinds: tuple[Kind, ...] = (
         kinds.NAMESPACE,
         kinds.CRD,
-        kinds.SERVICE_ACCOUNT,
-        kinds.CLUSTER_ROLE,
-        kinds.CLUSTER_ROLE_BINDING,
-        kinds.ROLE,
-        kinds.ROLE_BINDING,
+        *kinds.OPERATOR_IDENTITY,
         kinds.DEPLOYMENT,
         kinds.CDI,
     )

@@ -356,11 +356,7 @@ class KubeVirtComponent:
         kinds.NAMESPACE,
         kinds.CRD,
         kinds.PRIORITY_CLASS,
-        kinds.SERVICE_ACCOUNT,
-        kinds.CLUSTER_ROLE,
-        kinds.CLUSTER_ROLE_BINDING,
-        kinds.ROLE,
-        kinds.ROLE_BINDING,
+        *kinds.OPERATOR_IDENTITY,
         kinds.DEPLOYMENT,
         kinds.KUBEVIRT,
     )

@@ -150,11 +150,7 @@ class SnapshotControllerComponent:
     title: str = "SnapshotController"
     owned_kinds: tuple[Kind, ...] = (
         kinds.CRD,
-        kinds.SERVICE_ACCOUNT,
-        kinds.CLUSTER_ROLE,
-        kinds.CLUSTER_ROLE_BINDING,
-        kinds.ROLE,
-        kinds.ROLE_BINDING,
+        *kinds.OPERATOR_IDENTITY,
         kinds.DEPLOYMENT,
         kinds.VOLUME_SNAPSHOT_CLASS,
     )

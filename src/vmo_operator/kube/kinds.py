@@ -78,3 +78,12 @@ VIRTUAL_MACHINE_INSTANCE = Kind(
     "kubevirt.io/v1", "VirtualMachineInstance", "virtualmachineinstances", namespaced=True
 )
 DATA_VOLUME = Kind("cdi.kubevirt.io/v1beta1", "DataVolume", "datavolumes", namespaced=True)
+
+# What every operand's operator runs as: its ServiceAccount and the roles bound to it.
+OPERATOR_IDENTITY: tuple[Kind, ...] = (
+    SERVICE_ACCOUNT,
+    CLUSTER_ROLE,
+    CLUSTER_ROLE_BINDING,
+    ROLE,
+    ROLE_BINDING,
+)

@@ -80,9 +80,8 @@ def kube_apiserver(
     ]
 
 
-def kube_controller_manager(
-    binary: str, *, kubeconfig: Path, pki: Path, cert_dir: Path, port: int
-) -> list[str]:
+def _control_loop(binary: str, *, kubeconfig: Path, cert_dir: Path, port: int) -> list[str]:
+    """What the controller manager and the scheduler share: one identity, one replica, loopback."""
     return [
         binary,
         f"--kubeconfig={kubeconfig}",
@@ -92,6 +91,14 @@ def kube_controller_manager(
         "--bind-address=127.0.0.1",
         f"--secure-port={port}",
         f"--cert-dir={cert_dir}",
+    ]
+
+
+def kube_controller_manager(
+    binary: str, *, kubeconfig: Path, pki: Path, cert_dir: Path, port: int
+) -> list[str]:
+    return [
+        *_control_loop(binary, kubeconfig=kubeconfig, cert_dir=cert_dir, port=port),
         f"--service-account-private-key-file={pki / 'sa.key'}",
         f"--root-ca-file={pki / 'ca.crt'}",
         f"--service-cluster-ip-range={SERVICE_CIDR}",
@@ -103,17 +110,7 @@ def kube_controller_manager(
 
 
 def kube_scheduler(binary: str, *, kubeconfig: Path, cert_dir: Path, port: int) -> list[str]:
-    return [
-        binary,
-        f"--kubeconfig={kubeconfig}",
-        f"--authentication-kubeconfig={kubeconfig}",
-        f"--authorization-kubeconfig={kubeconfig}",
-        "--leader-elect=false",
-        "--bind-address=127.0.0.1",
-        f"--secure-port={port}",
-        f"--cert-dir={cert_dir}",
-        "--v=1",
-    ]
+    return [*_control_loop(binary, kubeconfig=kubeconfig, cert_dir=cert_dir, port=port), "--v=1"]
 
 
 def kwok(binary: str, *, kubeconfig: Path, stages: Path) -> list[str]:
