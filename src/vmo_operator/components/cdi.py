@@ -12,6 +12,7 @@ from typing import Any
 
 from vmo_operator.api import versions
 from vmo_operator.api.models import CDISpec, VMOProfileSpec
+from vmo_operator.components import _health as health
 from vmo_operator.components import _workloads as w
 from vmo_operator.components.base import ClusterFacts, ComponentHealth, Observed
 from vmo_operator.kube import kinds
@@ -172,8 +173,8 @@ def cdi_cr(spec: VMOProfileSpec) -> Manifest:
     return {"apiVersion": "cdi.kubevirt.io/v1beta1", "kind": "CDI", "metadata": w.meta(CR_NAME), "spec": body}
 
 
-def _judge_cdi(obj: Any) -> w.Verdict:
-    return w.judge_operand_cr(obj, "cdi-operator")
+def _judge_cdi(obj: Any) -> health.Verdict:
+    return health.judge_operand_cr(obj, "cdi-operator")
 
 
 @dataclass(frozen=True)
@@ -222,10 +223,10 @@ class CDIComponent:
         self, spec: VMOProfileSpec, facts: ClusterFacts, rendered: Sequence[Manifest], observed: Observed
     ) -> ComponentHealth:
         if not self.enabled(spec, facts):
-            return w.disabled(self.name)
+            return health.disabled(self.name)
         cr = observed.get(ObjectKey("cdi.kubevirt.io/v1beta1", "CDI", "", CR_NAME)) or {}
         version = str((cr.get("status") or {}).get("observedVersion", ""))
-        return w.assess_rendered(
+        return health.assess_rendered(
             self.name,
             rendered,
             observed,

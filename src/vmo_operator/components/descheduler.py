@@ -24,6 +24,7 @@ import yaml
 
 from vmo_operator.api import versions
 from vmo_operator.api.models import DeschedulerSpec, VMOProfileSpec
+from vmo_operator.components import _health as health
 from vmo_operator.components import _workloads as w
 from vmo_operator.components.base import ClusterFacts, ComponentHealth, Observed
 from vmo_operator.kube import kinds
@@ -177,9 +178,11 @@ class DeschedulerComponent:
         self, spec: VMOProfileSpec, facts: ClusterFacts, rendered: Sequence[Manifest], observed: Observed
     ) -> ComponentHealth:
         if not self.enabled(spec, facts):
-            return w.disabled(self.name)
+            return health.disabled(self.name)
         live = observed.get(ObjectKey("apps/v1", "Deployment", NAMESPACE, NAME))
-        return w.assess_rendered(self.name, rendered, observed, version=w.container_image_tag(live, NAME))
+        return health.assess_rendered(
+            self.name, rendered, observed, version=health.container_image_tag(live, NAME)
+        )
 
 
 DESCHEDULER = DeschedulerComponent()

@@ -17,6 +17,7 @@ from typing import Any
 
 from vmo_operator.api import featuregates, versions
 from vmo_operator.api.models import KubeVirtSpec, VMOProfileSpec
+from vmo_operator.components import _health as health
 from vmo_operator.components import _workloads as w
 from vmo_operator.components.base import ClusterFacts, ComponentHealth, ConditionSpec, Observed
 from vmo_operator.kube import kinds
@@ -344,8 +345,8 @@ def kubevirt_cr(spec: VMOProfileSpec) -> Manifest:
     }
 
 
-def _judge_kubevirt(obj: Any) -> w.Verdict:
-    return w.judge_operand_cr(obj, "virt-operator")
+def _judge_kubevirt(obj: Any) -> health.Verdict:
+    return health.judge_operand_cr(obj, "virt-operator")
 
 
 @dataclass(frozen=True)
@@ -402,10 +403,10 @@ class KubeVirtComponent:
         self, spec: VMOProfileSpec, facts: ClusterFacts, rendered: Sequence[Manifest], observed: Observed
     ) -> ComponentHealth:
         if not self.enabled(spec, facts):
-            return w.disabled(self.name)
+            return health.disabled(self.name)
         cr = observed.get(ObjectKey("kubevirt.io/v1", "KubeVirt", NAMESPACE, CR_NAME)) or {}
         version = str((cr.get("status") or {}).get("observedKubeVirtVersion", ""))
-        return w.assess_rendered(
+        return health.assess_rendered(
             self.name,
             rendered,
             observed,

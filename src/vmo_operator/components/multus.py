@@ -14,6 +14,7 @@ from typing import Any
 
 from vmo_operator.api import versions
 from vmo_operator.api.models import MultusSpec, Network, VMOProfileSpec
+from vmo_operator.components import _health as health
 from vmo_operator.components import _workloads as w
 from vmo_operator.components.base import ClusterFacts, ComponentHealth, Observed
 from vmo_operator.kube import kinds
@@ -225,10 +226,10 @@ class MultusComponent:
         self, spec: VMOProfileSpec, facts: ClusterFacts, rendered: Sequence[Manifest], observed: Observed
     ) -> ComponentHealth:
         if not self.enabled(spec, facts):
-            return w.disabled(self.name)
+            return health.disabled(self.name)
         live = observed.get(ObjectKey("apps/v1", "DaemonSet", NAMESPACE, DAEMONSET))
-        tag = w.container_image_tag(live, "kube-multus")
-        return w.assess_rendered(self.name, rendered, observed, version=tag.removesuffix("-thick"))
+        tag = health.container_image_tag(live, "kube-multus")
+        return health.assess_rendered(self.name, rendered, observed, version=tag.removesuffix("-thick"))
 
 
 MULTUS = MultusComponent()

@@ -15,6 +15,7 @@ from typing import Any
 
 from vmo_operator.api import versions
 from vmo_operator.api.models import SnapshotControllerSpec, VMOProfileSpec
+from vmo_operator.components import _health as health
 from vmo_operator.components import _workloads as w
 from vmo_operator.components.base import ClusterFacts, ComponentHealth, FactQuery, Observed
 from vmo_operator.kube import kinds
@@ -192,11 +193,11 @@ class SnapshotControllerComponent:
     ) -> ComponentHealth:
         mode = spec.snapshot_controller.mode
         if mode == "Disabled":
-            return w.disabled(self.name)
+            return health.disabled(self.name)
         found = foreign_installation(facts)
         if found:
             wanted = " although mode is Enabled" if mode == "Enabled" else ""
-            return w.disabled(
+            return health.disabled(
                 self.name,
                 f"skipped{wanted}: found {found} not installed by vmo-operator; "
                 "leaving the existing installation alone",
@@ -204,7 +205,9 @@ class SnapshotControllerComponent:
                 reason="ForeignSnapshotController",
             )
         live = observed.get(ObjectKey("apps/v1", "Deployment", NAMESPACE, NAME))
-        return w.assess_rendered(self.name, rendered, observed, version=w.container_image_tag(live, NAME))
+        return health.assess_rendered(
+            self.name, rendered, observed, version=health.container_image_tag(live, NAME)
+        )
 
 
 SNAPSHOT_CONTROLLER = SnapshotControllerComponent()

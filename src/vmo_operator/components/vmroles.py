@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from vmo_operator.components import _workloads as w
+from vmo_operator.components import _health as health
 from vmo_operator.components.base import ClusterFacts, ComponentHealth, Observed
 from vmo_operator.kube import kinds
 from vmo_operator.kube.kinds import Kind
@@ -235,8 +235,8 @@ class VMRolesComponent:
         self, spec: VMOProfileSpec, facts: ClusterFacts, rendered: Sequence[Manifest], observed: Observed
     ) -> ComponentHealth:
         if not self.enabled(spec, facts):
-            return w.disabled(self.name)
-        return w.assess_rendered(self.name, rendered, observed)
+            return health.disabled(self.name)
+        return health.assess_rendered(self.name, rendered, observed)
 
 
 VM_ROLES = VMRolesComponent()
