@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, cast
 
 import yaml
 from kubernetes import client
-from kubernetes.client.rest import ApiException
+from kubernetes.client.exceptions import ApiException
 
 from tests.support.waiting import eventually
 from vmo_operator.components.base import ClusterFacts
@@ -17,6 +18,27 @@ from vmo_operator.kube.client import KubeClient
 from vmo_operator.kube.objects import ObjectKey
 
 PROFILE = ("vmo.dev", "v1alpha1", "vmoprofiles")
+
+
+def manifest(result: object) -> dict[str, Any]:
+    """A CustomObjectsApi answer as the JSON object it is.
+
+    The generated client types every custom-object call as returning `object`; what it returns is
+    the decoded JSON body, an object (a dict) for get/list/create/replace/patch.
+    """
+    return cast(dict[str, Any], result)
+
+
+class HasMetadata(Protocol):
+    @property
+    def metadata(self) -> client.V1ObjectMeta | None: ...
+
+
+def metadata(obj: HasMetadata) -> client.V1ObjectMeta:
+    """The metadata of an object read from the API server, which always sets it (the models type it
+    Optional because a body being built may not have it yet)."""
+    assert obj.metadata is not None
+    return obj.metadata
 
 
 def apply_crd_files(api: Any, paths: Iterable[Path]) -> list[str]:
@@ -33,11 +55,11 @@ def apply_crd_files(api: Any, paths: Iterable[Path]) -> list[str]:
                 if exc.status != 409:
                     raise
                 live = ext.read_custom_resource_definition(name)
-                doc["metadata"]["resourceVersion"] = live.metadata.resource_version
+                doc["metadata"]["resourceVersion"] = metadata(live).resource_version
                 ext.replace_custom_resource_definition(name, doc)
             names.append(name)
     for name in names:
-        eventually(lambda n=name: _established(ext, n), timeout=30, what=f"CRD {name} Established")
+        eventually(partial(_established, ext, name), timeout=30, what=f"CRD {name} Established")
     return names
 
 
@@ -48,7 +70,7 @@ def _established(ext: Any, name: str) -> bool:
 
 def get_profile(api: Any, name: str) -> dict[str, Any] | None:
     try:
-        result: dict[str, Any] = client.CustomObjectsApi(api).get_cluster_custom_object(*PROFILE, name)
+        result = manifest(client.CustomObjectsApi(api).get_cluster_custom_object(*PROFILE, name))
     except ApiException as exc:
         if exc.status == 404:
             return None
