@@ -41,6 +41,13 @@ def metadata(obj: HasMetadata) -> client.V1ObjectMeta:
     return obj.metadata
 
 
+def cluster_uid(api: Any) -> str:
+    """The kube-system namespace's UID: the cluster identity the MAC allocator derives its octets from."""
+    uid = metadata(client.CoreV1Api(api).read_namespace("kube-system")).uid
+    assert uid
+    return uid
+
+
 def apply_crd_files(api: Any, paths: Iterable[Path]) -> list[str]:
     ext = client.ApiextensionsV1Api(api)
     names = []
