@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from functools import partial
 from pathlib import Path
@@ -39,6 +40,13 @@ def metadata(obj: HasMetadata) -> client.V1ObjectMeta:
     Optional because a body being built may not have it yet)."""
     assert obj.metadata is not None
     return obj.metadata
+
+
+def status_body(exc: ApiException) -> dict[str, Any]:
+    """The Status object the API server answered a refused request with."""
+    assert exc.body is not None, f"no response body: {exc}"
+    body: dict[str, Any] = json.loads(exc.body)
+    return body
 
 
 def cluster_uid(api: Any) -> str:
