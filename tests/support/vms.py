@@ -7,6 +7,7 @@ a VM here is only an object; the MAC webhook is what gives it meaning.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +23,7 @@ VM_API = ("kubevirt.io", "v1")
 
 
 def vm_body(
-    name: str, interfaces: dict[str, str | None], annotations: dict[str, str] | None = None
+    name: str, interfaces: Mapping[str, str | None], annotations: dict[str, str] | None = None
 ) -> dict[str, Any]:
     """A halted VM with one bridge interface per entry; a value is the user-set MAC, None asks for one."""
     ifaces = [{"name": n, "bridge": {}} | ({"macAddress": m} if m else {}) for n, m in interfaces.items()]
@@ -45,7 +46,7 @@ def create_vm(
     api: Any,
     namespace: str,
     name: str,
-    interfaces: dict[str, str | None],
+    interfaces: Mapping[str, str | None],
     *,
     dry_run: bool = False,
     annotations: dict[str, str] | None = None,
