@@ -21,6 +21,7 @@ from kubernetes.client.exceptions import ApiException
 from tests.support.kube import (
     PROFILE,
     condition,
+    condition_of,
     get_profile,
     manifest,
     metadata,
@@ -188,8 +189,8 @@ def test_fresh_profile_becomes_available_with_every_rendered_object(
     assert (config["type"], config["vlan"], config["bridge"]) == ("bridge", 10, "br0")
     for component in ("kubevirt", "cdi", "multus", "descheduler", "snapshotController"):
         assert created["status"]["components"][component]["ready"], component
-    assert condition(created, "ReconcileComplete")["status"] == "True"  # type: ignore[index]
-    assert condition(created, "Degraded")["status"] == "False"  # type: ignore[index]
+    assert condition_of(created, "ReconcileComplete")["status"] == "True"
+    assert condition_of(created, "Degraded")["status"] == "False"
 
 
 def test_edits_converge_and_disabling_a_component_prunes_exactly_its_objects(
@@ -338,8 +339,8 @@ def test_a_second_profile_is_reported_and_not_applied(api_client: Any, profile: 
     profile.create({"descheduler": {"enabled": False}}, name="second")
 
     second = wait_condition(api_client, "second", "Degraded", timeout=60)
-    assert condition(second, "Degraded")["reason"] == "DuplicateProfile"  # type: ignore[index]
-    assert "vmo" in condition(second, "Available")["message"]  # type: ignore[index]
+    assert condition_of(second, "Degraded")["reason"] == "DuplicateProfile"
+    assert "vmo" in condition_of(second, "Available")["message"]
     labelled = [
         o
         for o in owned_objects(api_client).values()
@@ -454,7 +455,7 @@ def test_deleting_the_profile_is_blocked_while_a_vm_exists(
         return profile if cond and cond["reason"] == "RemovalBlocked" else None
 
     blocked_profile = eventually(blocked, timeout=60, what="RemovalBlocked condition")
-    assert f"{namespace}/blocker" in condition(blocked_profile, "ReconcileComplete")["message"]  # type: ignore[index]
+    assert f"{namespace}/blocker" in condition_of(blocked_profile, "ReconcileComplete")["message"]
     assert kubevirt_cr(api_client)["metadata"].get("deletionTimestamp") is None, (
         "KubeVirt must stay installed"
     )

@@ -100,6 +100,13 @@ def condition(obj: dict[str, Any] | None, type_: str) -> dict[str, Any] | None:
     return None
 
 
+def condition_of(obj: dict[str, Any] | None, type_: str) -> dict[str, Any]:
+    """The condition the test expects `obj` to have."""
+    found = condition(obj, type_)
+    assert found is not None, f"no {type_} condition in {obj}"
+    return found
+
+
 def wait_condition(
     api: Any, name: str, type_: str, status: str = "True", *, timeout: float = 90, current: bool = True
 ) -> dict[str, Any]:
@@ -108,9 +115,9 @@ def wait_condition(
     def probe() -> dict[str, Any] | None:
         profile = get_profile(api, name)
         cond = condition(profile, type_)
-        if cond is None or cond.get("status") != status:
+        if profile is None or cond is None or cond.get("status") != status:
             return None
-        if current and cond.get("observedGeneration") != profile["metadata"]["generation"]:  # type: ignore[index]
+        if current and cond.get("observedGeneration") != profile["metadata"]["generation"]:
             return None
         return profile
 
