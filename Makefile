@@ -70,7 +70,7 @@ operands-bin: ## Build the real operands: snapshot-controller, descheduler, cdi-
 lint: venv ## ruff + mypy strict + import layering
 	$(VENV)/bin/ruff check src tests bench hack
 	$(VENV)/bin/ruff format --check src tests bench hack
-	$(VENV)/bin/mypy src
+	$(VENV)/bin/mypy src tests bench hack
 	$(VENV)/bin/lint-imports
 
 .PHONY: unit

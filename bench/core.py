@@ -87,7 +87,9 @@ class Bench:
         from kubernetes import config
 
         configuration = client.Configuration()
-        config.load_kube_config(config_file=str(self.plane.kubeconfig), client_configuration=configuration)
+        config.load_kube_config(  # type: ignore[no-untyped-call]  # kubernetes.config is not annotated
+            config_file=str(self.plane.kubeconfig), client_configuration=configuration
+        )
         configuration.connection_pool_maxsize = size
         return client.ApiClient(configuration)
 

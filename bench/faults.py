@@ -12,7 +12,7 @@ from kubernetes.client.exceptions import ApiException
 
 from bench.core import Bench, Row, available
 from tests.support.faults import restart_apiserver_under_load
-from tests.support.kube import PROFILE, get_profile
+from tests.support.kube import PROFILE, get_profile, manifest
 from tests.support.vms import list_vms
 from tests.support.waiting import eventually
 
@@ -22,9 +22,10 @@ NAMESPACE = "bench-restart"
 
 def _put(api: Any, spec: dict[str, Any]) -> int:
     custom = client.CustomObjectsApi(api)
-    live = custom.get_cluster_custom_object(*PROFILE, PROFILE_NAME)
+    live = manifest(custom.get_cluster_custom_object(*PROFILE, PROFILE_NAME))
     live["spec"] = spec
-    return int(custom.replace_cluster_custom_object(*PROFILE, PROFILE_NAME, live)["metadata"]["generation"])
+    replaced = manifest(custom.replace_cluster_custom_object(*PROFILE, PROFILE_NAME, live))
+    return int(replaced["metadata"]["generation"])
 
 
 def restart_rows(bench: Bench) -> list[Row]:
@@ -33,7 +34,7 @@ def restart_rows(bench: Bench) -> list[Row]:
     custom = client.CustomObjectsApi(api)
     core = client.CoreV1Api(api)
     with contextlib.suppress(ApiException):
-        core.create_namespace({"metadata": {"name": NAMESPACE}})
+        core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=NAMESPACE)))
     # The snapshot controller's upstream minReadySeconds (35 s) has nothing to do with recovery.
     spec: dict[str, Any] = {
         "snapshotController": {"mode": "Disabled"},

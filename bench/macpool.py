@@ -18,6 +18,7 @@ from kubernetes.client.exceptions import ApiException
 
 from bench.core import Bench, Row, median, percentile, rss_mb
 from hack.simulators.operands import KUBEVIRT_WORKLOAD_CRDS, crds_established, install_kubevirt_crds
+from tests.support.kube import cluster_uid, manifest
 from tests.support.operator import OperatorProcess
 from tests.support.vms import VM_API, create_vm, vm_body, vm_macs
 from tests.support.waiting import eventually
@@ -34,7 +35,9 @@ SCALE_NAMESPACES = 10
 
 def _namespace(api: Any, name: str, labels: dict[str, str] | None = None) -> None:
     with contextlib.suppress(ApiException):
-        client.CoreV1Api(api).create_namespace({"metadata": {"name": name, "labels": labels or {}}})
+        client.CoreV1Api(api).create_namespace(
+            client.V1Namespace(metadata=client.V1ObjectMeta(name=name, labels=labels or {}))
+        )
 
 
 def _vm_api(api: Any) -> None:
@@ -127,8 +130,10 @@ def webhook_rows(bench: Bench) -> list[Row]:
 
     def make(n: int) -> dict[str, Any] | None:
         try:
-            result: dict[str, Any] = client.CustomObjectsApi(pool).create_namespaced_custom_object(
-                *VM_API, "tput", "virtualmachines", vm_body(f"t-{n:05d}", {"a": None, "b": None})
+            result = manifest(
+                client.CustomObjectsApi(pool).create_namespaced_custom_object(
+                    *VM_API, "tput", "virtualmachines", vm_body(f"t-{n:05d}", {"a": None, "b": None})
+                )
             )
         except ApiException as exc:
             failures.append(f"{exc.status} {exc.reason}")
@@ -228,7 +233,7 @@ def _first_correct_answer(api: Any, existing: set[macs.Mac], started: float, tim
             )
         except ApiException:
             return None
-        got = _valid_macs(vm)
+        got = _valid_macs(manifest(vm))
         if not got or got[0] in existing:
             custom.delete_namespaced_custom_object(*VM_API, "scale-probe", "virtualmachines", name)
             return None
@@ -253,8 +258,7 @@ def scale_rows(bench: Bench) -> list[Row]:
     for n in range(SCALE_NAMESPACES):
         _namespace(api, f"scale-{n}")
     _namespace(api, "scale-probe")
-    uid = client.CoreV1Api(api).read_namespace("kube-system").metadata.uid
-    existing, create_seconds = _create_existing(bench, macs.cluster_octets(uid))
+    existing, create_seconds = _create_existing(bench, macs.cluster_octets(cluster_uid(api)))
 
     # First start: the VMs' MACs were never reserved; the replica adopts them.
     started = time.monotonic()

@@ -17,6 +17,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import asdict
+from functools import partial
 from pathlib import Path
 
 from kubernetes import client
@@ -24,7 +25,7 @@ from kubernetes import client
 from bench.core import REPO, Bench, Row, available, environment
 from bench.faults import restart_rows
 from bench.macpool import scale_rows, webhook_rows
-from tests.support.kube import PROFILE, get_profile
+from tests.support.kube import PROFILE, get_profile, metadata
 from tests.support.waiting import eventually
 
 RESULTS = REPO / "bench" / "results"
@@ -32,6 +33,10 @@ RESULTS = REPO / "bench" / "results"
 
 def _available(api: object, name: str) -> bool:
     return available(api, name)
+
+
+def _virt_operator_replaced(apps: client.AppsV1Api, old_uid: str | None) -> bool:
+    return metadata(apps.read_namespaced_deployment("virt-operator", "kubevirt")).uid != old_uid
 
 
 def profile_rows(bench: Bench) -> list[Row]:
@@ -70,11 +75,11 @@ def profile_rows(bench: Bench) -> list[Row]:
     apps = client.AppsV1Api(bench.api)
     latencies = []
     for _ in range(5):
-        uid = apps.read_namespaced_deployment("virt-operator", "kubevirt").metadata.uid
+        uid = metadata(apps.read_namespaced_deployment("virt-operator", "kubevirt")).uid
         started = time.monotonic()
         apps.delete_namespaced_deployment("virt-operator", "kubevirt")
         eventually(
-            lambda u=uid: apps.read_namespaced_deployment("virt-operator", "kubevirt").metadata.uid != u,
+            partial(_virt_operator_replaced, apps, uid),
             timeout=60,
             interval=0.05,
             what="repair",
@@ -126,9 +131,9 @@ def print_table(rows: list[Row]) -> None:
         print("  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)))
         if index == 0:
             print("  ".join("-" * w for w in widths))
-    for row in rows:
-        if row.note:
-            print(f"  note: {row.name}: {row.note}")
+    for result in rows:
+        if result.note:
+            print(f"  note: {result.name}: {result.note}")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -54,7 +54,9 @@ def namespace(api_client: Any) -> Iterator[str]:
 
     name = f"t-{uuid.uuid4().hex[:10]}"
     core = client.CoreV1Api(api_client)
-    core.create_namespace({"metadata": {"name": name, "labels": {"vmo.dev/test": "true"}}})
+    core.create_namespace(
+        client.V1Namespace(metadata=client.V1ObjectMeta(name=name, labels={"vmo.dev/test": "true"}))
+    )
     yield name
     core.delete_namespace(name)
 

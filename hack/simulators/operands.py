@@ -17,10 +17,12 @@ import datetime as dt
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
-from kubernetes import client, config
-from kubernetes.client.rest import ApiException
+from kubernetes import client
+from kubernetes.client.exceptions import ApiException
+
+from vmo_operator.kube.client import connect_kubeconfig
 
 
 def _crd(group: str, version: str, kind: str, plural: str, short: list[str], owner: str) -> dict[str, Any]:
@@ -73,7 +75,7 @@ def install_crds(api: Any, crds: list[dict[str, Any]]) -> None:
     ext = client.ApiextensionsV1Api(api)
     for crd in crds:
         with contextlib.suppress(ApiException):
-            ext.create_custom_resource_definition(crd)
+            ext.create_custom_resource_definition(client.V1CustomResourceDefinition.model_validate(crd))
 
 
 def install_kubevirt_crds(api: Any) -> None:
@@ -88,6 +90,9 @@ def crds_established(api: Any, crds: list[dict[str, Any]]) -> bool:
             live = ext.read_custom_resource_definition(crd["metadata"]["name"])
         except ApiException:
             return False
+        # The API server sets both on a CRD it returns.
+        assert live.metadata is not None
+        assert live.status is not None
         if live.metadata.deletion_timestamp is not None:
             return False  # still Established while being deleted, but about to stop being served
         if not any(c.type == "Established" and c.status == "True" for c in (live.status.conditions or [])):
@@ -176,7 +181,12 @@ class OperandSimulator:
     def step(self, operand: Operand) -> None:
         custom = client.CustomObjectsApi(self.api)
         try:
-            items = custom.list_cluster_custom_object(operand.group, operand.version, operand.plural)["items"]
+            # The generated client types a custom-object list as `object`; it is the decoded JSON list.
+            listed = cast(
+                dict[str, Any],
+                custom.list_cluster_custom_object(operand.group, operand.version, operand.plural),
+            )
+            items = listed["items"]
         except ApiException as exc:
             if exc.status == 404:
                 return  # vmo-operator has not installed this operand's CRD (yet)
@@ -272,7 +282,12 @@ class OperandSimulator:
             if exc.status == 404:
                 return False, ""
             raise
+        # The API server always sets these on a Deployment it returns.
+        assert deployment.spec is not None
+        assert deployment.spec.template.spec is not None
+        assert deployment.status is not None
         image = deployment.spec.template.spec.containers[0].image
+        assert image is not None  # set on every operator Deployment vmo-operator renders
         tag = image.rsplit(":", 1)[1] if ":" in image.rsplit("/", 1)[-1] else ""
         ready = (deployment.status.ready_replicas or 0) >= 1
         return ready, tag
@@ -293,7 +308,7 @@ def main() -> int:
     )
     parser.add_argument("--kubeconfig", required=True)
     args = parser.parse_args()
-    api = config.new_client_from_config(config_file=args.kubeconfig)
+    api = connect_kubeconfig(args.kubeconfig)
     sim = OperandSimulator(api)
     print("simulating virt-operator and cdi-operator; Ctrl-C to stop", flush=True)
     with contextlib.suppress(KeyboardInterrupt):

@@ -40,7 +40,9 @@ def chaos(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ChaosCluster]:
         api = plane.api_client()
         apply_crd_files(api, sorted((REPO / "crds").glob("*.yaml")))
         simulator = OperandSimulator(api).start()
-        client.CoreV1Api(api).create_namespace({"metadata": {"name": WORKLOAD_NAMESPACE}})
+        client.CoreV1Api(api).create_namespace(
+            client.V1Namespace(metadata=client.V1ObjectMeta(name=WORKLOAD_NAMESPACE))
+        )
         cluster = ChaosCluster(
             plane=plane,
             api=api,

@@ -17,6 +17,7 @@ import copy
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +25,7 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from hack.simulators.operands import OperandSimulator
-from tests.support.kube import PROFILE, condition, get_profile, owned_objects, rendered
+from tests.support.kube import PROFILE, condition, get_profile, manifest, owned_objects, rendered
 from tests.support.operator import OperatorProcess
 from tests.support.vms import create_with_retry, list_vms, webhook_operator
 from tests.support.waiting import WaitTimeoutError, eventually
@@ -127,16 +128,16 @@ def put_profile(api: Any, spec: dict[str, Any]) -> int:
         "spec": spec,
     }
     try:
-        created = custom.create_cluster_custom_object(*PROFILE, body)
+        created = manifest(custom.create_cluster_custom_object(*PROFILE, body))
         return int(created["metadata"]["generation"])
     except ApiException as exc:
         if exc.status != 409:
             raise
     for _attempt in range(10):  # the operator writes annotations and status concurrently
-        live = custom.get_cluster_custom_object(*PROFILE, PROFILE_NAME)
+        live = manifest(custom.get_cluster_custom_object(*PROFILE, PROFILE_NAME))
         live["spec"] = spec
         try:
-            replaced = custom.replace_cluster_custom_object(*PROFILE, PROFILE_NAME, live)
+            replaced = manifest(custom.replace_cluster_custom_object(*PROFILE, PROFILE_NAME, live))
         except ApiException as exc:
             if exc.status == 409:
                 continue
@@ -199,7 +200,7 @@ def _operand_cr_problems(api: Any, spec: dict[str, Any]) -> list[str]:
         (CDIS, spec.get("cdi", {}).get("enabled", True)),
     ):
         try:
-            count = len(custom.list_cluster_custom_object(*coordinates)["items"])
+            count = len(manifest(custom.list_cluster_custom_object(*coordinates))["items"])
         except ApiException as exc:
             if exc.status != 404:
                 raise
@@ -252,7 +253,9 @@ def _summary(api: Any) -> str:
 
 def reservations(api: Any) -> list[Reservation]:
     try:
-        items = client.CustomObjectsApi(api).list_cluster_custom_object(GROUP, VERSION, PLURAL)["items"]
+        items = manifest(client.CustomObjectsApi(api).list_cluster_custom_object(GROUP, VERSION, PLURAL))[
+            "items"
+        ]
     except ApiException as exc:
         if exc.status == 404:
             return []
@@ -345,7 +348,7 @@ class Workloads:
             timeout=60,
             what="DataVolume API installed",
         )
-        self.dvs[name] = created["metadata"]["uid"]
+        self.dvs[name] = manifest(created)["metadata"]["uid"]
 
     def problems(self) -> list[str]:
         """Workloads deleted or replaced behind the tests' back, and MAC problems."""
@@ -353,16 +356,26 @@ class Workloads:
         problems = []
         for name, uid in self.vms.items():
             problems += self._check(
-                lambda n=name: custom.get_namespaced_custom_object(
-                    "kubevirt.io", "v1", self.namespace, "virtualmachines", n
+                partial(
+                    custom.get_namespaced_custom_object,
+                    "kubevirt.io",
+                    "v1",
+                    self.namespace,
+                    "virtualmachines",
+                    name,
                 ),
                 f"VirtualMachine {name}",
                 uid,
             )
         for name, uid in self.dvs.items():
             problems += self._check(
-                lambda n=name: custom.get_namespaced_custom_object(
-                    DATAVOLUMES[0], DATAVOLUMES[1], self.namespace, DATAVOLUMES[2], n
+                partial(
+                    custom.get_namespaced_custom_object,
+                    DATAVOLUMES[0],
+                    DATAVOLUMES[1],
+                    self.namespace,
+                    DATAVOLUMES[2],
+                    name,
                 ),
                 f"DataVolume {name}",
                 uid,
@@ -370,9 +383,9 @@ class Workloads:
         return problems + mac_problems(self.api)
 
     @staticmethod
-    def _check(read: Callable[[], dict[str, Any]], what: str, uid: str) -> list[str]:
+    def _check(read: Callable[[], object], what: str, uid: str) -> list[str]:
         try:
-            live = read()
+            live = manifest(read())
         except ApiException as exc:
             if exc.status == 404:
                 return [f"{what} was deleted"]
@@ -397,7 +410,9 @@ def delete_all_workloads(api: Any) -> None:
     def listed() -> list[tuple[tuple[str, str, str], dict[str, Any]]]:
         found = [(("kubevirt.io", "v1", "virtualmachines"), vm) for vm in list_vms(api)]
         with contextlib.suppress(ApiException):
-            found += [(DATAVOLUMES, dv) for dv in custom.list_cluster_custom_object(*DATAVOLUMES)["items"]]
+            found += [
+                (DATAVOLUMES, dv) for dv in manifest(custom.list_cluster_custom_object(*DATAVOLUMES))["items"]
+            ]
         return found
 
     for (group, version, plural), obj in listed():
@@ -438,7 +453,9 @@ def reset(chaos: ChaosCluster, workloads: Workloads | None = None) -> None:
 
 def ensure_namespace(api: Any, name: str, labels: dict[str, str] | None = None) -> None:
     try:
-        client.CoreV1Api(api).create_namespace({"metadata": {"name": name, "labels": labels or {}}})
+        client.CoreV1Api(api).create_namespace(
+            client.V1Namespace(metadata=client.V1ObjectMeta(name=name, labels=labels or {}))
+        )
     except ApiException as exc:
         if exc.status != 409:
             raise

@@ -33,7 +33,9 @@ ANY_JSON = st.recursive(
 )
 
 
-def mostly(good: st.SearchStrategy[Any], bad: st.SearchStrategy[Any] = HOSTILE, odds: int = 20) -> Any:
+def mostly(
+    good: st.SearchStrategy[Any], bad: st.SearchStrategy[Any] = HOSTILE, odds: int = 20
+) -> st.SearchStrategy[Any]:
     """`good` about `odds` times in `odds + 1`, otherwise `bad` (shrinking towards `good`).
 
     Not `one_of(good, good, ..., bad)`: Hypothesis merges equal branches, which would make it 50/50.

@@ -13,9 +13,10 @@ from typing import Any
 import pytest
 import yaml
 from kubernetes import client
-from kubernetes.client.rest import ApiException
+from kubernetes.client.exceptions import ApiException
 
 from hack.simulators.operands import KUBEVIRT_WORKLOAD_CRDS, crds_established, install_kubevirt_crds
+from tests.support.kube import manifest
 from tests.support.operator import OPERATOR_NAMESPACE, OperatorProcess, bind_operator_identity
 from tests.support.waiting import eventually
 from vmo_operator.localenv.controlplane import ControlPlane
@@ -49,8 +50,10 @@ def webhook_operator(
 def _vm_macs(api: Any, namespace: str, name: str) -> list[str]:
     vm = yaml.safe_load((REPO / "examples/vm.yaml").read_text())
     vm["metadata"] = {"name": name, "namespace": namespace}
-    created = client.CustomObjectsApi(api).create_namespaced_custom_object(
-        "kubevirt.io", "v1", namespace, "virtualmachines", vm
+    created = manifest(
+        client.CustomObjectsApi(api).create_namespaced_custom_object(
+            "kubevirt.io", "v1", namespace, "virtualmachines", vm
+        )
     )
     interfaces = created["spec"]["template"]["spec"]["domain"]["devices"]["interfaces"]
     return [i.get("macAddress", "") for i in interfaces]

@@ -32,7 +32,7 @@ from pydantic import ValidationError
 from tests.chaos import strategies
 from tests.chaos.budget import BUDGET, Budget
 from tests.chaos.harness import PROFILE_NAME, ChaosCluster, put_profile, settle
-from tests.support.kube import PROFILE, get_profile, owned_objects, rendered
+from tests.support.kube import PROFILE, get_profile, manifest, owned_objects, rendered, status_body
 from tests.support.waiting import eventually
 from vmo_operator.api import models
 from vmo_operator.components import registry
@@ -103,9 +103,11 @@ def dry_run(api: Any, tally: Tally, name: str, spec: Any) -> None:
     body = {"apiVersion": "vmo.dev/v1alpha1", "kind": "VMOProfile", "metadata": {"name": name}, "spec": spec}
     custom = client.CustomObjectsApi(api)
     try:
-        stored = custom.create_cluster_custom_object(*PROFILE, body, dry_run="All", field_validation="Strict")
+        stored = manifest(
+            custom.create_cluster_custom_object(*PROFILE, body, dry_run="All", field_validation="Strict")
+        )
     except ApiException as exc:
-        status, message = exc.status, json.loads(exc.body).get("message", "")
+        status, message = exc.status, status_body(exc).get("message", "")
     else:
         # What the server would store (nulls pruned, defaults applied) is what the operator reads.
         tally.statuses[201] += 1
@@ -224,8 +226,12 @@ def test_a_sample_of_accepted_profiles_is_reconciled_without_crash_or_silent_hal
         profile = eventually(
             reconciled, timeout=90, what=f"sample {number}: a condition for generation {generation}"
         )
+
+        def half_applied_now(s: dict[str, Any] = spec) -> list[str]:
+            return half_applied(chaos.api, s, get_profile(chaos.api, PROFILE_NAME) or {})
+
         settle(
-            lambda s=spec: half_applied(chaos.api, s, get_profile(chaos.api, PROFILE_NAME) or {}),
+            half_applied_now,
             timeout=30,
             what=f"sample {number} ({json.dumps(spec)[:400]})",
         )

@@ -15,7 +15,6 @@ VMO_FUZZ_VMS sets the number of VMs (200 in `make test`); the examples follow VM
 
 from __future__ import annotations
 
-import json
 import re
 from collections import Counter
 from collections.abc import Callable
@@ -39,6 +38,7 @@ from tests.chaos.harness import (
     settle,
     uncommitted_macs,
 )
+from tests.support.kube import cluster_uid, manifest, status_body
 from tests.support.vms import VM_API, vm_macs
 from vmo_operator.macpool import mac as macs
 
@@ -105,8 +105,10 @@ def create(api: Any, name: str, interfaces: list[dict[str, Any]]) -> dict[str, A
             "template": {"spec": {"domain": {"devices": {"interfaces": interfaces}}}},
         },
     }
-    result: dict[str, Any] = client.CustomObjectsApi(api).create_namespaced_custom_object(
-        *VM_API, NAMESPACE, "virtualmachines", body
+    result = manifest(
+        client.CustomObjectsApi(api).create_namespaced_custom_object(
+            *VM_API, NAMESPACE, "virtualmachines", body
+        )
     )
     return result
 
@@ -118,8 +120,7 @@ def test_generated_interfaces_get_valid_unique_macs_or_a_reason(
     chaos = clean
     install_base(chaos, workloads)
     ensure_namespace(chaos.api, NAMESPACE)
-    uid = client.CoreV1Api(chaos.api).read_namespace("kube-system").metadata.uid
-    cluster_block = macs.cluster_octets(uid)
+    cluster_block = macs.cluster_octets(cluster_uid(chaos.api))
     held: list[str] = []  # canonical MACs of admitted VMs
     outcomes: Counter[str] = Counter()
     serial = [0]
@@ -135,7 +136,7 @@ def test_generated_interfaces_get_valid_unique_macs_or_a_reason(
         try:
             vm = create(chaos.api, name, interfaces)
         except ApiException as exc:
-            status, message = exc.status, json.loads(exc.body).get("message", "")
+            status, message = exc.status, status_body(exc).get("message", "")
         else:
             assert expected, f"admitted although the oracle refuses it: {interfaces!r}"
             got = vm_macs(vm)

@@ -30,7 +30,7 @@ from tests.chaos.harness import (
     put_profile,
     wait_available,
 )
-from tests.support.kube import PROFILE, condition, get_profile
+from tests.support.kube import PROFILE, condition, get_profile, manifest, status_body
 from tests.support.vms import VM_API
 from tests.support.waiting import eventually
 from vmo_operator.macpool import mac as macs
@@ -91,8 +91,8 @@ def _rejected(api: Any, spec: Any, name: str = "hostile") -> str:
     body = {"apiVersion": "vmo.dev/v1alpha1", "kind": "VMOProfile", "metadata": {"name": name}, "spec": spec}
     with pytest.raises(ApiException) as refused:
         client.CustomObjectsApi(api).create_cluster_custom_object(*PROFILE, body, field_validation="Strict")
-    assert refused.value.status in (400, 422), refused.value.body[:500]
-    return str(json.loads(refused.value.body)["message"])
+    assert refused.value.status in (400, 422), str(refused.value.body)[:500]
+    return str(status_body(refused.value)["message"])
 
 
 @pytest.mark.parametrize(
@@ -187,8 +187,10 @@ def _create_vm(api: Any, namespace: str, name: str, interfaces: Any) -> dict[str
         "metadata": {"name": name},
         "spec": {"template": {"spec": {"domain": {"devices": {"interfaces": interfaces}}}}},
     }
-    created: dict[str, Any] = client.CustomObjectsApi(api).create_namespaced_custom_object(
-        *VM_API, namespace, "virtualmachines", body
+    created = manifest(
+        client.CustomObjectsApi(api).create_namespaced_custom_object(
+            *VM_API, namespace, "virtualmachines", body
+        )
     )
     return created
 
@@ -213,7 +215,7 @@ def test_the_webhook_admits_or_refuses_odd_vms_with_a_reason(
     try:
         vm = _create_vm(chaos.api, VM_NAMESPACE, f"odd-{uuid.uuid4().hex[:8]}", interfaces)
     except ApiException as exc:
-        status, message = exc.status, json.loads(exc.body).get("message", "")
+        status, message = exc.status, status_body(exc).get("message", "")
     else:
         status, message = 201, ""
     if status != 201:

@@ -25,7 +25,7 @@ pytestmark = pytest.mark.integration
 
 
 def assert_has_macs(vm: dict[str, object]) -> None:
-    found = vm_macs(vm)  # type: ignore[arg-type]
+    found = vm_macs(vm)
     assert found
     assert all(isinstance(macs.check(m), macs.Mac) for m in found.values()), found
 

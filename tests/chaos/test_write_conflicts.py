@@ -28,7 +28,7 @@ from tests.chaos.harness import (
     settle,
 )
 from tests.support.faults import ConcurrentWriter
-from tests.support.kube import rendered
+from tests.support.kube import manifest, rendered
 from tests.support.operator import OperatorProcess
 from tests.support.waiting import eventually
 
@@ -71,11 +71,15 @@ def test_a_concurrent_writer_loses_to_the_operator_without_crashing_it(
         wanted_replicas = want[("Deployment", "virt-operator")]["spec"]["replicas"]
         if deployment.spec.replicas != wanted_replicas:
             problems.append(f"virt-operator replicas {deployment.spec.replicas}, want {wanted_replicas}")
-        image = deployment.spec.template.spec.containers[0].image
-        if not image.endswith(":v1.8.4"):
+        pod_spec = deployment.spec.template.spec
+        assert pod_spec is not None  # the API server requires a Deployment's pod template spec
+        image = pod_spec.containers[0].image
+        if image is None or not image.endswith(":v1.8.4"):
             problems.append(f"virt-operator image {image}")
-        nad = client.CustomObjectsApi(chaos.api).get_namespaced_custom_object(
-            "k8s.cni.cncf.io", "v1", WORKLOAD_NAMESPACE, "network-attachment-definitions", "vlan-10"
+        nad = manifest(
+            client.CustomObjectsApi(chaos.api).get_namespaced_custom_object(
+                "k8s.cni.cncf.io", "v1", WORKLOAD_NAMESPACE, "network-attachment-definitions", "vlan-10"
+            )
         )
         config = json.loads(nad["spec"]["config"])
         if (config.get("type"), config.get("vlan")) != ("bridge", 10):

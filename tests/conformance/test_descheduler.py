@@ -16,8 +16,10 @@ from __future__ import annotations
 import re
 import subprocess
 import tempfile
+from collections.abc import Callable
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -30,7 +32,7 @@ RELEASES = sorted(versions.DESCHEDULER.proven.values())
 
 
 @cache
-def rendered(release: str) -> list[dict]:
+def rendered(release: str) -> list[dict[str, Any]]:
     return render.rendered(COMPONENT, {"descheduler": {"enabled": True, "version": release}})
 
 
@@ -106,7 +108,7 @@ CHECKS = (check_rbac, check_deployment, check_feature_gates, check_policy)
 
 @pytest.mark.parametrize("release", RELEASES)
 @pytest.mark.parametrize("check", CHECKS, ids=lambda c: c.__name__.removeprefix("check_"))
-def test_matches_upstream(check, release: str) -> None:
+def test_matches_upstream(check: Callable[[str], list[Finding]], release: str) -> None:
     left = allowlist.unexplained(COMPONENT, release, check(release))
     assert not left, f"{COMPONENT} {release} differs from upstream:\n{allowlist.report(left)}"
 

@@ -16,8 +16,10 @@ upstream's types would demand; building multus for this would pull in its CNI pl
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -31,7 +33,7 @@ CRD = "network-attachment-definitions.k8s.cni.cncf.io"
 
 
 @cache
-def rendered(release: str) -> list[dict]:
+def rendered(release: str) -> list[dict[str, Any]]:
     return render.rendered(COMPONENT, {"multus": {"enabled": True, "version": release}})
 
 
@@ -40,7 +42,7 @@ def source(release: str) -> Path:
 
 
 @cache
-def thick(release: str) -> list[dict]:
+def thick(release: str) -> list[dict[str, Any]]:
     return upstream.yaml_documents(source(release) / "deployments/multus-daemonset-thick.yml")
 
 
@@ -83,7 +85,7 @@ CHECKS = (check_rbac, check_daemonset, check_crd, check_daemon_config)
 
 @pytest.mark.parametrize("release", RELEASES)
 @pytest.mark.parametrize("check", CHECKS, ids=lambda c: c.__name__.removeprefix("check_"))
-def test_matches_upstream(check, release: str) -> None:
+def test_matches_upstream(check: Callable[[str], list[Finding]], release: str) -> None:
     left = allowlist.unexplained(COMPONENT, release, check(release))
     assert not left, f"multus {release} differs from upstream:\n{allowlist.report(left)}"
 

@@ -13,8 +13,10 @@ between the two, so it carries the same CRDs. If they differ the check fails rat
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -29,7 +31,7 @@ GROUP = "snapshot.storage.k8s.io"
 
 
 @cache
-def rendered(release: str) -> list[dict]:
+def rendered(release: str) -> list[dict[str, Any]]:
     return render.rendered(
         "snapshotController", {"snapshotController": {"mode": "Enabled", "version": release}}
     )
@@ -39,17 +41,17 @@ def source(release: str) -> Path:
     return upstream.module_dir(upstream.SNAPSHOTTER, release)
 
 
-def deploy(release: str, name: str) -> list[dict]:
+def deploy(release: str, name: str) -> list[dict[str, Any]]:
     return upstream.yaml_documents(source(release) / "deploy/kubernetes/snapshot-controller" / name)
 
 
-def _client_crds(version: str) -> dict[str, dict]:
+def _client_crds(version: str) -> dict[str, dict[str, Any]]:
     base = upstream.module_dir(upstream.SNAPSHOTTER_CLIENT, version) / "config/crd"
     return {plural: upstream.yaml_documents(base / f"{GROUP}_{plural}.yaml")[0] for plural in CRDS}
 
 
 @cache
-def upstream_crds(release: str) -> dict[str, dict]:
+def upstream_crds(release: str) -> dict[str, dict[str, Any]]:
     try:
         return _client_crds(release)
     except upstream.UpstreamUnavailableError as refused:
@@ -110,7 +112,7 @@ CHECKS = (check_rbac, check_deployment, check_crds)
 
 @pytest.mark.parametrize("release", RELEASES)
 @pytest.mark.parametrize("check", CHECKS, ids=lambda c: c.__name__.removeprefix("check_"))
-def test_matches_upstream(check, release: str) -> None:
+def test_matches_upstream(check: Callable[[str], list[Finding]], release: str) -> None:
     left = allowlist.unexplained(COMPONENT, release, check(release))
     assert not left, f"snapshot-controller {release} differs from upstream:\n{allowlist.report(left)}"
 

@@ -15,11 +15,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from kubernetes import client, config
-from kubernetes.client.rest import ApiException
+from kubernetes import client
+from kubernetes.client.exceptions import ApiException
 
+from tests.support.kube import metadata
 from tests.support.paths import REPO
 from tests.support.waiting import eventually
+from vmo_operator.kube.client import connect_kubeconfig
 from vmo_operator.localenv.controlplane import ControlPlane
 from vmo_operator.localenv.pki import CertificateAuthority
 from vmo_operator.localenv.processes import leftover_processes
@@ -43,7 +45,7 @@ def test_rbac_denies_an_unbound_user_until_a_role_binds_it(
     control_plane: ControlPlane, api_client: Any, namespace: str
 ) -> None:
     user = f"probe-{uuid.uuid4().hex[:6]}"
-    as_user = config.new_client_from_config(config_file=str(control_plane.kubeconfig_for(user)))
+    as_user = connect_kubeconfig(control_plane.kubeconfig_for(user))
     apps_as_user = client.AppsV1Api(as_user)
 
     with pytest.raises(ApiException) as denied:
@@ -53,18 +55,26 @@ def test_rbac_denies_an_unbound_user_until_a_role_binds_it(
     rbac = client.RbacAuthorizationV1Api(api_client)
     rbac.create_namespaced_role(
         namespace,
-        {
-            "metadata": {"name": "read-deployments"},
-            "rules": [{"apiGroups": ["apps"], "resources": ["deployments"], "verbs": ["list"]}],
-        },
+        client.V1Role.model_validate(
+            {
+                "metadata": {"name": "read-deployments"},
+                "rules": [{"apiGroups": ["apps"], "resources": ["deployments"], "verbs": ["list"]}],
+            }
+        ),
     )
     rbac.create_namespaced_role_binding(
         namespace,
-        {
-            "metadata": {"name": "read-deployments"},
-            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "read-deployments"},
-            "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": user}],
-        },
+        client.V1RoleBinding.model_validate(
+            {
+                "metadata": {"name": "read-deployments"},
+                "roleRef": {
+                    "apiGroup": "rbac.authorization.k8s.io",
+                    "kind": "Role",
+                    "name": "read-deployments",
+                },
+                "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": user}],
+            }
+        ),
     )
     listed = eventually(lambda: apps_as_user.list_namespaced_deployment(namespace), what="allowed list")
     assert listed.items == []
@@ -85,48 +95,53 @@ def test_deployment_and_daemonset_become_ready_on_kwok_nodes(api_client: Any, na
     apps = client.AppsV1Api(api_client)
     apps.create_namespaced_deployment(
         namespace,
-        {
-            "metadata": {"name": "web"},
-            "spec": {
-                "replicas": 2,
-                "selector": {"matchLabels": {"app": "web"}},
-                "template": _pod_template("web"),
-            },
-        },
+        client.V1Deployment.model_validate(
+            {
+                "metadata": {"name": "web"},
+                "spec": {
+                    "replicas": 2,
+                    "selector": {"matchLabels": {"app": "web"}},
+                    "template": _pod_template("web"),
+                },
+            }
+        ),
     )
     apps.create_namespaced_daemon_set(
         namespace,
-        {
-            "metadata": {"name": "agent"},
-            "spec": {"selector": {"matchLabels": {"app": "agent"}}, "template": _pod_template("agent")},
-        },
+        client.V1DaemonSet.model_validate(
+            {
+                "metadata": {"name": "agent"},
+                "spec": {"selector": {"matchLabels": {"app": "agent"}}, "template": _pod_template("agent")},
+            }
+        ),
     )
 
     def deployment_ready() -> bool:
         status = apps.read_namespaced_deployment_status("web", namespace).status
-        return status.ready_replicas == 2 and status.available_replicas == 2
+        return status is not None and status.ready_replicas == 2 and status.available_replicas == 2
 
     def daemonset_ready() -> bool:
         status = apps.read_namespaced_daemon_set_status("agent", namespace).status
-        return status.desired_number_scheduled >= 3 and status.number_ready == status.desired_number_scheduled
+        return (
+            status is not None
+            and status.desired_number_scheduled >= 3
+            and status.number_ready == status.desired_number_scheduled
+        )
 
     eventually(deployment_ready, timeout=60, what="Deployment ready")
     eventually(daemonset_ready, timeout=60, what="DaemonSet ready on every node")
-    nodes = {
-        p.spec.node_name
-        for p in client.CoreV1Api(api_client).list_namespaced_pod(namespace, label_selector="app=agent").items
-    }
+    pods = client.CoreV1Api(api_client).list_namespaced_pod(namespace, label_selector="app=agent").items
+    nodes = {p.spec.node_name for p in pods if p.spec is not None}  # the API server always returns spec
     assert len(nodes) >= 3
 
 
 class _LabelingWebhook(BaseHTTPRequestHandler):
     """Admits every object and adds a label, recording what the API server sent."""
 
-    seen: list[dict[str, Any]]
-
     def do_POST(self) -> None:
         review = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        self.server.seen.append(review)  # type: ignore[attr-defined]
+        assert isinstance(self.server, _RecordingServer)
+        self.server.seen.append(review)
         patch = [{"op": "add", "path": "/metadata/labels", "value": {"mutated-by": "test-webhook"}}]
         body = json.dumps(
             {
@@ -150,12 +165,19 @@ class _LabelingWebhook(BaseHTTPRequestHandler):
         pass
 
 
+class _RecordingServer(ThreadingHTTPServer):
+    """Keeps every AdmissionReview its handler received, in order."""
+
+    def __init__(self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler]) -> None:
+        super().__init__(address, handler)
+        self.seen: list[dict[str, Any]] = []
+
+
 @pytest.fixture
-def webhook_server(tmp_path: Path) -> Iterator[tuple[ThreadingHTTPServer, bytes]]:
+def webhook_server(tmp_path: Path) -> Iterator[tuple[_RecordingServer, bytes]]:
     ca = CertificateAuthority("test-webhook-ca")
     cert, key = ca.issue("127.0.0.1", ip_addresses=["127.0.0.1"], server=True).write(tmp_path, "serving")
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _LabelingWebhook)
-    server.seen = []  # type: ignore[attr-defined]
+    server = _RecordingServer(("127.0.0.1", 0), _LabelingWebhook)
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(cert, key)
     server.socket = context.wrap_socket(server.socket, server_side=True)
@@ -167,50 +189,55 @@ def webhook_server(tmp_path: Path) -> Iterator[tuple[ThreadingHTTPServer, bytes]
 
 
 def test_mutating_webhook_on_loopback_is_called_and_changes_the_object(
-    api_client: Any, namespace: str, webhook_server: tuple[ThreadingHTTPServer, bytes]
+    api_client: Any, namespace: str, webhook_server: tuple[_RecordingServer, bytes]
 ) -> None:
     server, ca_pem = webhook_server
     port = server.server_address[1]
     name = f"test-labeler-{namespace}"
     admission = client.AdmissionregistrationV1Api(api_client)
     admission.create_mutating_webhook_configuration(
-        {
-            "metadata": {"name": name},
-            "webhooks": [
-                {
-                    "name": "labeler.test.vmo.dev",
-                    "clientConfig": {
-                        "url": f"https://127.0.0.1:{port}/mutate",
-                        "caBundle": base64.b64encode(ca_pem).decode(),
-                    },
-                    "rules": [
-                        {
-                            "apiGroups": [""],
-                            "apiVersions": ["v1"],
-                            "operations": ["CREATE"],
-                            "resources": ["configmaps"],
-                        }
-                    ],
-                    "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": namespace}},
-                    "failurePolicy": "Fail",
-                    "sideEffects": "None",
-                    "admissionReviewVersions": ["v1"],
-                    "timeoutSeconds": 10,
-                }
-            ],
-        }
+        client.V1MutatingWebhookConfiguration.model_validate(
+            {
+                "metadata": {"name": name},
+                "webhooks": [
+                    {
+                        "name": "labeler.test.vmo.dev",
+                        "clientConfig": {
+                            "url": f"https://127.0.0.1:{port}/mutate",
+                            "caBundle": base64.b64encode(ca_pem).decode(),
+                        },
+                        "rules": [
+                            {
+                                "apiGroups": [""],
+                                "apiVersions": ["v1"],
+                                "operations": ["CREATE"],
+                                "resources": ["configmaps"],
+                            }
+                        ],
+                        "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": namespace}},
+                        "failurePolicy": "Fail",
+                        "sideEffects": "None",
+                        "admissionReviewVersions": ["v1"],
+                        "timeoutSeconds": 10,
+                    }
+                ],
+            }
+        )
     )
     core = client.CoreV1Api(api_client)
     try:
         # Webhook configurations reach the admission chain through an informer: retry until they do.
         def created_and_mutated() -> dict[str, str] | None:
             cm_name = f"cm-{uuid.uuid4().hex[:6]}"
-            created = core.create_namespaced_config_map(namespace, {"metadata": {"name": cm_name}})
-            return created.metadata.labels if created.metadata.labels else None
+            created = core.create_namespaced_config_map(
+                namespace, client.V1ConfigMap(metadata=client.V1ObjectMeta(name=cm_name))
+            )
+            labels = metadata(created).labels
+            return labels if labels else None
 
         labels = eventually(created_and_mutated, timeout=30, what="webhook mutation")
         assert labels == {"mutated-by": "test-webhook"}
-        seen = server.seen  # type: ignore[attr-defined]
+        seen = server.seen
         assert seen
         assert seen[-1]["request"]["kind"]["kind"] == "ConfigMap"
         assert seen[-1]["request"]["namespace"] == namespace

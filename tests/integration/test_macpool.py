@@ -17,6 +17,7 @@ import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,7 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from hack.simulators.operands import KUBEVIRT_WORKLOAD_CRDS, crds_established, install_kubevirt_crds
+from tests.support.kube import cluster_uid, manifest, metadata
 from tests.support.operator import OperatorProcess, bind_operator_identity
 from tests.support.vms import (
     VM_API,
@@ -82,6 +84,12 @@ class MacPool:
     def reservation(self, mac: str) -> Reservation | None:
         return self.reservations().get(macs.parse(mac).reservation_name)
 
+    def stored(self, mac: str) -> Reservation:
+        """The reservation a test expects to exist."""
+        found = self.reservation(mac)
+        assert found is not None, f"no reservation for {mac}"
+        return found
+
 
 def _admission_ready(pool: MacPool) -> bool:
     """The webhooks answer through the API server: a dry-run create comes back with a MAC."""
@@ -99,10 +107,10 @@ def macpool(
     install_kubevirt_crds(api_client)
     eventually(lambda: crds_established(api_client, KUBEVIRT_WORKLOAD_CRDS), timeout=30, what="KubeVirt CRDs")
     core = client.CoreV1Api(api_client)
-    uid = core.read_namespace("kube-system").metadata.uid
+    uid = cluster_uid(api_client)
     _put_profile(api_client, {"macPool": {"releaseGracePeriodSeconds": GRACE_SECONDS}})
     scratch = f"macpool-scratch-{uuid.uuid4().hex[:6]}"
-    core.create_namespace({"metadata": {"name": scratch}})
+    core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=scratch)))
 
     kubeconfig = bind_operator_identity(control_plane)
     port = free_port()
@@ -126,7 +134,10 @@ def macpool(
         eventually(
             lambda: (
                 PROFILE_NAME
-                not in {p["metadata"]["name"] for p in custom.list_cluster_custom_object(*PROFILE)["items"]}
+                not in {
+                    p["metadata"]["name"]
+                    for p in manifest(custom.list_cluster_custom_object(*PROFILE))["items"]
+                }
             ),
             timeout=60,
             what="test profile removed",
@@ -198,7 +209,7 @@ def test_three_interfaces_get_three_distinct_valid_prefixed_macs(macpool: MacPoo
     uid = vm["metadata"]["uid"]
     # The reservations are the truth, and the persisted VM commits them.
     for text in assigned.values():
-        eventually(lambda t=text: committed_to(macpool, t, uid), timeout=30, what=f"{text} committed")
+        eventually(partial(committed_to, macpool, text, uid), timeout=30, what=f"{text} committed")
 
 
 def test_update_keeps_macs_and_a_hotplugged_nic_gets_one(macpool: MacPool, namespace: str) -> None:
@@ -269,7 +280,9 @@ def test_duplicate_of_another_vms_mac_is_denied_and_allowed_under_warn(
 ) -> None:
     taken = vm_macs(create_vm(macpool.api, namespace, "owner", {"nic": None}))["nic"]
     other_ns = f"{namespace}-b"
-    client.CoreV1Api(api_client).create_namespace({"metadata": {"name": other_ns}})
+    client.CoreV1Api(api_client).create_namespace(
+        client.V1Namespace(metadata=client.V1ObjectMeta(name=other_ns))
+    )
     try:
         with pytest.raises(ApiException) as same_ns:
             create_vm(macpool.api, namespace, "copycat", {"nic": taken})
@@ -306,7 +319,7 @@ def test_duplicate_of_another_vms_mac_is_denied_and_allowed_under_warn(
         restored = eventually(admitted_under_warn, timeout=30, what="duplicate admitted under Warn")
         assert vm_macs(restored)["nic"] == taken
         # The owner keeps its reservation; the duplicates are visible to the audit.
-        assert macpool.reservation(taken).holder.name == "owner"
+        assert macpool.stored(taken).holder.name == "owner"
 
         def collision_reported() -> bool:
             events = client.CoreV1Api(api_client).list_namespaced_event(other_ns).items
@@ -345,16 +358,14 @@ def test_a_copied_claim_and_grant_do_not_carry_another_vms_macs(macpool: MacPool
     assert vm_macs(other)["c"] not in vm_macs(owner).values()
     assert json.loads(other["metadata"]["annotations"][GRANT_ANNOTATION])["m"] == vm_macs(other)
     for mac in vm_macs(owner).values():
-        assert macpool.reservation(mac).holder.name == "granted"
+        assert macpool.stored(mac).holder.name == "granted"
 
 
 def test_deleted_vms_macs_are_released_then_freed(macpool: MacPool, namespace: str) -> None:
     vm = create_vm(macpool.api, namespace, "doomed", {"a": None, "b": None})
     assigned = list(vm_macs(vm).values())
     for text in assigned:
-        eventually(
-            lambda t=text: committed_to(macpool, t, vm["metadata"]["uid"]), timeout=30, what="committed"
-        )
+        eventually(partial(committed_to, macpool, text, vm["metadata"]["uid"]), timeout=30, what="committed")
     macpool.custom.delete_namespaced_custom_object(*VM_API, namespace, "virtualmachines", "doomed")
 
     def all_released() -> bool:
@@ -387,7 +398,11 @@ def test_opted_out_namespace_is_left_alone_and_its_duplicates_are_audited(
 ) -> None:
     core = client.CoreV1Api(api_client)
     name = f"optout-{uuid.uuid4().hex[:6]}"
-    core.create_namespace({"metadata": {"name": name, "labels": {NAMESPACE_OPT_OUT_LABEL: "disabled"}}})
+    core.create_namespace(
+        client.V1Namespace(
+            metadata=client.V1ObjectMeta(name=name, labels={NAMESPACE_OPT_OUT_LABEL: "disabled"})
+        )
+    )
     try:
         untouched = create_vm(macpool.api, name, "bare", {"nic": None})
         assert vm_macs(untouched)["nic"] == ""
@@ -395,7 +410,7 @@ def test_opted_out_namespace_is_left_alone_and_its_duplicates_are_audited(
         first = create_vm(macpool.api, name, "twin-a", {"nic": mac})
         create_vm(macpool.api, name, "twin-b", {"nic": mac})
 
-        def twin_events() -> set[str]:
+        def twin_events() -> set[str | None]:
             events = core.list_namespaced_event(name).items
             return {e.involved_object.name for e in events if e.reason == "MACCollision"}
 
@@ -462,9 +477,10 @@ def test_webhook_configurations_are_written_once_not_on_every_tick(macpool: MacP
     api = client.AdmissionregistrationV1Api(macpool.api)
     mutating = api.read_mutating_webhook_configuration(CONFIGURATION_NAME)
     validating = api.read_validating_webhook_configuration(CONFIGURATION_NAME)
-    assert mutating.metadata.generation == 1
-    assert validating.metadata.generation == 1
-    assert [w.failure_policy for w in mutating.webhooks + validating.webhooks] == ["Fail"] * 4
+    assert metadata(mutating).generation == 1
+    assert metadata(validating).generation == 1
+    webhooks = (mutating.webhooks or []) + (validating.webhooks or [])
+    assert [w.failure_policy for w in webhooks] == ["Fail"] * 4
 
 
 # ---- concurrency and failure ----------------------------------------------------------------
@@ -570,7 +586,10 @@ def _ca_bundle(pool: MacPool) -> str:
     config = client.AdmissionregistrationV1Api(pool.api).read_mutating_webhook_configuration(
         CONFIGURATION_NAME
     )
-    return base64.b64decode(config.webhooks[0].client_config.ca_bundle).decode()
+    assert config.webhooks
+    ca_bundle = config.webhooks[0].client_config.ca_bundle
+    assert ca_bundle is not None
+    return base64.b64decode(ca_bundle).decode()
 
 
 def test_killing_a_replica_mid_burst_duplicates_nothing_and_leaks_nothing(

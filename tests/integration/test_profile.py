@@ -16,18 +16,22 @@ from typing import Any
 import pytest
 import yaml
 from kubernetes import client
-from kubernetes.client.rest import ApiException
+from kubernetes.client.exceptions import ApiException
 
 from tests.support.kube import (
     PROFILE,
     condition,
+    condition_of,
     get_profile,
+    manifest,
+    metadata,
     owned_index,
     owned_objects,
     rendered,
+    status_body,
     wait_condition,
 )
-from tests.support.operator import OPERATOR_USER
+from tests.support.operator import OPERATOR_USER, OperatorProcess
 from tests.support.vms import VM_API, vm_body
 from tests.support.waiting import eventually
 from vmo_operator.kube import kinds
@@ -52,8 +56,8 @@ def live(api: Any, obj: dict[str, Any]) -> dict[str, Any] | None:
 
 def kubevirt_cr(api: Any) -> dict[str, Any]:
     group, version, namespace, plural, name = KUBEVIRT_CR
-    result: dict[str, Any] = client.CustomObjectsApi(api).get_namespaced_custom_object(
-        group, version, namespace, plural, name
+    result = manifest(
+        client.CustomObjectsApi(api).get_namespaced_custom_object(group, version, namespace, plural, name)
     )
     return result
 
@@ -78,7 +82,7 @@ class SharedProfile:
             "metadata": {"name": name},
             "spec": spec,
         }
-        result: dict[str, Any] = self.custom.create_cluster_custom_object(*PROFILE, body)
+        result = manifest(self.custom.create_cluster_custom_object(*PROFILE, body))
         return result
 
     def converge(self, spec: dict[str, Any]) -> dict[str, Any]:
@@ -110,7 +114,8 @@ class SharedProfile:
     def remove(self, *, keep: str = "") -> None:
         """Delete every profile but `keep`; without `keep`, wait until nothing we own remains."""
         names = [
-            item["metadata"]["name"] for item in self.custom.list_cluster_custom_object(*PROFILE)["items"]
+            item["metadata"]["name"]
+            for item in manifest(self.custom.list_cluster_custom_object(*PROFILE))["items"]
         ]
         for name in names:
             if name != keep:
@@ -130,7 +135,9 @@ def shared_profile(api_client: Any, operator: Any) -> Iterator[SharedProfile]:
     custom = client.CustomObjectsApi(api_client)
     # A profile left over from another module would make ours the second (inactive) one.
     eventually(
-        lambda: not custom.list_cluster_custom_object(*PROFILE)["items"], timeout=120, what="no profiles left"
+        lambda: not manifest(custom.list_cluster_custom_object(*PROFILE))["items"],
+        timeout=120,
+        what="no profiles left",
     )
     shared = SharedProfile(api_client)
     yield shared
@@ -149,7 +156,7 @@ def profile(api_client: Any, shared_profile: SharedProfile) -> Iterator[SharedPr
 def _delete_vms(api: Any) -> None:
     custom = client.CustomObjectsApi(api)
     try:
-        vms = custom.list_cluster_custom_object("kubevirt.io", "v1", "virtualmachines")["items"]
+        vms = manifest(custom.list_cluster_custom_object("kubevirt.io", "v1", "virtualmachines"))["items"]
     except ApiException:
         return
     for vm in vms:
@@ -173,15 +180,17 @@ def test_fresh_profile_becomes_available_with_every_rendered_object(
     assert "HotplugVolumes" not in gates
     assert "LiveMigration" not in gates
     assert "LiveMigration" in created["status"]["featureGates"]["implied"]
-    nad = client.CustomObjectsApi(api_client).get_namespaced_custom_object(
-        "k8s.cni.cncf.io", "v1", namespace, "network-attachment-definitions", "vlan-10"
+    nad = manifest(
+        client.CustomObjectsApi(api_client).get_namespaced_custom_object(
+            "k8s.cni.cncf.io", "v1", namespace, "network-attachment-definitions", "vlan-10"
+        )
     )
     config = json.loads(nad["spec"]["config"])
     assert (config["type"], config["vlan"], config["bridge"]) == ("bridge", 10, "br0")
     for component in ("kubevirt", "cdi", "multus", "descheduler", "snapshotController"):
         assert created["status"]["components"][component]["ready"], component
-    assert condition(created, "ReconcileComplete")["status"] == "True"  # type: ignore[index]
-    assert condition(created, "Degraded")["status"] == "False"  # type: ignore[index]
+    assert condition_of(created, "ReconcileComplete")["status"] == "True"
+    assert condition_of(created, "Degraded")["status"] == "False"
 
 
 def test_edits_converge_and_disabling_a_component_prunes_exactly_its_objects(
@@ -240,10 +249,10 @@ def test_manual_delete_and_edits_are_repaired_and_reported(
     # The profile is shared with other tests of this module: count only the events this one causes.
     earlier_events = {e.metadata.name for e in _overwritten_events(api_client)}
 
-    old_uid = apps.read_namespaced_deployment("virt-operator", "kubevirt").metadata.uid
+    old_uid = metadata(apps.read_namespaced_deployment("virt-operator", "kubevirt")).uid
     apps.delete_namespaced_deployment("virt-operator", "kubevirt")
     eventually(
-        lambda: apps.read_namespaced_deployment("virt-operator", "kubevirt").metadata.uid != old_uid,
+        lambda: metadata(apps.read_namespaced_deployment("virt-operator", "kubevirt")).uid != old_uid,
         timeout=30,
         what="virt-operator Deployment recreated",
     )
@@ -252,7 +261,8 @@ def test_manual_delete_and_edits_are_repaired_and_reported(
     custom.patch_namespaced_custom_object(*nad_path, {"spec": {"config": '{"type":"macvlan"}'}})
     eventually(
         lambda: (
-            json.loads(custom.get_namespaced_custom_object(*nad_path)["spec"]["config"])["type"] == "bridge"
+            json.loads(manifest(custom.get_namespaced_custom_object(*nad_path))["spec"]["config"])["type"]
+            == "bridge"
         ),
         timeout=30,
         what="NAD config restored",
@@ -280,7 +290,9 @@ def test_manual_delete_and_edits_are_repaired_and_reported(
         return [e for e in _overwritten_events(api_client) if e.metadata.name not in earlier_events]
 
     events = eventually(
-        lambda: len(overwritten_events()) >= 3 and overwritten_events(), timeout=30, what="Overwritten events"
+        lambda: overwritten_events() if len(overwritten_events()) >= 3 else None,
+        timeout=30,
+        what="Overwritten events",
     )
     messages = " ".join(e.message for e in events)
     assert "virt-operator" in messages
@@ -298,7 +310,7 @@ def _overwritten_events(api: Any) -> list[Any]:
 
 
 def test_an_idle_resync_writes_nothing(
-    control_plane: ControlPlane, api_client: Any, profile: SharedProfile, operator: Any
+    control_plane: ControlPlane, api_client: Any, profile: SharedProfile, operator: OperatorProcess
 ) -> None:
     profile.converge({})
     wait_condition(api_client, "vmo", "Progressing", "False", timeout=60)
@@ -327,8 +339,8 @@ def test_a_second_profile_is_reported_and_not_applied(api_client: Any, profile: 
     profile.create({"descheduler": {"enabled": False}}, name="second")
 
     second = wait_condition(api_client, "second", "Degraded", timeout=60)
-    assert condition(second, "Degraded")["reason"] == "DuplicateProfile"  # type: ignore[index]
-    assert "vmo" in condition(second, "Available")["message"]  # type: ignore[index]
+    assert condition_of(second, "Degraded")["reason"] == "DuplicateProfile"
+    assert "vmo" in condition_of(second, "Available")["message"]
     labelled = [
         o
         for o in owned_objects(api_client).values()
@@ -416,7 +428,7 @@ def test_disabling_kubevirt_while_a_vm_exists_is_refused_and_named(
             )
             .items
         )
-        return [e for e in events if "keeper" in e.message]
+        return [e for e in events if e.message is not None and "keeper" in e.message]
 
     eventually(blocked_events, timeout=30, what="RemovalBlocked event naming the VM")
 
@@ -442,8 +454,8 @@ def test_deleting_the_profile_is_blocked_while_a_vm_exists(
         cond = condition(profile, "ReconcileComplete")
         return profile if cond and cond["reason"] == "RemovalBlocked" else None
 
-    profile = eventually(blocked, timeout=60, what="RemovalBlocked condition")
-    assert f"{namespace}/blocker" in condition(profile, "ReconcileComplete")["message"]  # type: ignore[index]
+    blocked_profile = eventually(blocked, timeout=60, what="RemovalBlocked condition")
+    assert f"{namespace}/blocker" in condition_of(blocked_profile, "ReconcileComplete")["message"]
     assert kubevirt_cr(api_client)["metadata"].get("deletionTimestamp") is None, (
         "KubeVirt must stay installed"
     )
@@ -484,7 +496,7 @@ def test_a_foreign_volume_snapshot_crd_is_left_untouched(api_client: Any, profil
     }
     # Nothing of ours may be installed yet, or our own VolumeSnapshot CRD would be in the way.
     profile.remove()
-    ext.create_custom_resource_definition(foreign)
+    ext.create_custom_resource_definition(client.V1CustomResourceDefinition.model_validate(foreign))
     # The API server itself updates a new CRD's status; take the version once that has settled.
     created = eventually(
         lambda: _established_crd(ext, "volumesnapshots.snapshot.storage.k8s.io"),
@@ -497,8 +509,8 @@ def test_a_foreign_volume_snapshot_crd_is_left_untouched(api_client: Any, profil
         assert snapshot["skipped"] is True
         assert "VolumeSnapshot CRDs not installed by vmo-operator" in snapshot["message"]
         after = ext.read_custom_resource_definition("volumesnapshots.snapshot.storage.k8s.io")
-        assert after.metadata.resource_version == created.metadata.resource_version
-        assert MANAGED_BY_LABEL not in (after.metadata.labels or {})
+        assert metadata(after).resource_version == created.metadata.resource_version
+        assert MANAGED_BY_LABEL not in (metadata(after).labels or {})
         controllers = (
             client.AppsV1Api(api_client)
             .list_deployment_for_all_namespaces(
@@ -563,7 +575,7 @@ def test_invalid_specs_are_rejected_naming_the_field(
     with pytest.raises(ApiException) as rejected:
         client.CustomObjectsApi(api_client).create_cluster_custom_object(*PROFILE, body)
     assert rejected.value.status == 422
-    message = json.loads(rejected.value.body)["message"]
+    message = status_body(rejected.value)["message"]
     assert field in message, message
     assert reason.lower() in message.lower(), message
 

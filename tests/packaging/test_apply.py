@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 import yaml
 from kubernetes import client
-from kubernetes.client.rest import ApiException
+from kubernetes.client.exceptions import ApiException
 
 from tests.packaging import tools
 from tests.support.paths import REPO
@@ -42,7 +42,7 @@ def operator_namespace(api_client: Any) -> str:
     """vmo-system, which the kustomize base targets; a dry run cannot create it for its objects."""
     core = client.CoreV1Api(api_client)
     try:
-        core.create_namespace({"metadata": {"name": tools.NAMESPACE}})
+        core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=tools.NAMESPACE)))
     except ApiException as exc:
         if exc.status != 409:
             raise

@@ -13,6 +13,7 @@ import pytest
 
 from tests.packaging import tools
 from tests.packaging.tools import Manifest, find, pod_spec, render_chart, render_kustomize
+from tests.support.paths import REPO
 from vmo_operator.operator import rbac
 
 # Labels only Helm adds; the kustomize base leaves them out and is otherwise identical.
@@ -45,7 +46,7 @@ def test_helm_lint_rejects_values_the_schema_forbids(override: str) -> None:
 def test_default_render_has_every_object_the_operator_needs(chart: list[Manifest]) -> None:
     assert tools.kinds(chart) == sorted(
         [
-            *["CustomResourceDefinition"] * len(list((tools.REPO / "crds").glob("*.yaml"))),
+            *["CustomResourceDefinition"] * len(list((REPO / "crds").glob("*.yaml"))),
             "ServiceAccount",
             "ClusterRole",
             "ClusterRoleBinding",

@@ -8,18 +8,20 @@ server-side dry run, which is authorized exactly like the real write but changes
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-from kubernetes import client, config
-from kubernetes.client.rest import ApiException
+from kubernetes import client
+from kubernetes.client.exceptions import ApiException
 
 from tests.packaging import tools
+from tests.support.kube import metadata
 from tests.support.waiting import eventually
 from vmo_operator.components import vmroles
+from vmo_operator.kube.client import connect_kubeconfig
 from vmo_operator.localenv.controlplane import ControlPlane
 
 pytestmark = pytest.mark.integration
@@ -48,7 +50,7 @@ def chart_identity(
     tools.run([tools.kubectl_binary(), "apply", "-f", "-"], stdin=text, kubeconfig=kubeconfig)
     try:
         creds = control_plane.service_account_kubeconfig(namespace, name)
-        api = config.new_client_from_config(config_file=str(creds))
+        api = connect_kubeconfig(creds)
         operator = Operator(name, namespace, api)
         # The authorizer learns new bindings from a watch; wait until this one is in effect.
         eventually(lambda: _allowed(operator), timeout=30, what="chart ClusterRole binding in effect")
@@ -66,7 +68,7 @@ def _allowed(operator: Operator) -> bool:
     return True
 
 
-def status_of(call: Any) -> int:
+def status_of(call: Callable[[], object]) -> int:
     try:
         call()
     except ApiException as exc:
@@ -89,7 +91,9 @@ def test_chart_role_allows_the_operators_own_work(chart_identity: Operator) -> N
             "reservedAt": "2026-01-01T00:00:00Z",
         },
     }
-    operand_namespace = {"metadata": {"name": f"kubevirt-{uuid.uuid4().hex[:6]}"}}
+    operand_namespace = client.V1Namespace(
+        metadata=client.V1ObjectMeta(name=f"kubevirt-{uuid.uuid4().hex[:6]}")
+    )
     checks = {
         "list profiles": lambda: custom.list_cluster_custom_object("vmo.dev", "v1alpha1", "vmoprofiles"),
         "reserve a MAC": lambda: custom.create_cluster_custom_object(
@@ -101,13 +105,15 @@ def test_chart_role_allows_the_operators_own_work(chart_identity: Operator) -> N
         "secrets in its own namespace": lambda: core.list_namespaced_secret(chart_identity.namespace),
         "post an Event": lambda: core.create_namespaced_event(
             "default",
-            {
-                "metadata": {"generateName": "vmo-"},
-                "involvedObject": {"kind": "VMOProfile", "name": "vmo", "apiVersion": "vmo.dev/v1alpha1"},
-                "reason": "Applied",
-                "message": "rbac test",
-                "type": "Normal",
-            },
+            client.CoreV1Event.model_validate(
+                {
+                    "metadata": {"generateName": "vmo-"},
+                    "involvedObject": {"kind": "VMOProfile", "name": "vmo", "apiVersion": "vmo.dev/v1alpha1"},
+                    "reason": "Applied",
+                    "message": "rbac test",
+                    "type": "Normal",
+                }
+            ),
             dry_run=DRY,
         ),
     }
@@ -119,15 +125,25 @@ def test_chart_role_can_install_operand_rbac_beyond_its_own_rights(chart_identit
     # `escalate` and `bind` let the operator create virt-operator-like roles it does not hold itself.
     rbac = client.RbacAuthorizationV1Api(chart_identity.api)
     role_name = f"operand-{uuid.uuid4().hex[:6]}"
-    broad = {
-        "metadata": {"name": role_name},
-        "rules": [{"apiGroups": [""], "resources": ["nodes", "pods"], "verbs": ["get", "list", "delete"]}],
-    }
-    binding = {
-        "metadata": {"name": role_name},
-        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "cluster-admin"},
-        "subjects": [{"kind": "ServiceAccount", "name": "virt-operator", "namespace": "kubevirt"}],
-    }
+    broad = client.V1ClusterRole.model_validate(
+        {
+            "metadata": {"name": role_name},
+            "rules": [
+                {"apiGroups": [""], "resources": ["nodes", "pods"], "verbs": ["get", "list", "delete"]}
+            ],
+        }
+    )
+    binding = client.V1ClusterRoleBinding.model_validate(
+        {
+            "metadata": {"name": role_name},
+            "roleRef": {
+                "apiGroup": "rbac.authorization.k8s.io",
+                "kind": "ClusterRole",
+                "name": "cluster-admin",
+            },
+            "subjects": [{"kind": "ServiceAccount", "name": "virt-operator", "namespace": "kubevirt"}],
+        }
+    )
     assert status_of(lambda: rbac.create_cluster_role(broad, dry_run=DRY)) == 200
     assert status_of(lambda: rbac.create_cluster_role_binding(binding, dry_run=DRY)) == 200
 
@@ -135,8 +151,11 @@ def test_chart_role_can_install_operand_rbac_beyond_its_own_rights(chart_identit
 def test_chart_role_denies_what_the_operator_does_not_need(api_client: Any, chart_identity: Operator) -> None:
     api = chart_identity.api
     core = client.CoreV1Api(api)
-    node = client.CoreV1Api(api_client).list_node().items[0].metadata.name
-    pod = {"metadata": {"name": "p"}, "spec": {"containers": [{"name": "c", "image": "busybox"}]}}
+    node = metadata(client.CoreV1Api(api_client).list_node().items[0]).name
+    assert node
+    pod = client.V1Pod.model_validate(
+        {"metadata": {"name": "p"}, "spec": {"containers": [{"name": "c", "image": "busybox"}]}}
+    )
     checks = {
         "delete a node": lambda: core.delete_node(node, dry_run=DRY),
         "read secrets in kube-system": lambda: core.list_namespaced_secret("kube-system"),
@@ -165,7 +184,8 @@ def test_vm_roles_aggregate_into_the_default_roles(api_client: Any, kubeconfig: 
     def grants(role: str, group: str, resource: str, verb: str) -> bool:
         rules = rbac.read_cluster_role(role).rules or []
         return any(
-            group in r.api_groups and resource in r.resources and verb in r.verbs
+            # resource rules always carry apiGroups (API validation requires at least one)
+            group in (r.api_groups or []) and resource in r.resources and verb in r.verbs
             for r in rules
             if r.resources
         )

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from typing import TypedDict
 
 import pytest
 
@@ -52,7 +53,23 @@ def weakened(docs: list[tools.Manifest]) -> list[tools.Manifest]:
     return [deployment]
 
 
-def failed_checks(report: object) -> list[tuple[str, str, str]]:
+class FailedCheck(TypedDict):
+    file_path: str
+    check_id: str
+    resource: str
+
+
+class CheckResults(TypedDict):
+    failed_checks: list[FailedCheck]
+
+
+class CheckovReport(TypedDict):
+    """The part of `checkov --output json` read here: one of these per framework, or a list of them."""
+
+    results: CheckResults
+
+
+def failed_checks(report: CheckovReport | list[CheckovReport]) -> list[tuple[str, str, str]]:
     reports = report if isinstance(report, list) else [report]
     return sorted(
         (Path(f["file_path"]).name, f["check_id"], f["resource"])

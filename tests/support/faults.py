@@ -15,6 +15,7 @@ from typing import Any
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
+from tests.support.kube import manifest
 from tests.support.vms import VM_API, vm_body, vm_macs
 from tests.support.waiting import eventually
 from vmo_operator.localenv.controlplane import ControlPlane
@@ -62,7 +63,7 @@ class VmCreator:
                 self.failures.append((time.monotonic(), _describe(exc)))
                 self._stop.wait(self.backoff)
                 continue
-            self.created.append((time.monotonic(), vm))
+            self.created.append((time.monotonic(), manifest(vm)))
 
     def created_since(self, moment: float) -> int:
         return sum(1 for at, _ in self.created if at >= moment)
@@ -172,7 +173,7 @@ class ConcurrentWriter:
                 else:
                     nad_namespace, nad_name = self.nad
                     coordinates = ("k8s.cni.cncf.io", "v1", nad_namespace, "network-attachment-definitions")
-                    obj = custom.get_namespaced_custom_object(*coordinates, nad_name)
+                    obj = manifest(custom.get_namespaced_custom_object(*coordinates, nad_name))
                     obj["spec"]["config"] = f'{{"cniVersion":"0.3.1","type":"macvlan","n":{iteration}}}'
                     custom.replace_namespaced_custom_object(*coordinates, nad_name, obj)
                 self.writes += 1

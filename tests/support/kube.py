@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, cast
 
 import yaml
 from kubernetes import client
-from kubernetes.client.rest import ApiException
+from kubernetes.client.exceptions import ApiException
 
 from tests.support.waiting import eventually
 from vmo_operator.components.base import ClusterFacts
@@ -17,6 +19,41 @@ from vmo_operator.kube.client import KubeClient
 from vmo_operator.kube.objects import ObjectKey
 
 PROFILE = ("vmo.dev", "v1alpha1", "vmoprofiles")
+
+
+def manifest(result: object) -> dict[str, Any]:
+    """A CustomObjectsApi answer as the JSON object it is.
+
+    The generated client types every custom-object call as returning `object`; what it returns is
+    the decoded JSON body, an object (a dict) for get/list/create/replace/patch.
+    """
+    return cast(dict[str, Any], result)
+
+
+class HasMetadata(Protocol):
+    @property
+    def metadata(self) -> client.V1ObjectMeta | None: ...
+
+
+def metadata(obj: HasMetadata) -> client.V1ObjectMeta:
+    """The metadata of an object read from the API server, which always sets it (the models type it
+    Optional because a body being built may not have it yet)."""
+    assert obj.metadata is not None
+    return obj.metadata
+
+
+def status_body(exc: ApiException) -> dict[str, Any]:
+    """The Status object the API server answered a refused request with."""
+    assert exc.body is not None, f"no response body: {exc}"
+    body: dict[str, Any] = json.loads(exc.body)
+    return body
+
+
+def cluster_uid(api: Any) -> str:
+    """The kube-system namespace's UID: the cluster identity the MAC allocator derives its octets from."""
+    uid = metadata(client.CoreV1Api(api).read_namespace("kube-system")).uid
+    assert uid
+    return uid
 
 
 def apply_crd_files(api: Any, paths: Iterable[Path]) -> list[str]:
@@ -33,11 +70,11 @@ def apply_crd_files(api: Any, paths: Iterable[Path]) -> list[str]:
                 if exc.status != 409:
                     raise
                 live = ext.read_custom_resource_definition(name)
-                doc["metadata"]["resourceVersion"] = live.metadata.resource_version
+                doc["metadata"]["resourceVersion"] = metadata(live).resource_version
                 ext.replace_custom_resource_definition(name, doc)
             names.append(name)
     for name in names:
-        eventually(lambda n=name: _established(ext, n), timeout=30, what=f"CRD {name} Established")
+        eventually(partial(_established, ext, name), timeout=30, what=f"CRD {name} Established")
     return names
 
 
@@ -48,7 +85,7 @@ def _established(ext: Any, name: str) -> bool:
 
 def get_profile(api: Any, name: str) -> dict[str, Any] | None:
     try:
-        result: dict[str, Any] = client.CustomObjectsApi(api).get_cluster_custom_object(*PROFILE, name)
+        result = manifest(client.CustomObjectsApi(api).get_cluster_custom_object(*PROFILE, name))
     except ApiException as exc:
         if exc.status == 404:
             return None
@@ -63,6 +100,13 @@ def condition(obj: dict[str, Any] | None, type_: str) -> dict[str, Any] | None:
     return None
 
 
+def condition_of(obj: dict[str, Any] | None, type_: str) -> dict[str, Any]:
+    """The condition the test expects `obj` to have."""
+    found = condition(obj, type_)
+    assert found is not None, f"no {type_} condition in {obj}"
+    return found
+
+
 def wait_condition(
     api: Any, name: str, type_: str, status: str = "True", *, timeout: float = 90, current: bool = True
 ) -> dict[str, Any]:
@@ -71,9 +115,9 @@ def wait_condition(
     def probe() -> dict[str, Any] | None:
         profile = get_profile(api, name)
         cond = condition(profile, type_)
-        if cond is None or cond.get("status") != status:
+        if profile is None or cond is None or cond.get("status") != status:
             return None
-        if current and cond.get("observedGeneration") != profile["metadata"]["generation"]:  # type: ignore[index]
+        if current and cond.get("observedGeneration") != profile["metadata"]["generation"]:
             return None
         return profile
 

@@ -39,7 +39,7 @@ def bind_operator_identity(plane: ControlPlane) -> Path:
     enough. A distinct identity also lets tests count the operator's writes in the audit log.
     """
     from kubernetes import client
-    from kubernetes.client.rest import ApiException
+    from kubernetes.client.exceptions import ApiException
 
     from vmo_operator.engine.apply import KindIndex
     from vmo_operator.kube.client import KubeClient
@@ -47,7 +47,9 @@ def bind_operator_identity(plane: ControlPlane) -> Path:
 
     api = plane.api_client()
     try:
-        client.CoreV1Api(api).create_namespace({"metadata": {"name": OPERATOR_NAMESPACE}})
+        client.CoreV1Api(api).create_namespace(
+            client.V1Namespace(metadata=client.V1ObjectMeta(name=OPERATOR_NAMESPACE))
+        )
     except ApiException as exc:
         if exc.status != 409:
             raise

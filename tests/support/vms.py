@@ -7,12 +7,14 @@ a VM here is only an object; the MAC webhook is what gives it meaning.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
+from tests.support.kube import manifest
 from tests.support.operator import OPERATOR_NAMESPACE, OperatorProcess
 from tests.support.waiting import eventually
 from vmo_operator.localenv.processes import free_port
@@ -21,7 +23,7 @@ VM_API = ("kubevirt.io", "v1")
 
 
 def vm_body(
-    name: str, interfaces: dict[str, str | None], annotations: dict[str, str] | None = None
+    name: str, interfaces: Mapping[str, str | None], annotations: dict[str, str] | None = None
 ) -> dict[str, Any]:
     """A halted VM with one bridge interface per entry; a value is the user-set MAC, None asks for one."""
     ifaces = [{"name": n, "bridge": {}} | ({"macAddress": m} if m else {}) for n, m in interfaces.items()]
@@ -44,30 +46,33 @@ def create_vm(
     api: Any,
     namespace: str,
     name: str,
-    interfaces: dict[str, str | None],
+    interfaces: Mapping[str, str | None],
     *,
     dry_run: bool = False,
     annotations: dict[str, str] | None = None,
 ) -> dict[str, Any]:
-    kwargs = {"dry_run": "All"} if dry_run else {}
-    result: dict[str, Any] = client.CustomObjectsApi(api).create_namespaced_custom_object(
-        *VM_API, namespace, "virtualmachines", vm_body(name, interfaces, annotations), **kwargs
+    # The client leaves a None query parameter out of the request.
+    created = client.CustomObjectsApi(api).create_namespaced_custom_object(
+        *VM_API,
+        namespace,
+        "virtualmachines",
+        vm_body(name, interfaces, annotations),
+        dry_run="All" if dry_run else None,
     )
-    return result
+    return manifest(created)
 
 
 def get_vm(api: Any, namespace: str, name: str) -> dict[str, Any]:
-    result: dict[str, Any] = client.CustomObjectsApi(api).get_namespaced_custom_object(
-        *VM_API, namespace, "virtualmachines", name
+    return manifest(
+        client.CustomObjectsApi(api).get_namespaced_custom_object(*VM_API, namespace, "virtualmachines", name)
     )
-    return result
 
 
 def list_vms(api: Any) -> list[dict[str, Any]]:
     """Every VM in the cluster; empty while the VirtualMachine API is not installed."""
     try:
-        items: list[dict[str, Any]] = client.CustomObjectsApi(api).list_cluster_custom_object(
-            *VM_API, "virtualmachines"
+        items: list[dict[str, Any]] = manifest(
+            client.CustomObjectsApi(api).list_cluster_custom_object(*VM_API, "virtualmachines")
         )["items"]
     except ApiException as exc:
         if exc.status == 404:
@@ -84,7 +89,7 @@ def vm_macs(vm: dict[str, Any]) -> dict[str, str]:
 def denial(exc: ApiException) -> str:
     """The message of a refused request (an admission denial or the API server's own error)."""
     try:
-        return str(json.loads(exc.body)["message"])
+        return str(json.loads(exc.body or "")["message"])  # no body: not JSON, as below
     except (TypeError, ValueError, KeyError):
         return str(exc.body)
 

@@ -37,6 +37,12 @@ class MemoryReservationStore:
             self.calls["get"] += 1
             return self._objects.get(mac)
 
+    def stored(self, mac: Mac) -> Reservation:
+        """The reservation a test expects to exist; counted as a `get`."""
+        found = self.get(mac)
+        assert found is not None, f"no reservation for {mac}"
+        return found
+
     def replace(self, reservation: Reservation) -> Reservation | None:
         with self._lock:
             self.calls["replace"] += 1

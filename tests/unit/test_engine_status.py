@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+import dataclasses
+from collections.abc import Mapping
+from typing import Any, TypedDict, Unpack
 
 import pytest
 
@@ -18,10 +20,22 @@ from vmo_operator.engine.status import (
 )
 
 
-def health(name: str, **kw: object) -> ComponentHealth:
-    defaults: dict[str, object] = {"enabled": True, "ready": True}
-    defaults.update(kw)
-    return ComponentHealth(name, **defaults)  # type: ignore[arg-type]
+class HealthFields(TypedDict, total=False):
+    """ComponentHealth's fields after `name`, as keyword arguments."""
+
+    enabled: bool
+    ready: bool
+    version: str
+    reason: str
+    message: str
+    progressing: bool
+    degraded: bool
+    skipped: bool
+    details: Mapping[str, Any]
+
+
+def health(name: str, **kw: Unpack[HealthFields]) -> ComponentHealth:
+    return dataclasses.replace(ComponentHealth(name, enabled=True, ready=True), **kw)
 
 
 def condition(status: dict[str, Any], type_: str) -> dict[str, Any] | None:

@@ -180,7 +180,7 @@ def test_claim_of_a_free_mac_creates_a_pending_reservation() -> None:
     result = allocator(store).claim(M, holder(), "nic0")
     assert isinstance(result, Claimed)
     assert result.wrote
-    assert store.get(M).holder == holder()
+    assert store.stored(M).holder == holder()
 
 
 def test_claim_of_own_mac_writes_nothing() -> None:
@@ -199,7 +199,7 @@ def test_claim_of_another_vms_mac_reports_the_holder() -> None:
     result = allocator(store).claim(M, holder(), "nic0")
     assert isinstance(result, HeldElsewhere)
     assert result.reservation.holder.name == "vm-b"
-    assert store.get(M).holder.name == "vm-b"
+    assert store.stored(M).holder.name == "vm-b"
 
 
 def test_claim_takes_over_a_released_tombstone_despite_quarantine() -> None:
@@ -208,8 +208,8 @@ def test_claim_takes_over_a_released_tombstone_despite_quarantine() -> None:
     result = allocator(store).claim(M, holder(), "nic0")
     assert isinstance(result, Claimed)
     assert result.previous is not None
-    assert store.get(M).state == "Pending"
-    assert store.get(M).holder == holder()
+    assert store.stored(M).state == "Pending"
+    assert store.stored(M).holder == holder()
 
 
 def test_claim_by_a_recreated_vm_of_the_same_name_takes_over() -> None:
@@ -217,8 +217,8 @@ def test_claim_by_a_recreated_vm_of_the_same_name_takes_over() -> None:
     store.put(Reservation(M, holder(uid="u-old", claim="c-old"), "nic0", "Committed", T0))
     result = allocator(store).claim(M, holder(claim="c-new"), "nic0")
     assert isinstance(result, Claimed)
-    assert store.get(M).holder.claim == "c-new"
-    assert store.get(M).holder.uid == ""
+    assert store.stored(M).holder.claim == "c-new"
+    assert store.stored(M).holder.uid == ""
 
 
 def test_claim_dry_run_writes_nothing_even_for_a_takeover() -> None:
@@ -230,7 +230,7 @@ def test_claim_dry_run_writes_nothing_even_for_a_takeover() -> None:
         allocator(store).claim(macs.parse("02:00:00:00:00:09"), holder(), "n", dry_run=True), Claimed
     )
     assert store.writes() == before
-    assert store.get(M).state == "Released"
+    assert store.stored(M).state == "Released"
 
 
 def test_revert_deletes_created_and_restores_taken_over_reservations() -> None:
@@ -242,7 +242,7 @@ def test_revert_deletes_created_and_restores_taken_over_reservations() -> None:
     assert isinstance(taken, Claimed)
     alloc.revert([taken, fresh])
     assert store.get(fresh.reservation.mac) is None
-    restored = store.get(M)
+    restored = store.stored(M)
     assert restored.state == "Released"
     assert restored.holder == tombstone.holder
 
@@ -255,7 +255,7 @@ def test_release_tombstones_only_the_holders_own_reservation() -> None:
     store.put(Reservation(M, holder(uid="u1"), "nic0", "Committed", T0))
     alloc = allocator(store)
     assert alloc.release(M, holder(uid="u-other")) is None
-    assert store.get(M).state == "Committed"
+    assert store.stored(M).state == "Committed"
     released = alloc.release(M, holder(uid="u1"))
     assert released is not None
     assert released.state == "Released"

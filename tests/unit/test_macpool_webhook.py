@@ -230,7 +230,7 @@ def test_update_keeps_macs_and_a_hotplugged_nic_gets_one(store: MemoryReservatio
     assert {k: after[k] for k in before} == before
     assert isinstance(macs.check(after["hot"]), macs.Mac)
     assert after["hot"] not in before.values()
-    hot = store.get(macs.parse(after["hot"]))
+    hot = store.stored(macs.parse(after["hot"]))
     assert hot.holder.uid == "uid-a"
     mac_ops = [op for op in decision.patch if op["path"].endswith("/macAddress")]
     assert [op["path"].rsplit("/", 2)[-2] for op in mac_ops] == ["2"]
@@ -263,7 +263,7 @@ def test_explicit_mac_change_is_checked_and_warned(store: MemoryReservationStore
     decision, updated = admit(store, new, op="UPDATE", old=old)
     assert macs_of(updated) == {"a": "02:12:34:00:00:77"}
     assert any("changes from" in w for w in decision.warnings)
-    assert store.get(macs.parse("02:12:34:00:00:77")).holder.uid == "uid-a"
+    assert store.stored(macs.parse("02:12:34:00:00:77")).holder.uid == "uid-a"
 
 
 # ---- refusals -------------------------------------------------------------------------------
@@ -344,7 +344,7 @@ def test_warn_policy_admits_a_duplicate_with_a_warning_and_without_reserving(
     decision, mutated = admit(store, vm(macs_by_iface={"nic": "02:aa:00:00:00:01"}), duplicate_policy="Warn")
     assert macs_of(mutated) == {"nic": "02:aa:00:00:00:01"}
     assert any("owner-vm" in w for w in decision.warnings)
-    assert store.get(macs.parse("02:aa:00:00:00:01")).holder.name == "owner-vm"
+    assert store.stored(macs.parse("02:aa:00:00:00:01")).holder.name == "owner-vm"
 
 
 def test_opt_out_annotation_admits_a_duplicate(store: MemoryReservationStore) -> None:
@@ -364,7 +364,7 @@ def test_recreating_a_vm_with_its_own_macs_is_allowed(store: MemoryReservationSt
     holder_of(store, "vm-a", "ns1", "02:aa:00:00:00:01")
     _, mutated = admit(store, vm("vm-a", macs_by_iface={"nic": "02:aa:00:00:00:01"}))
     assert macs_of(mutated) == {"nic": "02:aa:00:00:00:01"}
-    assert store.get(macs.parse("02:aa:00:00:00:01")).state == "Pending"
+    assert store.stored(macs.parse("02:aa:00:00:00:01")).state == "Pending"
 
 
 # ---- validation -----------------------------------------------------------------------------
@@ -387,7 +387,7 @@ def test_validation_reserves_a_mac_another_webhook_added_after_us(store: MemoryR
     obj = persisted(vm(macs_by_iface={"a": "02:aa:00:00:00:05"}, annotations={CLAIM_ANNOTATION: "c1"}))
     decision = validate(AdmissionRequest("CREATE", VM, obj), context(store))
     assert isinstance(decision, Allowed)
-    assert store.get(macs.parse("02:aa:00:00:00:05")).holder.claim == "c1"
+    assert store.stored(macs.parse("02:aa:00:00:00:05")).holder.claim == "c1"
 
 
 def test_validation_denies_a_mac_held_elsewhere(store: MemoryReservationStore) -> None:
@@ -463,7 +463,7 @@ def test_a_mac_changed_after_mutation_is_checked_and_the_rest_is_not(store: Memo
     decision = validate(AdmissionRequest("CREATE", VM, final), context(store))
     assert isinstance(decision, Allowed)
     assert store.calls == {"get": 1, "create": 1}  # only "b"'s new MAC was looked at (and reserved)
-    assert store.get(macs.parse("02:aa:00:00:00:07")).holder.claim == macs_of_claim(final)
+    assert store.stored(macs.parse("02:aa:00:00:00:07")).holder.claim == macs_of_claim(final)
 
 
 def macs_of_claim(obj: dict[str, Any]) -> str:
@@ -518,7 +518,7 @@ def test_a_copied_grant_is_replaced_when_duplicates_are_allowed_so_validation_st
     )
     assert isinstance(checked, Allowed)
     assert any("already used" in w for w in checked.warnings)
-    assert store.get(macs.parse(mac_a)).holder.name == "vm-a"
+    assert store.stored(macs.parse(mac_a)).holder.name == "vm-a"
 
 
 def test_a_copied_grant_is_removed_from_a_create_mutation_does_not_grant(
@@ -537,7 +537,7 @@ def test_a_copied_grant_without_mutation_never_gets_a_held_mac_validated(
     _, vm_a = admit(store, vm("vm-a", macs_by_iface={"nic": None}))
     persisted_a = persisted(vm_a, uid="uid-a")
     store.put(
-        store.get(macs.parse(macs_of(vm_a)["nic"])).committed_to(
+        store.stored(macs.parse(macs_of(vm_a)["nic"])).committed_to(
             Holder(VM, "ns1", "vm-a", "uid-a", macs_of_claim(vm_a)), "nic", T0
         )
     )

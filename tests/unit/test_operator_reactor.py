@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 import kopf
 import pytest
+import structlog
 
 from vmo_operator.operator.macpool.probe import ProbeResult, Readiness
 from vmo_operator.operator.reactor import Reactor
@@ -77,8 +78,8 @@ def test_a_requested_restart_runs_kopf_again_and_a_clean_stop_ends(
         if len(runs) == 1:
             reactor.request_restart("test")  # what a handler does; kopf then returns
 
-    monkeypatch.setattr(main.kopf, "run", fake_run)
-    log = main.structlog.get_logger()
+    monkeypatch.setattr(kopf, "run", fake_run)
+    log = structlog.get_logger()
     assert main._run_kopf(OperatorConfig.from_env(), log, kopf.OperatorRegistry(), reactor) == 0
     assert runs == [reactor.restart_requested, reactor.restart_requested]
 
@@ -87,6 +88,6 @@ def test_restarts_in_a_burst_end_the_process(monkeypatch: pytest.MonkeyPatch, re
     from vmo_operator.operator import main
     from vmo_operator.operator.config import OperatorConfig
 
-    monkeypatch.setattr(main.kopf, "run", lambda **_: reactor.request_restart("always"))
-    log = main.structlog.get_logger()
+    monkeypatch.setattr(kopf, "run", lambda **_: reactor.request_restart("always"))
+    log = structlog.get_logger()
     assert main._run_kopf(OperatorConfig.from_env(), log, kopf.OperatorRegistry(), reactor) == 1
