@@ -28,7 +28,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from tests.support.pki import CertificateAuthority
+from vmo_operator.localenv.pki import CertificateAuthority
 
 PATH = "/pod-eviction"
 # pod-eviction-admitter.go: "This message format is expected from descheduler."

@@ -26,10 +26,10 @@ import pytest
 from kubernetes import client
 
 from tests.operands.eviction_double import EvictionAdmissionDouble
-from tests.support.controlplane import ControlPlane
 from tests.support.operands import RealOperand, install_rendered, rendered_workload, running
 from tests.support.waiting import eventually
 from vmo_operator.kube.objects import Manifest
+from vmo_operator.localenv.controlplane import ControlPlane
 
 pytestmark = pytest.mark.integration
 

@@ -20,11 +20,11 @@ import pytest
 from kubernetes import client
 
 from tests.conformance import upstream
-from tests.support.controlplane import ControlPlane
 from tests.support.kube import apply_crd_files
 from tests.support.operands import RealOperand, install_rendered, rendered_workload, running
 from tests.support.waiting import eventually
 from vmo_operator.kube.objects import Manifest
+from vmo_operator.localenv.controlplane import ControlPlane
 
 pytestmark = pytest.mark.integration
 

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from vmo_operator.api import models
-from vmo_operator.components import _workloads as w
+from vmo_operator.components import _health as judging
 from vmo_operator.components import cdi, descheduler, kubevirt, multus, registry, snapshot
 from vmo_operator.components.base import ClusterFacts, Component, ComponentHealth, Observed, render_labelled
 from vmo_operator.kube.objects import Manifest, ObjectKey
@@ -103,7 +103,7 @@ def test_explicit_none_counts_as_missing(component: Component) -> None:
     observed[key] = None
     health = assess(component, SPEC, FACTS, observed)
     assert health.reason == "ObjectsMissing"
-    assert w.describe(key) in health.message
+    assert judging.describe(key) in health.message
 
 
 @pytest.mark.parametrize("component", ALL, ids=lambda c: c.name)
@@ -172,7 +172,7 @@ FULL = {
 def test_judge_deployment(
     status: dict[str, Any], ready: bool, progressing: bool, degraded: bool, message: str
 ) -> None:
-    verdict = w.judge_deployment(deployment(status))
+    verdict = judging.judge_deployment(deployment(status))
     assert (verdict.ready, verdict.progressing, verdict.degraded) == (ready, progressing, degraded)
     assert message in verdict.message
 
@@ -183,7 +183,7 @@ def test_judge_deployment_defaults_to_one_replica() -> None:
         "spec": {},
         "status": {"updatedReplicas": 1, "readyReplicas": 1, "availableReplicas": 1},
     }
-    assert w.judge_deployment(obj).ready
+    assert judging.judge_deployment(obj).ready
 
 
 DS = {"observedGeneration": 3, "desiredNumberScheduled": 3, "numberReady": 3, "updatedNumberScheduled": 3}
@@ -205,7 +205,7 @@ DS = {"observedGeneration": 3, "desiredNumberScheduled": 3, "numberReady": 3, "u
     ],
 )
 def test_judge_daemonset(status: dict[str, Any], ready: bool, progressing: bool, message: str) -> None:
-    verdict = w.judge_daemonset({"metadata": {"generation": 3}, "status": status})
+    verdict = judging.judge_daemonset({"metadata": {"generation": 3}, "status": status})
     assert (verdict.ready, verdict.progressing) == (ready, progressing)
     assert message in verdict.message
 
@@ -225,7 +225,7 @@ def test_judge_daemonset(status: dict[str, Any], ready: bool, progressing: bool,
     ],
 )
 def test_judge_crd(conditions: list[dict[str, str]], ready: bool, degraded: bool, message: str) -> None:
-    verdict = w.judge_crd({"status": {"conditions": conditions}})
+    verdict = judging.judge_crd({"status": {"conditions": conditions}})
     assert (verdict.ready, verdict.degraded) == (ready, degraded)
     assert message in verdict.message
 
