@@ -17,20 +17,16 @@ from tests.unit.macpool_fakes import MemoryReservationStore
 from vmo_operator.macpool import grant as grants
 from vmo_operator.macpool import mac as macs
 from vmo_operator.macpool.allocator import Allocator, ClaimResult
+from vmo_operator.macpool.fanout import FanOut, Task, in_turn, on_executor
 from vmo_operator.macpool.reservation import CLAIM_ANNOTATION, Holder, Reservation
 from vmo_operator.macpool.settings import ALLOW_DUPLICATE_ANNOTATION, MacPoolSettings
+from vmo_operator.macpool.vmshape import apply_patch, interfaces_of
 from vmo_operator.macpool.webhook import (
     AdmissionRequest,
     Allowed,
     Context,
     Denied,
-    FanOut,
-    Task,
-    apply_patch,
-    in_turn,
-    interfaces_of,
     mutate,
-    on_executor,
     plan,
     validate,
 )

@@ -29,7 +29,7 @@ from typing import Any
 from vmo_operator.macpool import mac as macs
 from vmo_operator.macpool.allocator import ReservationStore
 from vmo_operator.macpool.reservation import VMI_KIND, Holder, Reservation, same_holder
-from vmo_operator.macpool.webhook import interfaces_of, owned_by_vm
+from vmo_operator.macpool.vmshape import interfaces_of, owned_by_vm
 
 
 @dataclass(frozen=True)

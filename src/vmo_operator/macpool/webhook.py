@@ -19,34 +19,26 @@ namespace, so probing MACs cannot reveal other tenants' VM names.
 
 from __future__ import annotations
 
-import copy
-from collections.abc import Callable, Mapping, MutableMapping, Sequence
-from concurrent.futures import Executor, Future
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal, TypedDict
 
 from vmo_operator.macpool import grant as grants
 from vmo_operator.macpool import mac as macs
+from vmo_operator.macpool import vmshape
 from vmo_operator.macpool.allocator import (
     Allocator,
     Claimed,
-    ClaimResult,
     ContendedError,
     HeldElsewhere,
     PoolExhaustedError,
 )
-from vmo_operator.macpool.reservation import CLAIM_ANNOTATION, VM_KIND, VMI_KIND, Holder
+from vmo_operator.macpool.fanout import FanOut, Task, in_turn
+from vmo_operator.macpool.reservation import CLAIM_ANNOTATION, VMI_KIND, Holder
 from vmo_operator.macpool.settings import ALLOW_DUPLICATE_ANNOTATION, MacPoolSettings
-
-PatchOp = dict[str, Any]
 
 # A reservation records the interface name (MACReservation spec.interface, maxLength 253).
 MAX_INTERFACE_NAME = 253
-
-INTERFACES_PATH: Mapping[str, tuple[str, ...]] = {
-    VM_KIND: ("spec", "template", "spec", "domain", "devices", "interfaces"),
-    VMI_KIND: ("spec", "domain", "devices", "interfaces"),
-}
 
 
 @dataclass(frozen=True)
@@ -64,7 +56,7 @@ class AdmissionRequest:
 
 @dataclass(frozen=True)
 class Allowed:
-    patch: tuple[PatchOp, ...] = ()
+    patch: tuple[vmshape.PatchOp, ...] = ()
     warnings: tuple[str, ...] = ()
     claims: tuple[Claimed, ...] = ()
 
@@ -106,42 +98,6 @@ class Plan:
     warnings: tuple[str, ...] = ()
 
 
-Task = Callable[[], ClaimResult]
-# Runs every task (concurrently or not) and returns each one's result or what it raised, in order.
-FanOut = Callable[[Sequence[Task]], list[ClaimResult | BaseException]]
-
-
-def in_turn(tasks: Sequence[Task]) -> list[ClaimResult | BaseException]:
-    """The sequential `FanOut`."""
-    results: list[ClaimResult | BaseException] = []
-    for task in tasks:
-        try:
-            results.append(task())
-        except BaseException as exc:
-            results.append(exc)
-    return results
-
-
-def on_executor(executor: Executor) -> FanOut:
-    """A `FanOut` that runs all tasks but the first on `executor`, the first in the calling thread.
-
-    The executor must not be the one the admission decision itself runs in, so a full pool cannot
-    deadlock waiting on itself.
-    """
-
-    def fan_out(tasks: Sequence[Task]) -> list[ClaimResult | BaseException]:
-        if len(tasks) <= 1:
-            return in_turn(tasks)
-        futures: list[Future[ClaimResult]] = [executor.submit(task) for task in tasks[1:]]
-        results = in_turn(tasks[:1])
-        for future in futures:
-            exc = future.exception()
-            results.append(exc if exc is not None else future.result())
-        return results
-
-    return fan_out
-
-
 @dataclass(frozen=True)
 class Context:
     settings: MacPoolSettings
@@ -156,51 +112,17 @@ class Context:
 # ---- reading objects ------------------------------------------------------------------------
 
 
-def _interface_items(obj: Mapping[str, Any] | None, kind: str) -> list[Any]:
-    node: Any = obj or {}
-    for key in INTERFACES_PATH[kind]:
-        node = node.get(key) if isinstance(node, Mapping) else None
-    return node if isinstance(node, list) else []
-
-
-def interfaces_of(obj: Mapping[str, Any] | None, kind: str) -> list[Mapping[str, Any]]:
-    return [item for item in _interface_items(obj, kind) if isinstance(item, Mapping)]
-
-
-def owned_by_vm(obj: Mapping[str, Any]) -> bool:
-    """A VMI started from a VM: its MACs come from the VM's template, which we already handled."""
-    for ref in (obj.get("metadata") or {}).get("ownerReferences") or []:
-        if ref.get("kind") == VM_KIND and str(ref.get("apiVersion", "")).startswith("kubevirt.io/"):
-            return True
-    return False
-
-
 def in_scope(request: AdmissionRequest, settings: MacPoolSettings) -> bool:
     if not settings.enabled or request.operation not in ("CREATE", "UPDATE"):
         return False
-    if request.kind not in INTERFACES_PATH:
+    if request.kind not in vmshape.INTERFACES_PATH:
         return False
-    return not (request.kind == VMI_KIND and owned_by_vm(request.obj))
+    return not (request.kind == VMI_KIND and vmshape.owned_by_vm(request.obj))
 
 
 def allows_duplicates(obj: Mapping[str, Any], settings: MacPoolSettings) -> bool:
     annotations = (obj.get("metadata") or {}).get("annotations") or {}
     return settings.duplicate_policy == "Warn" or annotations.get(ALLOW_DUPLICATE_ANNOTATION) == "true"
-
-
-def _raw_mac(iface: Mapping[str, Any]) -> str | None:
-    value = iface.get("macAddress")
-    return str(value) if value else None
-
-
-def _old_macs(old: Mapping[str, Any] | None, kind: str) -> dict[str, macs.Mac]:
-    found: dict[str, macs.Mac] = {}
-    for iface in interfaces_of(old, kind):
-        raw = _raw_mac(iface)
-        parsed = macs.check(raw) if raw else None
-        if isinstance(parsed, macs.Mac):
-            found[str(iface.get("name", ""))] = parsed
-    return found
 
 
 # ---- the pure plan --------------------------------------------------------------------------
@@ -209,10 +131,10 @@ def _old_macs(old: Mapping[str, Any] | None, kind: str) -> dict[str, macs.Mac]:
 def plan(request: AdmissionRequest) -> Plan | Denied:
     """What admission must do for each interface, or why the object is refused."""
     # Patch paths index the raw list, so every item must be an interface we can read.
-    for position, item in enumerate(_interface_items(request.obj, request.kind)):
+    for position, item in enumerate(vmshape.interface_items(request.obj, request.kind)):
         if not isinstance(item, Mapping):
             return Denied(f"interface #{position} is not an object")
-    interfaces = interfaces_of(request.obj, request.kind)
+    interfaces = vmshape.interfaces_of(request.obj, request.kind)
     seen_names: set[str] = set()
     for iface in interfaces:
         name = str(iface.get("name", ""))
@@ -222,9 +144,9 @@ def plan(request: AdmissionRequest) -> Plan | Denied:
             return Denied(f'interface name "{name}" is used by more than one interface')
         seen_names.add(name)
 
-    old = _old_macs(request.old, request.kind) if request.operation == "UPDATE" else {}
+    old = vmshape.old_macs(request.old, request.kind) if request.operation == "UPDATE" else {}
     old_raw = (
-        {str(i.get("name", "")): _raw_mac(i) for i in interfaces_of(request.old, request.kind)}
+        {str(i.get("name", "")): vmshape.raw_mac(i) for i in vmshape.interfaces_of(request.old, request.kind)}
         if request.operation == "UPDATE"
         else {}
     )
@@ -232,7 +154,7 @@ def plan(request: AdmissionRequest) -> Plan | Denied:
     warnings: list[str] = []
     for index, iface in enumerate(interfaces):
         name = str(iface.get("name", ""))
-        raw = _raw_mac(iface)
+        raw = vmshape.raw_mac(iface)
         previous = old.get(name)
         if raw is None:
             if previous is not None:
@@ -301,8 +223,8 @@ def mutate(request: AdmissionRequest, ctx: Context) -> Decision:
         return result
     slots, claims, warnings, confirmed = result
 
-    base = "/" + "/".join(INTERFACES_PATH[request.kind])
-    patch: list[PatchOp] = [
+    base = "/" + "/".join(vmshape.INTERFACES_PATH[request.kind])
+    patch: list[vmshape.PatchOp] = [
         {"op": "add", "path": f"{base}/{slot.index}/macAddress", "value": str(slot.mac)}
         for slot in slots
         if slot.needs_write
@@ -320,7 +242,7 @@ def mutate(request: AdmissionRequest, ctx: Context) -> Decision:
     if added:
         if "annotations" in meta and isinstance(meta["annotations"], Mapping):
             patch.extend(
-                {"op": "add", "path": f"/metadata/annotations/{_escape(key)}", "value": value}
+                {"op": "add", "path": f"/metadata/annotations/{vmshape.escape(key)}", "value": value}
                 for key, value in added.items()
             )
         else:
@@ -347,7 +269,7 @@ def _grant_subject(request: AdmissionRequest, claim: str) -> GrantSubject:
     return {"namespace": request.namespace, "kind": request.kind, "uid": uid, "claim": claim}
 
 
-def _drop_grant(request: AdmissionRequest, annotations: Mapping[str, Any]) -> tuple[PatchOp, ...]:
+def _drop_grant(request: AdmissionRequest, annotations: Mapping[str, Any]) -> tuple[vmshape.PatchOp, ...]:
     """Remove a grant this request did not earn from a CREATE (a copy from another object).
 
     An UPDATE keeps a stale one, so a metadata-only update stays a no-op: it is bound to the
@@ -355,7 +277,7 @@ def _drop_grant(request: AdmissionRequest, annotations: Mapping[str, Any]) -> tu
     """
     if request.operation != "CREATE" or grants.GRANT_ANNOTATION not in annotations:
         return ()
-    return ({"op": "remove", "path": f"/metadata/annotations/{_escape(grants.GRANT_ANNOTATION)}"},)
+    return ({"op": "remove", "path": f"/metadata/annotations/{vmshape.escape(grants.GRANT_ANNOTATION)}"},)
 
 
 def validate(request: AdmissionRequest, ctx: Context) -> Decision:
@@ -460,33 +382,3 @@ def _allocate_task(
     ctx: Context, holder: Holder, interface: str, dry_run: bool, exclude: frozenset[macs.Mac]
 ) -> Task:
     return lambda: ctx.allocator.allocate(ctx.layout, holder, interface, dry_run=dry_run, exclude=exclude)
-
-
-def _escape(key: str) -> str:
-    """JSON-pointer escaping for a map key (RFC 6901)."""
-    return key.replace("~", "~0").replace("/", "~1")
-
-
-def apply_patch(obj: Mapping[str, Any], patch: Sequence[PatchOp]) -> dict[str, Any]:
-    """Our own 'add' operations applied to a deep copy of `obj`."""
-    result = copy.deepcopy(dict(obj))
-    apply_patch_in_place(result, patch)
-    return result
-
-
-def apply_patch_in_place(doc: MutableMapping[str, Any], patch: Sequence[PatchOp]) -> None:
-    """Apply the 'add' and 'remove' operations `mutate()` produces (RFC 6902 semantics)."""
-    for op in patch:
-        if op["op"] not in ("add", "remove"):
-            raise ValueError(f"unsupported op {op['op']!r}")
-        keys = [part.replace("~1", "/").replace("~0", "~") for part in op["path"].split("/")[1:]]
-        node: Any = doc
-        for key in keys[:-1]:
-            node = node[int(key)] if isinstance(node, list) else node[key]
-        last = keys[-1]
-        if op["op"] == "remove":
-            del node[int(last) if isinstance(node, list) else last]
-        elif isinstance(node, list):
-            node.insert(int(last), copy.deepcopy(op["value"]))
-        else:
-            node[last] = copy.deepcopy(op["value"])

@@ -18,7 +18,7 @@ import structlog
 
 from vmo_operator.kube import kinds
 from vmo_operator.kube.kinds import Kind
-from vmo_operator.macpool import admission_config, webhook
+from vmo_operator.macpool import admission_config, vmshape, webhook
 from vmo_operator.operator.macpool.runtime import MacPoolRuntime
 
 log = structlog.get_logger("vmo.macpool")
@@ -64,7 +64,7 @@ async def admit(
             runtime.metrics.reservations.labels("takeover" if claim.previous else "new").inc()
     if decision.patch:
         operations = list(decision.patch)
-        patch.fns.append(lambda raw: webhook.apply_patch_in_place(cast(dict[str, Any], raw), operations))
+        patch.fns.append(lambda raw: vmshape.apply_patch_in_place(cast(dict[str, Any], raw), operations))
 
 
 def _handler(

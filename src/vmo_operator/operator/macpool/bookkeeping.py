@@ -19,7 +19,7 @@ import structlog
 
 from vmo_operator.kube import kinds
 from vmo_operator.kube.watches import KindWatcher
-from vmo_operator.macpool import reconcile, webhook
+from vmo_operator.macpool import reconcile, vmshape
 from vmo_operator.macpool.reservation import GROUP, PLURAL, VERSION, VM_KIND, VMI_KIND, Holder, Reservation
 from vmo_operator.operator.macpool.runtime import MacPoolRuntime, Serving
 
@@ -82,7 +82,7 @@ async def object_event(
 ) -> None:
     if not serving.settings.enabled:
         return
-    if kind == VMI_KIND and webhook.owned_by_vm(body):
+    if kind == VMI_KIND and vmshape.owned_by_vm(body):
         return
     carriers = reconcile.carriers_of(kind, body)
     holder = Holder.of(body, kind=kind)

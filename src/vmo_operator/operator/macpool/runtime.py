@@ -26,7 +26,7 @@ import kopf
 
 from vmo_operator.kube.client import KubeClient, connect
 from vmo_operator.kube.watches import KindWatcher
-from vmo_operator.macpool import admission_config, audit, certs, grant, webhook
+from vmo_operator.macpool import admission_config, audit, certs, fanout, grant, webhook
 from vmo_operator.macpool import mac as macs
 from vmo_operator.macpool.allocator import Allocator
 from vmo_operator.macpool.reservation import Reservation
@@ -145,7 +145,7 @@ class MacPoolRuntime:
         self.reactor = reactor
         self.metrics = metrics
         self._io = ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="macpool")
-        self.fan_out = webhook.on_executor(
+        self.fan_out = fanout.on_executor(
             ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="macpool-fan-out")
         )
         self.serving: Serving | None = None
