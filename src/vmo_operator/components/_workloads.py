@@ -18,6 +18,7 @@ from typing import Any
 
 import yaml
 
+from vmo_operator.api import versions
 from vmo_operator.api.models import NodePlacement
 from vmo_operator.kube.objects import Manifest
 
@@ -243,3 +244,21 @@ RESTRICTED_CONTAINER: dict[str, Any] = {
     "capabilities": {"drop": ["ALL"]},
     "seccompProfile": {"type": "RuntimeDefault"},
 }
+
+
+def in_effect(entries: list[dict[str, Any]], version: str) -> list[dict[str, Any]]:
+    """The data-file entries that apply to an operand release, without their `since`/`until` keys.
+
+    `since` and `until` name minors ("1.8"): an entry applies from `since` on and before `until`,
+    which is how operand data records a rule or setting that upstream added or dropped in a minor.
+    """
+    minor = versions.parse(version)[:2]
+    out: list[dict[str, Any]] = []
+    for entry in entries:
+        since, until = entry.get("since"), entry.get("until")
+        if since is not None and minor < versions.parse(f"{since}.0")[:2]:
+            continue
+        if until is not None and minor >= versions.parse(f"{until}.0")[:2]:
+            continue
+        out.append({k: v for k, v in entry.items() if k not in ("since", "until")})
+    return out

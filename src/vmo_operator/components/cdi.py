@@ -10,7 +10,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from vmo_operator.api import versions
 from vmo_operator.api.models import CDISpec, VMOProfileSpec
 from vmo_operator.components import _health as health
 from vmo_operator.components import _workloads as w
@@ -34,20 +33,6 @@ OPERAND_IMAGES = (
     ("UPLOAD_SERVER_IMAGE", "cdi-uploadserver"),
     ("UPLOAD_PROXY_IMAGE", "cdi-uploadproxy"),
 )
-
-
-def in_effect(entries: list[dict[str, Any]], version: str) -> list[dict[str, Any]]:
-    """The data entries that apply to a CDI release (`since`/`until` are minors), without those keys."""
-    minor = versions.parse(version)[:2]
-    out: list[dict[str, Any]] = []
-    for entry in entries:
-        since, until = entry.get("since"), entry.get("until")
-        if since is not None and minor < versions.parse(f"{since}.0")[:2]:
-            continue
-        if until is not None and minor >= versions.parse(f"{until}.0")[:2]:
-            continue
-        out.append({k: v for k, v in entry.items() if k not in ("since", "until")})
-    return out
 
 
 def _crd() -> Manifest:
@@ -87,7 +72,7 @@ def _deployment(spec: CDISpec) -> Manifest:
         **labels,
         "cdi.kubevirt.io": OPERATOR,
         "prometheus.cdi.kubevirt.io": "true",
-        **{e["key"]: e["value"] for e in in_effect(shape["podLabels"], spec.version)},
+        **{e["key"]: e["value"] for e in w.in_effect(shape["podLabels"], spec.version)},
     }
     env: list[dict[str, Any]] = [
         {"name": "DEPLOY_CLUSTER_RESOURCES", "value": "true"},
@@ -107,13 +92,13 @@ def _deployment(spec: CDISpec) -> Manifest:
         "image": w.image(spec.registry, DEFAULT_REGISTRY, OPERATOR, spec.version),
         "imagePullPolicy": "IfNotPresent",
         "env": env,
-        "ports": in_effect(shape["ports"], spec.version),
+        "ports": w.in_effect(shape["ports"], spec.version),
         "resources": {"requests": {"cpu": "100m", "memory": "150Mi"}},
         "securityContext": {**w.RESTRICTED_CONTAINER, "runAsNonRoot": True},
     }
-    for probe in in_effect(shape["probes"], spec.version):
+    for probe in w.in_effect(shape["probes"], spec.version):
         container[probe["probe"]] = _probe(probe)
-    for policy in in_effect(shape["terminationMessagePolicy"], spec.version):
+    for policy in w.in_effect(shape["terminationMessagePolicy"], spec.version):
         container["terminationMessagePolicy"] = policy["value"]
     return {
         "apiVersion": "apps/v1",
@@ -130,7 +115,7 @@ def _deployment(spec: CDISpec) -> Manifest:
                     **w.pod_placement(
                         spec.infra,
                         node_selector={"kubernetes.io/os": "linux"},
-                        base_tolerations=in_effect(shape["tolerations"], spec.version),
+                        base_tolerations=w.in_effect(shape["tolerations"], spec.version),
                         affinity=_prefer_near_cdi(),
                     ),
                     "containers": [container],
@@ -205,14 +190,14 @@ class CDIComponent:
             w.service_account(OPERATOR, NAMESPACE, {**labels, **APP_LABEL}),
             w.cluster_role(
                 "cdi-operator-cluster",
-                in_effect(rules["operatorClusterRoleRules"], version),
+                w.in_effect(rules["operatorClusterRoleRules"], version),
                 {**labels, **APP_LABEL},
             ),
             w.cluster_role_binding(
                 "cdi-operator", "cdi-operator-cluster", OPERATOR, NAMESPACE, {**labels, **APP_LABEL}
             ),
             w.role(
-                OPERATOR, NAMESPACE, in_effect(rules["operatorRoleRules"], version), {**labels, **APP_LABEL}
+                OPERATOR, NAMESPACE, w.in_effect(rules["operatorRoleRules"], version), {**labels, **APP_LABEL}
             ),
             w.role_binding(OPERATOR, NAMESPACE, OPERATOR, OPERATOR, {**labels, **APP_LABEL}),
             _deployment(spec.cdi),

@@ -10,7 +10,6 @@ status shows that resolution (`featureGates`), warns of gates unknown to the con
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -19,6 +18,7 @@ from vmo_operator.api import featuregates, versions
 from vmo_operator.api.models import KubeVirtSpec, VMOProfileSpec
 from vmo_operator.components import _health as health
 from vmo_operator.components import _workloads as w
+from vmo_operator.components import kubevirt_crd
 from vmo_operator.components.base import ClusterFacts, ComponentHealth, ConditionSpec, Observed
 from vmo_operator.kube import kinds
 from vmo_operator.kube.kinds import Kind
@@ -39,132 +39,8 @@ def _minor(version: str) -> tuple[int, int]:
     return major, minor
 
 
-def rules_for(rules: list[dict[str, Any]], version: str) -> list[dict[str, Any]]:
-    """The rules of a data-file list that apply to `version` (`since`/`until` are minors, "1.8")."""
-    target = _minor(version)
-    out = []
-    for rule in rules:
-        since, until = rule.pop("since", None), rule.pop("until", None)
-        if since is not None and target < _minor(f"{since}.0"):
-            continue
-        if until is not None and target >= _minor(f"{until}.0"):
-            continue
-        out.append(rule)
-    return out
-
-
 def gate_resolution(spec: KubeVirtSpec) -> featuregates.Resolution:
     return featuregates.resolve(spec.version, spec.feature_gates.add, spec.feature_gates.remove)
-
-
-def _object(properties: dict[str, Any], *, open_: bool = True) -> dict[str, Any]:
-    """An object schema; `open_` keeps fields it does not declare (we model only what we write)."""
-    out: dict[str, Any] = {"type": "object", "properties": properties}
-    if open_:
-        out["x-kubernetes-preserve-unknown-fields"] = True
-    return out
-
-
-def cr_schema(version: str) -> dict[str, Any]:
-    """The KubeVirt CR's schema: every field `kubevirt_cr` writes, typed as KubeVirt types it.
-
-    Fields this component does not write are kept as they are (someone may set them with kubectl,
-    and virt-operator writes status), so the schema is never stricter than upstream's; the fields
-    it does write are checked by the API server. tests/conformance checks at every proven release
-    that each declared field exists in upstream's CRD with the same type, and that the rendered CR
-    decodes strictly with upstream's schema (which catches a misspelled field).
-    """
-    string: dict[str, Any] = {"type": "string"}
-    integer: dict[str, Any] = {"type": "integer"}
-    boolean: dict[str, Any] = {"type": "boolean"}
-    strings: dict[str, Any] = {"type": "array", "items": string}
-    developer: dict[str, Any] = {"featureGates": strings}
-    if _minor(version) >= featuregates.DISABLED_GATES_SINCE:
-        developer["disabledFeatureGates"] = strings
-    placement = _object(
-        {
-            "nodePlacement": _object(
-                {
-                    "nodeSelector": {"type": "object", "additionalProperties": string},
-                    "tolerations": {"type": "array", "items": _object({})},
-                    "affinity": _object({}),
-                }
-            )
-        }
-    )
-    spec = _object(
-        {
-            "imageRegistry": string,
-            "imageTag": string,
-            "imagePullPolicy": string,
-            "uninstallStrategy": string,
-            "workloadUpdateStrategy": _object(
-                {
-                    "workloadUpdateMethods": strings,
-                    "batchEvictionSize": integer,
-                    "batchEvictionInterval": string,
-                }
-            ),
-            "configuration": _object(
-                {
-                    "developerConfiguration": _object(developer),
-                    "evictionStrategy": string,
-                    "vmRolloutStrategy": {"type": "string", "enum": ["Stage", "LiveUpdate"]},
-                    "migrations": _object(
-                        {
-                            "parallelMigrationsPerCluster": integer,
-                            "parallelOutboundMigrationsPerNode": integer,
-                            "completionTimeoutPerGiB": integer,
-                            "progressTimeout": integer,
-                            "allowAutoConverge": boolean,
-                            "allowPostCopy": boolean,
-                            "bandwidthPerMigration": {"x-kubernetes-int-or-string": True},
-                        }
-                    ),
-                    "liveUpdateConfiguration": _object(
-                        {"maxHotplugRatio": integer, "maxCpuSockets": integer}
-                    ),
-                }
-            ),
-            "infra": placement,
-            "workloads": placement,
-        }
-    )
-    return {
-        "type": "object",
-        "required": ["spec"],
-        "properties": {
-            "apiVersion": string,
-            "kind": string,
-            "metadata": {"type": "object"},
-            "spec": spec,
-            "status": _object({}),
-        },
-    }
-
-
-def _crd(version: str) -> Manifest:
-    columns = [
-        {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
-        {"name": "Phase", "type": "string", "jsonPath": ".status.phase"},
-    ]
-    schema = cr_schema(version)
-    deprecated = w.crd_version("v1alpha3", schema, storage=False, printer_columns=columns)
-    deprecated["deprecated"] = True
-    deprecated["deprecationWarning"] = (
-        "kubevirt.io/v1alpha3 is now deprecated and will be removed in a future release."
-    )
-    return w.crd(
-        group="kubevirt.io",
-        kind="KubeVirt",
-        plural="kubevirts",
-        singular="kubevirt",
-        scope="Namespaced",
-        short_names=("kv", "kvs"),
-        categories=("all",),
-        labels={"operator.kubevirt.io": ""},
-        versions=[w.crd_version("v1", copy.deepcopy(schema), printer_columns=columns), deprecated],
-    )
 
 
 # Upstream's virt-operator Deployment (NewOperatorDeployment) gained a liveness probe and
@@ -374,7 +250,7 @@ class KubeVirtComponent:
         version = spec.kubevirt.version
         return [
             w.namespace(NAMESPACE, {**APP_LABEL, "pod-security.kubernetes.io/enforce": "privileged"}),
-            _crd(version),
+            kubevirt_crd.crd(version),
             {
                 "apiVersion": "scheduling.k8s.io/v1",
                 "kind": "PriorityClass",
@@ -384,14 +260,16 @@ class KubeVirtComponent:
                 "description": "This priority class should be used for core kubevirt components only.",
             },
             w.service_account(SERVICE_ACCOUNT, NAMESPACE, APP_LABEL),
-            w.cluster_role(SERVICE_ACCOUNT, rules_for(rules["operatorClusterRoleRules"], version), APP_LABEL),
+            w.cluster_role(
+                SERVICE_ACCOUNT, w.in_effect(rules["operatorClusterRoleRules"], version), APP_LABEL
+            ),
             w.cluster_role(
                 "kubevirt.io:operator",
                 rules["adminAggregatedRules"],
                 {"operator.kubevirt.io": "", "rbac.authorization.k8s.io/aggregate-to-admin": "true"},
             ),
             w.cluster_role_binding(SERVICE_ACCOUNT, SERVICE_ACCOUNT, SERVICE_ACCOUNT, NAMESPACE, APP_LABEL),
-            w.role(SERVICE_ACCOUNT, NAMESPACE, rules_for(rules["operatorRoleRules"], version), APP_LABEL),
+            w.role(SERVICE_ACCOUNT, NAMESPACE, w.in_effect(rules["operatorRoleRules"], version), APP_LABEL),
             w.role_binding(
                 "kubevirt-operator-rolebinding", NAMESPACE, SERVICE_ACCOUNT, SERVICE_ACCOUNT, APP_LABEL
             ),
