@@ -15,9 +15,10 @@ and are emitted in a stable order so regeneration is a no-op unless a permission
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 import yaml
@@ -247,11 +248,13 @@ CHART = Path("charts") / "vmo-operator" / "templates"
 KUSTOMIZE = Path("deploy") / "base"
 KUSTOMIZE_NAME = "vmo-operator"
 KUSTOMIZE_NAMESPACE = "vmo-system"
-KUSTOMIZE_LABELS = {
-    "app.kubernetes.io/name": "vmo-operator",
-    "app.kubernetes.io/instance": "vmo-operator",
-    "app.kubernetes.io/part-of": "vmo-operator",
-}
+KUSTOMIZE_LABELS: Mapping[str, str] = MappingProxyType(
+    {
+        "app.kubernetes.io/name": "vmo-operator",
+        "app.kubernetes.io/instance": "vmo-operator",
+        "app.kubernetes.io/part-of": "vmo-operator",
+    }
+)
 
 
 def _dump(value: Any, indent: int = 0) -> str:
