@@ -16,10 +16,11 @@ from pathlib import Path
 from typing import Any
 
 from tests.support.controlplane import ControlPlane, Process, stop_pids
+from tests.support.waiting import eventually
 from vmo_operator.api import models
 from vmo_operator.components import registry
 from vmo_operator.components.base import ClusterFacts, render_labelled
-from vmo_operator.engine.apply import KindIndex, apply_desired
+from vmo_operator.engine.apply import KindIndex, apply_desired, custom_groups_of, wave_of
 from vmo_operator.kube.client import KubeClient
 from vmo_operator.kube.objects import Manifest
 
@@ -37,6 +38,40 @@ def install_rendered(api_client: Any, component: str, spec: Mapping[str, Any]) -
     kube = KubeClient(api_client)
     apply_desired(kube, KindIndex(registry.by_name(component).owned_kinds), rendered, {})
     return rendered
+
+
+def uninstall_rendered(
+    api_client: Any, component: str, rendered: Sequence[Manifest], *, timeout: float = 120.0
+) -> None:
+    """Delete what `install_rendered` applied, last wave first, and wait until all of it is gone.
+
+    Waiting matters: a namespace or CRD still terminating would leak into the next test.
+    """
+    kube = KubeClient(api_client)
+    index = KindIndex(registry.by_name(component).owned_kinds)
+    groups = custom_groups_of(rendered)
+    ordered = sorted(rendered, key=lambda obj: wave_of(obj, groups), reverse=True)
+    for obj in ordered:
+        meta = obj["metadata"]
+        kube.delete(index.of(obj), meta["name"], meta.get("namespace", ""))
+    for obj in ordered:
+        meta = obj["metadata"]
+        kind, name, ns = index.of(obj), meta["name"], meta.get("namespace", "")
+        eventually(
+            lambda k=kind, n=name, s=ns: kube.get(k, n, s) is None,  # type: ignore[misc]
+            timeout=timeout,
+            what=f"{obj['kind']} {name} gone",
+        )
+
+
+def container_env(deployment: Manifest, container: int = 0) -> dict[str, str]:
+    """The environment a rendered Deployment gives its container, to run the binary with it."""
+    env: dict[str, str] = {}
+    for var in deployment["spec"]["template"]["spec"]["containers"][container].get("env", []):
+        if "valueFrom" in var:
+            raise ValueError(f"{var['name']}: valueFrom cannot be resolved outside a pod")
+        env[var["name"]] = str(var.get("value", ""))
+    return env
 
 
 @dataclass
