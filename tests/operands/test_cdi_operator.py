@@ -34,10 +34,10 @@ from tests.support.operands import (
     RealOperand,
     container_env,
     install_rendered,
+    needs_isolated_network,
     running,
     uninstall_rendered,
 )
-from tests.support.waiting import eventually
 from vmo_operator.api import models
 from vmo_operator.components import cdi
 from vmo_operator.components.base import ClusterFacts
@@ -47,7 +47,7 @@ from vmo_operator.kube.client import KubeClient, KubeError
 from vmo_operator.kube.kinds import Kind
 from vmo_operator.kube.objects import Manifest, ObjectKey
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, needs_isolated_network]
 
 COMPONENTS = ("cdi-apiserver", "cdi-deployment", "cdi-uploadproxy")
 UPLOAD_APISERVICE = "v1beta1.upload.cdi.kubevirt.io"
@@ -97,6 +97,10 @@ def deployed(api_client: Any) -> Manifest | None:
     return cr if cr and (cr.get("status") or {}).get("phase") == "Deployed" else None
 
 
+def wait_deployed(api_client: Any, operand: RealOperand) -> Manifest:
+    return operand.wait_for(lambda: deployed(api_client), timeout=CONVERGE_SECONDS, what="CDI Deployed")
+
+
 def ready_components(api_client: Any) -> list[str]:
     kube = KubeClient(api_client)
     ready = []
@@ -118,15 +122,15 @@ def owned_by(api_client: Any, owner_uid: str) -> list[str]:
     ]
 
 
-def remove_cdi(api_client: Any) -> None:
+def remove_cdi(api_client: Any, operand: RealOperand) -> None:
     """Delete the CDI CR and wait until everything cdi-operator created for it is gone."""
     cr = cdi_cr(api_client)
     if cr is None:
         return
     KubeClient(api_client).delete(kinds.CDI, cdi.CR_NAME)
-    eventually(lambda: cdi_cr(api_client) is None, timeout=CONVERGE_SECONDS, what="the CDI CR gone")
+    operand.wait_for(lambda: cdi_cr(api_client) is None, timeout=CONVERGE_SECONDS, what="the CDI CR gone")
     uid = cr["metadata"]["uid"]
-    eventually(
+    operand.wait_for(
         lambda: not owned_by(api_client, uid),
         timeout=CONVERGE_SECONDS,
         what="what cdi-operator created, gone",
@@ -166,23 +170,22 @@ def cdi_operator(
         try:
             yield operand
         finally:
-            remove_cdi(api_client)
+            remove_cdi(api_client, operand)
 
 
 def test_cdi_operator_deploys_its_components_ready(api_client: Any, cdi_operator: RealOperand) -> None:
-    eventually(
+    cdi_operator.wait_for(
         lambda: ready_components(api_client) == list(COMPONENTS),
         timeout=CONVERGE_SECONDS,
         what=f"{', '.join(COMPONENTS)} Ready",
     )
-    cdi_operator.check_alive()
-    assert cdi_operator.forbidden() == []
+    cdi_operator.assert_unrefused()
 
 
 def test_cdi_cr_reaches_deployed_with_upstreams_conditions(
     api_client: Any, cdi_operator: RealOperand
 ) -> None:
-    cr = eventually(lambda: deployed(api_client), timeout=CONVERGE_SECONDS, what="CDI phase Deployed")
+    cr = wait_deployed(api_client, cdi_operator)
 
     status = cr["status"]
     assert status["observedVersion"] == status["operatorVersion"] == built_release()
@@ -193,13 +196,13 @@ def test_cdi_cr_reaches_deployed_with_upstreams_conditions(
     assert found["Progressing"]["status"] == "False"
     assert found["Degraded"]["status"] == "False"
     assert "operator.cdi.kubevirt.io" in cr["metadata"].get("finalizers", [])
-    assert cdi_operator.forbidden() == []
+    cdi_operator.assert_unrefused()
 
 
 def test_the_cdi_component_judges_the_real_install_ready(
     api_client: Any, cdi_operator: RealOperand, rendered: list[Manifest]
 ) -> None:
-    eventually(lambda: deployed(api_client), timeout=CONVERGE_SECONDS, what="CDI phase Deployed")
+    wait_deployed(api_client, cdi_operator)
     kube = KubeClient(api_client)
     observed = {ObjectKey.of(obj): kube.get(*_coordinates(obj)) for obj in rendered}
 
@@ -217,7 +220,7 @@ def _coordinates(obj: Manifest) -> tuple[Kind, str, str]:
 def test_a_datavolume_is_refused_because_its_webhook_cannot_be_dialled(
     api_client: Any, cdi_operator: RealOperand, namespace: str
 ) -> None:
-    eventually(lambda: deployed(api_client), timeout=CONVERGE_SECONDS, what="CDI phase Deployed")
+    wait_deployed(api_client, cdi_operator)
     datavolume = {
         "apiVersion": "cdi.kubevirt.io/v1beta1",
         "kind": "DataVolume",
@@ -238,14 +241,13 @@ def test_deleting_the_cdi_cr_removes_what_the_operator_installed(
     api_client: Any, cdi_operator: RealOperand
 ) -> None:
     # Runs last in this module (pytest keeps file order): it takes CDI down.
-    cr = eventually(lambda: deployed(api_client), timeout=CONVERGE_SECONDS, what="CDI phase Deployed")
+    cr = wait_deployed(api_client, cdi_operator)
     installed = set(owned_by(api_client, cr["metadata"]["uid"]))
     expected = {f"Deployment {name}" for name in COMPONENTS} | {f"APIService {UPLOAD_APISERVICE}"}
     assert expected | {"CustomResourceDefinition datavolumes.cdi.kubevirt.io"} <= installed
 
-    remove_cdi(api_client)
+    remove_cdi(api_client, cdi_operator)
 
     assert ready_components(api_client) == []
     assert KubeClient(api_client).get(APISERVICE, UPLOAD_APISERVICE) is None
-    cdi_operator.check_alive()
-    assert cdi_operator.forbidden() == []
+    cdi_operator.assert_unrefused()
