@@ -9,16 +9,21 @@ them (server-side apply in waves), without the operator, so a test sees the oper
 from __future__ import annotations
 
 import contextlib
+import os
 import re
-from collections.abc import Iterator, Mapping, Sequence
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
+import pytest
+
+from tests.support.waiting import WaitTimeoutError, eventually
 from vmo_operator.api import models
 from vmo_operator.components import registry
 from vmo_operator.components.base import ClusterFacts, render_labelled
-from vmo_operator.engine.apply import KindIndex, apply_desired
+from vmo_operator.engine.apply import KindIndex, apply_desired, custom_groups_of, wave_of
 from vmo_operator.kube.client import KubeClient
 from vmo_operator.kube.objects import Manifest
 from vmo_operator.localenv.controlplane import ControlPlane
@@ -28,6 +33,14 @@ REPO = Path(__file__).resolve().parents[2]
 BIN_DIR = REPO / ".bin"
 # What a refused request looks like in client-go's and controller-runtime's logs.
 FORBIDDEN = re.compile(r"forbidden|\b403\b", re.IGNORECASE)
+POLL_SECONDS = 0.5
+# A real operand makes the API server dial Service addresses (webhooks, aggregated APIs); outside
+# hack/netns-run such a dial leaves this machine, so these tests run only inside it.
+needs_isolated_network = pytest.mark.skipif(
+    os.environ.get("VMO_IN_NETNS") != "1",
+    reason="real operands run only inside hack/netns-run (a network namespace with only loopback)",
+)
+T = TypeVar("T")
 
 
 def install_rendered(api_client: Any, component: str, spec: Mapping[str, Any]) -> list[Manifest]:
@@ -38,6 +51,40 @@ def install_rendered(api_client: Any, component: str, spec: Mapping[str, Any]) -
     kube = KubeClient(api_client)
     apply_desired(kube, KindIndex(registry.by_name(component).owned_kinds), rendered, {})
     return rendered
+
+
+def uninstall_rendered(
+    api_client: Any, component: str, rendered: Sequence[Manifest], *, timeout: float = 120.0
+) -> None:
+    """Delete what `install_rendered` applied, last wave first, and wait until all of it is gone.
+
+    Waiting matters: a namespace or CRD still terminating would leak into the next test.
+    """
+    kube = KubeClient(api_client)
+    index = KindIndex(registry.by_name(component).owned_kinds)
+    groups = custom_groups_of(rendered)
+    ordered = sorted(rendered, key=lambda obj: wave_of(obj, groups), reverse=True)
+    for obj in ordered:
+        meta = obj["metadata"]
+        kube.delete(index.of(obj), meta["name"], meta.get("namespace", ""))
+    for obj in ordered:
+        meta = obj["metadata"]
+        kind, name, ns = index.of(obj), meta["name"], meta.get("namespace", "")
+        eventually(
+            lambda k=kind, n=name, s=ns: kube.get(k, n, s) is None,  # type: ignore[misc]
+            timeout=timeout,
+            what=f"{obj['kind']} {name} gone",
+        )
+
+
+def container_env(deployment: Manifest, container: int = 0) -> dict[str, str]:
+    """The environment a rendered Deployment gives its container, to run the binary with it."""
+    env: dict[str, str] = {}
+    for var in deployment["spec"]["template"]["spec"]["containers"][container].get("env", []):
+        if "valueFrom" in var:
+            raise ValueError(f"{var['name']}: valueFrom cannot be resolved outside a pod")
+        env[var["name"]] = str(var.get("value", ""))
+    return env
 
 
 @dataclass
@@ -89,6 +136,30 @@ class RealOperand:
     def check_alive(self) -> None:
         assert self.process is not None
         self.process.check_alive()
+
+    def assert_unrefused(self) -> None:
+        """Still running, and never refused anything so far."""
+        self.check_alive()
+        refused = self.forbidden()
+        assert not refused, f"{self.name} was refused by RBAC:\n" + "\n".join(refused[:20])
+
+    def wait_for(self, probe: Callable[[], T | None], *, timeout: float, what: str) -> T:
+        """Like `eventually(probe)`, but fail at once when the operand exits or is refused (403):
+        waiting longer cannot help then, and the refusal is the message worth reading."""
+        deadline = time.monotonic() + timeout
+        last: object = None
+        while True:
+            self.assert_unrefused()
+            try:
+                value = probe()
+                if value:
+                    return value
+                last = value
+            except Exception as exc:  # the API may answer with errors while things converge
+                last = exc
+            if time.monotonic() >= deadline:
+                raise WaitTimeoutError(f"timed out after {timeout}s waiting for {what}; last: {last!r}")
+            time.sleep(POLL_SECONDS)
 
 
 @contextlib.contextmanager
