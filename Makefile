@@ -112,7 +112,7 @@ crds: venv ## Regenerate crds/, docs/reference.md and the chart/kustomize CRD co
 	hack/sync-crds.sh
 
 .PHONY: demo
-demo: venv testenv-bin ## Local control plane + operator + example profile, left running
+demo: venv testenv-bin operands-bin ## Local control plane + operator + real operands + example profile, left running
 	hack/demo.sh up
 
 .PHONY: demo-down

@@ -302,15 +302,27 @@ def simulating(api: Any) -> Iterator[OperandSimulator]:
         sim.stop()
 
 
-def main() -> int:
+SIMULATED = {"kubevirt": (KUBEVIRT, "virt-operator"), "cdi": (CDI, "cdi-operator")}
+
+
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description="Simulate virt-operator and cdi-operator (hack/simulators, not the product)"
     )
     parser.add_argument("--kubeconfig", required=True)
-    args = parser.parse_args()
+    parser.add_argument(
+        "--only",
+        action="append",
+        choices=sorted(SIMULATED),
+        help="simulate only this operand (repeatable; default: all). `make demo` runs the real "
+        "cdi-operator, so it simulates only kubevirt: two operators writing one CR would fight.",
+    )
+    args = parser.parse_args(argv)
+    chosen = args.only or list(SIMULATED)
     api = connect_kubeconfig(args.kubeconfig)
-    sim = OperandSimulator(api)
-    print("simulating virt-operator and cdi-operator; Ctrl-C to stop", flush=True)
+    sim = OperandSimulator(api, tuple(SIMULATED[name][0] for name in chosen))
+    names = " and ".join(SIMULATED[name][1] for name in chosen)
+    print(f"simulating {names}; Ctrl-C to stop", flush=True)
     with contextlib.suppress(KeyboardInterrupt):
         sim._loop()
     return 0
