@@ -42,6 +42,7 @@ from vmo_operator.api import models
 from vmo_operator.components import cdi
 from vmo_operator.components.base import ClusterFacts
 from vmo_operator.engine.apply import KindIndex
+from vmo_operator.engine.diff import needs_apply, stamp
 from vmo_operator.kube import kinds
 from vmo_operator.kube.client import KubeClient, KubeError
 from vmo_operator.kube.kinds import Kind
@@ -211,6 +212,22 @@ def test_the_cdi_component_judges_the_real_install_ready(
 
     assert health.ready, health.message
     assert health.version == built_release()
+
+
+def test_nothing_the_operator_settled_needs_a_write_from_us(
+    api_client: Any, cdi_operator: RealOperand, rendered: list[Manifest]
+) -> None:
+    # vmo-operator and cdi-operator must not fight: once cdi-operator has settled (it prunes the
+    # CRD's old versions, for one), every object we render still holds what we would apply, so an
+    # idle resync of the profile writes nothing.
+    wait_deployed(api_client, cdi_operator)
+    kube = KubeClient(api_client)
+    fought = [
+        f"{obj['kind']}/{obj['metadata']['name']}"
+        for obj in rendered
+        if needs_apply(stamp(obj), kube.get(*_coordinates(obj)))
+    ]
+    assert fought == []
 
 
 def _coordinates(obj: Manifest) -> tuple[Kind, str, str]:

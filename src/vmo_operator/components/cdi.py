@@ -36,8 +36,10 @@ OPERAND_IMAGES = (
 
 
 def _crd() -> Manifest:
-    # As upstream's: v1alpha1 served too, and no status subresource. cdi-operator writes the CR's
-    # status with a plain update, which a status subresource would silently drop.
+    # As upstream's, no status subresource: cdi-operator writes the CR's status with a plain update,
+    # which a status subresource would silently drop. Only v1beta1: upstream's manifest serves
+    # v1alpha1 too, but cdi-operator removes it from the CRD once it runs (reconcileCDICRD in
+    # pkg/operator/controller/cruft.go), so rendering it would fight the operator on every resync.
     columns = [
         {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
         {"name": "Phase", "type": "string", "jsonPath": ".status.phase"},
@@ -51,7 +53,6 @@ def _crd() -> Manifest:
         short_names=("cdi", "cdis"),
         labels={"operator.cdi.kubevirt.io": ""},
         versions=[
-            w.crd_version("v1alpha1", w.OPEN_SCHEMA, storage=False, status=False, printer_columns=columns),
             w.crd_version("v1beta1", w.OPEN_SCHEMA, status=False, printer_columns=columns),
         ],
     )
