@@ -62,11 +62,11 @@ unit: venv ## Unit tests only (pure logic, no cluster)
 
 .PHONY: test
 test: venv testenv-bin scan-tools lint ## Everything: lint, unit, integration, bounded fault-injection and fuzz suites
-	$(CHAOS_BOUNDED) $(PY) -m pytest tests -q --ignore=$(CHAOS_ONLY) $(PYTEST_ARGS)
+	$(CHAOS_BOUNDED) hack/netns-run $(PY) -m pytest tests -q --ignore=$(CHAOS_ONLY) $(PYTEST_ARGS)
 
 .PHONY: chaos
 chaos: venv testenv-bin ## Long fault-injection and fuzz suites (200 kill rounds, 5000 profiles); VMO_CHAOS_SEED=n replays
-	$(CHAOS_LONG) $(PY) -m pytest tests/chaos -q $(PYTEST_ARGS)
+	$(CHAOS_LONG) hack/netns-run $(PY) -m pytest tests/chaos -q $(PYTEST_ARGS)
 
 .PHONY: testenv-up
 testenv-up: venv testenv-bin ## Start a background control plane; kubeconfig at .testenv/kubeconfig
