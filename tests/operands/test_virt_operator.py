@@ -121,7 +121,15 @@ def test_virt_operator_installs_kubevirt_under_the_rendered_rbac_and_uninstalls_
         assert kube.list(
             kinds.CONFIG_MAP, namespace=vi.NAMESPACE, label_selector="kubevirt.io/install-strategy"
         )
-        kv = eventually(lambda: _installed(kube), timeout=300, what="virt-operator to install KubeVirt")
+
+        # A 403 ends the wait at once: the operator would only retry it until the timeout.
+        def installed_or_refused() -> tuple[Manifest | None, list[str]] | None:
+            kv, refused = _installed(kube), real.forbidden()
+            return (kv, refused) if kv or refused else None
+
+        kv, refused = eventually(installed_or_refused, timeout=300, what="virt-operator to install KubeVirt")
+        if kv is None:
+            pytest.fail("virt-operator was refused by RBAC:\n" + "\n".join(refused[:20]))
         real.check_alive()
 
         # The version this project asked for, taken from the CR and the operator's environment.

@@ -170,5 +170,7 @@ def running(operand: RealOperand) -> Iterator[RealOperand]:
         yield operand
     finally:
         operand.stop()
-    refused = operand.forbidden()
-    assert not refused, f"{operand.name} was refused by RBAC:\n" + "\n".join(refused[:20])
+        # Checked even when the block failed: a 403 is then usually the cause, shown after it.
+        refused = operand.forbidden()
+        if refused:
+            raise AssertionError(f"{operand.name} was refused by RBAC:\n" + "\n".join(refused[:20]))
