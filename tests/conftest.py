@@ -7,6 +7,7 @@ Set VMO_TESTENV_KUBECONFIG to run the suite against an already running dev contr
 from __future__ import annotations
 
 import os
+import socket
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,6 +26,17 @@ def control_plane() -> Iterator[ControlPlane]:
         plane = ControlPlane.attach(Path(existing))
         yield plane
         return
+    # A fresh control plane must start where no dial can leave the machine: the API server dials
+    # ClusterIPs whenever it calls a Service-backed webhook or aggregated API (issue 11).
+    interfaces = sorted(name for _, name in socket.if_nameindex())
+    if interfaces != ["lo"]:
+        pytest.exit(
+            "refusing to start the control plane: this process can reach networks other than "
+            f"loopback (interfaces: {', '.join(interfaces)}). Run the tests under hack/netns-run, "
+            "e.g. `hack/netns-run .venv/bin/python -m pytest tests/...`, or attach to a running "
+            "control plane with VMO_TESTENV_KUBECONFIG.",
+            returncode=3,
+        )
     plane = ControlPlane(audit_writes=True)  # the idle-resync tests count writes in the audit log
     plane.start()
     workdir = plane.workdir

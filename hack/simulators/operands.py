@@ -6,7 +6,8 @@ operator's job that vmo-operator can observe: once its operator Deployment (rend
 vmo-operator, made Ready by kwok) is ready, it marks the KubeVirt or CDI custom resource
 Deployed/Available with the version from the operator image, installs the workload CRDs the
 real operator would (VirtualMachine, VirtualMachineInstance, DataVolume), and on deletion
-removes them and its finalizer, as the real operators do.
+removes them and its finalizer, as the real operators do. While a real operator holds its leader
+Lease (tests/operands runs the real virt-operator), the simulator leaves that operand alone.
 """
 
 from __future__ import annotations
@@ -117,6 +118,9 @@ class Operand:
     finalizer: str
     version_field: str
     workload_crds: list[dict[str, Any]]
+    # The real operator's leader-election Lease (in the deployment namespace): while one holds it,
+    # a real operator runs (tests/operands) and the simulator stands aside.
+    leader_lease: str = ""
 
 
 KUBEVIRT = Operand(
@@ -129,6 +133,7 @@ KUBEVIRT = Operand(
     "foregroundDeleteKubeVirt",
     "observedKubeVirtVersion",
     KUBEVIRT_WORKLOAD_CRDS,
+    leader_lease="virt-operator",
 )
 CDI = Operand(
     "cdi.kubevirt.io",
@@ -198,6 +203,8 @@ class OperandSimulator:
         custom = client.CustomObjectsApi(self.api)
         meta = cr["metadata"]
         name, namespace = meta["name"], meta.get("namespace", "")
+        if self._real_operator_leads(operand, namespace or operand.deployment_namespace):
+            return
         finalizers = list(meta.get("finalizers") or [])
         if meta.get("deletionTimestamp"):
             ext = client.ApiextensionsV1Api(self.api)
@@ -265,6 +272,17 @@ class OperandSimulator:
             custom.patch_cluster_custom_object(
                 operand.group, operand.version, operand.plural, name, {"status": new_status}
             )
+
+    def _real_operator_leads(self, operand: Operand, namespace: str) -> bool:
+        if not operand.leader_lease:
+            return False
+        try:
+            lease = client.CoordinationV1Api(self.api).read_namespaced_lease(operand.leader_lease, namespace)
+        except ApiException as exc:
+            if exc.status == 404:
+                return False
+            raise
+        return bool(lease.spec and lease.spec.holder_identity)
 
     def _patch(self, operand: Operand, name: str, namespace: str, body: dict[str, Any]) -> None:
         custom = client.CustomObjectsApi(self.api)

@@ -33,7 +33,6 @@ from tests.support.operands import (
     RealOperand,
     container_env,
     install_rendered,
-    needs_isolated_network,
     running,
     uninstall_rendered,
 )
@@ -49,7 +48,7 @@ from vmo_operator.kube.kinds import Kind
 from vmo_operator.kube.objects import Manifest, ObjectKey
 from vmo_operator.localenv.controlplane import ControlPlane
 
-pytestmark = [pytest.mark.integration, needs_isolated_network]
+pytestmark = pytest.mark.integration
 
 COMPONENTS = ("cdi-apiserver", "cdi-deployment", "cdi-uploadproxy")
 UPLOAD_APISERVICE = "v1beta1.upload.cdi.kubevirt.io"

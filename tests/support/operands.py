@@ -9,7 +9,7 @@ them (server-side apply in waves), without the operator, so a test sees the oper
 from __future__ import annotations
 
 import contextlib
-import os
+import functools
 import re
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -17,14 +17,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-import pytest
-
 from tests.support.waiting import WaitTimeoutError, eventually
 from vmo_operator.api import models
 from vmo_operator.components import registry
 from vmo_operator.components.base import ClusterFacts, render_labelled
 from vmo_operator.engine.apply import KindIndex, apply_desired, custom_groups_of, wave_of
 from vmo_operator.kube.client import KubeClient
+from vmo_operator.kube.kinds import Kind
 from vmo_operator.kube.objects import Manifest
 from vmo_operator.localenv.controlplane import ControlPlane
 from vmo_operator.localenv.processes import Process, stop_pids
@@ -34,22 +33,26 @@ BIN_DIR = REPO / ".bin"
 # What a refused request looks like in client-go's and controller-runtime's logs.
 FORBIDDEN = re.compile(r"forbidden|\b403\b", re.IGNORECASE)
 POLL_SECONDS = 0.5
-# A real operand makes the API server dial Service addresses (webhooks, aggregated APIs); outside
-# hack/netns-run such a dial leaves this machine, so these tests run only inside it.
-needs_isolated_network = pytest.mark.skipif(
-    os.environ.get("VMO_IN_NETNS") != "1",
-    reason="real operands run only inside hack/netns-run (a network namespace with only loopback)",
-)
 T = TypeVar("T")
+
+
+def render(component: str, spec: Mapping[str, Any]) -> list[Manifest]:
+    """What `component` renders for `spec` (camelCase profile spec), labelled as the engine labels."""
+    return render_labelled(
+        registry.by_name(component), models.parse_spec(dict(spec)), ClusterFacts(), "operand-test"
+    )
+
+
+def apply_rendered(api_client: Any, component: str, manifests: Sequence[Manifest]) -> None:
+    """Apply `manifests` (some or all of what `component` renders) as the engine would."""
+    kube = KubeClient(api_client)
+    apply_desired(kube, KindIndex(registry.by_name(component).owned_kinds), list(manifests), {})
 
 
 def install_rendered(api_client: Any, component: str, spec: Mapping[str, Any]) -> list[Manifest]:
     """Apply what `component` renders for `spec` (camelCase profile spec), as the engine would."""
-    rendered = render_labelled(
-        registry.by_name(component), models.parse_spec(dict(spec)), ClusterFacts(), "operand-test"
-    )
-    kube = KubeClient(api_client)
-    apply_desired(kube, KindIndex(registry.by_name(component).owned_kinds), rendered, {})
+    rendered = render(component, spec)
+    apply_rendered(api_client, component, rendered)
     return rendered
 
 
@@ -69,21 +72,41 @@ def uninstall_rendered(
         kube.delete(index.of(obj), meta["name"], meta.get("namespace", ""))
     for obj in ordered:
         meta = obj["metadata"]
-        kind, name, ns = index.of(obj), meta["name"], meta.get("namespace", "")
-        eventually(
-            lambda k=kind, n=name, s=ns: kube.get(k, n, s) is None,  # type: ignore[misc]
-            timeout=timeout,
-            what=f"{obj['kind']} {name} gone",
-        )
+        gone = functools.partial(_gone, kube, index.of(obj), meta["name"], meta.get("namespace", ""))
+        eventually(gone, timeout=timeout, what=f"{obj['kind']} {meta['name']} gone")
 
 
-def container_env(deployment: Manifest, container: int = 0) -> dict[str, str]:
-    """The environment a rendered Deployment gives its container, to run the binary with it."""
+def _gone(kube: KubeClient, kind: Kind, name: str, namespace: str) -> bool:
+    return kube.get(kind, name, namespace) is None
+
+
+def container_env(workload: Mapping[str, Any], container: str = "") -> dict[str, str]:
+    """The environment the kubelet would give `container` of a Deployment, Job or Pod manifest.
+
+    Plain values are taken as they are; a `fieldRef` to the pod's metadata resolves against the pod
+    template (an annotation it lacks is empty, as the kubelet makes it). Other sources are refused,
+    so a test never runs an operand with an environment it silently got wrong.
+    """
+    spec = workload["spec"]
+    template = spec.get("template", workload)
+    containers = template["spec"]["containers"]
+    chosen = next((c for c in containers if c["name"] == container), None) if container else containers[0]
+    if chosen is None:
+        raise KeyError(f"no container {container!r} in {workload['metadata'].get('name')}")
+    meta = {**template.get("metadata", {}), "namespace": workload["metadata"].get("namespace", "")}
     env: dict[str, str] = {}
-    for var in deployment["spec"]["template"]["spec"]["containers"][container].get("env", []):
-        if "valueFrom" in var:
-            raise ValueError(f"{var['name']}: valueFrom cannot be resolved outside a pod")
-        env[var["name"]] = str(var.get("value", ""))
+    for var in chosen.get("env", []):
+        if "valueFrom" not in var:
+            env[var["name"]] = str(var.get("value", ""))
+            continue
+        path = var["valueFrom"].get("fieldRef", {}).get("fieldPath", "")
+        annotation = re.fullmatch(r"metadata\.annotations\['(.+)'\]", path)
+        if annotation:
+            env[var["name"]] = str((meta.get("annotations") or {}).get(annotation.group(1), ""))
+        elif path in ("metadata.namespace", "metadata.name"):
+            env[var["name"]] = str(meta.get(path.split(".")[1], ""))
+        else:
+            raise ValueError(f"cannot resolve env {var['name']} from {var['valueFrom']}")
     return env
 
 
@@ -97,6 +120,8 @@ class RealOperand:
     service_account: str
     args: Sequence[str] = ()
     env: Mapping[str, str] = field(default_factory=dict)
+    # Distinguishes two runs of one binary (e.g. an operator and a one-shot mode of it) in the logs.
+    role: str = ""
     process: Process | None = None
 
     @property
@@ -112,7 +137,8 @@ class RealOperand:
 
     def start(self) -> RealOperand:
         assert self.control_plane.workdir is not None
-        log = self.control_plane.workdir / "logs" / f"operand-{self.name}.log"
+        suffix = f"-{self.role}" if self.role else ""
+        log = self.control_plane.workdir / "logs" / f"operand-{self.name}{suffix}.log"
         log.parent.mkdir(parents=True, exist_ok=True)
         argv = [str(self.binary), *(a.replace("{kubeconfig}", str(self.kubeconfig)) for a in self.args)]
         env_prefix = [f"{k}={v}" for k, v in self.env.items()]
@@ -160,6 +186,12 @@ class RealOperand:
             if time.monotonic() >= deadline:
                 raise WaitTimeoutError(f"timed out after {timeout}s waiting for {what}; last: {last!r}")
             time.sleep(POLL_SECONDS)
+
+    def wait(self, timeout: float) -> int:
+        """For a one-shot run: its exit code, once it exits within `timeout` seconds."""
+        assert self.process is not None
+        assert self.process.popen is not None
+        return self.process.popen.wait(timeout=timeout)
 
 
 @contextlib.contextmanager
