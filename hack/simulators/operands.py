@@ -145,6 +145,7 @@ CDI = Operand(
     "operator.cdi.kubevirt.io",
     "observedVersion",
     CDI_WORKLOAD_CRDS,
+    leader_lease="cdi-operator-leader-election-helper",
 )
 
 

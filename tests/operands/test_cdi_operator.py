@@ -23,6 +23,7 @@ No test creates a PVC labelled for CDI's `cdi-api-pvc-mutate` webhook, the only 
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterator
 from typing import Any
@@ -31,12 +32,14 @@ import pytest
 
 from tests.support.operands import (
     RealOperand,
+    apply_rendered,
     container_env,
-    install_rendered,
+    render,
     running,
     uninstall_rendered,
 )
 from tests.support.paths import REPO
+from tests.support.waiting import eventually
 from vmo_operator.api import models
 from vmo_operator.components import cdi
 from vmo_operator.components.base import ClusterFacts
@@ -72,6 +75,8 @@ OPERATOR_KINDS = (
 )
 # Reached by cdi-operator itself: deploying is a few reconciles, removal waits for the GC.
 CONVERGE_SECONDS = 240.0
+# cdi-operator always elects a leader, with this Lease in its namespace.
+LEADER_LEASE = "cdi-operator-leader-election-helper"
 
 
 def built_release() -> str:
@@ -144,14 +149,51 @@ def drop_finalizers(api_client: Any) -> None:
         KubeClient(api_client).merge_patch(kinds.CDI, cdi.CR_NAME, {"metadata": {"finalizers": None}})
 
 
+def _workload_crds(kube: KubeClient) -> list[Manifest]:
+    return [
+        crd
+        for crd in kube.list(kinds.CRD)
+        if crd["spec"]["group"] == "cdi.kubevirt.io" and crd["spec"]["names"]["kind"] != "CDI"
+    ]
+
+
+def _restore(kube: KubeClient, crd: Manifest) -> bool:
+    if kube.get(kinds.CRD, crd["metadata"]["name"]) is None:
+        meta = {k: crd["metadata"][k] for k in ("name", "labels", "annotations") if k in crd["metadata"]}
+        kube.create(
+            kinds.CRD,
+            {"apiVersion": crd["apiVersion"], "kind": crd["kind"], "metadata": meta, "spec": crd["spec"]},
+        )
+    return True
+
+
 @pytest.fixture(scope="module")
 def rendered(api_client: Any) -> Iterator[list[Manifest]]:
-    objects = install_rendered(api_client, "cdi", SPEC)
+    """What the cdi component renders, without the CDI CR (`cdi_operator` applies it once it leads).
+
+    The simulator installs its own DataVolume CRD earlier in a session; cdi-operator would neither
+    own nor remove it, so it is taken away for this module and put back afterwards.
+    """
+    kube = KubeClient(api_client)
+    before = _workload_crds(kube)
+    for crd in before:
+        kube.delete(kinds.CRD, crd["metadata"]["name"])
+    eventually(lambda: _workload_crds(kube) == [], timeout=120, what="no CDI workload CRDs")
+    objects = render("cdi", SPEC)
+    apply_rendered(api_client, "cdi", [obj for obj in objects if obj["kind"] != "CDI"])
     try:
         yield objects
     finally:
         drop_finalizers(api_client)
         uninstall_rendered(api_client, "cdi", objects)
+        for crd in before:
+            restore = functools.partial(_restore, kube, crd)
+            eventually(restore, timeout=120, what=f"CRD {crd['metadata']['name']} back")
+
+
+def _leading(kube: KubeClient) -> bool:
+    lease = kube.get(kinds.LEASE, LEADER_LEASE, cdi.NAMESPACE)
+    return bool(lease and lease["spec"].get("holderIdentity"))
 
 
 @pytest.fixture(scope="module")
@@ -168,6 +210,12 @@ def cdi_operator(
         env=container_env(deployment),
     )
     with running(operand):
+        # The CR goes in only once the real operator leads, so no stand-in (the simulator stands
+        # aside while this Lease is held) ever writes its status.
+        kube = KubeClient(api_client)
+        operand.wait_for(lambda: _leading(kube), timeout=CONVERGE_SECONDS, what="cdi-operator leading")
+        (cr,) = (obj for obj in rendered if obj["kind"] == "CDI")
+        apply_rendered(api_client, "cdi", [cr])
         try:
             yield operand
         finally:

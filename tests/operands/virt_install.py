@@ -38,7 +38,6 @@ MANAGED = "app.kubernetes.io/managed-by=virt-operator"
 
 JOB = Kind("batch/v1", "Job", "jobs", namespaced=True)
 POD = Kind("v1", "Pod", "pods", namespaced=True)
-LEASE_KIND = Kind("coordination.k8s.io/v1", "Lease", "leases", namespaced=True)
 API_SERVICE = Kind("apiregistration.k8s.io/v1", "APIService", "apiservices", namespaced=False)
 ADMISSION_POLICY = Kind(
     "admissionregistration.k8s.io/v1",
@@ -83,7 +82,7 @@ def kubevirt(kube: KubeClient) -> Manifest | None:
 
 
 def leading(kube: KubeClient) -> bool:
-    lease = kube.get(LEASE_KIND, LEASE, NAMESPACE)
+    lease = kube.get(kinds.LEASE, LEASE, NAMESPACE)
     return bool(lease and lease["spec"].get("holderIdentity"))
 
 

@@ -37,6 +37,7 @@ SERVICE_ACCOUNT = Kind("v1", "ServiceAccount", "serviceaccounts", namespaced=Tru
 CONFIG_MAP = Kind("v1", "ConfigMap", "configmaps", namespaced=True)
 SECRET = Kind("v1", "Secret", "secrets", namespaced=True)
 NODE = Kind("v1", "Node", "nodes", namespaced=False)
+LEASE = Kind("coordination.k8s.io/v1", "Lease", "leases", namespaced=True)
 EVENT = Kind("v1", "Event", "events", namespaced=True)
 CRD = Kind(
     "apiextensions.k8s.io/v1", "CustomResourceDefinition", "customresourcedefinitions", namespaced=False
