@@ -8,6 +8,7 @@ cluster-wide profile and leave no profile behind.
 from __future__ import annotations
 
 import copy
+import functools
 import json
 import uuid
 from collections.abc import Callable, Iterator
@@ -35,7 +36,7 @@ from tests.support.operator import OPERATOR_USER, OperatorProcess
 from tests.support.vms import VM_API, vm_body
 from tests.support.waiting import eventually
 from vmo_operator.kube import kinds
-from vmo_operator.kube.client import KubeClient
+from vmo_operator.kube.client import KubeClient, KubeError
 from vmo_operator.kube.objects import MANAGED_BY_LABEL, MANAGED_BY_VALUE, ObjectKey
 from vmo_operator.localenv.controlplane import ControlPlane
 
@@ -94,8 +95,7 @@ class SharedProfile:
         if current is None:
             self.create(spec)
         else:
-            current["spec"] = spec
-            kube_of(self.api).replace(kinds.PROFILE, current)
+            eventually(functools.partial(self._replace_spec, spec), timeout=60, what="spec written")
         converged = wait_condition(self.api, "vmo", "Available", timeout=120)
         # What an earlier spec (or an earlier test's namespace) left behind must be gone too, so the
         # test starts from exactly what a fresh profile with `spec` would own.
@@ -104,6 +104,19 @@ class SharedProfile:
             lambda: owned_objects(self.api).keys() <= wanted, timeout=60, what="nothing owned beyond the spec"
         )
         return converged
+
+    def _replace_spec(self, spec: dict[str, Any]) -> bool:
+        """Write `spec` over the profile's; False when the operator wrote it in between (409)."""
+        current = get_profile(self.api, "vmo")
+        assert current is not None
+        current["spec"] = spec
+        try:
+            kube_of(self.api).replace(kinds.PROFILE, current)
+        except KubeError as exc:
+            if exc.status == 409:
+                return False
+            raise
+        return True
 
     def fresh(self, spec: dict[str, Any]) -> dict[str, Any]:
         """A newly created profile: remove any profile first (nothing to do as the module's first test)."""
