@@ -35,6 +35,7 @@ from tests.support.operands import (
     apply_rendered,
     container_env,
     render,
+    restore_crd,
     running,
     uninstall_rendered,
 )
@@ -157,16 +158,6 @@ def _workload_crds(kube: KubeClient) -> list[Manifest]:
     ]
 
 
-def _restore(kube: KubeClient, crd: Manifest) -> bool:
-    if kube.get(kinds.CRD, crd["metadata"]["name"]) is None:
-        meta = {k: crd["metadata"][k] for k in ("name", "labels", "annotations") if k in crd["metadata"]}
-        kube.create(
-            kinds.CRD,
-            {"apiVersion": crd["apiVersion"], "kind": crd["kind"], "metadata": meta, "spec": crd["spec"]},
-        )
-    return True
-
-
 @pytest.fixture(scope="module")
 def rendered(api_client: Any) -> Iterator[list[Manifest]]:
     """What the cdi component renders, without the CDI CR (`cdi_operator` applies it once it leads).
@@ -187,7 +178,7 @@ def rendered(api_client: Any) -> Iterator[list[Manifest]]:
         drop_finalizers(api_client)
         uninstall_rendered(api_client, "cdi", objects)
         for crd in before:
-            restore = functools.partial(_restore, kube, crd)
+            restore = functools.partial(restore_crd, kube, crd)
             eventually(restore, timeout=120, what=f"CRD {crd['metadata']['name']} back")
 
 

@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 
 from tests.operands import virt_install as vi
-from tests.support.operands import render, uninstall_rendered
+from tests.support.operands import render, restore_crd, uninstall_rendered
 from tests.support.waiting import eventually
 from vmo_operator.kube import kinds
 from vmo_operator.kube.client import KubeClient
@@ -48,16 +48,6 @@ def _kubevirt_crds(kube: KubeClient) -> list[Manifest]:
     return [crd for crd in kube.list(kinds.CRD) if crd["spec"]["group"].endswith("kubevirt.io")]
 
 
-def _restore(kube: KubeClient, crd: Manifest) -> bool:
-    if kube.get(kinds.CRD, crd["metadata"]["name"]) is None:
-        meta = {k: crd["metadata"][k] for k in ("name", "labels", "annotations") if k in crd["metadata"]}
-        kube.create(
-            kinds.CRD,
-            {"apiVersion": crd["apiVersion"], "kind": crd["kind"], "metadata": meta, "spec": crd["spec"]},
-        )
-    return True
-
-
 @pytest.fixture
 def rendered(api_client: Any) -> Iterator[list[Manifest]]:
     """What the kubevirt component renders for v1.5.1; afterwards the cluster is as it was before.
@@ -79,7 +69,7 @@ def rendered(api_client: Any) -> Iterator[list[Manifest]]:
             vi.force_cleanup(kube)
         uninstall_rendered(api_client, "kubevirt", manifests, timeout=240)
         for crd in before:
-            restore = functools.partial(_restore, kube, crd)
+            restore = functools.partial(restore_crd, kube, crd)
             eventually(restore, timeout=120, what=f"CRD {crd['metadata']['name']} back")
 
 

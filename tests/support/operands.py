@@ -22,6 +22,7 @@ from vmo_operator.api import models
 from vmo_operator.components import registry
 from vmo_operator.components.base import ClusterFacts, render_labelled
 from vmo_operator.engine.apply import KindIndex, apply_desired, custom_groups_of, wave_of
+from vmo_operator.kube import kinds
 from vmo_operator.kube.client import KubeClient
 from vmo_operator.kube.kinds import Kind
 from vmo_operator.kube.objects import Manifest
@@ -74,6 +75,21 @@ def uninstall_rendered(
         meta = obj["metadata"]
         gone = functools.partial(_gone, kube, index.of(obj), meta["name"], meta.get("namespace", ""))
         eventually(gone, timeout=timeout, what=f"{obj['kind']} {meta['name']} gone")
+
+
+def restore_crd(kube: KubeClient, crd: Manifest) -> bool:
+    """Create `crd` again (as it was read, without server-set fields) if it is gone; for `eventually`.
+
+    Tests that run a real operator set aside CRDs an earlier test installed (the operator would
+    take them over or leave them unowned) and put them back afterwards with this.
+    """
+    if kube.get(kinds.CRD, crd["metadata"]["name"]) is None:
+        meta = {k: crd["metadata"][k] for k in ("name", "labels", "annotations") if k in crd["metadata"]}
+        kube.create(
+            kinds.CRD,
+            {"apiVersion": crd["apiVersion"], "kind": crd["kind"], "metadata": meta, "spec": crd["spec"]},
+        )
+    return True
 
 
 def _gone(kube: KubeClient, kind: Kind, name: str, namespace: str) -> bool:
