@@ -85,3 +85,25 @@ def rules_of(documents: Iterable[Mapping[str, Any]], kind: str, name: str) -> li
         if doc.get("kind") == kind and (doc.get("metadata") or {}).get("name") == name:
             return list(doc.get("rules") or [])
     raise LookupError(f"no {kind} {name}")
+
+
+def role_differences(
+    upstream_docs: Iterable[Mapping[str, Any]], ours: Iterable[Mapping[str, Any]]
+) -> list[tuple[str, str]]:
+    """For every ClusterRole and Role upstream ships: ("Kind/name", "missing: atom" or "broader: atom").
+
+    A role we do not render at all counts as granting nothing, so each of its rules is missing.
+    """
+    ours = list(ours)
+    found: list[tuple[str, str]] = []
+    for doc in upstream_docs:
+        if doc.get("kind") not in ("ClusterRole", "Role"):
+            continue
+        name = f"{doc['kind']}/{doc['metadata']['name']}"
+        try:
+            granted = rules_of(ours, str(doc["kind"]), str(doc["metadata"]["name"]))
+        except LookupError:
+            granted = []
+        found += [(name, f"missing: {atom}") for atom in missing(granted, doc["rules"])]
+        found += [(name, f"broader: {atom}") for atom in broader(granted, doc["rules"])]
+    return found

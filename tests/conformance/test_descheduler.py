@@ -43,18 +43,7 @@ def source(release: str) -> Path:
 def check_rbac(release: str) -> list[Finding]:
     docs = upstream.yaml_documents(source(release) / "kubernetes/base/rbac.yaml")
     ours = rendered(release)
-    found = []
-    for doc in docs:
-        if doc.get("kind") not in ("ClusterRole", "Role"):
-            continue
-        name = f"{doc['kind']}/{doc['metadata']['name']}"
-        try:
-            granted = rbac.rules_of(ours, doc["kind"], doc["metadata"]["name"])
-        except LookupError:
-            granted = []
-        found += [Finding(name, f"missing: {atom}") for atom in rbac.missing(granted, doc["rules"])]
-        found += [Finding(name, f"broader: {atom}") for atom in rbac.broader(granted, doc["rules"])]
-    return found
+    return [Finding(name, item) for name, item in rbac.role_differences(docs, ours)]
 
 
 def check_deployment(release: str) -> list[Finding]:

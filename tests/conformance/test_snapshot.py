@@ -74,18 +74,10 @@ def upstream_crds(release: str) -> dict[str, dict[str, Any]]:
 
 def check_rbac(release: str) -> list[Finding]:
     ours = rendered(release)
-    found = []
-    for doc in deploy(release, "rbac-snapshot-controller.yaml"):
-        if doc.get("kind") not in ("ClusterRole", "Role"):
-            continue
-        name = f"{doc['kind']}/{doc['metadata']['name']}"
-        try:
-            granted = rbac.rules_of(ours, doc["kind"], doc["metadata"]["name"])
-        except LookupError:
-            granted = []
-        found += [Finding(name, f"missing: {atom}") for atom in rbac.missing(granted, doc["rules"])]
-        found += [Finding(name, f"broader: {atom}") for atom in rbac.broader(granted, doc["rules"])]
-    return found
+    return [
+        Finding(name, item)
+        for name, item in rbac.role_differences(deploy(release, "rbac-snapshot-controller.yaml"), ours)
+    ]
 
 
 def check_deployment(release: str) -> list[Finding]:

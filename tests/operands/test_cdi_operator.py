@@ -56,8 +56,7 @@ pytestmark = pytest.mark.integration
 
 COMPONENTS = ("cdi-apiserver", "cdi-deployment", "cdi-uploadproxy")
 UPLOAD_APISERVICE = "v1beta1.upload.cdi.kubevirt.io"
-APISERVICE = Kind("apiregistration.k8s.io/v1", "APIService", "apiservices", namespaced=False)
-SERVICE = Kind("v1", "Service", "services", namespaced=True)
+APISERVICE, SERVICE = kinds.API_SERVICE, kinds.SERVICE
 # The kinds cdi-operator creates (upstream's pkg/operator/resources).
 OPERATOR_KINDS = (
     kinds.CRD,

@@ -36,9 +36,7 @@ FINALIZER = "foregroundDeleteKubeVirt"
 OPERATOR_WEBHOOK = "virt-operator-validator"
 MANAGED = "app.kubernetes.io/managed-by=virt-operator"
 
-JOB = Kind("batch/v1", "Job", "jobs", namespaced=True)
-POD = Kind("v1", "Pod", "pods", namespaced=True)
-API_SERVICE = Kind("apiregistration.k8s.io/v1", "APIService", "apiservices", namespaced=False)
+JOB, POD, API_SERVICE = kinds.JOB, kinds.POD, kinds.API_SERVICE
 ADMISSION_POLICY = Kind(
     "admissionregistration.k8s.io/v1",
     "ValidatingAdmissionPolicy",

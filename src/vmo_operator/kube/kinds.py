@@ -38,6 +38,10 @@ CONFIG_MAP = Kind("v1", "ConfigMap", "configmaps", namespaced=True)
 SECRET = Kind("v1", "Secret", "secrets", namespaced=True)
 NODE = Kind("v1", "Node", "nodes", namespaced=False)
 LEASE = Kind("coordination.k8s.io/v1", "Lease", "leases", namespaced=True)
+POD = Kind("v1", "Pod", "pods", namespaced=True)
+SERVICE = Kind("v1", "Service", "services", namespaced=True)
+JOB = Kind("batch/v1", "Job", "jobs", namespaced=True)
+API_SERVICE = Kind("apiregistration.k8s.io/v1", "APIService", "apiservices", namespaced=False)
 EVENT = Kind("v1", "Event", "events", namespaced=True)
 CRD = Kind(
     "apiextensions.k8s.io/v1", "CustomResourceDefinition", "customresourcedefinitions", namespaced=False
