@@ -8,7 +8,6 @@ is a real process; the restart test SIGKILLs one of them in the middle of a burs
 from __future__ import annotations
 
 import base64
-import contextlib
 import json
 import math
 import ssl
@@ -16,7 +15,6 @@ import threading
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -25,9 +23,18 @@ import pytest
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from hack.simulators.operands import KUBEVIRT_WORKLOAD_CRDS, crds_established, install_kubevirt_crds
-from tests.support.kube import cluster_uid, manifest, metadata
-from tests.support.operator import OperatorProcess, bind_operator_identity
+from tests.support.kube import metadata
+from tests.support.macpool import (
+    GRACE_SECONDS,
+    PROFILE,
+    PROFILE_NAME,
+    RESYNC_SECONDS,
+    MacPool,
+    admissions,
+    committed_to,
+    put_profile,
+    running_macpool,
+)
 from tests.support.vms import (
     VM_API,
     create_vm,
@@ -40,61 +47,13 @@ from tests.support.vms import (
 )
 from tests.support.waiting import eventually
 from vmo_operator.localenv.controlplane import ControlPlane
-from vmo_operator.localenv.processes import free_port
 from vmo_operator.macpool import mac as macs
 from vmo_operator.macpool.admission_config import CONFIGURATION_NAME
 from vmo_operator.macpool.grant import GRANT_ANNOTATION
-from vmo_operator.macpool.reservation import CLAIM_ANNOTATION, GROUP, PLURAL, VERSION, Reservation
+from vmo_operator.macpool.reservation import CLAIM_ANNOTATION
 from vmo_operator.macpool.settings import ALLOW_DUPLICATE_ANNOTATION, NAMESPACE_OPT_OUT_LABEL
 
 pytestmark = pytest.mark.integration
-
-PROFILE = ("vmo.dev", "v1alpha1", "vmoprofiles")
-PROFILE_NAME = "macpool-test"
-GRACE_SECONDS = 3
-RESYNC_SECONDS = 1
-
-
-# ---- replicas -------------------------------------------------------------------------------
-
-
-def admissions(replica: OperatorProcess, webhook: str) -> float:
-    """How many admission requests of `webhook` this replica allowed (from its /metrics)."""
-    prefix = f'vmo_macpool_admission_duration_seconds_count{{result="allowed",webhook="{webhook}"}}'
-    return sum(value for key, value in replica.metrics().items() if key.startswith(prefix))
-
-
-@dataclass
-class MacPool:
-    api: Any
-    replicas: list[OperatorProcess]
-    port: int
-    cluster: tuple[int, int]
-    scratch: str = ""
-    extra: list[OperatorProcess] = field(default_factory=list)
-
-    @property
-    def custom(self) -> Any:
-        return client.CustomObjectsApi(self.api)
-
-    def reservations(self) -> dict[str, Reservation]:
-        items = self.custom.list_cluster_custom_object(GROUP, VERSION, PLURAL)["items"]
-        return {r.mac.reservation_name: r for r in map(Reservation.from_object, items)}
-
-    def reservation(self, mac: str) -> Reservation | None:
-        return self.reservations().get(macs.parse(mac).reservation_name)
-
-    def stored(self, mac: str) -> Reservation:
-        """The reservation a test expects to exist."""
-        found = self.reservation(mac)
-        assert found is not None, f"no reservation for {mac}"
-        return found
-
-
-def _admission_ready(pool: MacPool) -> bool:
-    """The webhooks answer through the API server: a dry-run create comes back with a MAC."""
-    created = create_vm(pool.api, pool.scratch, f"probe-{uuid.uuid4().hex[:6]}", {"nic": None}, dry_run=True)
-    return bool(vm_macs(created).get("nic"))
 
 
 @pytest.fixture(scope="module")
@@ -104,91 +63,8 @@ def macpool(
     project_crds: list[str],
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[MacPool]:
-    install_kubevirt_crds(api_client)
-    eventually(lambda: crds_established(api_client, KUBEVIRT_WORKLOAD_CRDS), timeout=30, what="KubeVirt CRDs")
-    core = client.CoreV1Api(api_client)
-    uid = cluster_uid(api_client)
-    _put_profile(api_client, {"macPool": {"releaseGracePeriodSeconds": GRACE_SECONDS}})
-    scratch = f"macpool-scratch-{uuid.uuid4().hex[:6]}"
-    core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=scratch)))
-
-    kubeconfig = bind_operator_identity(control_plane)
-    port = free_port()
-    logs = tmp_path_factory.mktemp("macpool")
-    replicas = [
-        webhook_operator(kubeconfig, log, port=port, resync_seconds=RESYNC_SECONDS).start()
-        for log in (logs / "replica-0.log", logs / "replica-1.log")
-    ]
-    pool = MacPool(api_client, replicas, port, macs.cluster_octets(uid), scratch)
-    try:
-        eventually(
-            lambda: _admission_ready(pool), timeout=90, what="MAC webhook answering via the API server"
-        )
+    with running_macpool(control_plane, api_client, tmp_path_factory.mktemp("macpool")) as pool:
         yield pool
-    finally:
-        # Remove the profile while replicas still run, so its finalizer is handled by them and
-        # no later test inherits a half-deleted profile.
-        custom = client.CustomObjectsApi(api_client)
-        with contextlib.suppress(ApiException):
-            custom.delete_cluster_custom_object(*PROFILE, PROFILE_NAME)
-        eventually(
-            lambda: (
-                PROFILE_NAME
-                not in {
-                    p["metadata"]["name"]
-                    for p in manifest(custom.list_cluster_custom_object(*PROFILE))["items"]
-                }
-            ),
-            timeout=60,
-            what="test profile removed",
-        )
-        for replica in [*pool.replicas, *pool.extra]:
-            replica.stop()
-        for replica in [*pool.replicas, *pool.extra]:
-            print(f"\n--- {replica.log_path.name} ---\n{replica.log_tail()}")
-        admission = client.AdmissionregistrationV1Api(api_client)
-        with contextlib.suppress(ApiException):
-            admission.delete_mutating_webhook_configuration(CONFIGURATION_NAME)
-        with contextlib.suppress(ApiException):
-            admission.delete_validating_webhook_configuration(CONFIGURATION_NAME)
-        with contextlib.suppress(ApiException):
-            client.CustomObjectsApi(api_client).delete_cluster_custom_object(*PROFILE, PROFILE_NAME)
-        with contextlib.suppress(ApiException):
-            core.delete_namespace(scratch)
-
-
-def _put_profile(api: Any, spec: dict[str, Any]) -> None:
-    """The test profile with every operand off, so only the MAC pool acts on it."""
-    full = {
-        "kubevirt": {"enabled": False},
-        "cdi": {"enabled": False},
-        "multus": {"enabled": False},
-        "descheduler": {"enabled": False},
-        # The MAC tests leave VMs behind; they must not hold the profile's deletion.
-        "uninstallStrategy": "RemoveWorkloads",
-        **spec,
-    }
-    custom = client.CustomObjectsApi(api)
-    body = {
-        "apiVersion": "vmo.dev/v1alpha1",
-        "kind": "VMOProfile",
-        "metadata": {"name": PROFILE_NAME},
-        "spec": full,
-    }
-    try:
-        custom.create_cluster_custom_object(*PROFILE, body)
-    except ApiException as exc:
-        if exc.status != 409:
-            raise
-        custom.patch_cluster_custom_object(*PROFILE, PROFILE_NAME, {"spec": spec})
-
-
-# ---- VM helpers -----------------------------------------------------------------------------
-
-
-def committed_to(pool: MacPool, mac: str, uid: str) -> bool:
-    reservation = pool.reservation(mac)
-    return reservation is not None and reservation.state == "Committed" and reservation.holder.uid == uid
 
 
 # ---- behaviour ------------------------------------------------------------------------------
@@ -304,7 +180,7 @@ def test_duplicate_of_another_vms_mac_is_denied_and_allowed_under_warn(
         )
         assert vm_macs(allowed)["nic"] == taken
 
-        _put_profile(
+        put_profile(
             api_client, {"macPool": {"releaseGracePeriodSeconds": GRACE_SECONDS, "duplicatePolicy": "Warn"}}
         )
 
@@ -334,7 +210,7 @@ def test_duplicate_of_another_vms_mac_is_denied_and_allowed_under_warn(
 
         eventually(collisions_in_status, timeout=30, what="collisions counted in status.macPool")
     finally:
-        _put_profile(
+        put_profile(
             api_client, {"macPool": {"releaseGracePeriodSeconds": GRACE_SECONDS, "duplicatePolicy": "Deny"}}
         )
         client.CoreV1Api(api_client).delete_namespace(other_ns)

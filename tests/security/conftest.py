@@ -1,0 +1,42 @@
+"""The security suite: tenants with only the built-in `edit` role attack the MAC pool and the
+operator. One MAC pool (two replicas) serves the whole suite; each test gets fresh tenants.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from tests.support.macpool import MacPool, running_macpool
+from tests.support.tenants import Tenant, edit_tenant, install_vm_roles
+from vmo_operator.localenv.controlplane import ControlPlane
+
+
+@pytest.fixture(scope="package")
+def macpool(
+    control_plane: ControlPlane,
+    api_client: Any,
+    project_crds: list[str],
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[MacPool]:
+    with running_macpool(control_plane, api_client, tmp_path_factory.mktemp("security-macpool")) as pool:
+        yield pool
+
+
+@pytest.fixture(scope="package")
+def vm_roles(api_client: Any) -> None:
+    install_vm_roles(api_client)
+
+
+@pytest.fixture
+def tenant_a(control_plane: ControlPlane, api_client: Any, vm_roles: None) -> Iterator[Tenant]:
+    with edit_tenant(control_plane, api_client, "tenant-a") as tenant:
+        yield tenant
+
+
+@pytest.fixture
+def tenant_b(control_plane: ControlPlane, api_client: Any, vm_roles: None) -> Iterator[Tenant]:
+    with edit_tenant(control_plane, api_client, "tenant-b") as tenant:
+        yield tenant
