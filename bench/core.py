@@ -20,7 +20,7 @@ if str(REPO) not in sys.path:
 
 from kubernetes import client  # noqa: E402
 
-from hack.simulators.operands import OperandSimulator  # noqa: E402
+from hack.simulators.operands import OperandSimulator, simulated_operands  # noqa: E402
 from tests.support.kube import apply_crd_files, condition, get_profile  # noqa: E402
 from tests.support.operator import OPERATOR_USER, OperatorProcess, bind_operator_identity  # noqa: E402
 from tests.support.vms import webhook_operator  # noqa: E402
@@ -103,7 +103,7 @@ def environment(workdir: Path) -> Iterator[Bench]:
     try:
         api = plane.api_client()
         apply_crd_files(api, sorted((REPO / "crds").glob("*.yaml")))
-        sim = OperandSimulator(api).start()
+        sim = OperandSimulator(api, simulated_operands(plane.kubeconfig)).start()
         kubeconfig = bind_operator_identity(plane)
         operator = OperatorProcess(kubeconfig=kubeconfig, log_path=workdir / "operator.log", resync_seconds=5)
         operator.start()

@@ -17,10 +17,9 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from bench.core import Bench, Row, median, percentile, rss_mb
-from hack.simulators.operands import KUBEVIRT_WORKLOAD_CRDS, crds_established, install_kubevirt_crds
 from tests.support.kube import cluster_uid, manifest
 from tests.support.operator import OperatorProcess
-from tests.support.vms import VM_API, create_vm, vm_body, vm_macs
+from tests.support.vms import VM_API, create_vm, install_vm_api, vm_body, vm_macs
 from tests.support.waiting import eventually
 from vmo_operator.macpool import mac as macs
 from vmo_operator.macpool.admission_config import CONFIGURATION_NAME
@@ -38,11 +37,6 @@ def _namespace(api: Any, name: str, labels: dict[str, str] | None = None) -> Non
         client.CoreV1Api(api).create_namespace(
             client.V1Namespace(metadata=client.V1ObjectMeta(name=name, labels=labels or {}))
         )
-
-
-def _vm_api(api: Any) -> None:
-    install_kubevirt_crds(api)
-    eventually(lambda: crds_established(api, KUBEVIRT_WORKLOAD_CRDS), timeout=60, what="VirtualMachine API")
 
 
 def _valid_macs(vm: dict[str, Any]) -> list[macs.Mac]:
@@ -92,7 +86,7 @@ def _admissions(replica: OperatorProcess) -> float:
 
 def webhook_rows(bench: Bench) -> list[Row]:
     api = bench.api
-    _vm_api(api)
+    install_vm_api(api, bench.plane.kubeconfig)
     replicas = bench.use_replicas(2)
     _namespace(api, "lat-on")
     _namespace(api, "lat-off", {NAMESPACE_OPT_OUT_LABEL: NAMESPACE_OPT_OUT_VALUE})  # webhook not called
@@ -248,7 +242,7 @@ def _allocated(replica: OperatorProcess) -> float:
 
 def scale_rows(bench: Bench) -> list[Row]:
     api = bench.api
-    _vm_api(api)
+    install_vm_api(api, bench.plane.kubeconfig)
     bench.stop_replicas()
     admission = client.AdmissionregistrationV1Api(api)
     with contextlib.suppress(ApiException):

@@ -5,8 +5,9 @@ not src/, and nothing in src/ imports them). Each simulator does the small part 
 operator's job that vmo-operator can observe: once its operator Deployment (rendered by
 vmo-operator, made Ready by kwok) is ready, it marks the KubeVirt or CDI custom resource
 Deployed/Available with the version from the operator image, installs the workload CRDs the
-real operator would (VirtualMachine, VirtualMachineInstance, DataVolume), and on deletion
-removes them and its finalizer, as the real operators do. While a real operator holds its leader
+real operator would, and on deletion removes them and its finalizer, as the real operators do.
+KubeVirt's CRDs are upstream's own, dumped by the real virt-operator binary (hack/kubevirt_api.py);
+CDI's DataVolume CRD is a schema-less stand-in. While a real operator holds its leader
 Lease (tests/operands runs the real virt-operator), the simulator leaves that operand alone.
 """
 
@@ -16,13 +17,15 @@ import argparse
 import contextlib
 import datetime as dt
 import threading
-from collections.abc import Iterator
+from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, cast
 
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
+from hack import kubevirt_api
 from vmo_operator.kube.client import connect_kubeconfig
 
 
@@ -56,17 +59,6 @@ def _crd(group: str, version: str, kind: str, plural: str, short: list[str], own
     }
 
 
-KUBEVIRT_WORKLOAD_CRDS = [
-    _crd("kubevirt.io", "v1", "VirtualMachine", "virtualmachines", ["vm", "vms"], "virt-operator"),
-    _crd(
-        "kubevirt.io",
-        "v1",
-        "VirtualMachineInstance",
-        "virtualmachineinstances",
-        ["vmi", "vmis"],
-        "virt-operator",
-    ),
-]
 CDI_WORKLOAD_CRDS = [
     _crd("cdi.kubevirt.io", "v1beta1", "DataVolume", "datavolumes", ["dv", "dvs"], "cdi-operator"),
 ]
@@ -77,11 +69,6 @@ def install_crds(api: Any, crds: list[dict[str, Any]]) -> None:
     for crd in crds:
         with contextlib.suppress(ApiException):
             ext.create_custom_resource_definition(client.V1CustomResourceDefinition.model_validate(crd))
-
-
-def install_kubevirt_crds(api: Any) -> None:
-    """What virt-operator does first: register the VM APIs (used by MAC allocator tests too)."""
-    install_crds(api, KUBEVIRT_WORKLOAD_CRDS)
 
 
 def crds_established(api: Any, crds: list[dict[str, Any]]) -> bool:
@@ -123,18 +110,22 @@ class Operand:
     leader_lease: str = ""
 
 
-KUBEVIRT = Operand(
-    "kubevirt.io",
-    "v1",
-    "kubevirts",
-    True,
-    "virt-operator",
-    "kubevirt",
-    "foregroundDeleteKubeVirt",
-    "observedKubeVirtVersion",
-    KUBEVIRT_WORKLOAD_CRDS,
-    leader_lease="virt-operator",
-)
+def kubevirt_operand(workload_crds: list[dict[str, Any]]) -> Operand:
+    """virt-operator's part, with the CRDs the real one registers (hack/kubevirt_api.py)."""
+    return Operand(
+        "kubevirt.io",
+        "v1",
+        "kubevirts",
+        True,
+        "virt-operator",
+        "kubevirt",
+        "foregroundDeleteKubeVirt",
+        "observedKubeVirtVersion",
+        workload_crds,
+        leader_lease="virt-operator",
+    )
+
+
 CDI = Operand(
     "cdi.kubevirt.io",
     "v1beta1",
@@ -152,9 +143,7 @@ CDI = Operand(
 class OperandSimulator:
     """Polls the custom resources of KubeVirt and CDI and plays their operators' part."""
 
-    def __init__(
-        self, api: Any, operands: tuple[Operand, ...] = (KUBEVIRT, CDI), interval: float = 0.3
-    ) -> None:
+    def __init__(self, api: Any, operands: tuple[Operand, ...], interval: float = 0.3) -> None:
         self.api = api
         self.operands = operands
         self.interval = interval
@@ -312,16 +301,14 @@ class OperandSimulator:
         return ready, tag
 
 
-@contextlib.contextmanager
-def simulating(api: Any) -> Iterator[OperandSimulator]:
-    sim = OperandSimulator(api).start()
-    try:
-        yield sim
-    finally:
-        sim.stop()
+SIMULATED = {"kubevirt": "virt-operator", "cdi": "cdi-operator"}
 
 
-SIMULATED = {"kubevirt": (KUBEVIRT, "virt-operator"), "cdi": (CDI, "cdi-operator")}
+def simulated_operands(kubeconfig: Path, only: Sequence[str] = tuple(SIMULATED)) -> tuple[Operand, ...]:
+    """The operands to simulate; `kubeconfig` (an admin's) serves the one-time dump of KubeVirt's
+    CRDs from the real virt-operator binary."""
+    table = {"cdi": lambda: CDI, "kubevirt": lambda: kubevirt_operand(kubevirt_api.workload_crds(kubeconfig))}
+    return tuple(table[name]() for name in only)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -339,8 +326,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     chosen = args.only or list(SIMULATED)
     api = connect_kubeconfig(args.kubeconfig)
-    sim = OperandSimulator(api, tuple(SIMULATED[name][0] for name in chosen))
-    names = " and ".join(SIMULATED[name][1] for name in chosen)
+    sim = OperandSimulator(api, simulated_operands(Path(args.kubeconfig), chosen))
+    names = " and ".join(SIMULATED[name] for name in chosen)
     print(f"simulating {names}; Ctrl-C to stop", flush=True)
     with contextlib.suppress(KeyboardInterrupt):
         sim._loop()

@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterator
 import pytest
 from kubernetes import client
 
-from hack.simulators.operands import OperandSimulator
+from hack.simulators.operands import OperandSimulator, simulated_operands
 from tests.chaos.budget import BUDGET, Budget
 from tests.chaos.harness import WORKLOAD_NAMESPACE, ChaosCluster, Workloads, reset
 from tests.support.kube import apply_crd_files
@@ -39,7 +39,7 @@ def chaos(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ChaosCluster]:
     try:
         api = plane.api_client()
         apply_crd_files(api, sorted((REPO / "crds").glob("*.yaml")))
-        simulator = OperandSimulator(api).start()
+        simulator = OperandSimulator(api, simulated_operands(plane.kubeconfig)).start()
         client.CoreV1Api(api).create_namespace(
             client.V1Namespace(metadata=client.V1ObjectMeta(name=WORKLOAD_NAMESPACE))
         )

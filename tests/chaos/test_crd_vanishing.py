@@ -15,7 +15,8 @@ import yaml
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from hack.simulators.operands import KUBEVIRT_WORKLOAD_CRDS, crds_established, install_kubevirt_crds
+from hack import kubevirt_api
+from hack.simulators.operands import crds_established, install_crds
 from tests.support.kube import manifest
 from tests.support.operator import OPERATOR_NAMESPACE, OperatorProcess, bind_operator_identity
 from tests.support.waiting import eventually
@@ -59,18 +60,23 @@ def _vm_macs(api: Any, namespace: str, name: str) -> list[str]:
     return [i.get("macAddress", "") for i in interfaces]
 
 
+@pytest.fixture(scope="module")
+def vm_crds(control_plane: ControlPlane) -> list[dict[str, Any]]:
+    return kubevirt_api.workload_crds(control_plane.kubeconfig)
+
+
 def test_operator_survives_vm_crds_vanishing_and_serves_admission_after(
-    api_client: Any, webhook_operator: OperatorProcess, namespace: str
+    api_client: Any, webhook_operator: OperatorProcess, namespace: str, vm_crds: list[dict[str, Any]]
 ) -> None:
     ext = client.ApiextensionsV1Api(api_client)
 
     def installed() -> bool:
         # A CRD still terminating from the last round answers 409 to create: keep trying.
-        install_kubevirt_crds(api_client)
-        return crds_established(api_client, KUBEVIRT_WORKLOAD_CRDS)
+        install_crds(api_client, vm_crds)
+        return crds_established(api_client, vm_crds)
 
     def gone() -> bool:
-        for crd in KUBEVIRT_WORKLOAD_CRDS:
+        for crd in vm_crds:
             try:
                 ext.read_custom_resource_definition(crd["metadata"]["name"])
             except ApiException as exc:
@@ -82,7 +88,7 @@ def test_operator_survives_vm_crds_vanishing_and_serves_admission_after(
 
     for _ in range(3):
         eventually(installed, timeout=60, what="VM CRDs installed")
-        for crd in KUBEVIRT_WORKLOAD_CRDS:
+        for crd in vm_crds:
             with contextlib.suppress(ApiException):
                 ext.delete_custom_resource_definition(crd["metadata"]["name"])
         eventually(gone, timeout=60, what="VM CRDs gone")
@@ -90,18 +96,18 @@ def test_operator_survives_vm_crds_vanishing_and_serves_admission_after(
 
 
 def test_admission_works_again_after_the_vm_crds_come_back(
-    api_client: Any, webhook_operator: OperatorProcess, namespace: str
+    api_client: Any, webhook_operator: OperatorProcess, namespace: str, vm_crds: list[dict[str, Any]]
 ) -> None:
     ext = client.ApiextensionsV1Api(api_client)
-    install_kubevirt_crds(api_client)
-    eventually(lambda: crds_established(api_client, KUBEVIRT_WORKLOAD_CRDS), timeout=60, what="VM CRDs")
-    for crd in KUBEVIRT_WORKLOAD_CRDS:
+    install_crds(api_client, vm_crds)
+    eventually(lambda: crds_established(api_client, vm_crds), timeout=60, what="VM CRDs")
+    for crd in vm_crds:
         with contextlib.suppress(ApiException):
             ext.delete_custom_resource_definition(crd["metadata"]["name"])
 
     def installed() -> bool:
-        install_kubevirt_crds(api_client)
-        return crds_established(api_client, KUBEVIRT_WORKLOAD_CRDS)
+        install_crds(api_client, vm_crds)
+        return crds_established(api_client, vm_crds)
 
     eventually(installed, timeout=60, what="VM CRDs installed again")
     macs = eventually(

@@ -1,6 +1,6 @@
 """The MAC allocator as the integration and security tests run it: two `vmo run` replicas serving
-the webhooks on one loopback port, a test profile with every operand off, the VirtualMachine API
-installed the way virt-operator would (hack/simulators).
+the webhooks on one loopback port, a test profile with every operand off, and upstream's
+VirtualMachine API (the CRDs the real virt-operator registers, see `install_vm_api`).
 """
 
 from __future__ import annotations
@@ -15,10 +15,9 @@ from typing import Any
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from hack.simulators.operands import KUBEVIRT_WORKLOAD_CRDS, crds_established, install_kubevirt_crds
 from tests.support.kube import cluster_uid, manifest
 from tests.support.operator import OperatorProcess, bind_operator_identity
-from tests.support.vms import create_vm, vm_macs, webhook_operator
+from tests.support.vms import create_vm, install_vm_api, vm_macs, webhook_operator
 from tests.support.waiting import eventually
 from vmo_operator.localenv.controlplane import ControlPlane
 from vmo_operator.localenv.processes import free_port
@@ -110,8 +109,7 @@ def running_macpool(
 
     `mac_pool` is the profile's `spec.macPool` (the release grace period defaults to a short one).
     """
-    install_kubevirt_crds(api_client)
-    eventually(lambda: crds_established(api_client, KUBEVIRT_WORKLOAD_CRDS), timeout=30, what="KubeVirt CRDs")
+    install_vm_api(api_client, control_plane.kubeconfig)
     core = client.CoreV1Api(api_client)
     uid = cluster_uid(api_client)
     put_profile(api_client, {"macPool": {"releaseGracePeriodSeconds": GRACE_SECONDS, **(mac_pool or {})}})

@@ -1,7 +1,9 @@
 """VirtualMachines as tests and benchmarks drive them: bodies, creates, the MACs they carry.
 
-The VirtualMachine API is the one the operand simulator (or `install_kubevirt_crds`) registers, so
-a VM here is only an object; the MAC webhook is what gives it meaning.
+The VirtualMachine API is upstream's: the CRDs the real virt-operator registers (hack/kubevirt_api.py
+dumps them from the binary), installed by `install_vm_api` or the operand simulator. virt-api,
+which would also judge VMs, cannot run here (its pods need a container runtime) and nothing stands
+in for it: the tests here are about the MAC webhooks, and upstream's schema still applies.
 """
 
 from __future__ import annotations
@@ -14,12 +16,25 @@ from typing import Any
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
+from hack import kubevirt_api
+from hack.simulators.operands import crds_established, install_crds
 from tests.support.kube import manifest
 from tests.support.operator import OPERATOR_NAMESPACE, OperatorProcess
 from tests.support.waiting import eventually
 from vmo_operator.localenv.processes import free_port
 
 VM_API = ("kubevirt.io", "v1")
+
+
+def install_vm_api(api: Any, kubeconfig: Path) -> list[dict[str, Any]]:
+    """Register virt-operator's CRDs (as the real one would) and wait until they are served.
+
+    `kubeconfig` is an admin's, for the one-time dump of the CRDs from the binary. Returns them.
+    """
+    crds = kubevirt_api.workload_crds(kubeconfig)
+    install_crds(api, crds)
+    eventually(lambda: crds_established(api, crds), timeout=60, what="the VirtualMachine API")
+    return crds
 
 
 def vm_body(
