@@ -98,17 +98,33 @@ unit: venv ## Unit tests only (pure logic, no cluster)
 
 .PHONY: packaging
 packaging: venv testenv-bin scan-tools ## Chart, kustomize, Dockerfile, RBAC and security-scan tests (also run by `make test`)
+	$(MAKE) --no-print-directory packaging-online packaging-local
+
+# The two halves of `make packaging`, which `make test` runs side by side with the rest.
+.PHONY: packaging-online packaging-local
+packaging-online:
 	$(PY) -m pytest $(PACKAGING_ONLINE) -q $(DURATIONS) $(PYTEST_ARGS)
+packaging-local:
 	$(NETNS) $(PY) -m pytest $(PACKAGING_TESTS) --ignore=$(PACKAGING_ONLINE) -q $(DURATIONS) $(PYTEST_ARGS)
 
 .PHONY: conformance
 conformance: venv ## Rendered manifests against upstream's own source at every supported version (Go module cache)
 	$(PY) -m pytest $(CONFORMANCE_TESTS) -q $(DURATIONS) $(PYTEST_ARGS)
 
+# Most of the suite waits on control planes and controllers rather than computing, so it runs on
+# TEST_WORKERS pytest-xdist workers, each with its own control plane, a test file at a time (its
+# module fixtures are set up once); the lint, conformance and packaging phases run beside it, and
+# each phase's output is printed whole when it ends. (loadgroup would allow finer groups, but
+# pytest-xdist 3.8 cannot tag node ids under pytest 9.2, so its groups are silently ignored.)
+TEST_WORKERS ?= 2
 .PHONY: test
-test: venv testenv-bin operands-bin lint conformance packaging ## Everything: lint, conformance, packaging, unit, integration, real operands, bounded chaos
+test: venv testenv-bin operands-bin scan-tools ## Everything: lint, conformance, packaging, unit, integration, security, real operands, bounded chaos
+	$(MAKE) --no-print-directory -j 5 --output-sync=target lint conformance packaging-online packaging-local test-suite
+
+.PHONY: test-suite
+test-suite: ## The control-plane suite alone (unit, integration, security, real operands, bounded chaos)
 	$(NETNS) env $(CHAOS_BOUNDED) $(PY) -m pytest tests -q --ignore=$(CHAOS_ONLY) --ignore=$(PACKAGING_TESTS) \
-	  --ignore=$(CONFORMANCE_TESTS) $(DURATIONS) $(PYTEST_ARGS)
+	  --ignore=$(CONFORMANCE_TESTS) -n $(TEST_WORKERS) --dist loadfile $(DURATIONS) $(PYTEST_ARGS)
 
 .PHONY: chaos
 chaos: venv testenv-bin ## Long fault-injection and fuzz suites (200 kill rounds, 5000 profiles); VMO_CHAOS_SEED=n replays
