@@ -37,13 +37,10 @@ def obj(
     claim: str = "",
     created: str = "2026-01-01T00:00:00Z",
     kind: str = VM,
-    owner: str = "",
 ) -> dict[str, Any]:
     meta: dict[str, Any] = {"name": name, "namespace": "ns1", "uid": uid, "creationTimestamp": created}
     if claim:
         meta["annotations"] = {"macpool.vmo.dev/claim": claim}
-    if owner:
-        meta["ownerReferences"] = [{"apiVersion": "kubevirt.io/v1", "kind": VM, "name": owner, "uid": "o"}]
     interfaces = [{"name": n, "macAddress": m} for n, m in ifaces.items()]
     devices = {"domain": {"devices": {"interfaces": interfaces}}}
     spec = {"template": {"spec": devices}} if kind == VM else devices
@@ -75,13 +72,11 @@ def plan(reservations: list[Reservation], carriers: list[Carrier], *, after: int
 # ---- carriers -------------------------------------------------------------------------------
 
 
-def test_carriers_read_valid_macs_and_skip_vm_owned_vmis() -> None:
+def test_carriers_read_valid_macs() -> None:
     vm_obj = obj("vm-a", "u-a", {"a": "02-12-34-00-00-01", "b": "garbage", "c": ""}, claim="c1")
     found = carriers_of(VM, vm_obj)
     assert [(c.interface, c.mac) for c in found] == [("a", M1)]
     assert found[0].holder == Holder(VM, "ns1", "vm-a", "u-a", "c1")
-    owned = obj("vm-a", "u-i", {"a": str(M1)}, kind="VirtualMachineInstance", owner="vm-a")
-    assert carriers_of("VirtualMachineInstance", owned) == []
 
 
 def test_collisions_count_distinct_objects_per_mac() -> None:

@@ -2,111 +2,37 @@
 
 from __future__ import annotations
 
-import itertools
 import json
-import random
 import threading
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import pytest
 
 from tests.unit.macpool_fakes import MemoryReservationStore
+from tests.unit.macpool_objects import KEY, T0, VM, VMI, context, holder_of, macs_of, vm, vmi, vms_by_name
 from vmo_operator.macpool import grant as grants
 from vmo_operator.macpool import mac as macs
-from vmo_operator.macpool.allocator import Allocator, ClaimResult
-from vmo_operator.macpool.fanout import FanOut, Task, in_turn, on_executor
+from vmo_operator.macpool.allocator import ClaimResult
+from vmo_operator.macpool.fanout import FanOut, Task, on_executor
 from vmo_operator.macpool.reservation import CLAIM_ANNOTATION, Holder, Reservation
-from vmo_operator.macpool.settings import ALLOW_DUPLICATE_ANNOTATION, MacPoolSettings
-from vmo_operator.macpool.vmshape import apply_patch, interfaces_of
+from vmo_operator.macpool.settings import ALLOW_DUPLICATE_ANNOTATION
+from vmo_operator.macpool.vmshape import apply_patch
 from vmo_operator.macpool.webhook import (
     AdmissionRequest,
     Allowed,
-    Context,
     Denied,
     mutate,
     plan,
     validate,
 )
 
-T0 = datetime(2026, 1, 1, tzinfo=UTC)
-KEY = grants.derive_key(b"the webhook CA key every replica loads")
-VM = "VirtualMachine"
-VMI = "VirtualMachineInstance"
-
-
-def vm(
-    name: str = "vm-a",
-    *,
-    ns: str = "ns1",
-    macs_by_iface: dict[str, str | None] | None = None,
-    annotations: dict[str, str] | None = None,
-    uid: str = "",
-) -> dict[str, Any]:
-    interfaces = [
-        {"name": iface, "masquerade": {}} | ({"macAddress": mac} if mac else {})
-        for iface, mac in (macs_by_iface if macs_by_iface is not None else {"default": None}).items()
-    ]
-    meta: dict[str, Any] = {"name": name, "namespace": ns}
-    if annotations:
-        meta["annotations"] = dict(annotations)
-    if uid:
-        meta["uid"] = uid
-    return {
-        "apiVersion": "kubevirt.io/v1",
-        "kind": VM,
-        "metadata": meta,
-        "spec": {"template": {"spec": {"domain": {"devices": {"interfaces": interfaces}}}}},
-    }
-
-
-def vmi(
-    name: str = "vmi-a", *, owner: str | None = None, ifaces: dict[str, str | None] | None = None
-) -> dict[str, Any]:
-    meta: dict[str, Any] = {"name": name, "namespace": "ns1"}
-    if owner:
-        meta["ownerReferences"] = [
-            {"apiVersion": "kubevirt.io/v1", "kind": VM, "name": owner, "uid": "x", "controller": True}
-        ]
-    interfaces = [
-        {"name": i} | ({"macAddress": m} if m else {}) for i, m in (ifaces or {"default": None}).items()
-    ]
-    return {
-        "apiVersion": "kubevirt.io/v1",
-        "kind": VMI,
-        "metadata": meta,
-        "spec": {"domain": {"devices": {"interfaces": interfaces}}},
-    }
-
-
-def macs_of(obj: dict[str, Any], kind: str = VM) -> dict[str, str]:
-    return {str(i["name"]): str(i.get("macAddress", "")) for i in interfaces_of(obj, kind)}
-
 
 @pytest.fixture
 def store() -> MemoryReservationStore:
     return MemoryReservationStore()
-
-
-def context(
-    store: MemoryReservationStore,
-    *,
-    keys: tuple[bytes, ...] = (KEY,),
-    fan_out: FanOut = in_turn,
-    now: datetime = T0,
-    **settings: Any,
-) -> Context:
-    counter = itertools.count()
-    return Context(
-        settings=MacPoolSettings(**settings),
-        layout=macs.PoolLayout(macs.DEFAULT_PREFIXES, (0x12, 0x34)),
-        allocator=Allocator(store, clock=lambda: now, rng=random.Random(11)),
-        new_claim=lambda: f"claim-{next(counter)}",
-        grant_keys=keys,
-        fan_out=fan_out,
-    )
 
 
 def admit(
@@ -190,12 +116,13 @@ def test_dry_run_reserves_nothing_but_shows_the_result(store: MemoryReservationS
     assert store.writes() == 0
 
 
-def test_bare_vmi_gets_macs_but_a_vm_owned_vmi_is_skipped(store: MemoryReservationStore) -> None:
+def test_bare_vmi_gets_macs_but_the_vmi_a_vm_started_is_skipped(store: MemoryReservationStore) -> None:
     _, bare = admit(store, vmi(), kind=VMI)
     assert isinstance(macs.check(macs_of(bare, VMI)["default"]), macs.Mac)
-    decision, owned = admit(store, vmi("vmi-b", owner="vm-b"), kind=VMI)
-    assert decision.patch == ()
-    assert macs_of(owned, VMI) == {"default": ""}
+    owner = vm("vm-b", uid="uid-b", macs_by_iface={"default": "02:aa:00:00:00:07"})
+    started = vmi("vmi-b", owner="vm-b", owner_uid="uid-b", ifaces={"default": "02:aa:00:00:00:07"})
+    decision = mutate(AdmissionRequest("CREATE", VMI, started), context(store, find_vm=vms_by_name(owner)))
+    assert decision == Allowed()
     assert len(store.list()) == 1
 
 
@@ -313,10 +240,6 @@ def test_duplicate_macs_within_one_vm_are_denied_even_when_spelt_differently(
     assert store.list() == []
 
 
-def holder_of(store: MemoryReservationStore, name: str, ns: str, mac: str) -> None:
-    store.put(Reservation(macs.parse(mac), Holder(VM, ns, name, f"uid-{name}", "c"), "nic0", "Committed", T0))
-
-
 def test_other_vms_mac_in_same_namespace_is_denied_naming_the_holder(store: MemoryReservationStore) -> None:
     holder_of(store, "owner-vm", "ns1", "02:aa:00:00:00:01")
     denied = deny(store, vm(macs_by_iface={"nic": "02:aa:00:00:00:01"}))
@@ -343,10 +266,13 @@ def test_warn_policy_admits_a_duplicate_with_a_warning_and_without_reserving(
     assert store.stored(macs.parse("02:aa:00:00:00:01")).holder.name == "owner-vm"
 
 
-def test_opt_out_annotation_admits_a_duplicate(store: MemoryReservationStore) -> None:
+def test_opt_out_annotation_admits_a_duplicate_for_a_permitted_requester(
+    store: MemoryReservationStore,
+) -> None:
     holder_of(store, "owner-vm", "other", "02:aa:00:00:00:01")
     obj = vm(macs_by_iface={"nic": "02:aa:00:00:00:01"}, annotations={ALLOW_DUPLICATE_ANNOTATION: "true"})
-    decision, _ = admit(store, obj)
+    decision = mutate(AdmissionRequest("CREATE", VM, obj), context(store, may_use_duplicates=lambda *_: True))
+    assert isinstance(decision, Allowed)
     assert any("elsewhere in the cluster" in w for w in decision.warnings)
 
 

@@ -52,6 +52,9 @@ CLUSTER_ROLE_BINDING = Kind(
 )
 ROLE = Kind("rbac.authorization.k8s.io/v1", "Role", "roles", namespaced=True)
 ROLE_BINDING = Kind("rbac.authorization.k8s.io/v1", "RoleBinding", "rolebindings", namespaced=True)
+SUBJECT_ACCESS_REVIEW = Kind(
+    "authorization.k8s.io/v1", "SubjectAccessReview", "subjectaccessreviews", namespaced=False
+)
 PRIORITY_CLASS = Kind("scheduling.k8s.io/v1", "PriorityClass", "priorityclasses", namespaced=False)
 DEPLOYMENT = Kind("apps/v1", "Deployment", "deployments", namespaced=True)
 DAEMON_SET = Kind("apps/v1", "DaemonSet", "daemonsets", namespaced=True)

@@ -70,7 +70,14 @@ class HeldElsewhere:
     reservation: Reservation
 
 
-ClaimResult = Claimed | HeldElsewhere
+@dataclass(frozen=True)
+class Quarantined:
+    """Another namespace released the MAC, and its quarantine is not over."""
+
+    reservation: Reservation
+
+
+ClaimResult = Claimed | HeldElsewhere | Quarantined
 
 
 class Allocator:
@@ -128,13 +135,23 @@ class Allocator:
         )
 
     def claim(
-        self, mac: macs.Mac, holder: Holder, interface: str, *, dry_run: bool = False, attempts: int = 4
+        self,
+        mac: macs.Mac,
+        holder: Holder,
+        interface: str,
+        *,
+        dry_run: bool = False,
+        attempts: int = 4,
+        quarantine_seconds: int | None = None,
     ) -> ClaimResult:
         """Reserve a specific (user-chosen or kept) MAC for `holder`.
 
-        Succeeds when the MAC is free, already the holder's, a Released tombstone (an explicit
-        request overrides the quarantine that only protects automatic allocation), or held by a
-        previous incarnation of the same named object being re-created.
+        Succeeds when the MAC is free, already the holder's, held by a previous incarnation of the
+        same named object being re-created, or a Released tombstone of the holder's own namespace
+        (deleting a VM and creating it again from its manifest keeps its MAC). A tombstone of
+        another namespace stays `Quarantined` until `quarantine_seconds` after its release (until
+        the audit deletes it when None): a MAC just freed by one tenant must not be taken at once
+        by another, whose VM would receive the traffic still addressed to the old one.
         """
         existing = self.store.get(mac)
         for _ in range(attempts):
@@ -154,6 +171,8 @@ class Allocator:
                 return Claimed(existing, wrote=False)
             if existing.held and not previous_incarnation(existing.holder, holder):
                 return HeldElsewhere(existing)
+            if not existing.held and quarantined_from(existing, holder, now, quarantine_seconds):
+                return Quarantined(existing)
             taken_over = existing.pending_for(holder, interface, now)
             if dry_run:
                 return Claimed(taken_over, wrote=False)
@@ -193,3 +212,10 @@ class Allocator:
             if replaced is not None:
                 return replaced
         raise ContendedError(f"the reservation for MAC {mac} kept changing; retry")
+
+
+def quarantined_from(tombstone: Reservation, holder: Holder, now: datetime, seconds: int | None) -> bool:
+    """Whether a Released tombstone still keeps its MAC from `holder` (one of another namespace)."""
+    if tombstone.holder.namespace == holder.namespace:
+        return False
+    return seconds is None or not tombstone.quarantine_over(now, seconds)

@@ -4,6 +4,10 @@ Admission keeps new duplicates out, but objects created while the webhook was ab
 the operator was installed, or admitted under the Warn policy) can already share a MAC. The audit
 lists every VM and bare VMI, reports MACs carried by more than one object, reconciles the
 reservations against what the objects carry, and summarises the pool for the profile's status.
+
+VMs are listed first and remembered by name (UID and template MACs only), so each VMI is checked
+against the VM its ownerReference names: only a VMI that VM really started is left out, and one
+with a forged owner is counted like any bare VMI.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from vmo_operator.macpool import mac as macs
+from vmo_operator.macpool import vmshape
 from vmo_operator.macpool.allocator import ReservationStore
 from vmo_operator.macpool.reconcile import (
     Carrier,
@@ -75,10 +80,20 @@ def run_audit(
     reservations = store.list()  # before the objects: see plan_reconcile
     objects = 0
     carriers: list[Carrier] = []
-    for kind in (VM_KIND, VMI_KIND):
-        for obj in source.list_objects(kind):  # streamed page by page; only carriers are kept
-            objects += 1
-            carriers.extend(carriers_of(kind, obj))
+    templates: dict[tuple[str, str], vmshape.VMTemplate] = {}
+    for obj in source.list_objects(VM_KIND):  # streamed page by page; only what is needed is kept
+        objects += 1
+        carriers.extend(carriers_of(VM_KIND, obj))
+        meta = obj.get("metadata") or {}
+        templates[(str(meta.get("namespace", "")), str(meta.get("name", "")))] = vmshape.VMTemplate.of(obj)
+
+    def find_template(namespace: str, name: str) -> vmshape.VMTemplate | None:
+        return templates.get((namespace, name))
+
+    for obj in source.list_objects(VMI_KIND):
+        objects += 1
+        if not vmshape.started_by_its_vm(obj, find_template):
+            carriers.extend(carriers_of(VMI_KIND, obj))
     execution = ExecutionReport()
     if reconcile:
         actions = plan_reconcile(reservations, carriers, now=clock(), grace_seconds=grace_seconds)

@@ -5,7 +5,11 @@ module compares the two and plans the writes that close the gap:
 
 - commit a Pending reservation once its object is seen carrying the MAC;
 - adopt MACs that objects carry without a live reservation (VMs created while the webhook was
-  absent, duplicates admitted under the Warn policy whose first holder has gone);
+  absent, duplicates admitted under the Warn policy whose first holder has gone). Adoption never
+  crosses namespaces: a reservation another namespace's object made or released is only ever
+  handed to an object of that same namespace. Otherwise a permitted duplicate in namespace B would
+  inherit A's MAC the moment A's VM is deleted, and A could not re-create its VM from its own
+  manifest. B's object gets the MAC only once A's tombstone is gone (quarantine over);
 - release (tombstone) a Committed MAC that its holder no longer carries;
 - release a Pending reservation whose object never appeared within the grace period (a later
   admission step rejected it, or the create failed), and delete a tombstone whose quarantine is
@@ -28,8 +32,8 @@ from typing import Any
 
 from vmo_operator.macpool import mac as macs
 from vmo_operator.macpool.allocator import ReservationStore
-from vmo_operator.macpool.reservation import VMI_KIND, Holder, Reservation, same_holder
-from vmo_operator.macpool.vmshape import interfaces_of, owned_by_vm
+from vmo_operator.macpool.reservation import Holder, Reservation, same_holder
+from vmo_operator.macpool.vmshape import interfaces_of
 
 
 @dataclass(frozen=True)
@@ -47,9 +51,10 @@ class Carrier:
 
 
 def carriers_of(kind: str, obj: Mapping[str, Any]) -> list[Carrier]:
-    """The MACs one VM or bare VMI carries; VM-owned VMIs and unparseable MACs carry nothing."""
-    if kind == VMI_KIND and owned_by_vm(obj):
-        return []
+    """The MACs one VM or VMI carries (unparseable MACs are none).
+
+    Callers leave out the VMIs their VMs started (`vmshape.started_by_its_vm`): the VM holds those.
+    """
     holder = Holder.of(obj, kind=kind)
     created = str((obj.get("metadata") or {}).get("creationTimestamp", ""))
     found: list[Carrier] = []
@@ -142,24 +147,30 @@ def plan_reconcile(
             actions.append(Adopt(found[0], None))
             continue
         holders = [c for c in found if same_holder(current.holder, c.holder)]
+        heir = next((c for c in found if may_inherit(current, c)), None)
         if current.state == "Pending":
             if holders:
                 actions.append(Commit(current, holders[0]))
             elif current.pending_expired(now, grace_seconds):
-                actions.append(Adopt(found[0], current) if found else Release(current))
+                actions.append(Adopt(heir, current) if heir else Release(current))
         elif current.state == "Committed":
             if holders:
                 if _needs_refresh(current, holders[0]):
                     actions.append(Commit(current, holders[0]))
-            elif found:
-                actions.append(Adopt(found[0], current))
+            elif heir:
+                actions.append(Adopt(heir, current))
             else:
                 actions.append(Release(current))
-        elif found:
-            actions.append(Adopt(found[0], current))
+        elif heir:
+            actions.append(Adopt(heir, current))
         elif current.quarantine_over(now, grace_seconds):
             actions.append(Delete(current))
     return actions
+
+
+def may_inherit(reservation: Reservation, carrier: Carrier) -> bool:
+    """Whether `carrier` may take over a reservation another object made: same namespace only."""
+    return carrier.holder.namespace == reservation.holder.namespace
 
 
 def plan_for_object(
@@ -174,8 +185,9 @@ def plan_for_object(
 
     Unlike `plan_reconcile` it sees no other objects, so it never releases or adopts away from
     somebody else and never deletes: it commits what this object carries, adopts what nobody
-    holds, and releases what this object has let go of. Pending reservations of this object that
-    it does not carry are left alone: they may belong to an update still in flight.
+    holds (or a tombstone of its own namespace), and releases what this object has let go of.
+    Pending reservations of this object that it does not carry are left alone: they may belong to
+    an update still in flight.
     """
     actions: list[Action] = []
     if deleted:
@@ -192,7 +204,7 @@ def plan_for_object(
     carried = {c.mac for c in carriers}
     for carrier in carriers:
         current = reserved.get(carrier.mac)
-        if current is None or current.state == "Released":
+        if current is None or (current.state == "Released" and may_inherit(current, carrier)):
             actions.append(Adopt(carrier, current))
         elif same_holder(current.holder, carrier.holder) and (
             current.state == "Pending" or _needs_refresh(current, carrier)

@@ -7,12 +7,14 @@ restarts. The object's lifecycle is a small state machine:
     (absent) --admission--> Pending --object seen persisted--> Committed
     Pending --grace period over and no object carries the MAC--> Released
     Committed --object deleted or interface removed--> Released (a tombstone)
-    Released --an object turns out to carry the MAC--> Committed (adopted)
+    Released --an object of the same namespace turns out to carry the MAC--> Committed (adopted)
     Released --grace period over--> (deleted)
 
 A Released tombstone keeps a just-freed MAC out of automatic allocation for the grace period, so
 a neighbour's ARP cache or a DHCP lease does not hand the old VM's traffic to a new one. A user
-who asks for that MAC explicitly (delete and recreate a VM with the same manifest) gets it.
+of the same namespace who asks for that MAC explicitly (delete and recreate a VM with the same
+manifest) gets it; every other namespace waits out the quarantine. A reservation never moves to
+another namespace's object while it exists: not by a claim, not by adoption.
 
 Holder identity is subtle at admission time: a mutating webhook sees no UID for a CREATE, and no
 name either when the client used generateName. So each admitted object carries a random *claim*

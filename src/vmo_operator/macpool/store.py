@@ -1,4 +1,5 @@
-"""The reservation store and object source backed by the API server, through the Kubernetes floor.
+"""The MAC pool's API reads and writes, through the Kubernetes floor: the reservation store, the
+VM/VMI source, and the authorizer's answer on duplicate MACs.
 
 Each method is one request. Create is a POST, so the API server's "name already exists" (409) is
 the atomic test-and-set the allocator relies on; replace carries the resourceVersion and delete
@@ -14,6 +15,7 @@ from typing import Any
 
 from vmo_operator.kube import kinds
 from vmo_operator.kube.client import KubeClient, KubeError, Timeout
+from vmo_operator.macpool import duplicates, vmshape
 from vmo_operator.macpool import mac as macs
 from vmo_operator.macpool.reservation import VM_KIND, VMI_KIND, Reservation
 
@@ -88,3 +90,22 @@ class KubeObjectSource:
     def list_objects(self, kind: str) -> Iterator[Mapping[str, Any]]:
         # A 404 (the VM API is not installed yet) lists nothing.
         yield from self._kube.iter_list(KUBEVIRT_KINDS[kind])
+
+    def vm_template(self, namespace: str, name: str) -> vmshape.VMTemplate | None:
+        """The VM a VMI names as its controller, as `vmshape.started_from` compares it; None if absent."""
+        vm = self._kube.get(kinds.VIRTUAL_MACHINE, name, namespace)
+        return vmshape.VMTemplate.of(vm) if vm is not None else None
+
+
+class KubeAccessReviews:
+    """Whether a requester may use duplicate MACs: a SubjectAccessReview, its answers cached briefly."""
+
+    def __init__(self, api_client: Any, cache: duplicates.AnswerCache) -> None:
+        self._kube = KubeClient(api_client, timeout=REQUEST_TIMEOUT)
+        self.may_use_duplicates = duplicates.cached(self._ask, cache)
+
+    def _ask(self, requester: duplicates.Requester, namespace: str) -> bool:
+        answer = self._kube.create(
+            kinds.SUBJECT_ACCESS_REVIEW, duplicates.access_review(requester, namespace)
+        )
+        return duplicates.review_allows(answer)

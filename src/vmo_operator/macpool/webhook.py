@@ -12,9 +12,12 @@ Framework-free: the kopf layer hands in the request pieces and turns the returne
   every other mutating webhook, re-checks the final MACs the grant does not cover and reserves any
   that appeared after us. Both honour dryRun by reserving nothing.
 
-A MAC held by another object is denied unless the profile's duplicatePolicy is Warn or the object
-opts out with an annotation. The message names the holder only when it is in the requester's own
-namespace, so probing MACs cannot reveal other tenants' VM names.
+A MAC held by another object, or released by another namespace and still quarantined, is denied
+unless the profile's duplicatePolicy is Warn, or the object carries the allow-duplicate annotation
+and its requester holds the permission behind it (see `duplicates`). The message names the holder
+only when it is in the requester's own namespace, so probing MACs cannot reveal other tenants' VM
+names. A VMI is left alone only when the VM its ownerReference names really started it
+(`vmshape.started_by_its_vm`); one with a forged owner is admitted like any bare VMI.
 """
 
 from __future__ import annotations
@@ -23,19 +26,20 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal, TypedDict
 
+from vmo_operator.macpool import duplicates, vmshape
 from vmo_operator.macpool import grant as grants
 from vmo_operator.macpool import mac as macs
-from vmo_operator.macpool import vmshape
 from vmo_operator.macpool.allocator import (
     Allocator,
     Claimed,
     ContendedError,
     HeldElsewhere,
     PoolExhaustedError,
+    Quarantined,
 )
 from vmo_operator.macpool.fanout import FanOut, Task, in_turn
 from vmo_operator.macpool.reservation import CLAIM_ANNOTATION, VMI_KIND, Holder
-from vmo_operator.macpool.settings import ALLOW_DUPLICATE_ANNOTATION, MacPoolSettings
+from vmo_operator.macpool.settings import MacPoolSettings
 
 # A reservation records the interface name (MACReservation spec.interface, maxLength 253).
 MAX_INTERFACE_NAME = 253
@@ -48,6 +52,7 @@ class AdmissionRequest:
     obj: Mapping[str, Any]
     old: Mapping[str, Any] | None = None
     dry_run: bool = False
+    requester: duplicates.Requester = duplicates.ANONYMOUS
 
     @property
     def namespace(self) -> str:
@@ -107,22 +112,23 @@ class Context:
     # Grant keys every replica derives alike; the first signs. None: no grants, always re-check.
     grant_keys: tuple[bytes, ...] = ()
     fan_out: FanOut = field(default=in_turn)
+    # API reads, wired in by the operator. The defaults know no VM and grant no duplicates, so a
+    # context without them errs towards checking every MAC.
+    find_vm: vmshape.FindTemplate = lambda _namespace, _name: None
+    may_use_duplicates: duplicates.MayUseDuplicates = duplicates.never
 
 
 # ---- reading objects ------------------------------------------------------------------------
 
 
-def in_scope(request: AdmissionRequest, settings: MacPoolSettings) -> bool:
+def in_scope(request: AdmissionRequest, ctx: Context) -> bool:
+    settings = ctx.settings
     if not settings.enabled or request.operation not in ("CREATE", "UPDATE"):
         return False
     if request.kind not in vmshape.INTERFACES_PATH:
         return False
-    return not (request.kind == VMI_KIND and vmshape.owned_by_vm(request.obj))
-
-
-def allows_duplicates(obj: Mapping[str, Any], settings: MacPoolSettings) -> bool:
-    annotations = (obj.get("metadata") or {}).get("annotations") or {}
-    return settings.duplicate_policy == "Warn" or annotations.get(ALLOW_DUPLICATE_ANNOTATION) == "true"
+    # Reads the VM the VMI names (one GET), only for VMIs that name one.
+    return not (request.kind == VMI_KIND and vmshape.started_by_its_vm(request.obj, ctx.find_vm))
 
 
 # ---- the pure plan --------------------------------------------------------------------------
@@ -190,20 +196,12 @@ def plan(request: AdmissionRequest) -> Plan | Denied:
     return Plan(tuple(slots), tuple(warnings))
 
 
-def held_message(interface: str, mac: macs.Mac, holder: Holder, namespace: str) -> str:
-    """Who holds a MAC, told only to requesters in the holder's own namespace."""
-    if holder.namespace == namespace:
-        who = f'{holder.kind} "{holder.name}"' if holder.name else f"another {holder.kind} being created"
-        return f'interface "{interface}": MAC {mac} is already used by {who} in this namespace'
-    return f'interface "{interface}": MAC {mac} is already in use elsewhere in the cluster'
-
-
 # ---- carrying the plan out ------------------------------------------------------------------
 
 
 def mutate(request: AdmissionRequest, ctx: Context) -> Decision:
     """Give every interface a reserved MAC; the patch writes them, the claim and the grant."""
-    if not in_scope(request, ctx.settings):
+    if not in_scope(request, ctx):
         return Allowed()
     planned = plan(request)
     if isinstance(planned, Denied):
@@ -286,7 +284,7 @@ def validate(request: AdmissionRequest, ctx: Context) -> Decision:
     Interface/MAC pairs a valid grant from our mutating webhook covers were reserved for this
     holder moments ago and are not read again; everything else goes through the allocator.
     """
-    if not in_scope(request, ctx.settings):
+    if not in_scope(request, ctx):
         return Allowed()
     planned = plan(request)
     if isinstance(planned, Denied):
@@ -335,7 +333,7 @@ def _reserve(
     work: list[tuple[int, Task]] = []
     for position, slot in enumerate(slots):
         if slot.mac is not None and slot.needs_check and covered.get(slot.name) != slot.mac:
-            work.append((position, _claim_task(allocator, slot.mac, holder, slot.name, request.dry_run)))
+            work.append((position, _claim_task(ctx, slot.mac, holder, slot.name, request.dry_run)))
         elif allocate and slot.origin == "allocate":
             work.append((position, _allocate_task(ctx, holder, slot.name, request.dry_run, planned_macs)))
     # A dry run writes nothing, so concurrent allocations could pick the same free MAC.
@@ -352,18 +350,29 @@ def _reserve(
 
     warnings: list[str] = []
     confirmed = {s.name: s.mac for s in slots if s.mac is not None and covered.get(s.name) == s.mac}
-    duplicates_ok = allows_duplicates(request.obj, ctx.settings)
+    refusal: str | None = None
+    if any(isinstance(outcome, HeldElsewhere | Quarantined) for outcome in outcomes):
+        # Only now, once a MAC turned out to be taken, may the authorizer be asked (one API call).
+        try:
+            refusal = duplicates.refusal(
+                ctx.settings.duplicate_policy,
+                request.obj,
+                request.requester,
+                request.namespace,
+                ctx.may_use_duplicates,
+            )
+        except BaseException:
+            allocator.revert(claims)  # the authorizer did not answer: undo, and let the caller fail
+            raise
     for (position, _task), outcome in zip(work, outcomes, strict=True):
         slot = slots[position]
-        if isinstance(outcome, HeldElsewhere):
+        if isinstance(outcome, HeldElsewhere | Quarantined):
             assert slot.mac is not None
-            message = held_message(slot.name, slot.mac, outcome.reservation.holder, request.namespace)
-            if not duplicates_ok:
+            grace = ctx.settings.release_grace_period_seconds
+            message = duplicates.taken_message(slot.name, slot.mac, outcome, request.namespace, grace)
+            if refusal is not None:
                 allocator.revert(claims)
-                return Denied(
-                    f"{message}. Choose another MAC, or leave macAddress empty to get one assigned",
-                    code=409,
-                )
+                return Denied(f"{message}. {refusal}", code=409)
             warnings.append(f"{message}; admitted because duplicates are allowed")
             continue
         assert isinstance(outcome, Claimed)
@@ -374,8 +383,9 @@ def _reserve(
     return slots, claims, warnings, confirmed
 
 
-def _claim_task(allocator: Allocator, mac: macs.Mac, holder: Holder, interface: str, dry_run: bool) -> Task:
-    return lambda: allocator.claim(mac, holder, interface, dry_run=dry_run)
+def _claim_task(ctx: Context, mac: macs.Mac, holder: Holder, interface: str, dry_run: bool) -> Task:
+    quarantine = ctx.settings.release_grace_period_seconds
+    return lambda: ctx.allocator.claim(mac, holder, interface, dry_run=dry_run, quarantine_seconds=quarantine)
 
 
 def _allocate_task(

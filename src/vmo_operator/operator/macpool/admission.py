@@ -18,7 +18,7 @@ import structlog
 
 from vmo_operator.kube import kinds
 from vmo_operator.kube.kinds import Kind
-from vmo_operator.macpool import admission_config, vmshape, webhook
+from vmo_operator.macpool import admission_config, duplicates, vmshape, webhook
 from vmo_operator.operator.macpool.runtime import MacPoolRuntime
 
 log = structlog.get_logger("vmo.macpool")
@@ -38,13 +38,21 @@ async def admit(
     dryrun: bool,
     patch: kopf.Patch,
     warnings: list[str],
+    userinfo: Mapping[str, Any] | None = None,
 ) -> None:
     serving = runtime.serving
     if serving is None or serving.view is None:
         raise kopf.AdmissionError("the MAC allocator is still starting; retry", code=503)
     context = runtime.context(serving.view, serving.certificates)
     request = webhook.AdmissionRequest(
-        str(operation or ""), kind, dict(body), dict(old) if old else None, bool(dryrun)
+        str(operation or ""),
+        kind,
+        dict(body),
+        dict(old) if old else None,
+        bool(dryrun),
+        # Who asked, as the API server authenticated them: the allow-duplicate annotation counts
+        # only if this requester may use duplicate MACs.
+        duplicates.Requester.of(userinfo),
     )
     seconds = runtime.metrics.admission_seconds
     started = time.perf_counter()
@@ -78,9 +86,10 @@ def _handler(
         warnings: list[str],
         old: Any = None,
         operation: str | None = None,
+        userinfo: Mapping[str, Any] | None = None,
         **_: Any,
     ) -> None:
-        await admit(runtime, decide, name, kind, body, old, operation, dryrun, patch, warnings)
+        await admit(runtime, decide, name, kind, body, old, operation, dryrun, patch, warnings, userinfo)
 
     return handler
 

@@ -5,6 +5,11 @@ through our own 404-tolerant watchers, not kopf's: KubeVirt's CRDs vanish when K
 removed, and a kopf watcher that gets 404 takes the whole operator down (see `kube.watches`).
 Events are handled one at a time per kind, in order, on kopf's loop, where the indexes live;
 existing objects and anything a watch gap missed are the audit's work.
+
+A VMI that names a VM as its controller is usually that VM's (which holds its MACs), but the
+ownerReference proves nothing. Its events therefore plan like a bare VMI's; only when the plan
+would write does one GET of the VM decide (`vmshape.started_by_its_vm`), so a real VM's VMI,
+whose plan is empty, costs no API call.
 """
 
 from __future__ import annotations
@@ -20,7 +25,16 @@ import structlog
 from vmo_operator.kube import kinds
 from vmo_operator.kube.watches import KindWatcher
 from vmo_operator.macpool import reconcile, vmshape
-from vmo_operator.macpool.reservation import GROUP, PLURAL, VERSION, VM_KIND, VMI_KIND, Holder, Reservation
+from vmo_operator.macpool.reservation import (
+    GROUP,
+    PLURAL,
+    VERSION,
+    VM_KIND,
+    VMI_KIND,
+    Holder,
+    Reservation,
+    same_holder,
+)
 from vmo_operator.operator.macpool.runtime import MacPoolRuntime, Serving
 
 log = structlog.get_logger("vmo.macpool")
@@ -82,15 +96,19 @@ async def object_event(
 ) -> None:
     if not serving.settings.enabled:
         return
-    if kind == VMI_KIND and vmshape.owned_by_vm(body):
-        return
     carriers = reconcile.carriers_of(kind, body)
     holder = Holder.of(body, kind=kind)
     held = list(serving.by_holder.get(holder.uid, [])) if holder.uid else []
     writes = runtime.metrics.reconcile_writes
+    names_a_vm = kind == VMI_KIND and vmshape.controller_vm(body) is not None
     if event == "DELETED":
+        releasing = {c.mac for c in carriers} | {r.mac for r in held}
+        if names_a_vm:
+            # Usually its VM's MACs, held by the VM: release only what the cache says is the VMI's.
+            cached = (_first(serving.by_mac.get(str(mac))) for mac in releasing)
+            releasing = {r.mac for r in cached if r is not None and same_holder(r.holder, holder)}
         # Fresh reads, not the cache: a release must not lose to a cached resourceVersion.
-        for mac in {c.mac for c in carriers} | {r.mac for r in held}:
+        for mac in releasing:
             released = await runtime.in_thread(runtime.allocator.release, mac, holder)
             if released is not None:
                 writes.labels("Release").inc()
@@ -99,6 +117,10 @@ async def object_event(
     actions = reconcile.plan_for_object(
         carriers, holder, reserved=reserved, held_by_holder=held, deleted=False
     )
+    if actions and names_a_vm:
+        find_vm = runtime.source.vm_template
+        if await runtime.in_thread(vmshape.started_by_its_vm, body, find_vm):
+            return
     if actions:
         store = runtime.store
         report = await runtime.in_thread(lambda: reconcile.execute(actions, store, now=datetime.now(UTC)))

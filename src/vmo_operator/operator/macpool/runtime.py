@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import tempfile
+import time
 import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -26,12 +27,12 @@ import kopf
 
 from vmo_operator.kube.client import KubeClient, connect
 from vmo_operator.kube.watches import KindWatcher
-from vmo_operator.macpool import admission_config, audit, certs, fanout, grant, webhook
+from vmo_operator.macpool import admission_config, audit, certs, duplicates, fanout, grant, webhook
 from vmo_operator.macpool import mac as macs
 from vmo_operator.macpool.allocator import Allocator
 from vmo_operator.macpool.reservation import Reservation
 from vmo_operator.macpool.settings import MacPoolSettings
-from vmo_operator.macpool.store import KubeObjectSource, KubeReservationStore
+from vmo_operator.macpool.store import KubeAccessReviews, KubeObjectSource, KubeReservationStore
 from vmo_operator.operator.config import OperatorConfig
 from vmo_operator.operator.macpool.metrics import MacPoolMetrics
 from vmo_operator.operator.reactor import Reactor
@@ -141,6 +142,7 @@ class MacPoolRuntime:
         self.kube = KubeClient(api_client)
         self.store = KubeReservationStore(api_client)
         self.source = KubeObjectSource(api_client)
+        self.access = KubeAccessReviews(api_client, duplicates.AnswerCache(time.monotonic))
         self.allocator = Allocator(self.store)
         self.reactor = reactor
         self.metrics = metrics
@@ -166,6 +168,8 @@ class MacPoolRuntime:
             new_claim=lambda: uuid.uuid4().hex[:16],
             grant_keys=certificates.grant_keys,
             fan_out=self.fan_out,
+            find_vm=self.source.vm_template,
+            may_use_duplicates=self.access.may_use_duplicates,
         )
 
 
