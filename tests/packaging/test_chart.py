@@ -49,6 +49,7 @@ def test_default_render_has_every_object_the_operator_needs(chart: list[Manifest
             *["CustomResourceDefinition"] * len(list((REPO / "crds").glob("*.yaml"))),
             "ServiceAccount",
             "ClusterRole",
+            "ClusterRole",  # vmo-macpool-duplicates, for admins to bind
             "ClusterRoleBinding",
             "Role",
             "RoleBinding",
@@ -67,6 +68,16 @@ def test_rendered_operator_roles_equal_the_code(chart: list[Manifest], base: lis
         assert find(docs, "Role", "vmo-operator")["rules"] == rbac.namespace_role_rules()
         # The VM user roles are the operator's (the vmRoles component), not the installer's.
         assert not [d for d in docs if d["metadata"]["name"].startswith("vmo-vm-")]
+
+
+def test_the_duplicates_role_ships_as_the_code_says_and_aggregates_into_nothing(
+    chart: list[Manifest], base: list[Manifest]
+) -> None:
+    for docs in (chart, base):
+        role = find(docs, "ClusterRole", "vmo-macpool-duplicates")
+        assert role["rules"] == rbac.duplicates_role_rules()
+        assert not [label for label in role["metadata"]["labels"] if "aggregate-to" in label]
+        assert "aggregationRule" not in role
 
 
 def test_bindings_point_the_roles_at_the_service_account(chart: list[Manifest]) -> None:

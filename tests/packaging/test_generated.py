@@ -14,6 +14,7 @@ import yaml
 from tests.support.paths import REPO
 from vmo_operator.components import registry, vmroles
 from vmo_operator.components.base import workload_kinds
+from vmo_operator.macpool import duplicates
 from vmo_operator.operator import rbac
 
 Permission = tuple[str, str, str]  # (apiGroup, resource, verb)
@@ -95,8 +96,20 @@ def test_cluster_role_carries_the_operators_fixed_needs() -> None:
         ("admissionregistration.k8s.io", "validatingwebhookconfigurations", "create"),
         ("rbac.authorization.k8s.io", "clusterroles", "escalate"),
         ("rbac.authorization.k8s.io", "roles", "bind"),
+        ("authorization.k8s.io", "subjectaccessreviews", "create"),
     }
     assert expected <= granted, expected - granted
+
+
+def test_the_duplicates_role_grants_only_the_verb_the_webhook_asks_about() -> None:
+    role = rbac.duplicates_cluster_role()
+    assert role["metadata"]["name"] == duplicates.CLUSTER_ROLE
+    assert permissions(role["rules"]) == {(duplicates.GROUP, duplicates.RESOURCE, duplicates.VERB)}
+    assert not [label for label in role["metadata"]["labels"] if "aggregate-to" in label]
+    # The operator itself never holds it: it asks the authorizer, it does not use duplicates.
+    assert (duplicates.GROUP, duplicates.RESOURCE, duplicates.VERB) not in permissions(
+        rbac.cluster_role_rules()
+    )
 
 
 def test_cluster_role_is_least_privilege() -> None:
