@@ -87,6 +87,7 @@ async def _audit_round(runtime: MacPoolRuntime, serving: Serving) -> None:
         )
     )
     runtime.health.last_report = report
+    metrics.audits.inc()
     metrics.collisions.set(len(report.collisions))
     metrics.allocated.set(report.usage.allocated)
     for prefix, free in report.usage.free_per_prefix.items():

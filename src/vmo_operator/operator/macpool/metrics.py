@@ -42,3 +42,4 @@ class MacPoolMetrics:
         self.reconcile_writes = counter(
             "vmo_macpool_reconcile_writes_total", "Reservation writes by the reconciler", ["action"]
         )
+        self.audits = counter("vmo_macpool_audits_total", "Audit rounds this replica completed")
