@@ -38,11 +38,15 @@ from tests.support.macpool import (
 from tests.support.vms import (
     VM_API,
     create_vm,
+    create_vmi,
     create_with_retry,
+    delete_vm,
     denial,
     get_vm,
     vm_body,
     vm_macs,
+    vmi_body,
+    vmi_macs,
     webhook_operator,
 )
 from tests.support.waiting import eventually
@@ -242,7 +246,7 @@ def test_deleted_vms_macs_are_released_then_freed(macpool: MacPool, namespace: s
     assigned = list(vm_macs(vm).values())
     for text in assigned:
         eventually(partial(committed_to, macpool, text, vm["metadata"]["uid"]), timeout=30, what="committed")
-    macpool.custom.delete_namespaced_custom_object(*VM_API, namespace, "virtualmachines", "doomed")
+    delete_vm(macpool.api, namespace, "doomed")
 
     def all_released() -> bool:
         found = [macpool.reservation(t) for t in assigned]
@@ -300,45 +304,21 @@ def test_opted_out_namespace_is_left_alone_and_its_duplicates_are_audited(
 def test_bare_vmi_gets_macs_but_a_vms_own_vmi_is_left_to_its_template(
     macpool: MacPool, namespace: str
 ) -> None:
-    def vmi(name: str, owner: dict[str, Any] | None, mac: str | None = None) -> dict[str, Any]:
-        meta: dict[str, Any] = {"name": name}
-        if owner is not None:
-            meta["ownerReferences"] = [
-                {
-                    "apiVersion": "kubevirt.io/v1",
-                    "kind": "VirtualMachine",
-                    "controller": True,
-                    "name": owner["metadata"]["name"],
-                    "uid": owner["metadata"]["uid"],
-                }
-            ]
-        iface: dict[str, Any] = {"name": "nic", "bridge": {}} | ({"macAddress": mac} if mac else {})
-        return {
-            "apiVersion": "kubevirt.io/v1",
-            "kind": "VirtualMachineInstance",
-            "metadata": meta,
-            "spec": {
-                "domain": {"devices": {"interfaces": [iface]}},
-                "networks": [{"name": "nic", "multus": {"networkName": "default/br"}}],
-            },
-        }
-
-    def create(body: dict[str, Any]) -> dict[str, Any]:
-        result: dict[str, Any] = macpool.custom.create_namespaced_custom_object(
-            *VM_API, namespace, "virtualmachineinstances", body
-        )
-        return result
-
-    bare = create(vmi("bare", None))
-    mac = bare["spec"]["domain"]["devices"]["interfaces"][0]["macAddress"]
+    bare = create_vmi(macpool.api, namespace, vmi_body("bare", {"nic": None}))
+    mac = vmi_macs(bare)["nic"]
     assert isinstance(macs.check(mac), macs.Mac)
     eventually(
         lambda: committed_to(macpool, mac, bare["metadata"]["uid"]), timeout=30, what="bare VMI MAC committed"
     )
 
     owner = create_vm(macpool.api, namespace, "owner", {"nic": None})
-    started = create(vmi("owner", owner, mac=vm_macs(owner)["nic"]))  # what virt-controller would create
-    assert started["spec"]["domain"]["devices"]["interfaces"][0]["macAddress"] == vm_macs(owner)["nic"]
+    # What virt-controller would create: the VM's name, UID and MACs.
+    started = create_vmi(
+        macpool.api,
+        namespace,
+        vmi_body("owner", vm_macs(owner), owner=(owner["metadata"]["name"], owner["metadata"]["uid"])),
+    )
+    assert vmi_macs(started) == vm_macs(owner)
     # The VM holds the MAC; its own VMI is not a second holder or a collision.
     eventually(
         lambda: committed_to(macpool, vm_macs(owner)["nic"], owner["metadata"]["uid"]),

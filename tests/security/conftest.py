@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from tests.support.macpool import MacPool, running_macpool
-from tests.support.tenants import Tenant, edit_tenant, install_vm_roles
+from tests.support.tenants import Tenant, edit_tenant, install_duplicates_role, install_vm_roles
 from vmo_operator.localenv.controlplane import ControlPlane
 
 
@@ -28,6 +28,12 @@ def macpool(
 @pytest.fixture(scope="package")
 def vm_roles(api_client: Any) -> None:
     install_vm_roles(api_client)
+
+
+@pytest.fixture(scope="package")
+def duplicates_role(api_client: Any) -> None:
+    """The ClusterRole that lets allow-duplicate count, installed as the chart would."""
+    install_duplicates_role(api_client)
 
 
 @pytest.fixture

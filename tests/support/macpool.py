@@ -6,8 +6,9 @@ VirtualMachine API (the CRDs the real virt-operator registers, see `install_vm_a
 from __future__ import annotations
 
 import contextlib
+import re
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,10 +18,11 @@ from kubernetes.client.exceptions import ApiException
 
 from tests.support.kube import cluster_uid, manifest
 from tests.support.operator import OperatorProcess, bind_operator_identity
-from tests.support.vms import create_vm, install_vm_api, vm_macs, webhook_operator
+from tests.support.vms import create_vm, denial, install_vm_api, vm_macs, webhook_operator
 from tests.support.waiting import eventually
 from vmo_operator.localenv.controlplane import ControlPlane
 from vmo_operator.localenv.processes import free_port
+from vmo_operator.macpool import duplicates
 from vmo_operator.macpool import mac as macs
 from vmo_operator.macpool.admission_config import CONFIGURATION_NAME
 from vmo_operator.macpool.reservation import GROUP, PLURAL, VERSION, Reservation
@@ -96,9 +98,87 @@ def put_profile(api: Any, spec: dict[str, Any]) -> None:
         custom.patch_cluster_custom_object(*PROFILE, PROFILE_NAME, {"spec": spec})
 
 
+def audit_rounds(replica: OperatorProcess) -> float:
+    return replica.metrics().get("vmo_macpool_audits_total", 0.0)
+
+
+def await_fresh_audits(pool: MacPool) -> None:
+    """Until every replica has run a whole audit round that started after this call.
+
+    A round that was under way when we looked may have listed the objects before the change the
+    caller waits on, so it takes two completions, not one.
+    """
+    start = [audit_rounds(replica) for replica in pool.replicas]
+    eventually(
+        lambda: all(audit_rounds(r) >= n + 2 for r, n in zip(pool.replicas, start, strict=True)),
+        timeout=60,
+        what="an audit round on every replica",
+    )
+
+
+def applied_grace(replica: OperatorProcess) -> int | None:
+    """The release grace period a replica last logged as in effect ("macpool settings ...")."""
+    lines = [
+        line
+        for line in replica.log_path.read_text(errors="replace").splitlines()
+        if "macpool settings" in line
+    ]
+    found = re.search(r"grace_seconds=(\d+)", lines[-1]) if lines else None
+    return int(found.group(1)) if found else None
+
+
+@contextlib.contextmanager
+def release_grace(pool: MacPool, seconds: int) -> Iterator[None]:
+    """The profile's releaseGracePeriodSeconds set to `seconds` on every replica, then put back.
+
+    For tests whose quarantine must outlast their own steps on a slow machine.
+    """
+
+    def use(grace: int) -> None:
+        put_profile(pool.api, {"macPool": {"releaseGracePeriodSeconds": grace}})
+        eventually(
+            lambda: all(applied_grace(r) == grace for r in pool.replicas),
+            timeout=60,
+            what=f"every replica using a {grace} s release grace period",
+        )
+
+    use(seconds)
+    try:
+        yield
+    finally:
+        use(GRACE_SECONDS)
+
+
 def committed_to(pool: MacPool, mac: str, uid: str) -> bool:
     reservation = pool.reservation(mac)
     return reservation is not None and reservation.state == "Committed" and reservation.holder.uid == uid
+
+
+def reserved_vm(pool: MacPool, api: Any, namespace: str, name: str) -> tuple[dict[str, Any], str]:
+    """A VM with one interface, created with `api`, once its MAC is committed to it: the VM, the MAC."""
+    vm = create_vm(api, namespace, name, {"nic": None})
+    mac = vm_macs(vm)["nic"]
+    eventually(
+        lambda: committed_to(pool, mac, vm["metadata"]["uid"]), timeout=30, what=f"{name}'s MAC committed"
+    )
+    return vm, mac
+
+
+def once_duplicates_permitted(create: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    """`create()` of an allow-duplicate object, retried while the requester's new grant is not seen.
+
+    A replica may hold a "not permitted" answer it cached a few seconds before the RoleBinding.
+    """
+
+    def attempt() -> dict[str, Any] | None:
+        try:
+            return create()
+        except ApiException as exc:
+            if exc.status == 409 and duplicates.VERB in denial(exc):
+                return None
+            raise
+
+    return eventually(attempt, timeout=30, what="the permitted duplicate admitted")
 
 
 @contextlib.contextmanager

@@ -22,6 +22,8 @@ from vmo_operator.engine.apply import KindIndex
 from vmo_operator.kube import kinds
 from vmo_operator.kube.client import KubeClient, connect_kubeconfig
 from vmo_operator.localenv.controlplane import ControlPlane
+from vmo_operator.macpool import duplicates
+from vmo_operator.operator.rbac import duplicates_cluster_role
 
 
 @dataclass(frozen=True)
@@ -53,6 +55,30 @@ def install_vm_roles(admin: Any) -> None:
     index = KindIndex([kinds.CLUSTER_ROLE])
     for role in cluster_roles():
         kube.apply(index.of(role), role)
+
+
+def install_duplicates_role(admin: Any) -> None:
+    """`vmo-macpool-duplicates` as the chart ships it, for admins to bind."""
+    role = duplicates_cluster_role()
+    KubeClient(admin, field_manager="vmo-tests").apply(kinds.CLUSTER_ROLE, role)
+
+
+def grant_duplicates(admin: Any, tenant: Tenant, namespace: str) -> None:
+    """What an admin does to let `tenant` use duplicate MACs in `namespace`: a RoleBinding."""
+    binding = client.V1RoleBinding(
+        metadata=client.V1ObjectMeta(name=f"duplicates-{uuid.uuid4().hex[:6]}"),
+        role_ref=client.V1RoleRef(
+            api_group="rbac.authorization.k8s.io", kind="ClusterRole", name=duplicates.CLUSTER_ROLE
+        ),
+        subjects=[client.RbacV1Subject(api_group="rbac.authorization.k8s.io", kind="User", name=tenant.user)],
+    )
+    client.RbacAuthorizationV1Api(admin).create_namespaced_role_binding(namespace, binding)
+    # The authorizer learns bindings from a watch.
+    eventually(
+        lambda: tenant.can(duplicates.VERB, duplicates.RESOURCE, duplicates.GROUP, namespace),
+        timeout=30,
+        what=f"{tenant.user} may use duplicate MACs in {namespace}",
+    )
 
 
 @contextmanager

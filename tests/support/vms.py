@@ -57,6 +57,58 @@ def vm_body(
     }
 
 
+def vmi_body(
+    name: str,
+    interfaces: Mapping[str, str | None],
+    *,
+    owner: tuple[str, str] | None = None,
+    annotations: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """A VMI with one bridge interface per entry (a value is its MAC, None asks for one).
+
+    `owner` is the (name, uid) of the VirtualMachine its controller ownerReference names, as
+    virt-controller writes it when it starts a VM, or as anybody may write it by hand.
+    """
+    meta: dict[str, Any] = {"name": name}
+    if owner is not None:
+        meta["ownerReferences"] = [
+            {
+                "apiVersion": "kubevirt.io/v1",
+                "kind": "VirtualMachine",
+                "controller": True,
+                "name": owner[0],
+                "uid": owner[1],
+            }
+        ]
+    if annotations:
+        meta["annotations"] = annotations
+    ifaces = [{"name": n, "bridge": {}} | ({"macAddress": m} if m else {}) for n, m in interfaces.items()]
+    return {
+        "apiVersion": "kubevirt.io/v1",
+        "kind": "VirtualMachineInstance",
+        "metadata": meta,
+        "spec": {
+            "domain": {"devices": {"interfaces": ifaces}},
+            "networks": [{"name": n, "multus": {"networkName": "default/br"}} for n in interfaces],
+        },
+    }
+
+
+def create_vmi(api: Any, namespace: str, body: dict[str, Any]) -> dict[str, Any]:
+    created = client.CustomObjectsApi(api).create_namespaced_custom_object(
+        *VM_API, namespace, "virtualmachineinstances", body
+    )
+    return manifest(created)
+
+
+def vmi_macs(vmi: dict[str, Any]) -> dict[str, str]:
+    return {i["name"]: i.get("macAddress", "") for i in vmi["spec"]["domain"]["devices"]["interfaces"]}
+
+
+def delete_vm(api: Any, namespace: str, name: str) -> None:
+    client.CustomObjectsApi(api).delete_namespaced_custom_object(*VM_API, namespace, "virtualmachines", name)
+
+
 def create_vm(
     api: Any,
     namespace: str,
