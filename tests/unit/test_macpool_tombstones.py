@@ -45,34 +45,36 @@ def claim_after(store: MemoryReservationStore, ns: str, seconds: int, grace: int
     return allocator.claim(M, Holder(VM, ns, "new"), "nic", quarantine_seconds=grace)
 
 
+@pytest.fixture
+def store() -> MemoryReservationStore:
+    """A store holding tenant-a's tombstone of M, released at T0."""
+    found = MemoryReservationStore()
+    found.put(tombstone("tenant-a"))
+    return found
+
+
 # ---- claims of a tombstone ------------------------------------------------------------------
 
 
-def test_another_namespace_cannot_claim_a_tombstone_before_its_quarantine_ends() -> None:
-    store = MemoryReservationStore()
-    store.put(tombstone("tenant-a"))
+def test_another_namespace_cannot_claim_a_tombstone_before_its_quarantine_ends(
+    store: MemoryReservationStore,
+) -> None:
     result = claim_after(store, "tenant-b", GRACE - 1)
     assert isinstance(result, Quarantined)
     assert store.stored(M).state == "Released"
     assert store.stored(M).holder.namespace == "tenant-a"
 
 
-def test_another_namespace_may_claim_once_the_quarantine_is_over() -> None:
-    store = MemoryReservationStore()
-    store.put(tombstone("tenant-a"))
+def test_another_namespace_may_claim_once_the_quarantine_is_over(store: MemoryReservationStore) -> None:
     assert isinstance(claim_after(store, "tenant-b", GRACE), Claimed)
     assert store.stored(M).holder.namespace == "tenant-b"
 
 
-def test_without_a_known_grace_period_a_foreign_tombstone_stays_closed() -> None:
-    store = MemoryReservationStore()
-    store.put(tombstone("tenant-a"))
+def test_without_a_known_grace_period_a_foreign_tombstone_stays_closed(store: MemoryReservationStore) -> None:
     assert isinstance(claim_after(store, "tenant-b", 10 * GRACE, grace=None), Quarantined)
 
 
-def test_the_same_namespace_takes_its_own_tombstone_back_at_once() -> None:
-    store = MemoryReservationStore()
-    store.put(tombstone("tenant-a"))
+def test_the_same_namespace_takes_its_own_tombstone_back_at_once(store: MemoryReservationStore) -> None:
     result = claim_after(store, "tenant-a", 1)
     assert isinstance(result, Claimed)
     assert store.stored(M).state == "Pending"
@@ -82,9 +84,9 @@ def test_the_same_namespace_takes_its_own_tombstone_back_at_once() -> None:
 # ---- admission of a quarantined MAC ---------------------------------------------------------
 
 
-def test_admission_denies_a_foreign_quarantined_mac_without_naming_its_namespace() -> None:
-    store = MemoryReservationStore()
-    store.put(tombstone("tenant-a"))
+def test_admission_denies_a_foreign_quarantined_mac_without_naming_its_namespace(
+    store: MemoryReservationStore,
+) -> None:
     request = AdmissionRequest("CREATE", VM, vm("thief", ns="tenant-b", macs_by_iface={"nic": str(M)}))
     decision = mutate(
         request, context(store, now=T0 + timedelta(seconds=5), release_grace_period_seconds=GRACE)
@@ -98,9 +100,7 @@ def test_admission_denies_a_foreign_quarantined_mac_without_naming_its_namespace
     assert store.stored(M).holder.namespace == "tenant-a"
 
 
-def test_admission_gives_the_same_namespace_its_released_mac_back() -> None:
-    store = MemoryReservationStore()
-    store.put(tombstone("tenant-a"))
+def test_admission_gives_the_same_namespace_its_released_mac_back(store: MemoryReservationStore) -> None:
     request = AdmissionRequest("CREATE", VM, vm("victim", ns="tenant-a", macs_by_iface={"nic": str(M)}))
     decision = mutate(request, context(store, now=T0 + timedelta(seconds=5)))
     assert isinstance(decision, Allowed)
@@ -109,10 +109,8 @@ def test_admission_gives_the_same_namespace_its_released_mac_back() -> None:
 
 @pytest.mark.parametrize("policy", ["Warn", "permitted-annotation"])
 def test_a_permitted_duplicate_of_a_quarantined_mac_is_admitted_without_taking_the_tombstone(
-    policy: str,
+    policy: str, store: MemoryReservationStore
 ) -> None:
-    store = MemoryReservationStore()
-    store.put(tombstone("tenant-a"))
     annotations = {ALLOW_DUPLICATE_ANNOTATION: "true"} if policy != "Warn" else None
     obj = vm("dup", ns="tenant-b", macs_by_iface={"nic": str(M)}, annotations=annotations)
     ctx = context(

@@ -285,6 +285,7 @@ KUSTOMIZE = Path("deploy") / "base"
 KUSTOMIZE_NAME = "vmo-operator"
 DUPLICATES_FILE = "clusterrole-macpool-duplicates.yaml"
 KUSTOMIZE_NAMESPACE = "vmo-system"
+EMPTY: Mapping[str, str] = MappingProxyType({})
 KUSTOMIZE_LABELS: Mapping[str, str] = MappingProxyType(
     {
         "app.kubernetes.io/name": "vmo-operator",
@@ -309,16 +310,8 @@ def rules_yaml(grants: Sequence[Grant]) -> str:
     return "".join(lines)
 
 
-def _chart_metadata(
-    kind: str,
-    name: str,
-    *,
-    namespaced: bool,
-    labels: Mapping[str, str] | None = None,
-    annotations: Mapping[str, str] | None = None,
-) -> str:
+def _chart_metadata(kind: str, name: str, *, namespaced: bool, annotations: Mapping[str, str] = EMPTY) -> str:
     namespace = "  namespace: {{ .Release.Namespace }}\n" if namespaced else ""
-    extra = "".join(f"    {key}: {_scalar(value)}\n" for key, value in (labels or {}).items())
     annotated = "  annotations:\n" + _dump(dict(annotations), indent=4) if annotations else ""
     return (
         "apiVersion: rbac.authorization.k8s.io/v1\n"
@@ -328,27 +321,17 @@ def _chart_metadata(
         f"{namespace}"
         "  labels:\n"
         '    {{- include "vmo-operator.labels" . | nindent 4 }}\n'
-        f"{extra}"
         f"{annotated}"
     )
 
 
-def _scalar(value: str) -> str:
-    return _dump(value).removesuffix("\n...\n").strip()
-
-
 def _kustomize_metadata(
-    kind: str,
-    name: str,
-    *,
-    namespaced: bool,
-    labels: Mapping[str, str] | None = None,
-    annotations: Mapping[str, str] | None = None,
+    kind: str, name: str, *, namespaced: bool, annotations: Mapping[str, str] = EMPTY
 ) -> str:
     meta: dict[str, Any] = {"name": name}
     if namespaced:
         meta["namespace"] = KUSTOMIZE_NAMESPACE
-    meta["labels"] = {**KUSTOMIZE_LABELS, **(labels or {})}
+    meta["labels"] = dict(KUSTOMIZE_LABELS)
     if annotations:
         meta["annotations"] = dict(annotations)
     return _dump({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": kind, "metadata": meta})
