@@ -113,15 +113,17 @@ conformance: venv ## Rendered manifests against upstream's own source at every s
 
 # Most of the suite waits on control planes and controllers rather than computing, so it runs on
 # TEST_WORKERS pytest-xdist workers, each with its own control plane, a test file at a time (its
-# module fixtures are set up once); the lint, conformance and packaging phases run beside it, and
-# each phase's output is printed whole when it ends. (loadgroup would allow finer groups, but
+# module fixtures are set up once). The lint, conformance and packaging phases run side by side
+# first (each one's output printed whole when it ends), then the suite alone, so its
+# timing-sensitive tests never share the two cores with them. (loadgroup would allow finer groups, but
 # pytest-xdist 3.8 cannot tag node ids under pytest 9.2, so its groups are silently ignored.)
 # The default stays 0 (one process) until a run on a quiet 2-core machine shows the suite's
 # timing-sensitive tests hold with two workers beside each other; `make test TEST_WORKERS=2` tries it.
 TEST_WORKERS ?= 0
 .PHONY: test
 test: venv testenv-bin operands-bin scan-tools ## Everything: lint, conformance, packaging, unit, integration, security, real operands, bounded chaos
-	$(MAKE) --no-print-directory -j 5 --output-sync=target lint conformance packaging-online packaging-local test-suite
+	$(MAKE) --no-print-directory -j 4 --output-sync=target lint conformance packaging-online packaging-local
+	$(MAKE) --no-print-directory test-suite
 
 .PHONY: test-suite
 test-suite: ## The control-plane suite alone (unit, integration, security, real operands, bounded chaos)
