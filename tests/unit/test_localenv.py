@@ -38,6 +38,7 @@ def test_every_path_flag_lies_under_the_work_directory(tmp_path: Path) -> None:
         pki=tmp_path / "pki",
         audit_policy=tmp_path / "audit-policy.yaml",
         audit_log=tmp_path / "logs" / "audit.log",
+        admission_config=tmp_path / "pki" / "admission-config.yaml",
     )
     paths = [arg.split("=", 1)[1] for arg in args if arg.startswith("--") and "=/" in arg]
     assert paths
@@ -47,6 +48,25 @@ def test_every_path_flag_lies_under_the_work_directory(tmp_path: Path) -> None:
         "kube-apiserver", etcd_port=1, port=2, pki=tmp_path, audit_policy=None, audit_log=tmp_path / "a.log"
     )
     assert not [arg for arg in unaudited if arg.startswith("--audit")]
+    assert not [arg for arg in unaudited if arg.startswith("--admission-control-config-file")]
+
+
+def test_the_api_server_presents_its_webhook_client_certificate_to_every_webhook(tmp_path: Path) -> None:
+    kubeconfig = commands.webhook_client_kubeconfig(tmp_path / "c.crt", tmp_path / "c.key")
+    # Local webhooks listen on random ports, so only the `*` entry can match all of them.
+    assert kubeconfig["users"] == [
+        {
+            "name": "*",
+            "user": {"client-certificate": str(tmp_path / "c.crt"), "client-key": str(tmp_path / "c.key")},
+        }
+    ]
+    config = commands.admission_configuration(tmp_path / "webhook.kubeconfig")
+    assert config["kind"] == "AdmissionConfiguration"
+    plugins = {plugin["name"]: plugin["configuration"] for plugin in config["plugins"]}
+    assert set(plugins) == {"ValidatingAdmissionWebhook", "MutatingAdmissionWebhook"}
+    for plugin in plugins.values():
+        assert plugin["kind"] == "WebhookAdmissionConfiguration"
+        assert plugin["kubeConfigFile"] == str(tmp_path / "webhook.kubeconfig")
 
 
 def test_down_on_a_directory_without_a_control_plane_removes_it(tmp_path: Path) -> None:

@@ -26,6 +26,37 @@ AUDIT_POLICY: dict[str, Any] = {
 }
 
 
+def webhook_client_kubeconfig(cert: Path, key: Path) -> dict[str, Any]:
+    """Which client certificate the API server presents to which webhook.
+
+    A user entry is matched by the webhook's `host:port` (or `<service>.<namespace>.svc` for a
+    Service); `*` is the fallback. Local webhooks listen on random loopback ports, so `*` it is:
+    every webhook of this control plane may ask for the certificate, and those that ask not get none.
+    """
+    return {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "users": [{"name": "*", "user": {"client-certificate": str(cert), "client-key": str(key)}}],
+    }
+
+
+def admission_configuration(kubeconfig: Path) -> dict[str, Any]:
+    """`--admission-control-config-file`: both webhook plugins authenticate with `kubeconfig`."""
+    webhook = {
+        "apiVersion": "apiserver.config.k8s.io/v1",
+        "kind": "WebhookAdmissionConfiguration",
+        "kubeConfigFile": str(kubeconfig),
+    }
+    return {
+        "apiVersion": "apiserver.config.k8s.io/v1",
+        "kind": "AdmissionConfiguration",
+        "plugins": [
+            {"name": name, "configuration": dict(webhook)}
+            for name in ("ValidatingAdmissionWebhook", "MutatingAdmissionWebhook")
+        ],
+    }
+
+
 def etcd(binary: str, *, data_dir: Path, client_port: int, peer_port: int) -> list[str]:
     client, peer = f"http://127.0.0.1:{client_port}", f"http://127.0.0.1:{peer_port}"
     return [
@@ -45,9 +76,20 @@ def etcd(binary: str, *, data_dir: Path, client_port: int, peer_port: int) -> li
 
 
 def kube_apiserver(
-    binary: str, *, etcd_port: int, port: int, pki: Path, audit_policy: Path | None, audit_log: Path
+    binary: str,
+    *,
+    etcd_port: int,
+    port: int,
+    pki: Path,
+    audit_policy: Path | None,
+    audit_log: Path,
+    admission_config: Path | None = None,
 ) -> list[str]:
-    """The API server's flags; with `audit_policy`, every write is recorded in `audit_log`."""
+    """The API server's flags; with `audit_policy`, every write is recorded in `audit_log`.
+
+    With `admission_config` (see `admission_configuration`) it presents a client certificate to
+    admission webhooks, so a webhook can tell the API server from anyone else who reaches its port.
+    """
     audit = [
         f"--audit-policy-file={audit_policy}",
         f"--audit-log-path={audit_log}",
@@ -71,9 +113,10 @@ def kube_apiserver(
         "--allow-privileged=true",
         # Loopback cannot go into the `kubernetes` Endpoints, so nothing reconciles them.
         "--endpoint-reconciler-type=none",
-        # The apiserver calls webhooks and aggregated APIs with this identity.
+        # The apiserver calls aggregated APIs with this identity.
         f"--proxy-client-cert-file={pki / 'apiserver-client.crt'}",
         f"--proxy-client-key-file={pki / 'apiserver-client.key'}",
+        *([f"--admission-control-config-file={admission_config}"] if admission_config else []),
         *(audit if audit_policy else []),
         "--profiling=false",
         "--v=1",

@@ -92,6 +92,11 @@ class ControlPlane:
         return self.pki_dir / "ca.crt"
 
     @property
+    def webhook_client_ca(self) -> Path:
+        """The CA of the client certificate the API server presents to admission webhooks."""
+        return self.pki_dir / pki.WEBHOOK_CLIENT_CA
+
+    @property
     def _dir(self) -> Path:
         if self.workdir is None:
             raise ControlPlaneError("control plane has no work directory yet; call start()")
@@ -231,6 +236,11 @@ class ControlPlane:
         policy = self._dir / "audit-policy.yaml" if self.audit_writes else None
         if policy is not None:
             policy.write_text(yaml.safe_dump(commands.AUDIT_POLICY))
+        webhook_client = self.pki_dir / "webhook-client.kubeconfig"
+        cert, key = (self.pki_dir / f"{pki.WEBHOOK_CLIENT}.{ext}" for ext in ("crt", "key"))
+        webhook_client.write_text(yaml.safe_dump(commands.webhook_client_kubeconfig(cert, key)))
+        admission = self.pki_dir / "admission-config.yaml"
+        admission.write_text(yaml.safe_dump(commands.admission_configuration(webhook_client)))
         self._spawn(
             "kube-apiserver",
             commands.kube_apiserver(
@@ -240,6 +250,7 @@ class ControlPlane:
                 pki=self.pki_dir,
                 audit_policy=policy,
                 audit_log=self.audit_log,
+                admission_config=admission,
             ),
         )
         self._wait_apiserver(timeout)

@@ -183,6 +183,24 @@ def write_control_plane_pki(directory: Path, *, service_ip: str) -> CertificateA
     serving.write(directory, "apiserver")
     (directory / "sa.key").write_bytes(service_account_signing_key())
     (directory / "sa.key").chmod(0o600)
-    # The API server calls webhooks and aggregated APIs with this identity.
+    # The API server calls aggregated APIs with this identity.
     ca.issue("kube-apiserver-client", client=True).write(directory, "apiserver-client")
+    write_webhook_client_credentials(directory)
     return ca
+
+
+# What the API server presents to admission webhooks, and the CA a webhook trusts to check it.
+WEBHOOK_CLIENT_CA = "webhook-client-ca.crt"
+WEBHOOK_CLIENT = "apiserver-webhook-client"
+
+
+def write_webhook_client_credentials(directory: Path) -> None:
+    """A CA of its own for the API server's webhook client certificate, and that certificate.
+
+    Not the cluster CA: that one also signs every user's client certificate here, so a webhook
+    trusting it would accept any user who dials its port. Only the API server holds a certificate
+    from this CA, and its key is thrown away once the certificate is signed.
+    """
+    ca = CertificateAuthority("vmo-testenv-webhook-client-ca")
+    (directory / WEBHOOK_CLIENT_CA).write_bytes(ca.cert_pem)
+    ca.issue("kube-apiserver-webhook-client", client=True).write(directory, WEBHOOK_CLIENT)
