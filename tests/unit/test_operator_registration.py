@@ -38,7 +38,7 @@ def test_profile_handlers_keep_the_ids_of_plain_functions() -> None:
     assert {h.id for h in registry._watching.get_all_handlers()} == {"owned_event", "profile_event"}
 
 
-def test_the_mac_wiring_registers_four_webhooks_two_indexes_and_its_lifecycle(tmp_path: Path) -> None:
+def test_the_mac_wiring_registers_four_webhooks_three_indexes_and_its_lifecycle(tmp_path: Path) -> None:
     registry = main._registry()
     options = AdmissionOptions.from_operator_config(OperatorConfig(webhook_mode="url"), tmp_path)
     runtime = MacPoolRuntime(options, NO_API, Reactor(), MacPoolMetrics(CollectorRegistry()))
@@ -49,7 +49,11 @@ def test_the_mac_wiring_registers_four_webhooks_two_indexes_and_its_lifecycle(tm
         admission_config.VALIDATE_VM,
         admission_config.VALIDATE_VMI,
     }
-    assert {h.id for h in registry._indexing.get_all_handlers()} == {"macpool_by_mac", "macpool_by_holder"}
+    assert {h.id for h in registry._indexing.get_all_handlers()} == {
+        "macpool_by_mac",
+        "macpool_by_holder",
+        "macpool_namespace_labels",
+    }
     activities = {h.id for h in registry._activities.get_all_handlers()}
     assert {"macpool-startup", "macpool-cleanup"} <= activities
     assert {h.id for h in registry._watching.get_all_handlers()} == {"macpool-profile-event"}

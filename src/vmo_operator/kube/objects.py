@@ -97,3 +97,26 @@ def contains(desired: Any, live: Any) -> bool:
     if isinstance(desired, int | float) and isinstance(live, int | float):
         return float(desired) == float(live)
     return bool(desired == live)
+
+
+def selector_matches(selector: Mapping[str, Any], labels: Mapping[str, str]) -> bool:
+    """Whether `labels` satisfy a LabelSelector (camelCase, as the API server spells it).
+
+    The API server's rules: every matchLabels pair and every expression must hold; `NotIn` and
+    `DoesNotExist` hold for an absent key. An operator it does not know matches nothing.
+    """
+    if any(labels.get(key) != value for key, value in (selector.get("matchLabels") or {}).items()):
+        return False
+    for expression in selector.get("matchExpressions") or []:
+        key, operator = expression.get("key", ""), expression.get("operator", "")
+        values = expression.get("values") or []
+        present = key in labels
+        holds = {
+            "In": present and labels.get(key) in values,
+            "NotIn": not present or labels.get(key) not in values,
+            "Exists": present,
+            "DoesNotExist": not present,
+        }.get(operator, False)
+        if not holds:
+            return False
+    return True

@@ -17,8 +17,11 @@ from __future__ import annotations
 import base64
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
+from vmo_operator.kube import kinds
+from vmo_operator.kube.kinds import Kind
+from vmo_operator.kube.objects import selector_matches
 from vmo_operator.macpool.settings import NAMESPACE_OPT_OUT_LABEL, NAMESPACE_OPT_OUT_VALUE
 
 CONFIGURATION_NAME = "vmo-macpool"
@@ -27,10 +30,31 @@ MUTATE_VMI = "macpool-mutate-vmi"
 VALIDATE_VM = "macpool-validate-vm"
 VALIDATE_VMI = "macpool-validate-vmi"
 TIMEOUT_SECONDS = 10
+Operation = Literal["CREATE", "UPDATE"]
 NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"
 # Not the engine's managed-by label: these objects are written by the macpool wiring, never pruned by
 # the profile reconcile.
 MANAGED_LABELS = {"app.kubernetes.io/part-of": "vmo-operator", "app.kubernetes.io/component": "macpool"}
+
+
+@dataclass(frozen=True)
+class Route:
+    """One webhook: its URL path (also its kopf handler id) and exactly what the API server sends it."""
+
+    path: str
+    name: str  # the webhook's name in its configuration
+    kind: Kind
+    operations: tuple[Operation, ...]
+    mutating: bool
+
+
+ROUTES = (
+    Route(MUTATE_VM, "vm.mutate.macpool.vmo.dev", kinds.VIRTUAL_MACHINE, ("CREATE", "UPDATE"), True),
+    Route(MUTATE_VMI, "vmi.mutate.macpool.vmo.dev", kinds.VIRTUAL_MACHINE_INSTANCE, ("CREATE",), True),
+    Route(VALIDATE_VM, "vm.validate.macpool.vmo.dev", kinds.VIRTUAL_MACHINE, ("CREATE", "UPDATE"), False),
+    Route(VALIDATE_VMI, "vmi.validate.macpool.vmo.dev", kinds.VIRTUAL_MACHINE_INSTANCE, ("CREATE",), False),
+)
+ROUTES_BY_PATH = {route.path: route for route in ROUTES}
 
 
 @dataclass(frozen=True)
@@ -72,23 +96,26 @@ def namespace_selector(profile_selector: Mapping[str, Any], excluded: Iterable[s
     return selector
 
 
-def _webhook(
-    name: str,
-    path: str,
-    resource: str,
-    operations: list[str],
-    endpoint: Endpoint,
-    selector: Mapping[str, Any],
-) -> dict[str, Any]:
-    return {
-        "name": name,
-        "clientConfig": endpoint.client_config(path),
+def namespace_in_scope(
+    name: str, labels: Mapping[str, str], profile_selector: Mapping[str, Any], excluded: Iterable[str]
+) -> bool:
+    """Whether the configurations' namespaceSelector picks namespace `name`: whether the API server
+    would send us its VMs at all. The API server sets the name label on every namespace itself."""
+    return selector_matches(
+        namespace_selector(profile_selector, excluded), {**labels, NAMESPACE_NAME_LABEL: name}
+    )
+
+
+def _webhook(route: Route, endpoint: Endpoint, selector: Mapping[str, Any]) -> dict[str, Any]:
+    webhook: dict[str, Any] = {
+        "name": route.name,
+        "clientConfig": endpoint.client_config(route.path),
         "rules": [
             {
-                "apiGroups": ["kubevirt.io"],
-                "apiVersions": ["v1"],
-                "operations": operations,
-                "resources": [resource],
+                "apiGroups": [route.kind.group],
+                "apiVersions": [route.kind.version],
+                "operations": list(route.operations),
+                "resources": [route.kind.plural],
                 "scope": "Namespaced",
             }
         ],
@@ -99,6 +126,9 @@ def _webhook(
         "timeoutSeconds": TIMEOUT_SECONDS,
         "admissionReviewVersions": ["v1"],
     }
+    if route.mutating:
+        webhook["reinvocationPolicy"] = "IfNeeded"
+    return webhook
 
 
 def webhook_configurations(
@@ -106,44 +136,8 @@ def webhook_configurations(
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """(MutatingWebhookConfiguration, ValidatingWebhookConfiguration)."""
     selector = namespace_selector(profile_selector, excluded_namespaces)
-    mutating = [
-        _webhook(
-            "vm.mutate.macpool.vmo.dev",
-            MUTATE_VM,
-            "virtualmachines",
-            ["CREATE", "UPDATE"],
-            endpoint,
-            selector,
-        ),
-        _webhook(
-            "vmi.mutate.macpool.vmo.dev",
-            MUTATE_VMI,
-            "virtualmachineinstances",
-            ["CREATE"],
-            endpoint,
-            selector,
-        ),
-    ]
-    for webhook in mutating:
-        webhook["reinvocationPolicy"] = "IfNeeded"
-    validating = [
-        _webhook(
-            "vm.validate.macpool.vmo.dev",
-            VALIDATE_VM,
-            "virtualmachines",
-            ["CREATE", "UPDATE"],
-            endpoint,
-            selector,
-        ),
-        _webhook(
-            "vmi.validate.macpool.vmo.dev",
-            VALIDATE_VMI,
-            "virtualmachineinstances",
-            ["CREATE"],
-            endpoint,
-            selector,
-        ),
-    ]
+    mutating = [_webhook(route, endpoint, selector) for route in ROUTES if route.mutating]
+    validating = [_webhook(route, endpoint, selector) for route in ROUTES if not route.mutating]
     metadata = {"name": CONFIGURATION_NAME, "labels": dict(MANAGED_LABELS)}
     return (
         {

@@ -66,6 +66,13 @@ class OperatorConfig:
     webhook_port: int = 9443
     webhook_service: str = "vmo-operator-webhook"
 
+    webhook_url_port: int = 0
+    """url mode: the port the API server dials, when a proxy in front forwards it to `webhook_port`."""
+
+    webhook_client_ca: str = ""
+    """PEM CA bundle: admission requests need a client certificate it signed (the API server's,
+    see docs/webhook-authentication.md). Empty: anyone who reaches the port may post reviews."""
+
     @classmethod
     def from_env(cls) -> OperatorConfig:
         return cls(
@@ -83,4 +90,6 @@ class OperatorConfig:
             webhook_host=_env("VMO_WEBHOOK_HOST", "127.0.0.1"),
             webhook_port=int(_env("VMO_WEBHOOK_PORT", "9443")),
             webhook_service=_env("VMO_WEBHOOK_SERVICE", "vmo-operator-webhook"),
+            webhook_url_port=int(_env("VMO_WEBHOOK_URL_PORT", "0")),
+            webhook_client_ca=_env("VMO_WEBHOOK_CLIENT_CA", ""),
         )

@@ -43,6 +43,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--webhook-mode", choices=get_args(WebhookMode))
     parser.add_argument("--webhook-host", help="host the API server uses to reach the webhook (url mode)")
     parser.add_argument("--webhook-port", type=int, help="port the webhook server listens on")
+    parser.add_argument(
+        "--webhook-url-port", type=int, help="url mode: port the API server dials (default: --webhook-port)"
+    )
+    parser.add_argument(
+        "--webhook-client-ca",
+        help="PEM CA bundle that must have signed the client certificate of every admission request",
+    )
     parser.add_argument("--peering", action="store_true", help="use kopf peering instead of standalone")
     parser.add_argument("--priority", type=int, help="kopf peering priority")
 
@@ -59,6 +66,8 @@ def config_from(args: argparse.Namespace) -> OperatorConfig:
         "webhook_mode": args.webhook_mode,
         "webhook_host": args.webhook_host,
         "webhook_port": args.webhook_port,
+        "webhook_url_port": args.webhook_url_port,
+        "webhook_client_ca": args.webhook_client_ca,
         "peering_priority": args.priority,
     }
     values = {**base.__dict__, **{k: v for k, v in overrides.items() if v is not None}}

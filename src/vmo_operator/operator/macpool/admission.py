@@ -1,29 +1,33 @@
 """The four MAC admission webhooks: kopf's requests in, `macpool.webhook`'s decisions out.
 
 Mutating and validating, each for VirtualMachines (CREATE, UPDATE) and bare
-VirtualMachineInstances (CREATE). Each has its own id, and so its own URL path, matching the
-configurations in `admission_config`. The decision runs in a worker thread; a denial becomes
-kopf's AdmissionError, an allowance its JSON patch and warnings.
+VirtualMachineInstances (CREATE), as `admission_config.ROUTES` lists them. Each has its own id,
+and so its own URL path, matching the configurations. The decision runs in a worker thread; a
+denial becomes kopf's AdmissionError, an allowance its JSON patch and warnings.
+
+A request from a namespace the configurations' namespaceSelector leaves out is allowed untouched,
+as if the API server had not called: it would not have, so the request is forged, or raced a
+label change. The namespaces' labels come from kopf's index, read afresh when the index has no
+namespace or a negative answer (it may lag the API server's view). Dry runs need no such check:
+they reserve nothing, and the readiness check runs one for a namespace that does not exist.
 """
 
 from __future__ import annotations
 
-import functools
 import time
 from collections.abc import Callable, Coroutine, Mapping
-from typing import Any, Literal, cast
+from typing import Any, cast
 
 import kopf
 import structlog
 
 from vmo_operator.kube import kinds
-from vmo_operator.kube.kinds import Kind
+from vmo_operator.kube.objects import labels_of
 from vmo_operator.macpool import admission_config, duplicates, vmshape, webhook
-from vmo_operator.operator.macpool.runtime import MacPoolRuntime
+from vmo_operator.operator.macpool.runtime import MacPoolRuntime, Serving
 
 log = structlog.get_logger("vmo.macpool")
 
-Operation = Literal["CREATE", "UPDATE"]
 Decide = Callable[[webhook.AdmissionRequest, webhook.Context], webhook.Decision]
 
 
@@ -54,6 +58,13 @@ async def admit(
         # only if this requester may use duplicate MACs.
         duplicates.Requester.of(userinfo),
     )
+    if not request.dry_run and not await namespace_selected(runtime, serving, request.namespace):
+        log.warning(
+            "admission for a namespace the webhooks do not select: allowed untouched",
+            webhook=name,
+            namespace=request.namespace,
+        )
+        return
     seconds = runtime.metrics.admission_seconds
     started = time.perf_counter()
     try:
@@ -75,6 +86,22 @@ async def admit(
         patch.fns.append(lambda raw: vmshape.apply_patch_in_place(cast(dict[str, Any], raw), operations))
 
 
+async def namespace_selected(runtime: MacPoolRuntime, serving: Serving, namespace: str) -> bool:
+    """Whether the webhooks' namespaceSelector picks `namespace` (see the module docstring)."""
+
+    def selected(labels: dict[str, str]) -> bool:
+        selector = serving.settings.namespace_selector
+        return admission_config.namespace_in_scope(
+            namespace, labels, selector, runtime.options.excluded_namespaces
+        )
+
+    cached = next(iter(serving.namespace_labels.get(namespace, [])), None)
+    if cached is not None and selected(cached):
+        return True
+    live = await runtime.in_thread(runtime.kube.get, kinds.NAMESPACE, namespace)
+    return live is not None and selected(dict(labels_of(live)))
+
+
 def _handler(
     runtime: MacPoolRuntime, decide: Decide, name: str, kind: str
 ) -> Callable[..., Coroutine[Any, Any, None]]:
@@ -94,33 +121,23 @@ def _handler(
     return handler
 
 
-def _webhook(
-    registry: kopf.OperatorRegistry,
-    runtime: MacPoolRuntime,
-    on: Callable[..., Callable[[Any], Any]],
-    decide: Decide,
-    kind: Kind,
-    path: str,
-    *operations: Operation,
-) -> None:
-    """One webhook. `path` is its kopf id, and so its URL, as `admission_config` configures it."""
-    label = path.removeprefix("macpool-")  # "mutate-vm": how metrics and logs name it
-    handler = _handler(runtime, decide, label, kind.kind)
+def _webhook(registry: kopf.OperatorRegistry, runtime: MacPoolRuntime, route: admission_config.Route) -> None:
+    """One webhook, registered under its path as its kopf id, and so its URL."""
+    label = route.path.removeprefix("macpool-")  # "mutate-vm": how metrics and logs name it
+    decide = webhook.mutate if route.mutating else webhook.validate
+    on = kopf.on.mutate if route.mutating else kopf.on.validate
+    kind = route.kind
     on(
         kind.group,
         kind.version,
         kind.plural,
-        id=path,
-        operations=list(operations),
+        id=route.path,
+        operations=list(route.operations),
         side_effects=True,
         registry=registry,
-    )(handler)
+    )(_handler(runtime, decide, label, kind.kind))
 
 
 def register(registry: kopf.OperatorRegistry, runtime: MacPoolRuntime) -> None:
-    vm, vmi = kinds.VIRTUAL_MACHINE, kinds.VIRTUAL_MACHINE_INSTANCE
-    add = functools.partial(_webhook, registry, runtime)
-    add(kopf.on.mutate, webhook.mutate, vm, admission_config.MUTATE_VM, "CREATE", "UPDATE")
-    add(kopf.on.mutate, webhook.mutate, vmi, admission_config.MUTATE_VMI, "CREATE")
-    add(kopf.on.validate, webhook.validate, vm, admission_config.VALIDATE_VM, "CREATE", "UPDATE")
-    add(kopf.on.validate, webhook.validate, vmi, admission_config.VALIDATE_VMI, "CREATE")
+    for route in admission_config.ROUTES:
+        _webhook(registry, runtime, route)

@@ -1,6 +1,7 @@
 """Reservation bookkeeping from watch events: commit a VM's MACs, release them when it goes.
 
-Two kopf indexes cache the MACReservations (by MAC and by holder uid). VM and VMI events come
+Two kopf indexes cache the MACReservations (by MAC and by holder uid); a third caches every
+namespace's labels, for admission to apply the webhooks' namespaceSelector itself. VM and VMI events come
 through our own 404-tolerant watchers, not kopf's: KubeVirt's CRDs vanish when KubeVirt is
 removed, and a kopf watcher that gets 404 takes the whole operator down (see `kube.watches`).
 Events are handled one at a time per kind, in order, on kopf's loop, where the indexes live;
@@ -40,7 +41,8 @@ from vmo_operator.operator.macpool.runtime import MacPoolRuntime, Serving
 log = structlog.get_logger("vmo.macpool")
 
 OBJECT_EVENT_TIMEOUT = 60.0  # one VM event's bookkeeping; beyond this the audit takes over
-BY_MAC, BY_HOLDER = "macpool_by_mac", "macpool_by_holder"  # also the kwargs kopf hands the indexes as
+# Also the kwargs kopf hands the indexes as.
+BY_MAC, BY_HOLDER, NAMESPACE_LABELS = "macpool_by_mac", "macpool_by_holder", "macpool_namespace_labels"
 
 
 class ReservationParser:
@@ -68,7 +70,7 @@ class ReservationParser:
 
 
 def register(registry: kopf.OperatorRegistry) -> None:
-    """The two reservation indexes; kopf hands them to every handler as `macpool_by_*` kwargs."""
+    """The reservation and namespace indexes; kopf hands them to every handler as kwargs."""
     parser = ReservationParser()
 
     # Coroutines, not functions: kopf runs sync indexers in its small thread pool, one hop per
@@ -85,6 +87,12 @@ def register(registry: kopf.OperatorRegistry) -> None:
         if reservation is None or not reservation.holder.uid:
             return None
         return {reservation.holder.uid: reservation}
+
+    namespace = kinds.NAMESPACE
+
+    @kopf.index(namespace.group, namespace.version, namespace.plural, id=NAMESPACE_LABELS, registry=registry)
+    async def macpool_namespace_labels(name: str, labels: kopf.Labels, **_: Any) -> dict[str, dict[str, str]]:
+        return {name: dict(labels)}
 
 
 def _first(values: Iterable[Reservation] | None) -> Reservation | None:

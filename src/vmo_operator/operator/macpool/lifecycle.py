@@ -23,11 +23,11 @@ from vmo_operator.api.profiles import active_profile, validation_problems
 from vmo_operator.kube import kinds
 from vmo_operator.kube.client import KubeClient
 from vmo_operator.kube.cluster import cluster_uid
-from vmo_operator.macpool import certs
 from vmo_operator.macpool import mac as macs
 from vmo_operator.macpool.settings import from_profile_spec
 from vmo_operator.operator.macpool import admission, bookkeeping, certificates, maintenance
 from vmo_operator.operator.macpool.runtime import Certificates, MacPoolRuntime, PoolView, Serving
+from vmo_operator.operator.macpool.server import AdmissionServer
 
 log = structlog.get_logger("vmo.macpool")
 
@@ -67,9 +67,7 @@ def read_view(kube: KubeClient, cluster_identity: str, previous: PoolView | None
     return view
 
 
-async def start(
-    runtime: MacPoolRuntime, settings: kopf.OperatorSettings, by_mac: Any, by_holder: Any
-) -> None:
+async def start(runtime: MacPoolRuntime, settings: kopf.OperatorSettings, indexes: dict[str, Any]) -> None:
     """Prepare certificates, the admission server, the webhook configurations and the loops.
 
     Raises on API errors, which makes kopf retry the startup handler.
@@ -79,17 +77,17 @@ async def start(
     previous = runtime.serving.view if runtime.serving is not None else None
     view = await runtime.in_thread(read_view, kube, cluster_identity, previous)
     bundle = await runtime.in_thread(certificates.ensure_certificates, kube, options)
-    serving = Serving(cluster_identity, view, Certificates.of(bundle), by_mac, by_holder)
+    serving = Serving(
+        cluster_identity,
+        view,
+        Certificates.of(bundle),
+        indexes[bookkeeping.BY_MAC],
+        indexes[bookkeeping.BY_HOLDER],
+        indexes[bookkeeping.NAMESPACE_LABELS],
+    )
 
     settings.admission.managed = None  # we write our own configurations; see admission_config
-    settings.admission.server = kopf.WebhookServer(
-        addr=options.listen_host,
-        port=options.port,
-        host=options.url_host,
-        certfile=str(options.certs_dir / certs.TLS_CERT),
-        pkeyfile=str(options.certs_dir / certs.TLS_KEY),
-        file_check_interval=SERVER_FILE_CHECK_SECONDS,
-    )
+    settings.admission.server = AdmissionServer(options, file_check_interval=SERVER_FILE_CHECK_SECONDS)
     await maintenance.ensure_webhook_configurations(runtime, serving)
     if runtime.maintenance is not None and not runtime.maintenance.done():
         runtime.maintenance.cancel()  # configured again (a retried startup): one loop per process
@@ -133,7 +131,7 @@ def register(registry: kopf.OperatorRegistry, runtime: MacPoolRuntime) -> None:
     @kopf.on.startup(id="macpool-startup", registry=registry)
     async def macpool_startup(settings: kopf.OperatorSettings, **kwargs: Any) -> None:
         # kopf hands every handler the same live index objects; they fill as reservations are listed.
-        await start(runtime, settings, kwargs[bookkeeping.BY_MAC], kwargs[bookkeeping.BY_HOLDER])
+        await start(runtime, settings, kwargs)
 
     @kopf.on.cleanup(id="macpool-cleanup", registry=registry)
     async def macpool_cleanup(**_: Any) -> None:

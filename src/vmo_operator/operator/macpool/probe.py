@@ -1,20 +1,30 @@
-"""Is our own webhook answering? An HTTPS self-probe, and the rule for restarting kopf's reactor.
+"""Is our own webhook answering? The readiness check, its HTTPS self-probe, and the reactor-restart rule.
 
-The probe posts a harmless dry-run review to this replica's server, trusting only our CA, the
-way the API server would call it. kopf answers 404 for a resource it does not know, which is how
-a stale view of the VirtualMachine API shows (see `reactor`): two such answers in a row while
-discovery serves the API ask for a restart, so a re-scan kopf is about to make anyway does not
-cost one.
+Readiness runs a harmless dry-run review through the admission path in process: kopf's dispatch,
+our handler and its worker threads, under a deadline below the webhook's timeoutSeconds. The
+webhook server answers it at GET /readyz on the webhook port (see `server`), so a probe proves
+that this replica's TLS listener, event loop and admission path all answer in time: a replica
+that is stopped or hung fails it, while a TCP connect would still succeed (the kernel accepts
+connections for a stopped process).
+
+The maintenance loop probes /readyz over HTTPS, trusting only our CA. kopf answers a resource it
+does not know as unknown, which is how a stale view of the VirtualMachine API shows (see
+`reactor`): two such answers in a row while discovery serves the API ask for a restart, so a
+re-scan kopf is about to make anyway does not cost one. Before KubeVirt is installed the answer is
+unknown too, and the replica is ready: no VM can be created, so none waits for admission.
 """
 
 from __future__ import annotations
 
+import asyncio
 import http.client
 import json
 import ssl
 import uuid
 from collections.abc import Callable
-from typing import Literal
+from typing import Any, Literal, cast
+
+import kopf
 
 from vmo_operator.kube import kinds
 from vmo_operator.kube.client import KubeClient, KubeError
@@ -24,14 +34,18 @@ from vmo_operator.operator.macpool.runtime import AdmissionOptions
 
 ProbeResult = Literal["ok", "unknown-resource", "failed"]
 PROBE_PATH = admission_config.VALIDATE_VM
+READINESS_PATH = "readyz"
+# The in-process check's deadline: well below the webhook's timeoutSeconds, so a replica too slow
+# to admit in time is not ready; the kubelet's probe timeout (chart) sits between the two.
+READINESS_SECONDS = 3.0
 PROBE_SECONDS = 5
 STALE_PROBES_BEFORE_RESTART = 2
 
 
-def probe(options: AdmissionOptions, ca_bundle: bytes) -> ProbeResult:
-    """POST a harmless dry-run review to our own server, trusting only our CA."""
+def dry_run_review() -> dict[str, Any]:
+    """A review the API server could send, for a VM without interfaces, in dry-run: no side effect."""
     vm = kinds.VIRTUAL_MACHINE
-    review = {
+    return {
         "apiVersion": "admission.k8s.io/v1",
         "kind": "AdmissionReview",
         "request": {
@@ -50,21 +64,36 @@ def probe(options: AdmissionOptions, ca_bundle: bytes) -> ProbeResult:
             },
         },
     }
+
+
+async def admission_path(admit: kopf.WebhookFn) -> ProbeResult:
+    """Run `dry_run_review` through kopf's admission function `admit`, under READINESS_SECONDS."""
+    try:
+        review = cast(Any, dry_run_review())  # kopf's Request is a TypedDict of the same JSON
+        answer = await asyncio.wait_for(admit(review, webhook=PROBE_PATH), READINESS_SECONDS)
+    except TimeoutError:
+        return "failed"
+    except Exception as exc:
+        # kopf's UnknownResourceError is not public; its name is what tells it apart.
+        return "unknown-resource" if type(exc).__name__ == "UnknownResourceError" else "failed"
+    return "ok" if (answer.get("response") or {}).get("allowed") else "failed"
+
+
+def probe(options: AdmissionOptions, ca_bundle: bytes) -> ProbeResult:
+    """GET /readyz of our own server, trusting only our CA."""
     context = ssl.create_default_context(cadata=ca_bundle.decode("ascii"))
     context.check_hostname = False  # we dial loopback; the chain is still verified against our CA
     host = "127.0.0.1" if options.listen_host in ("0.0.0.0", "") else options.listen_host
     connection = http.client.HTTPSConnection(host, options.port, context=context, timeout=PROBE_SECONDS)
     try:
-        connection.request("POST", f"/{PROBE_PATH}", json.dumps(review), {"Content-Type": "application/json"})
-        response = connection.getresponse()
-        payload = json.loads(response.read() or b"{}")
+        connection.request("GET", f"/{READINESS_PATH}")
+        answer = json.loads(connection.getresponse().read() or b"{}")
     except (OSError, ValueError, http.client.HTTPException):
         return "failed"
     finally:
         connection.close()
-    if response.status == 404:
-        return "unknown-resource"  # kopf's server does not know the VirtualMachine API
-    return "ok" if response.status == 200 and (payload.get("response") or {}).get("allowed") else "failed"
+    result = answer.get("result") if isinstance(answer, dict) else None
+    return result if result in ("ok", "unknown-resource") else "failed"
 
 
 def vm_api_served(kube: KubeClient) -> bool:

@@ -54,6 +54,8 @@ class AdmissionOptions:
     certs_dir: Path  # where the serving certificate is written for kopf's server
     listen_host: str = "0.0.0.0"  # in-cluster the Service dials the pod IP
     url_host: str = "127.0.0.1"  # url mode: the host the API server dials
+    url_port: int = 0  # url mode: the port the API server dials, when not `port` (a proxy in front)
+    client_ca: Path | None = None  # admission requests need a client certificate this CA signed
     service_name: str = "vmo-operator-webhook"
     service_port: int = 443
     audit_seconds: float = 60.0
@@ -69,9 +71,16 @@ class AdmissionOptions:
             certs_dir=certs_dir,
             listen_host=config.webhook_host if mode == "url" else "0.0.0.0",
             url_host=config.webhook_host,
+            url_port=config.webhook_url_port,
+            client_ca=Path(config.webhook_client_ca) if config.webhook_client_ca else None,
             service_name=config.webhook_service,
             audit_seconds=max(float(config.resync_seconds), 1.0),
         )
+
+    @property
+    def excluded_namespaces(self) -> tuple[str, ...]:
+        """Never given MACs, whatever the profile's selector: the operator's own namespace."""
+        return (self.namespace,)
 
     @property
     def sans(self) -> list[str]:
@@ -127,6 +136,7 @@ class Serving:
     # kopf's live indexes of the MACReservations; they fill as reservations are listed.
     by_mac: kopf.Index[str, Reservation]
     by_holder: kopf.Index[str, Reservation]
+    namespace_labels: kopf.Index[str, dict[str, str]]  # every namespace's labels, by name
     wake: asyncio.Event = field(default_factory=asyncio.Event)
 
     @property

@@ -24,7 +24,8 @@ def endpoint(options: AdmissionOptions, certificates: Certificates) -> admission
     """Where the API server reaches our webhook server, trusting our CA."""
     ca_bundle = certificates.bundle.ca_bundle
     if options.mode == "url":
-        return admission_config.Endpoint(ca_bundle, url=f"https://{options.url_host}:{options.port}")
+        port = options.url_port or options.port
+        return admission_config.Endpoint(ca_bundle, url=f"https://{options.url_host}:{port}")
     return admission_config.Endpoint(
         ca_bundle,
         service_namespace=options.namespace,
@@ -40,7 +41,7 @@ def ensure_webhook_configurations(
     mutating, validating = admission_config.webhook_configurations(
         endpoint(options, certificates),
         profile_selector=settings.namespace_selector,
-        excluded_namespaces=[options.namespace],
+        excluded_namespaces=options.excluded_namespaces,
     )
     for kind, desired in (
         (kinds.MUTATING_WEBHOOK_CONFIGURATION, mutating),
