@@ -69,10 +69,20 @@ class ChaosCluster:
     def operator(self) -> OperatorProcess:
         return self.operators[-1]
 
-    def start_operator(self) -> OperatorProcess:
-        """A fresh `vmo run` (profile handlers + MAC webhook); it may run beside others."""
+    def start_operator(self, *, port: int = 0, url_port: int = 0) -> OperatorProcess:
+        """A fresh `vmo run` (profile handlers + MAC webhook); it may run beside others.
+
+        By default it serves the shared webhook port; `port` and `url_port` put it on a port of its
+        own behind something that forwards the advertised `url_port` to it.
+        """
         log = self.logs / f"operator-{len(self.operators):03d}.log"
-        proc = webhook_operator(self.kubeconfig, log, port=self.port)
+        proc = webhook_operator(
+            self.kubeconfig,
+            log,
+            port=port or self.port,
+            url_port=url_port,
+            client_ca=self.plane.webhook_client_ca,
+        )
         self.operators.append(proc)
         return proc.start()
 

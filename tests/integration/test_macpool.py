@@ -10,7 +10,6 @@ from __future__ import annotations
 import base64
 import json
 import math
-import ssl
 import threading
 import uuid
 from collections.abc import Iterator
@@ -43,13 +42,13 @@ from tests.support.vms import (
     delete_vm,
     denial,
     get_vm,
-    vm_body,
     vm_macs,
     vmi_body,
     vmi_macs,
     webhook_operator,
 )
 from tests.support.waiting import eventually
+from tests.support.webhook_calls import admission_review, vm_in
 from vmo_operator.localenv.controlplane import ControlPlane
 from vmo_operator.macpool import mac as macs
 from vmo_operator.macpool.admission_config import CONFIGURATION_NAME
@@ -377,39 +376,15 @@ def _all_committed(pool: MacPool, vms: list[dict[str, Any]]) -> bool:
 
 def test_racing_replicas_never_hand_out_the_same_mac(macpool: MacPool, namespace: str) -> None:
     """Many direct connections to the shared port spread over both replicas' allocators at once."""
-    bundle_pem = _ca_bundle(macpool)
     results: list[str] = []
     lock = threading.Lock()
+    caller = macpool.as_api_server()
 
     def review(n: int) -> None:
-        body = vm_body(f"race-{n}", {"a": None, "b": None})
-        body["metadata"]["namespace"] = namespace
-        request = {
-            "apiVersion": "admission.k8s.io/v1",
-            "kind": "AdmissionReview",
-            "request": {
-                "uid": str(uuid.uuid4()),
-                "operation": "CREATE",
-                "namespace": namespace,
-                "name": f"race-{n}",
-                "kind": {"group": "kubevirt.io", "version": "v1", "kind": "VirtualMachine"},
-                "resource": {"group": "kubevirt.io", "version": "v1", "resource": "virtualmachines"},
-                "userInfo": {"username": "race"},
-                "object": body,
-                "dryRun": False,
-            },
-        }
-        import http.client
-
-        context = ssl.create_default_context(cadata=bundle_pem)
-        connection = http.client.HTTPSConnection("127.0.0.1", macpool.port, context=context, timeout=15)
-        try:
-            connection.request(
-                "POST", "/macpool-mutate-vm", json.dumps(request), {"Content-Type": "application/json"}
-            )
-            answer = json.loads(connection.getresponse().read())["response"]
-        finally:
-            connection.close()
+        request = admission_review("CREATE", vm_in(namespace, f"race-{n}", {"a": None, "b": None}))
+        status, body = caller.post("macpool-mutate-vm", request)
+        answer = body["response"]
+        assert status == 200
         assert answer["allowed"], answer
         ops = json.loads(base64.b64decode(answer["patch"]))
         found = [op["value"] for op in ops if op["path"].endswith("/macAddress")]
@@ -438,16 +413,6 @@ def test_racing_replicas_never_hand_out_the_same_mac(macpool: MacPool, namespace
     )
 
 
-def _ca_bundle(pool: MacPool) -> str:
-    config = client.AdmissionregistrationV1Api(pool.api).read_mutating_webhook_configuration(
-        CONFIGURATION_NAME
-    )
-    assert config.webhooks
-    ca_bundle = config.webhooks[0].client_config.ca_bundle
-    assert ca_bundle is not None
-    return base64.b64decode(ca_bundle).decode()
-
-
 def test_killing_a_replica_mid_burst_duplicates_nothing_and_leaks_nothing(
     macpool: MacPool, namespace: str, tmp_path: Path
 ) -> None:
@@ -469,7 +434,11 @@ def test_killing_a_replica_mid_burst_duplicates_nothing_and_leaks_nothing(
 
     # Bring a replacement up on the same port, as a Deployment would.
     replacement = webhook_operator(
-        victim.kubeconfig, tmp_path / "replacement.log", port=macpool.port, resync_seconds=RESYNC_SECONDS
+        victim.kubeconfig,
+        tmp_path / "replacement.log",
+        port=macpool.port,
+        resync_seconds=RESYNC_SECONDS,
+        client_ca=macpool.client_ca,
     ).start()
     macpool.extra.append(replacement)
 

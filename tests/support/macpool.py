@@ -20,6 +20,7 @@ from tests.support.kube import cluster_uid, manifest
 from tests.support.operator import OperatorProcess, bind_operator_identity
 from tests.support.vms import create_vm, denial, install_vm_api, vm_macs, webhook_operator
 from tests.support.waiting import eventually
+from tests.support.webhook_calls import ClientCertificate, WebhookCaller, api_server_certificate
 from vmo_operator.localenv.controlplane import ControlPlane
 from vmo_operator.localenv.processes import free_port
 from vmo_operator.macpool import duplicates
@@ -45,12 +46,18 @@ class MacPool:
     replicas: list[OperatorProcess]
     port: int
     cluster: tuple[int, int]
+    client_ca: Path  # only a client certificate this CA signed may call the replicas:
+    api_server: ClientCertificate  # the API server's
     scratch: str = ""
     extra: list[OperatorProcess] = field(default_factory=list)
 
     @property
     def custom(self) -> Any:
         return client.CustomObjectsApi(self.api)
+
+    def as_api_server(self) -> WebhookCaller:
+        """Straight to the replicas' shared port, presenting the API server's client certificate."""
+        return WebhookCaller(self.port, self.api_server)
 
     def reservations(self) -> dict[str, Reservation]:
         items = self.custom.list_cluster_custom_object(GROUP, VERSION, PLURAL)["items"]
@@ -185,7 +192,7 @@ def once_duplicates_permitted(create: Callable[[], dict[str, Any]]) -> dict[str,
 def running_macpool(
     control_plane: ControlPlane, api_client: Any, logs: Path, *, mac_pool: dict[str, Any] | None = None
 ) -> Iterator[MacPool]:
-    """Two webhook replicas on one port, answering through the API server, torn down afterwards.
+    """Two webhook replicas on one port, answering only the API server, torn down afterwards.
 
     `mac_pool` is the profile's `spec.macPool` (the release grace period defaults to a short one).
     """
@@ -199,10 +206,24 @@ def running_macpool(
     kubeconfig = bind_operator_identity(control_plane)
     port = free_port()
     replicas = [
-        webhook_operator(kubeconfig, log, port=port, resync_seconds=RESYNC_SECONDS).start()
+        webhook_operator(
+            kubeconfig,
+            log,
+            port=port,
+            resync_seconds=RESYNC_SECONDS,
+            client_ca=control_plane.webhook_client_ca,
+        ).start()
         for log in (logs / "replica-0.log", logs / "replica-1.log")
     ]
-    pool = MacPool(api_client, replicas, port, macs.cluster_octets(uid), scratch)
+    pool = MacPool(
+        api_client,
+        replicas,
+        port,
+        macs.cluster_octets(uid),
+        control_plane.webhook_client_ca,
+        api_server_certificate(control_plane),
+        scratch,
+    )
     try:
         eventually(lambda: admission_ready(pool), timeout=90, what="MAC webhook answering via the API server")
         yield pool

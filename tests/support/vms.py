@@ -180,11 +180,19 @@ def create_with_retry(
 
 
 def webhook_operator(
-    kubeconfig: Path, log_path: Path, *, port: int = 0, resync_seconds: float = 2.0
+    kubeconfig: Path,
+    log_path: Path,
+    *,
+    port: int = 0,
+    resync_seconds: float = 2.0,
+    client_ca: Path | None = None,
+    url_port: int = 0,
 ) -> OperatorProcess:
     """A `vmo run` process that also serves the MAC webhooks by URL on 127.0.0.1:`port`.
 
     Several of them may share one port (SO_REUSEPORT), as replicas behind one Service would.
+    With `client_ca` (the control plane's `webhook_client_ca`) only the API server may call them;
+    with `url_port` the API server dials that port, where something in front forwards to `port`.
     Not started; call `.start()`.
     """
     return OperatorProcess(
@@ -195,6 +203,8 @@ def webhook_operator(
             "--webhook-mode=url",
             "--webhook-host=127.0.0.1",
             f"--webhook-port={port or free_port()}",
+            *([f"--webhook-client-ca={client_ca}"] if client_ca else []),
+            *([f"--webhook-url-port={url_port}"] if url_port else []),
         ],
         env={"VMO_NAMESPACE": OPERATOR_NAMESPACE},
     )
