@@ -63,7 +63,8 @@ case "${1:-up}" in
     echo "==> starting vmo-operator in the background, MAC webhook on 127.0.0.1 (log: $DEMO/operator.log)"
     webhook_port="$($PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
     start_bg "$DEMO/operator.pid" "$DEMO/operator.log" $VMO run --log-format=console --resync-seconds=30 \
-      --metrics-port=0 --webhook-mode=url --webhook-host=127.0.0.1 --webhook-port="$webhook_port"
+      --metrics-port=0 --webhook-mode=url --webhook-host=127.0.0.1 --webhook-port="$webhook_port" \
+      --webhook-client-ca="$DEMO/cluster/pki/webhook-client-ca.crt"
     echo "==> applying examples/vmoprofile.yaml"
     in_ns kubectl apply -f examples/vmoprofile.yaml
     echo "==> starting the REAL snapshot-controller, descheduler and cdi-operator from the Deployments"

@@ -14,6 +14,7 @@ import pytest
 from tests.packaging import tools
 from tests.packaging.tools import Manifest, find, pod_spec, render_chart, render_kustomize
 from tests.support.paths import REPO
+from vmo_operator.macpool import admission_config
 from vmo_operator.operator import rbac
 
 # Labels only Helm adds; the kustomize base leaves them out and is otherwise identical.
@@ -196,6 +197,42 @@ def test_metrics_off_removes_the_listener_service_and_policy_port() -> None:
     assert [rule["ports"][0]["port"] for rule in find(docs, "NetworkPolicy")["spec"]["ingress"]] == [9443]
 
 
+def test_readiness_is_an_https_probe_of_the_admission_path_within_the_webhook_timeout(
+    chart: list[Manifest], base: list[Manifest]
+) -> None:
+    for docs in (chart, base):
+        probe = pod_spec(find(docs, "Deployment"))["containers"][0]["readinessProbe"]
+        assert probe["httpGet"] == {"path": "/readyz", "port": "webhook", "scheme": "HTTPS"}
+        assert probe["timeoutSeconds"] < admission_config.TIMEOUT_SECONDS
+
+
+def test_the_webhook_client_ca_is_mounted_and_named_from_a_secret_or_a_config_map() -> None:
+    for source, volume in (
+        ("secret", {"secret": {"secretName": "apiserver-ca"}}),
+        ("configMap", {"configMap": {"name": "apiserver-ca"}}),
+    ):
+        docs = render_chart(
+            "--set", f"webhook.clientCA.{source}=apiserver-ca", "--set", "webhook.clientCA.key=b.pem"
+        )
+        spec = pod_spec(find(docs, "Deployment"))
+        container = spec["containers"][0]
+        assert "--webhook-client-ca=/etc/vmo/webhook-client-ca/b.pem" in container["args"]
+        mount = {"name": "webhook-client-ca", "mountPath": "/etc/vmo/webhook-client-ca", "readOnly": True}
+        assert mount in container["volumeMounts"]
+        assert {"name": "webhook-client-ca", **volume} in spec["volumes"]
+    default = pod_spec(find(render_chart(), "Deployment"))
+    assert not [arg for arg in default["containers"][0]["args"] if arg.startswith("--webhook-client-ca")]
+    assert [v["name"] for v in default["volumes"]] == ["tmp"]
+
+
+def test_the_webhook_rule_admits_only_the_named_sources() -> None:
+    peers = [{"ipBlock": {"cidr": "10.0.0.0/24"}}]
+    docs = render_chart("--set-json", f"networkPolicy.webhookFrom={json.dumps(peers)}")
+    webhook_rule, metrics_rule = find(docs, "NetworkPolicy")["spec"]["ingress"]
+    assert webhook_rule == {"ports": [{"port": 9443, "protocol": "TCP"}], "from": peers}
+    assert "from" not in metrics_rule
+
+
 def test_webhook_off_drops_service_readiness_and_policy_port() -> None:
     docs = render_chart("--set", "webhook.enabled=false")
     container = pod_spec(find(docs, "Deployment"))["containers"][0]
@@ -259,12 +296,22 @@ def test_kustomize_base_creates_a_restricted_namespace(base: list[Manifest]) -> 
     assert namespace["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
 
 
-def test_example_overlay_changes_image_and_replicas() -> None:
-    deployment = find(render_kustomize(tools.OVERLAY), "Deployment")
+def test_example_overlay_changes_image_and_replicas_and_authenticates_the_api_server() -> None:
+    docs = render_kustomize(tools.OVERLAY)
+    deployment = find(docs, "Deployment")
     assert deployment["spec"]["replicas"] == 3
-    assert (
-        pod_spec(deployment)["containers"][0]["image"] == "registry.example.com/platform/vmo-operator:0.1.0"
-    )
+    container = pod_spec(deployment)["containers"][0]
+    assert container["image"] == "registry.example.com/platform/vmo-operator:0.1.0"
+    # The same client-CA wiring and webhook rule as the chart renders from its values.
+    from_chart = render_chart(
+        "--set", "webhook.clientCA.configMap=vmo-webhook-client-ca",
+        "--set-json", 'networkPolicy.webhookFrom=[{"ipBlock":{"cidr":"10.0.0.0/24"}}]',
+    )  # fmt: skip
+    chart_spec = pod_spec(find(from_chart, "Deployment"))
+    assert container["args"] == chart_spec["containers"][0]["args"]
+    assert container["volumeMounts"] == chart_spec["containers"][0]["volumeMounts"]
+    assert pod_spec(deployment)["volumes"] == chart_spec["volumes"]
+    assert find(docs, "NetworkPolicy")["spec"] == find(from_chart, "NetworkPolicy")["spec"]
 
 
 # ---------------------------------------------------------------------------------- pod security

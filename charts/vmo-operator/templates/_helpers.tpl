@@ -44,3 +44,12 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
 {{- printf "%s:%s" .Values.image.repository $tag -}}
 {{- end -}}
 {{- end -}}
+
+{{/*
+"true" when admission requests must carry a client certificate from webhook.clientCA.
+*/}}
+{{- define "vmo-operator.webhookClientCA" -}}
+{{- if and .Values.webhook.enabled (or .Values.webhook.clientCA.secret .Values.webhook.clientCA.configMap) -}}
+true
+{{- end -}}
+{{- end -}}
