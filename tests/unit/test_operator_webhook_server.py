@@ -11,7 +11,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TypeVar, cast
+from typing import Any, cast
 
 import kopf
 import pytest
@@ -26,7 +26,6 @@ from vmo_operator.macpool import admission_config, certs, reviews
 from vmo_operator.operator.macpool.runtime import AdmissionOptions
 from vmo_operator.operator.macpool.server import AdmissionServer, without_stored_memos
 
-T = TypeVar("T")
 VALIDATE_VM = admission_config.VALIDATE_VM
 
 
@@ -111,8 +110,16 @@ async def serving(credentials: Credentials, admit: kopf.WebhookFn) -> AsyncItera
         await configs.aclose()
 
 
-def run(test: Callable[[], Coroutine[Any, Any, T]]) -> T:
-    return asyncio.run(test())
+def exercise(
+    credentials: Credentials, kopf_: Kopf, calls: Callable[[int], Coroutine[Any, Any, None]]
+) -> None:
+    """Serve `kopf_`'s admission function, run `calls` against the server's port, stop serving."""
+
+    async def main() -> None:
+        async with serving(credentials, kopf_.admit()) as port:
+            await calls(port)
+
+    asyncio.run(main())
 
 
 def allowed(status: int, answer: Any) -> bool:
@@ -132,18 +139,18 @@ def test_updates_leave_no_memo_in_kopf_while_kopfs_own_function_keeps_one_per_ui
     served, direct = Kopf(), Kopf()
     count = 50
 
-    async def test() -> None:
-        async with serving(credentials, served.admit()) as port:
-            caller = WebhookCaller(port, credentials.api_server)
-            for n in range(count):
-                status, answer = await asyncio.to_thread(
-                    caller.post, VALIDATE_VM, update_of(f"vm{n}", f"u{n}")
-                )
-                assert allowed(status, answer), answer
-        for n in range(count):  # what kopf's own server would do with the same reviews
+    async def calls(port: int) -> None:
+        caller = WebhookCaller(port, credentials.api_server)
+        for n in range(count):
+            status, answer = await asyncio.to_thread(caller.post, VALIDATE_VM, update_of(f"vm{n}", f"u{n}"))
+            assert allowed(status, answer), answer
+
+    async def straight_to_kopf() -> None:  # what kopf's own server does with the same reviews
+        for n in range(count):
             await direct.admit()(update_of(f"vm{n}", f"u{n}"), webhook=VALIDATE_VM)  # type: ignore[arg-type]
 
-    run(test)
+    exercise(credentials, served, calls)
+    asyncio.run(straight_to_kopf())
     assert len(served.calls) == len(direct.calls) == count
     assert len(direct.memories._items) == count  # the leak this server closes
     assert served.memories._items == {}
@@ -154,20 +161,19 @@ def test_without_the_api_servers_certificate_a_review_is_refused_before_kopf_see
 ) -> None:
     kopf_ = Kopf()
 
-    async def test() -> None:
-        async with serving(credentials, kopf_.admit()) as port:
-            review = admission_review("CREATE", vm_in("tenant", "forged", {"nic": None}))
-            status, answer = await asyncio.to_thread(WebhookCaller(port).post, VALIDATE_VM, review)
-            assert status == 403, answer
-            with pytest.raises((ssl.SSLError, ConnectionError)):
-                await asyncio.to_thread(WebhookCaller(port, credentials.stranger).post, VALIDATE_VM, review)
-            # The API server's certificate gets through: the refusals above were about the caller.
-            status, answer = await asyncio.to_thread(
-                WebhookCaller(port, credentials.api_server).post, VALIDATE_VM, review
-            )
-            assert allowed(status, answer), answer
+    async def calls(port: int) -> None:
+        review = admission_review("CREATE", vm_in("tenant", "forged", {"nic": None}))
+        status, answer = await asyncio.to_thread(WebhookCaller(port).post, VALIDATE_VM, review)
+        assert status == 403, answer
+        with pytest.raises((ssl.SSLError, ConnectionError)):
+            await asyncio.to_thread(WebhookCaller(port, credentials.stranger).post, VALIDATE_VM, review)
+        # The API server's certificate gets through: the refusals above were about the caller.
+        status, answer = await asyncio.to_thread(
+            WebhookCaller(port, credentials.api_server).post, VALIDATE_VM, review
+        )
+        assert allowed(status, answer), answer
 
-    run(test)
+    exercise(credentials, kopf_, calls)
     assert kopf_.calls == ["forged"]
 
 
@@ -176,22 +182,21 @@ def test_unknown_paths_and_malformed_reviews_are_denied_without_reaching_kopf(
 ) -> None:
     kopf_ = Kopf()
 
-    async def test() -> None:
-        async with serving(credentials, kopf_.admit()) as port:
-            caller = WebhookCaller(port, credentials.api_server)
-            review = admission_review("CREATE", vm_in("tenant", "vm", {"nic": None}))
-            status, answer = await asyncio.to_thread(caller.post, "macpool-anything", review)
-            assert status == 200
-            assert answer["response"]["allowed"] is False
-            assert answer["response"]["status"]["code"] == 404
-            assert answer["response"]["uid"] == review["request"]["uid"]
-            del review["request"]["userInfo"]
-            status, answer = await asyncio.to_thread(caller.post, VALIDATE_VM, review)
-            assert answer["response"]["allowed"] is False, answer
-            status, _ = await asyncio.to_thread(caller.call, "POST", VALIDATE_VM, None)
-            assert status == 400
+    async def calls(port: int) -> None:
+        caller = WebhookCaller(port, credentials.api_server)
+        review = admission_review("CREATE", vm_in("tenant", "vm", {"nic": None}))
+        status, answer = await asyncio.to_thread(caller.post, "macpool-anything", review)
+        assert status == 200
+        assert answer["response"]["allowed"] is False
+        assert answer["response"]["status"]["code"] == 404
+        assert answer["response"]["uid"] == review["request"]["uid"]
+        del review["request"]["userInfo"]
+        status, answer = await asyncio.to_thread(caller.post, VALIDATE_VM, review)
+        assert answer["response"]["allowed"] is False, answer
+        status, _ = await asyncio.to_thread(caller.call, "POST", VALIDATE_VM, None)
+        assert status == 400
 
-    run(test)
+    exercise(credentials, kopf_, calls)
     assert kopf_.calls == []
 
 
@@ -200,16 +205,15 @@ def test_an_update_of_two_large_objects_fits_and_a_larger_body_does_not(credenti
     # Two objects near etcd's default 1.5 MiB request limit: over aiohttp's default 1 MiB in all.
     large = update_of("large", "u1", padding=1_400_000)
 
-    async def test() -> None:
-        async with serving(credentials, kopf_.admit()) as port:
-            caller = WebhookCaller(port, credentials.api_server)
-            status, answer = await asyncio.to_thread(caller.post, VALIDATE_VM, large)
-            assert allowed(status, answer), answer
-            too_large = update_of("huge", "u2", padding=reviews.MAX_REVIEW_BYTES // 2)
-            status, _ = await asyncio.to_thread(caller.post, VALIDATE_VM, too_large)
-            assert status == 413
+    async def calls(port: int) -> None:
+        caller = WebhookCaller(port, credentials.api_server)
+        status, answer = await asyncio.to_thread(caller.post, VALIDATE_VM, large)
+        assert allowed(status, answer), answer
+        too_large = update_of("huge", "u2", padding=reviews.MAX_REVIEW_BYTES // 2)
+        status, _ = await asyncio.to_thread(caller.post, VALIDATE_VM, too_large)
+        assert status == 413
 
-    run(test)
+    exercise(credentials, kopf_, calls)
     assert kopf_.calls == ["large"]
 
 
@@ -218,17 +222,16 @@ def test_readiness_answers_without_a_client_certificate_and_fails_while_admissio
 ) -> None:
     kopf_ = Kopf()
 
-    async def test() -> None:
-        async with serving(credentials, kopf_.admit()) as port:
-            prober = WebhookCaller(port)  # the kubelet presents no certificate
-            assert await asyncio.to_thread(prober.ready) == (200, {"result": "ok"})
-            kopf_.hang = asyncio.Event()
-            try:
-                assert await asyncio.to_thread(prober.ready) == (503, {"result": "failed"})
-            finally:
-                kopf_.hang.set()
+    async def calls(port: int) -> None:
+        prober = WebhookCaller(port)  # the kubelet presents no certificate
+        assert await asyncio.to_thread(prober.ready) == (200, {"result": "ok"})
+        kopf_.hang = asyncio.Event()
+        try:
+            assert await asyncio.to_thread(prober.ready) == (503, {"result": "failed"})
+        finally:
+            kopf_.hang.set()
 
-    run(test)
+    exercise(credentials, kopf_, calls)
     assert kopf_.calls == ["probe", "probe"]
 
 
