@@ -75,8 +75,10 @@ def run_audit(
     grace_seconds: int,
     clock: Callable[[], datetime],
     reconcile: bool = True,
+    workers: int = 1,
 ) -> AuditReport:
-    """One audit round: list, plan, write, summarise. Blocking; run it in a worker thread."""
+    """One audit round: list, plan, write (`workers` at a time), summarise. Blocking: run it in a
+    worker thread."""
     reservations = store.list()  # before the objects: see plan_reconcile
     objects = 0
     carriers: list[Carrier] = []
@@ -98,7 +100,7 @@ def run_audit(
     if reconcile:
         actions = plan_reconcile(reservations, carriers, now=clock(), grace_seconds=grace_seconds)
         if actions:
-            execution = execute(actions, store, now=clock())
+            execution = execute(actions, store, now=clock(), workers=workers)
             reservations = store.list()
     return AuditReport(
         at=clock(),

@@ -47,7 +47,9 @@ def _run(task: Task, deadline: Deadline) -> Outcome:
         return exc
 
 
-def in_turn(tasks: Sequence[Task], *, deadline: Deadline = NO_DEADLINE, undo: Undo = _ignore) -> list[Outcome]:
+def in_turn(
+    tasks: Sequence[Task], *, deadline: Deadline = NO_DEADLINE, undo: Undo = _ignore
+) -> list[Outcome]:
     """The sequential `FanOut`: it runs in the caller's thread, so nothing outlives the call."""
     return [_run(task, deadline) for task in tasks]
 

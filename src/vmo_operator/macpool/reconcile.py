@@ -19,15 +19,20 @@ module compares the two and plans the writes that close the gap:
 
 Planning is pure; `execute()` applies a plan with create-if-absent and resourceVersion-guarded
 writes, so replicas that plan from slightly different snapshots cannot undo each other: the
-loser's write fails and the next round replans from fresh data.
+loser's write fails and the next round replans from fresh data. A round can hold tens of thousands
+of writes (a flood of orphaned reservations expiring together), so `execute()` runs them a bounded
+number at a time in parallel: one write is one API round trip, and in turn 20,000 of them would
+take minutes, during which every other orphan waits past its grace period.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
+from itertools import islice
 from typing import Any
 
 from vmo_operator.macpool import mac as macs
@@ -239,21 +244,43 @@ class ExecutionReport:
     errors: tuple[str, ...] = ()
 
 
-def execute(actions: Iterable[Action], store: ReservationStore, *, now: datetime) -> ExecutionReport:
+# Actions handed to the worker threads at once: enough to keep them busy, few enough that a
+# backlog of 20,000 never sits in memory as 20,000 futures.
+_BATCH = 512
+
+
+def execute(
+    actions: Iterable[Action], store: ReservationStore, *, now: datetime, workers: int = 1
+) -> ExecutionReport:
+    """Apply `actions`, at most `workers` writes at a time; each write is independent of the others."""
+    if workers <= 1:
+        outcomes = [_attempt(action, store, now) for action in actions]
+    else:
+        outcomes = []
+        pending = iter(actions)
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="macpool-gc") as pool:
+            while batch := list(islice(pending, _BATCH)):
+                outcomes.extend(pool.map(lambda action: _attempt(action, store, now), batch))
     applied: dict[str, int] = defaultdict(int)
     conflicts = 0
     errors: list[str] = []
-    for action in actions:
-        try:
-            done = _apply(action, store, now)
-        except Exception as exc:  # one bad object must not stop the rest of the round
-            errors.append(f"{type(action).__name__} {_mac_of(action)}: {exc}")
-            continue
-        if done:
-            applied[type(action).__name__] += 1
+    for kind, outcome in outcomes:
+        if isinstance(outcome, str):
+            errors.append(outcome)
+        elif outcome:
+            applied[kind] += 1
         else:
             conflicts += 1
     return ExecutionReport(dict(applied), conflicts, tuple(errors))
+
+
+def _attempt(action: Action, store: ReservationStore, now: datetime) -> tuple[str, bool | str]:
+    """(action kind, whether it was written); an error message instead when the write failed."""
+    kind = type(action).__name__
+    try:
+        return kind, _apply(action, store, now)
+    except Exception as exc:  # one bad object must not stop the rest of the round
+        return kind, f"{kind} {_mac_of(action)}: {exc}"
 
 
 def _apply(action: Action, store: ReservationStore, now: datetime) -> bool:
