@@ -3,10 +3,11 @@
 A replica needs the reservations for three things: the VM event bookkeeping (which MAC a VM's
 interface has, which MACs a deleted VM held), the namespace quota at admission (how many a
 namespace holds), and the audit's reconcile round. One list-then-watch (`kube.watches`) feeds this
-cache; nothing else keeps a copy. Per reservation it holds one `Reservation` (slots, interned
-kind, namespace, interface and state: about 400 bytes) in a dict keyed by the MAC's integer, plus
-an entry in the holder-UID index, so 50,000 reservations cost tens of MB, not the hundreds that
-kopf's per-object bookkeeping cost (tests/unit/test_macpool_cache.py measures it).
+cache; nothing else keeps a copy. Per reservation it holds one `Reservation` (slots; kind,
+namespace, interface and state interned) in a dict keyed by the MAC's integer, plus an entry in
+the holder-UID index: about 800 bytes, so 50,000 reservations cost some 40 MiB, where kopf's
+indexes and per-object records cost several KiB each (tests/unit/test_macpool_cache.py measures
+it, `make bench` measures a live replica).
 
 The cache may lag the API server by the watch latency. That is safe for every reader: the writes
 planned from it are guarded by resourceVersion, and the quota counts this replica's own
