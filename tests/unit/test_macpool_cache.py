@@ -157,6 +157,55 @@ def test_admissions_in_flight_count_until_they_finish() -> None:
         pass
 
 
+class ApiServer:
+    """What `KubeReservationStore.macs_in_namespace` would answer; counts the lists it serves."""
+
+    def __init__(self, held: dict[str, set[int]]) -> None:
+        self.held = held
+        self.lists = 0
+
+    def macs_in(self, namespace: str) -> set[int]:
+        self.lists += 1
+        return set(self.held.get(namespace, set()))
+
+
+def lagging(api: ApiServer) -> ReservationCache:
+    """A cache that has listed once, before anything was reserved: the watch has not caught up."""
+    cache = ReservationCache(namespace_macs=api.macs_in)
+    cache.begin_listing()
+    cache.end_listing()
+    return cache
+
+
+def test_near_the_limit_the_count_comes_from_the_api_server_not_the_lagging_cache() -> None:
+    """Another replica reserved 60 a moment ago: a sequence of requests still stops at the limit."""
+    api = ApiServer({"ns1": {mac(n).value for n in range(60)}})
+    cache = lagging(api)
+    with pytest.raises(limits.QuotaExceededError) as refused, cache.hold("ns1", [None] * 8, limit=64):
+        pass
+    assert 'namespace "ns1" holds 60' in str(refused.value)
+    with cache.hold("ns1", [None] * 4, limit=64):
+        pass
+
+
+def test_near_the_limit_a_reinvocation_is_not_charged_for_what_it_reserved_itself() -> None:
+    mine = [mac(n) for n in range(60, 64)]
+    api = ApiServer({"ns1": {mac(n).value for n in range(64)}})  # the first call's 4 are in
+    with lagging(api).hold("ns1", mine, limit=64):
+        pass
+
+
+def test_far_from_the_limit_the_cache_is_trusted() -> None:
+    api = ApiServer({})
+    cache = lagging(api)
+    with cache.hold("ns1", [None] * 8, limit=limits.MAX_INTERFACES + 8):
+        pass
+    assert api.lists == 0
+    with cache.hold("ns1", [None] * 8, limit=limits.MAX_INTERFACES + 7):
+        pass
+    assert api.lists == 1
+
+
 def test_quota_cannot_be_counted_before_the_first_listing() -> None:
     with pytest.raises(limits.QuotaUnavailableError) as refused, ReservationCache().hold("ns", [None], 10):
         pass

@@ -10,9 +10,12 @@ indexes and per-object records cost several KiB each (tests/unit/test_macpool_ca
 it, `make bench` measures a live replica).
 
 The cache may lag the API server by the watch latency. That is safe for every reader: the writes
-planned from it are guarded by resourceVersion, and the quota counts this replica's own
-admissions in flight until they finish, so only what other replicas admit within the watch
-latency can overshoot a namespace's limit.
+planned from it are guarded by resourceVersion, and the quota trusts it only far from a limit.
+Within one maximal request (`limits.MAX_INTERFACES`) of a namespace's limit, the quota counts
+that namespace's reservations from the API server itself (`NamespaceMacs`, one label-selected
+list), so a sequence of requests stops exactly at the limit whichever replica serves each. Only
+requests running at the same moment on different replicas can overshoot it, each by what it
+reserves.
 
 Thread-safe: the watch thread writes, admission threads and kopf's loop read.
 """
@@ -20,7 +23,7 @@ Thread-safe: the watch thread writes, admission threads and kopf's loop read.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Any
@@ -29,6 +32,9 @@ from vmo_operator.macpool import limits
 from vmo_operator.macpool import mac as macs
 from vmo_operator.macpool.allocator import ReservationStore
 from vmo_operator.macpool.reservation import Reservation
+
+# The MACs (integers) a namespace holds reservations for, read from the API server.
+NamespaceMacs = Callable[[str], set[int]]
 
 
 def _mac_value_of_name(name: object) -> int | None:
@@ -42,7 +48,8 @@ def _mac_value_of_name(name: object) -> int | None:
 
 
 class ReservationCache:
-    def __init__(self) -> None:
+    def __init__(self, namespace_macs: NamespaceMacs | None = None) -> None:
+        self._namespace_macs = namespace_macs  # None: trust the cache even near a limit
         self._lock = threading.Lock()
         self._by_mac: dict[int, Reservation] = {}
         self._by_holder: dict[str, tuple[int, ...]] = {}  # holder UID -> MAC values
@@ -100,12 +107,7 @@ class ReservationCache:
         reservation = self._by_mac.pop(value, None)
         if reservation is None:
             return
-        namespace = reservation.holder.namespace
-        left = self._per_namespace[namespace] - 1
-        if left:
-            self._per_namespace[namespace] = left
-        else:
-            del self._per_namespace[namespace]
+        _decrement(self._per_namespace, reservation.holder.namespace)
         uid = reservation.holder.uid
         if uid:
             others = tuple(v for v in self._by_holder.get(uid, ()) if v != value)
@@ -153,37 +155,54 @@ class ReservationCache:
 
     @contextmanager
     def hold(self, namespace: str, wanted: Sequence[macs.Mac | None], limit: int) -> Iterator[None]:
-        """Count `wanted` against `namespace` until the block ends (see `limits.NamespaceQuota`).
+        """Count `wanted` against `namespace` while the block runs (see `limits.NamespaceQuota`).
 
         A MAC the namespace already has a reservation for costs nothing more (a webhook
         reinvocation, a claim of its own released MAC); a new or another namespace's MAC costs
-        one, as does each MAC to allocate. If the cache lags, a reservation this request made a
-        moment ago is missing from the count exactly when it is counted as new, so the total is
-        right either way.
+        one, as does each MAC to allocate. Requests admitted by this replica count while they run.
         """
         with self._lock:
             if not self._synced.is_set():
                 raise limits.QuotaUnavailableError(
                     "the MAC allocator is still loading its reservations; retry in a few seconds"
                 )
-            needed = 0
-            for mac in wanted:
-                current = self._by_mac.get(mac.value) if mac is not None else None
-                if current is None or current.holder.namespace != namespace:
-                    needed += 1
             held = self._per_namespace.get(namespace, 0) + self._in_flight.get(namespace, 0)
-            if needed and held + needed > limit:
-                raise limits.QuotaExceededError(limits.quota_message(namespace, held, needed, limit))
-            self._in_flight[namespace] = self._in_flight.get(namespace, 0) + needed
+            needed = _needed(
+                wanted,
+                lambda value: (r := self._by_mac.get(value)) is not None and r.holder.namespace == namespace,
+            )
+            near = held + needed > limit - limits.MAX_INTERFACES
+            if not near or self._namespace_macs is None:
+                self._admit(namespace, held, needed, limit)
+        if near and self._namespace_macs is not None:
+            # The cache may miss what another replica reserved a moment ago: ask the API server.
+            fresh = self._namespace_macs(namespace)
+            needed = _needed(wanted, fresh.__contains__)
+            with self._lock:
+                self._admit(namespace, len(fresh) + self._in_flight.get(namespace, 0), needed, limit)
         try:
             yield
         finally:
             with self._lock:
-                left = self._in_flight[namespace] - needed
-                if left:
-                    self._in_flight[namespace] = left
-                else:
-                    del self._in_flight[namespace]
+                _decrement(self._in_flight, namespace, needed)
+
+    def _admit(self, namespace: str, held: int, needed: int, limit: int) -> None:
+        if needed and held + needed > limit:
+            raise limits.QuotaExceededError(limits.quota_message(namespace, held, needed, limit))
+        self._in_flight[namespace] = self._in_flight.get(namespace, 0) + needed
+
+
+def _needed(wanted: Sequence[macs.Mac | None], held: Callable[[int], bool]) -> int:
+    """How many of `wanted` would be new to the namespace (`held` says which MACs it has)."""
+    return sum(1 for mac in wanted if mac is None or not held(mac.value))
+
+
+def _decrement(counts: dict[str, int], key: str, by: int = 1) -> None:
+    left = counts.get(key, 0) - by
+    if left > 0:
+        counts[key] = left
+    else:
+        counts.pop(key, None)
 
 
 class CacheListedStore:

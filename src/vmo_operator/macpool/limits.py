@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any, Protocol
 
 from vmo_operator.macpool import mac as macs
@@ -104,6 +104,15 @@ class NamespaceQuota(Protocol):
     ) -> AbstractContextManager[None]:
         """Count `wanted` (a MAC to claim, or None for one to allocate) against the namespace for
         the duration of the block; raises `QuotaError` on entry when they do not fit."""
+
+
+def hold(
+    quota: NamespaceQuota | None, namespace: str, wanted: Sequence[macs.Mac | None], limit: int
+) -> AbstractContextManager[None]:
+    """`quota.hold(...)`, or a block that counts nothing when there is no quota or nothing wanted."""
+    if quota is None or not wanted:
+        return nullcontext()
+    return quota.hold(namespace, wanted, limit)
 
 
 def quota_message(namespace: str, held: int, needed: int, limit: int) -> str:

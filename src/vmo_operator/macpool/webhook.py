@@ -23,7 +23,6 @@ names. A VMI is left alone only when the VM its ownerReference names really star
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from contextlib import nullcontext
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal, TypedDict
 
@@ -353,7 +352,7 @@ def _reserve(
     fan_out = ctx.fan_out if not request.dry_run else in_turn
     quota = ctx.settings.max_reservations_per_namespace
     try:
-        with ctx.quota.hold(request.namespace, wanted, quota) if ctx.quota and wanted else nullcontext():
+        with limits.hold(ctx.quota, request.namespace, wanted, quota):
             outcomes = fan_out([task for _, task in work], deadline=ctx.deadline, undo=allocator.revert)
     except limits.QuotaError as exc:
         return Denied(str(exc), code=exc.code)

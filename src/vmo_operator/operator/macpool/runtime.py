@@ -162,7 +162,8 @@ class MacPoolRuntime:
         self.source = KubeObjectSource(api_client)
         self.access = KubeAccessReviews(api_client, duplicates.AnswerCache(time.monotonic))
         self.allocator = Allocator(self.store)
-        self.reservations = ReservationCache()
+        self.reservations = ReservationCache(namespace_macs=self.store.macs_in_namespace)
+        metrics.cached.set_function(lambda: len(self.reservations))
         # What the audit lists from: the cache, once synced; its writes go to the API server.
         self.audit_store = CacheListedStore(self.store, self.reservations)
         self.reservation_watcher: ListWatcher | None = None
