@@ -55,7 +55,6 @@ async def run(runtime: MacPoolRuntime, serving: Serving) -> None:
             await ensure_webhook_configurations(runtime, serving)
             leader = runtime.gc_leader
             metrics.gc_leader.set(1 if leader else 0)
-            metrics.cached.set(len(runtime.reservations))
             if leader and now >= next_audit:
                 await _audit_round(runtime, serving)
                 last_audit = time.monotonic()
@@ -104,6 +103,7 @@ async def _audit_round(runtime: MacPoolRuntime, serving: Serving) -> None:
     if view is None:
         return
     metrics = runtime.metrics
+    started = time.monotonic()
     report = await runtime.in_thread(
         lambda: audit.run_audit(
             runtime.audit_store,
@@ -117,6 +117,7 @@ async def _audit_round(runtime: MacPoolRuntime, serving: Serving) -> None:
     )
     runtime.health.last_report = report
     metrics.audits.inc()
+    metrics.audit_seconds.set(time.monotonic() - started)
     metrics.collisions.set(len(report.collisions))
     metrics.allocated.set(report.usage.allocated)
     for prefix, free in report.usage.free_per_prefix.items():
