@@ -44,7 +44,7 @@ def _valid_macs(vm: dict[str, Any]) -> list[macs.Mac]:
     return [m for m in found if isinstance(m, macs.Mac)]
 
 
-def _answers(api: Any, namespace: str) -> bool:
+def answers(api: Any, namespace: str) -> bool:
     vm = create_vm(api, namespace, "probe", {"nic": None}, dry_run=True)
     return bool(_valid_macs(vm))
 
@@ -91,7 +91,7 @@ def webhook_rows(bench: Bench) -> list[Row]:
     _namespace(api, "lat-on")
     _namespace(api, "lat-off", {NAMESPACE_OPT_OUT_LABEL: NAMESPACE_OPT_OUT_VALUE})  # webhook not called
     _namespace(api, "tput")
-    eventually(lambda: _answers(api, "lat-on"), timeout=120, what="MAC webhook answering")
+    eventually(lambda: answers(api, "lat-on"), timeout=120, what="MAC webhook answering")
 
     def timed_create(namespace: str, name: str) -> tuple[float, dict[str, Any]]:
         started = time.perf_counter()
