@@ -13,16 +13,15 @@ import contextlib
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime
 from typing import Any
 
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from bench.core import Bench, Row, rss_mb
+from bench.core import Bench, Row, create_shedding_load, rss_mb
 from bench.macpool import answers
 from tests.support.kube import PROFILE, manifest
-from tests.support.macpool import PROFILE_NAME, put_profile
+from tests.support.macpool import PROFILE_NAME, orphan, put_profile
 from tests.support.operator import OperatorProcess
 from tests.support.vms import install_vm_api
 from tests.support.waiting import eventually
@@ -33,8 +32,6 @@ from vmo_operator.macpool.reservation import (
     PLURAL,
     STATE_LABEL,
     VERSION,
-    Holder,
-    Reservation,
 )
 
 ORPHANS = 20_000
@@ -49,26 +46,13 @@ def _mac(block: int, n: int) -> macs.Mac:
     return macs.Mac.of([0x0E, 0xF0 | block, n >> 24 & 0xFF, n >> 16 & 0xFF, n >> 8 & 0xFF, n & 0xFF])
 
 
-def _orphan(mac: macs.Mac, namespace: str, n: int) -> dict[str, Any]:
-    holder = Holder("VirtualMachine", namespace, f"never-{n}", claim=uuid.uuid4().hex[:16])
-    return Reservation(mac, holder, "nic0", "Pending", datetime.now(UTC)).to_object()
-
-
 def _write_orphans(bench: Bench, namespace: str, block: int, count: int) -> float:
     """`count` Pending orphans for `namespace`; the seconds it took."""
     custom = client.CustomObjectsApi(bench.pool(WRITERS + 4))
 
     def put(n: int) -> None:
-        body = _orphan(_mac(block, n), namespace, n)
-        for _attempt in range(5):  # the API server may shed load (429) under the burst
-            try:
-                custom.create_cluster_custom_object(GROUP, VERSION, PLURAL, body)
-                return
-            except ApiException as exc:
-                if exc.status == 409:
-                    return
-                if exc.status not in (429, 500, 503, 504):
-                    raise
+        body = orphan(_mac(block, n), namespace, n)
+        create_shedding_load(lambda: custom.create_cluster_custom_object(GROUP, VERSION, PLURAL, body))
 
     started = time.monotonic()
     with ThreadPoolExecutor(WRITERS) as executor:
@@ -125,7 +109,7 @@ def gc_rows(bench: Bench) -> list[Row]:
     backlog_due = time.monotonic() + GC_GRACE_SECONDS  # the last of them expires about now + grace
     late = _mac(0x1, 0)  # an unrelated orphan, written behind the backlog
     custom = client.CustomObjectsApi(api)
-    custom.create_cluster_custom_object(GROUP, VERSION, PLURAL, _orphan(late, namespace, ORPHANS))
+    custom.create_cluster_custom_object(GROUP, VERSION, PLURAL, orphan(late, namespace, ORPHANS))
     late_due = time.monotonic() + GC_GRACE_SECONDS
 
     def late_released() -> float | None:

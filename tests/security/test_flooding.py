@@ -10,20 +10,26 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 from kubernetes.client.exceptions import ApiException
 
 from tests.security.conftest import NAMESPACE_QUOTA
-from tests.support.macpool import MacPool
+from tests.support.macpool import MacPool, orphan
 from tests.support.tenants import Tenant
 from tests.support.vms import VM_API, create_vm, denial, vm_macs
 from tests.support.waiting import eventually
 from vmo_operator.macpool import mac as macs
 from vmo_operator.macpool.limits import MAX_INTERFACES, PROFILE_FIELD
-from vmo_operator.macpool.reservation import GROUP, PLURAL, VERSION, Holder, Reservation
+from vmo_operator.macpool.reservation import (
+    GROUP,
+    HOLDER_NAMESPACE_LABEL,
+    PLURAL,
+    STATE_LABEL,
+    VERSION,
+    Reservation,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -163,11 +169,16 @@ def test_creates_failing_after_admission_cost_at_most_the_quota_and_are_collecte
 # ---- garbage collection of a backlog ------------------------------------------------------------
 
 
-def orphan(n: int, namespace: str) -> dict[str, Any]:
-    """A Pending reservation no object will ever carry, as a failed create leaves behind."""
-    mac = macs.Mac.of([0x0E, 0xF1, 0x00, n >> 16 & 0xFF, n >> 8 & 0xFF, n & 0xFF])
-    holder = Holder("VirtualMachine", namespace, f"never-{n}", claim=uuid.uuid4().hex[:16])
-    return Reservation(mac, holder, "nic0", "Pending", datetime.now(UTC)).to_object()
+def orphan_mac(n: int) -> macs.Mac:
+    return macs.Mac.of([0x0E, 0xF1, 0x00, n >> 16 & 0xFF, n >> 8 & 0xFF, n & 0xFF])
+
+
+def reservations_of(pool: MacPool, namespace: str, state: str = "") -> int:
+    """How many reservations `namespace` holds (in `state`), filtered by the API server."""
+    selector = f"{HOLDER_NAMESPACE_LABEL}={namespace}" + (f",{STATE_LABEL}={state}" if state else "")
+    return len(
+        pool.custom.list_cluster_custom_object(GROUP, VERSION, PLURAL, label_selector=selector)["items"]
+    )
 
 
 def test_a_backlog_of_thousands_of_orphans_is_collected_and_a_later_orphan_too(macpool: MacPool) -> None:
@@ -175,20 +186,23 @@ def test_a_backlog_of_thousands_of_orphans_is_collected_and_a_later_orphan_too(m
     namespace = f"orphans-{uuid.uuid4().hex[:6]}"
 
     def put(n: int) -> None:
-        macpool.custom.create_cluster_custom_object(GROUP, VERSION, PLURAL, orphan(n, namespace))
+        macpool.custom.create_cluster_custom_object(
+            GROUP, VERSION, PLURAL, orphan(orphan_mac(n), namespace, n)
+        )
 
     with ThreadPoolExecutor(16) as pool:
         list(pool.map(put, range(ORPHANS)))
     put(ORPHANS)  # one more, behind the backlog
-    last = macs.Mac.of([0x0E, 0xF1, 0x00, ORPHANS >> 16 & 0xFF, ORPHANS >> 8 & 0xFF, ORPHANS & 0xFF])
+    last = orphan_mac(ORPHANS)
+    assert reservations_of(macpool, namespace) == ORPHANS + 1
     eventually(
-        lambda: not any(r.state == "Pending" for r in held_in(macpool, namespace)),
+        lambda: reservations_of(macpool, namespace, "Pending") == 0,
         timeout=180,
         interval=1,
         what=f"{ORPHANS + 1} orphaned Pending reservations released",
     )
     eventually(
-        lambda: held_in(macpool, namespace) == [],
+        lambda: reservations_of(macpool, namespace) == 0,
         timeout=180,
         interval=1,
         what="their tombstones deleted after the quarantine",

@@ -10,6 +10,7 @@ import re
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +27,7 @@ from vmo_operator.localenv.processes import free_port
 from vmo_operator.macpool import duplicates
 from vmo_operator.macpool import mac as macs
 from vmo_operator.macpool.admission_config import CONFIGURATION_NAME
-from vmo_operator.macpool.reservation import GROUP, PLURAL, VERSION, Reservation
+from vmo_operator.macpool.reservation import GROUP, PLURAL, VERSION, Holder, Reservation
 
 PROFILE = ("vmo.dev", "v1alpha1", "vmoprofiles")
 PROFILE_NAME = "macpool-test"
@@ -154,6 +155,13 @@ def release_grace(pool: MacPool, seconds: int) -> Iterator[None]:
         yield
     finally:
         use(GRACE_SECONDS)
+
+
+def orphan(mac: macs.Mac, namespace: str, n: int) -> dict[str, Any]:
+    """A Pending reservation, reserved now, that no object will ever carry: what a create that
+    failed after admission leaves behind."""
+    holder = Holder("VirtualMachine", namespace, f"never-{n}", claim=uuid.uuid4().hex[:16])
+    return Reservation(mac, holder, "nic0", "Pending", datetime.now(UTC)).to_object()
 
 
 def committed_to(pool: MacPool, mac: str, uid: str) -> bool:
