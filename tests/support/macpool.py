@@ -239,23 +239,25 @@ def running_macpool(
         # Remove the profile while replicas still run, so its finalizer is handled by them and
         # no later test inherits a half-deleted profile.
         custom = client.CustomObjectsApi(api_client)
-        with contextlib.suppress(ApiException):
-            custom.delete_cluster_custom_object(*PROFILE, PROFILE_NAME)
-        eventually(
-            lambda: (
-                PROFILE_NAME
-                not in {
-                    p["metadata"]["name"]
-                    for p in manifest(custom.list_cluster_custom_object(*PROFILE))["items"]
-                }
-            ),
-            timeout=60,
-            what="test profile removed",
-        )
-        for replica in [*pool.replicas, *pool.extra]:
-            replica.stop()
-        for replica in [*pool.replicas, *pool.extra]:
-            print(f"\n--- {replica.log_path.name} ---\n{replica.log_tail()}")
+        try:
+            with contextlib.suppress(ApiException):
+                custom.delete_cluster_custom_object(*PROFILE, PROFILE_NAME)
+            eventually(
+                lambda: (
+                    PROFILE_NAME
+                    not in {
+                        p["metadata"]["name"]
+                        for p in manifest(custom.list_cluster_custom_object(*PROFILE))["items"]
+                    }
+                ),
+                timeout=60,
+                what="test profile removed",
+            )
+        finally:  # even when that failed: replicas left running outlive the control plane
+            for replica in [*pool.replicas, *pool.extra]:
+                replica.stop()
+            for replica in [*pool.replicas, *pool.extra]:
+                print(f"\n--- {replica.log_path.name} ---\n{replica.log_tail()}")
         admission = client.AdmissionregistrationV1Api(api_client)
         with contextlib.suppress(ApiException):
             admission.delete_mutating_webhook_configuration(CONFIGURATION_NAME)
