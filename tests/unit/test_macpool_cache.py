@@ -17,7 +17,7 @@ import pytest
 import yaml
 
 from tests.unit.macpool_fakes import MemoryReservationStore
-from tests.unit.test_macpool_webhook import context, vm
+from tests.unit.macpool_objects import context, vm
 from vmo_operator.macpool import audit, limits
 from vmo_operator.macpool import mac as macs
 from vmo_operator.macpool.cache import CacheListedStore, ReservationCache

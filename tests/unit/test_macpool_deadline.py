@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 import pytest
 
 from tests.unit.macpool_fakes import MemoryReservationStore
-from tests.unit.test_macpool_webhook import context, vm
+from tests.unit.macpool_objects import context, vm
 from vmo_operator.macpool import mac as macs
 from vmo_operator.macpool.allocator import Allocator, Claimed
 from vmo_operator.macpool.deadline import NO_DEADLINE, Deadline, DeadlineExceededError

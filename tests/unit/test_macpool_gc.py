@@ -8,12 +8,13 @@ never more at once than the bound.
 from __future__ import annotations
 
 import threading
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from tests.unit.macpool_fakes import MemoryReservationStore
 from vmo_operator.macpool import mac as macs
 from vmo_operator.macpool.audit import run_audit
-from vmo_operator.macpool.reconcile import plan_reconcile
+from vmo_operator.macpool.reconcile import carriers_of, execute, plan_reconcile
 from vmo_operator.macpool.reservation import Holder, Reservation
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -84,3 +85,40 @@ def test_orphans_still_in_their_grace_period_are_left_alone() -> None:
     for n in range(10):
         store.put(orphan(n))
     assert plan_reconcile(store.list(), [], now=T0 + timedelta(seconds=GRACE - 1), grace_seconds=GRACE) == []
+
+
+def test_a_round_over_its_limit_writes_the_most_urgent_first_and_defers_the_rest() -> None:
+    """Live VMs' MACs first, then orphans oldest first; tombstones, which only free a MAC, last."""
+    store = MemoryReservationStore()
+    carried = Reservation(
+        macs.Mac(0x02_12_34_00_01_00), Holder("VirtualMachine", "ns", "vm", "uid"), "nic", "Pending", T0
+    )
+    store.put(carried)
+    young, old = orphan(1), replace(orphan(2), reserved_at=T0 - timedelta(seconds=30))
+    store.put(young)
+    store.put(old)
+    tombstone = replace(orphan(3), state="Released", released_at=T0 - timedelta(seconds=2 * GRACE))
+    store.put(tombstone)
+    vm = {
+        "metadata": {"name": "vm", "namespace": "ns", "uid": "uid"},
+        "spec": {
+            "template": {
+                "spec": {
+                    "domain": {"devices": {"interfaces": [{"name": "nic", "macAddress": str(carried.mac)}]}}
+                }
+            }
+        },
+    }
+    actions = plan_reconcile(
+        store.list(),
+        carriers_of("VirtualMachine", vm),
+        now=T0 + timedelta(seconds=GRACE),
+        grace_seconds=GRACE,
+    )
+    assert sorted(type(a).__name__ for a in actions) == ["Commit", "Delete", "Release", "Release"]
+    report = execute(actions, store, now=T0 + timedelta(seconds=GRACE), limit=2)
+    assert report.applied == {"Commit": 1, "Release": 1}
+    assert report.deferred == 2
+    assert store.stored(old.mac).state == "Released"  # the older orphan went first
+    assert store.stored(young.mac).state == "Pending"
+    assert store.stored(tombstone.mac).state == "Released"  # still there: deleting it can wait

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from tests.unit.macpool_fakes import MemoryReservationStore
-from tests.unit.test_macpool_webhook import context, vm
+from tests.unit.macpool_objects import context, vm
 from vmo_operator.macpool.limits import MAX_INTERFACES, name_problem, precheck
 from vmo_operator.macpool.webhook import AdmissionRequest, Allowed, Denied, mutate, validate
 

@@ -251,6 +251,7 @@ class ExecutionReport:
     applied: Mapping[str, int] = field(default_factory=dict)  # action kind -> successful writes
     conflicts: int = 0  # writes refused because somebody else changed the object first
     errors: tuple[str, ...] = ()
+    deferred: int = 0  # planned writes left for the next round (over `execute`'s limit)
 
 
 # Actions handed to the worker threads at once: enough to keep them busy, few enough that a
@@ -259,9 +260,21 @@ _BATCH = 512
 
 
 def execute(
-    actions: Iterable[Action], store: ReservationStore, *, now: datetime, workers: int = 1
+    actions: Iterable[Action],
+    store: ReservationStore,
+    *,
+    now: datetime,
+    workers: int = 1,
+    limit: int | None = None,
 ) -> ExecutionReport:
-    """Apply `actions`, at most `workers` writes at a time; each write is independent of the others."""
+    """Apply the `limit` most urgent of `actions` (`urgency`), at most `workers` writes at a time;
+    each write is independent of the others.
+
+    A limit keeps one round short under a backlog, so what comes due meanwhile (an unrelated
+    orphan) is planned again within seconds instead of waiting behind tens of thousands of writes.
+    """
+    ordered = sorted(actions, key=urgency)
+    actions, deferred = ordered[:limit], max(len(ordered) - (limit or len(ordered)), 0)
     if workers <= 1:
         outcomes = [_attempt(action, store, now) for action in actions]
     else:
@@ -280,7 +293,19 @@ def execute(
             applied[kind] += 1
         else:
             conflicts += 1
-    return ExecutionReport(dict(applied), conflicts, tuple(errors))
+    return ExecutionReport(dict(applied), conflicts, tuple(errors), deferred)
+
+
+def urgency(action: Action) -> tuple[int, float]:
+    """Most urgent first: the MACs objects carry (Commit, Adopt: a live VM's MAC must be held), then
+    what nobody carries (Release, the oldest reservation first: orphans of failed creates and MACs
+    let go), then tombstones whose quarantine is over (Delete: that only makes a MAC allocatable)."""
+    if isinstance(action, Commit | Adopt):
+        return (0, 0.0)
+    if isinstance(action, Release):
+        return (1, action.reservation.reserved_at.timestamp())
+    released = action.reservation.released_at or action.reservation.reserved_at
+    return (2, released.timestamp())
 
 
 def _attempt(action: Action, store: ReservationStore, now: datetime) -> tuple[str, bool | str]:
