@@ -15,7 +15,7 @@ from tests.support.paths import REPO
 from vmo_operator.components import registry, vmroles
 from vmo_operator.components.base import workload_kinds
 from vmo_operator.macpool import duplicates
-from vmo_operator.operator import rbac
+from vmo_operator.operator import packaged, rbac
 
 Permission = tuple[str, str, str]  # (apiGroup, resource, verb)
 
@@ -41,9 +41,9 @@ def test_generated_rbac_files_are_current() -> None:
 def test_staleness_check_notices_an_edited_file(tmp_path: Path) -> None:
     assert rbac.main(["--write", "--root", str(tmp_path)]) == 0
     assert rbac.stale_files(tmp_path) == []
-    target = tmp_path / rbac.KUSTOMIZE / "clusterrole.yaml"
+    target = tmp_path / packaged.KUSTOMIZE / "clusterrole.yaml"
     target.write_text(target.read_text().replace("- escalate\n", ""))
-    assert rbac.stale_files(tmp_path) == [rbac.KUSTOMIZE / "clusterrole.yaml"]
+    assert rbac.stale_files(tmp_path) == [packaged.KUSTOMIZE / "clusterrole.yaml"]
     assert rbac.main(["--check", "--root", str(tmp_path)]) == 1
 
 
@@ -141,9 +141,9 @@ def test_secrets_are_granted_only_in_the_operator_namespace() -> None:
     assert not any(group == "coordination.k8s.io" for group, _, _ in local)
 
 
-def test_rules_are_compacted_one_per_group_and_verb_set() -> None:
+def test_rules_are_compacted_one_per_group_verb_set_and_names() -> None:
     rules = rbac.cluster_role_rules()
-    keys = [(tuple(r["apiGroups"]), tuple(r["verbs"])) for r in rules]
+    keys = [(tuple(r["apiGroups"]), tuple(r["verbs"]), tuple(r.get("resourceNames", ()))) for r in rules]
     assert len(keys) == len(set(keys))
     assert all(len(r["apiGroups"]) == 1 for r in rules)
     assert rbac.cluster_role_rules() == rules  # deterministic
