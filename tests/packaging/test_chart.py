@@ -138,8 +138,26 @@ def test_disruption_budget_and_network_policy(chart: list[Manifest]) -> None:
     assert pdb == {"minAvailable": 1, "selector": {"matchLabels": selector}}
     policy = find(chart, "NetworkPolicy")["spec"]
     assert policy["podSelector"]["matchLabels"] == selector
-    assert policy["policyTypes"] == ["Ingress"]
+    assert policy["policyTypes"] == ["Ingress", "Egress"]
     assert [rule["ports"][0]["port"] for rule in policy["ingress"]] == [9443, 8080]
+
+
+def test_egress_reaches_only_the_api_server_and_dns(chart: list[Manifest]) -> None:
+    api_server, dns = find(chart, "NetworkPolicy")["spec"]["egress"]
+    # By default any address on the API server's ports: its address is not known in general.
+    assert api_server == {"ports": [{"port": 443, "protocol": "TCP"}, {"port": 6443, "protocol": "TCP"}]}
+    assert dns["to"] == [
+        {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "kube-system"}}}
+    ]
+    assert {p["port"] for p in dns["ports"]} == {53}
+    narrowed = render_chart(
+        "--set-json", 'networkPolicy.egress.apiServerCIDRs=["10.0.0.10/32"]',
+        "--set-json", "networkPolicy.egress.apiServerPorts=[6443]",
+        "--set", "networkPolicy.egress.dns=false",
+    )  # fmt: skip
+    assert find(narrowed, "NetworkPolicy")["spec"]["egress"] == [
+        {"ports": [{"port": 6443, "protocol": "TCP"}], "to": [{"ipBlock": {"cidr": "10.0.0.10/32"}}]}
+    ]
 
 
 def test_nothing_in_the_chart_carries_the_operators_own_managed_by_label(chart: list[Manifest]) -> None:
