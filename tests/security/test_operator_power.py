@@ -21,6 +21,7 @@ import yaml
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
+from tests.support.kube import status_body
 from tests.support.operator import OPERATOR_NAMESPACE, OPERATOR_SERVICE_ACCOUNT, bind_operator_identity
 from tests.support.paths import REPO
 from tests.support.tenants import Tenant
@@ -51,9 +52,16 @@ NOT_OURS = "changes only the"
 
 
 @pytest.fixture(scope="module")
-def operator_identity(control_plane: ControlPlane) -> Iterator[KubeClient]:
+def operator_api(control_plane: ControlPlane) -> Iterator[Any]:
+    """An ApiClient that authenticates as the operator's ServiceAccount."""
     api = connect_kubeconfig(bind_operator_identity(control_plane))
-    kube = KubeClient(api, field_manager="vmo-operator")
+    yield api
+    api.close()
+
+
+@pytest.fixture(scope="module")
+def operator_identity(operator_api: Any) -> KubeClient:
+    kube = KubeClient(operator_api, field_manager="vmo-operator")
     # Bindings reach the authorizer through a watch: wait until the role is in effect, or every
     # refusal below could be the binding's absence rather than the rule under test.
     eventually(
@@ -61,8 +69,7 @@ def operator_identity(control_plane: ControlPlane) -> Iterator[KubeClient]:
         timeout=30,
         what="the operator's ClusterRole in effect",
     )
-    yield kube
-    api.close()
+    return kube
 
 
 @pytest.fixture
@@ -137,6 +144,21 @@ def _unique(prefix: str) -> str:
 
 
 # ------------------------------------------------------------------------------- RBAC escalation
+
+
+def test_an_apply_is_authorized_by_name_and_a_post_is_not(
+    operator_identity: KubeClient, operator_api: Any
+) -> None:
+    """Why names work at all: a server-side apply that creates is authorized as `patch` and `create`
+    on the object's name, while a POST carries no name in the request, so a `create` granted only
+    for named objects refuses it. The operator writes operand objects by apply only."""
+    role = _cluster_role("kubevirt-operator", [])
+    operator_identity.apply(kinds.CLUSTER_ROLE, role, dry_run=True)
+    body = client.V1ClusterRole.model_validate(role)
+    with pytest.raises(ApiException) as posted:
+        client.RbacAuthorizationV1Api(operator_api).create_cluster_role(body, dry_run="All")
+    assert posted.value.status == 403
+    assert 'cannot create resource "clusterroles"' in status_body(posted.value)["message"]
 
 
 def test_it_cannot_create_a_new_cluster_role_granting_everything(operator_identity: KubeClient) -> None:
