@@ -130,7 +130,7 @@ def test_the_ca_is_short_lived_and_can_sign_only_for_the_webhook_names(tmp_path:
     rogue = certs.CertBundle(
         bundle.ca, certs.issue_serving(bundle.ca, ["kubernetes.default.svc"], now=now), bundle.trusted
     )
-    with pytest.raises(ssl.SSLCertVerificationError, match="constraint|permitted"):
+    with pytest.raises(ssl.SSLCertVerificationError, match=r"constraint|permitted"):
         handshake(rogue, tmp_path, "kubernetes.default.svc")
 
 
