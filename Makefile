@@ -173,6 +173,18 @@ constraints: ## Regenerate constraints.txt (runtime pins, transitive) from a fre
 	{ sed -n '1,3p' constraints.txt; .venv-constraints/bin/pip freeze --exclude vmo-operator --exclude pip; } > constraints.new
 	mv constraints.new constraints.txt && rm -rf .venv-constraints
 
+# The build backend the image builds the project with; pinned here and hashed in requirements.lock.
+BUILD_BACKEND := setuptools==84.2.1 wheel==0.48.0
+
+.PHONY: lock
+lock: ## Regenerate requirements.lock (constraints.txt + build backend, with every file's hash) from PyPI
+	rm -rf .venv-lock && $(PYTHON) -m venv .venv-lock && .venv-lock/bin/pip install --quiet pip-tools==7.6.2
+	{ grep -v '^#' constraints.txt; printf '%s\n' $(BUILD_BACKEND); } > .venv-lock/requirements.in
+	env -u PIP_FIND_LINKS .venv-lock/bin/pip-compile --quiet --generate-hashes --allow-unsafe --no-strip-extras \
+	  --no-header --no-annotate --no-emit-find-links -o .venv-lock/requirements.txt .venv-lock/requirements.in
+	{ sed -n '1,4p' requirements.lock; cat .venv-lock/requirements.txt; } > requirements.lock.new
+	mv requirements.lock.new requirements.lock && rm -rf .venv-lock
+
 .PHONY: chart-crds
 chart-crds: crds ## Same as crds (kept for habit)
 

@@ -259,11 +259,17 @@ class KubeClient:
         finally:
             response.response.release_conn()
 
-    def apply(self, kind: Kind, obj: Manifest) -> Manifest:
-        """Server-side apply under our field manager, taking ownership of the fields we render."""
+    def apply(self, kind: Kind, obj: Manifest, *, dry_run: bool = False) -> Manifest:
+        """Server-side apply under our field manager, taking ownership of the fields we render.
+
+        Always a PATCH on the object's own path, so the API server authorizes it, creating or not,
+        with the object's name: the operator's RBAC names the objects it may write (operator/rbac).
+        """
         meta = obj["metadata"]
         path = kind_path(kind, meta.get("namespace", ""), meta["name"])
         query = [("fieldManager", self.field_manager), ("force", "true")]
+        if dry_run:
+            query.append(("dryRun", "All"))
         result: Manifest = self._call(
             "apply", "PATCH", path, query=query, body=obj, content_type="application/apply-patch+yaml"
         )

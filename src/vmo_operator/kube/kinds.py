@@ -70,6 +70,18 @@ VALIDATING_WEBHOOK_CONFIGURATION = Kind(
     "validatingwebhookconfigurations",
     namespaced=False,
 )
+VALIDATING_ADMISSION_POLICY = Kind(
+    "admissionregistration.k8s.io/v1",
+    "ValidatingAdmissionPolicy",
+    "validatingadmissionpolicies",
+    namespaced=False,
+)
+VALIDATING_ADMISSION_POLICY_BINDING = Kind(
+    "admissionregistration.k8s.io/v1",
+    "ValidatingAdmissionPolicyBinding",
+    "validatingadmissionpolicybindings",
+    namespaced=False,
+)
 
 KUBEVIRT = Kind("kubevirt.io/v1", "KubeVirt", "kubevirts", namespaced=True)
 CDI = Kind("cdi.kubevirt.io/v1beta1", "CDI", "cdis", namespaced=False)
