@@ -28,6 +28,7 @@ from vmo_operator.engine.apply import ApplyResult
 from vmo_operator.engine.conditions import ConditionSpec, set_conditions
 from vmo_operator.kube import kinds, watches
 from vmo_operator.kube.client import KubeClient, KubeError
+from vmo_operator.kube.events import Recorder
 from vmo_operator.kube.kinds import Kind
 from vmo_operator.kube.objects import MANAGED_BY_LABEL, MANAGED_BY_VALUE, MANAGED_SELECTOR, PROFILE_LABEL
 from vmo_operator.operator.config import OperatorConfig
@@ -41,10 +42,17 @@ log = structlog.get_logger("vmo.profile")
 class Runtime:
     """Process-wide state shared by the handlers: the client, config, metrics and wake-up signals."""
 
-    def __init__(self, kube: KubeClient, config: OperatorConfig, metrics: ProfileMetrics) -> None:
+    def __init__(
+        self,
+        kube: KubeClient,
+        config: OperatorConfig,
+        metrics: ProfileMetrics,
+        events: Recorder | None = None,
+    ) -> None:
         self.kube = kube
         self.config = config
         self.metrics = metrics
+        self.events = events or Recorder(kube)
         self._wakeups: dict[str, asyncio.Event] = {}
         self.watchers: list[watches.KindWatcher] = []
 
@@ -87,7 +95,9 @@ async def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
         prefix="vmo.dev", ignored_fields=["spec"]
     )
-    settings.posting.level = 20  # INFO: our Normal events matter to admins
+    # Events about the profile are ours (kube.events): kopf's poster files those about a
+    # cluster-scoped object under namespace "default", where `kubectl describe` never looks.
+    settings.posting.enabled = False
     settings.execution.max_workers = 8
     settings.watching.server_timeout = 300
     # Only our labelled objects are streamed for the kinds we own; foreign ConfigMaps, Deployments
@@ -156,9 +166,8 @@ def _reconcile_once(shared: Runtime, name: str) -> tuple[engine.Outcome | None, 
     return outcome, profile
 
 
-def _record(
-    metrics: ProfileMetrics, body: Mapping[str, Any], outcome: engine.Outcome, was_available: bool
-) -> None:
+def _record(shared: Runtime, body: Mapping[str, Any], outcome: engine.Outcome, was_available: bool) -> None:
+    metrics, events = shared.metrics, shared.events
     counts: dict[str, int] = {}
     for result in outcome.results:
         if result.action == "retained":
@@ -169,25 +178,17 @@ def _record(
             metrics.drift_repairs.labels(result.key.kind).inc()
             where = f"{result.key.namespace}/{result.key.name}" if result.key.namespace else result.key.name
             verb = "edited" if result.action == "overwritten" else "deleted"
-            kopf.warn(
-                _event_target(body),
-                reason="Overwritten",
-                message=f"{result.key.kind} {where} was {verb} outside the operator and has been restored",
-            )
+            note = f"{result.key.kind} {where} was {verb} outside the operator and has been restored"
+            events.warning(body, "Overwritten", note)
     if counts:
         summary = ", ".join(f"{n} {action}" for action, n in sorted(counts.items()))
-        kopf.info(_event_target(body), reason="Applied", message=summary)
+        events.normal(body, "Applied", summary)
     if outcome.blocked and outcome.status_needs_write:
         # Once per change of the blocking set, not on every resync.
         for component, why in sorted(outcome.blocked.items()):
-            kopf.warn(_event_target(body), reason="RemovalBlocked", message=f"removing {component}: {why}")
+            events.warning(body, "RemovalBlocked", f"removing {component}: {why}")
     if outcome.error and not outcome.transient:
-        kopf.warn(_event_target(body), reason="ReconcileFailed", message=outcome.error)
-
-
-def _event_target(body: Mapping[str, Any]) -> Any:
-    """kopf posts events for anything shaped like an object; its type hints want its own Body."""
-    return dict(body)
+        events.warning(body, "ReconcileFailed", outcome.error)
 
 
 def _is_drift(result: ApplyResult, was_available: bool) -> bool:
@@ -220,7 +221,7 @@ async def profile_loop(shared: Runtime, name: str, stopped: kopf.DaemonStopped, 
                 outcome, _profile = await asyncio.to_thread(_reconcile_once, shared, name)
                 if outcome is None:
                     return
-                _record(metrics, before or {}, outcome, _was_available(before))
+                await asyncio.to_thread(_record, shared, before or {}, outcome, _was_available(before))
                 result = "available" if outcome.available else ("error" if outcome.error else "progressing")
                 metrics.reconciles.labels(result).inc()
                 metrics.available.labels(name).set(1 if outcome.available else 0)
@@ -286,11 +287,11 @@ async def profile_deleted(shared: Runtime, body: kopf.Body, name: str, **_: Any)
             profile,
             ConditionSpec("ReconcileComplete", "False", "RemovalBlocked", message),
         )
-        kopf.warn(_event_target(profile), reason="RemovalBlocked", message=message)
+        await asyncio.to_thread(shared.events.warning, profile, "RemovalBlocked", message, "Delete")
         raise kopf.TemporaryError(message, delay=shared.config.retry_seconds)
     if not result.done:
         raise kopf.TemporaryError(f"waiting for {result.remaining} owned objects to go away", delay=2)
-    kopf.info(_event_target(profile), reason="Removed", message="every component was removed")
+    await asyncio.to_thread(shared.events.normal, profile, "Removed", "every component was removed", "Delete")
 
 
 def _set_condition(kube: KubeClient, name: str, profile: Mapping[str, Any], spec: ConditionSpec) -> None:

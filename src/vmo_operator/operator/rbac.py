@@ -84,6 +84,12 @@ FIXED_GRANTS: tuple[Grant, ...] = (
         "MAC allocation: ask whether a requester may use the allow-duplicate annotation",
     ),
     Grant(
+        "events.k8s.io",
+        ("events",),
+        ("create", "patch"),
+        "Events regarding the VMOProfile, where `kubectl describe` lists them; repeats patch a series",
+    ),
+    Grant(
         "apiextensions.k8s.io",
         ("customresourcedefinitions",),
         READ,
