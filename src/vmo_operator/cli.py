@@ -58,7 +58,7 @@ def load_profile(source: str, stdin: TextIO | None = None) -> models.VMOProfile:
         raise InputError("\n".join(profiles.validation_problems(exc))) from exc
 
 
-# A real profile has a few thousand values at most (256 networks x 64 namespaces is the largest
+# A real profile has a few thousand values at most (128 networks x 32 namespaces is the largest
 # list product the schema allows); anything far beyond that is an alias bomb or garbage.
 MAX_VALUES = 200_000
 MAX_DEPTH = 100

@@ -79,7 +79,12 @@ def test_edits_converge_and_disabling_a_component_prunes_exactly_its_objects(
     custom = client.CustomObjectsApi(api_client)
 
     edited = copy.deepcopy(spec)
-    edited["kubevirt"] = {"version": "v1.8.4", "featureGates": {"add": ["CPUManager"]}}
+    # A downgrade from the default v1.9.0, so it is accepted explicitly.
+    edited["kubevirt"] = {
+        "version": "v1.8.4",
+        "acceptDowngradeFrom": "v1.9.0",
+        "featureGates": {"add": ["CPUManager"]},
+    }
     edited["multus"]["networks"].append({"name": "vlan-20", "vlan": 20, "namespaces": [namespace]})
     custom.patch_cluster_custom_object(*PROFILE, "vmo", {"spec": edited})
     wait_condition(api_client, "vmo", "Available", timeout=120)
