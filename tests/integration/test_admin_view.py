@@ -2,8 +2,8 @@
 
 `kubectl describe` lists the profile's events and a repeat is counted, not repeated (problem 1);
 the status says only what holds now (3); a deletion that waits is plain in `kubectl get` and warns
-once (4); a new profile shows a status at once (8). The operator is the session's process; the
-profile is the module's shared one.
+once (4); kopf's lines name their object and routine ones stay at debug (6); a new profile shows a
+status at once (8). The operator is the session's process; the profile is the module's shared one.
 """
 
 from __future__ import annotations
@@ -125,6 +125,21 @@ def _first_status(custom: client.CustomObjectsApi, since: str) -> dict[str, Any]
             stream.stop()  # type: ignore[no-untyped-call]
             return obj
     return {}
+
+
+def test_kopfs_lines_name_their_object_and_routine_ones_are_debug(
+    api_client: Any, profile: SharedProfile, operator: OperatorProcess
+) -> None:
+    profile.converge({})
+    mark = LogMark(operator.log_path)
+    profile.converge({"kubevirt": {"featureGates": {"add": ["CPUManager"]}}})
+    text = mark.text()
+    assert re.search(r"\[info\s*\] reconciled .*object=VMOProfile/vmo", text), text[-3000:]
+    assert not re.search(r"\[info\s*\] .*succeeded\.", text), "watch events are not news at info"
+    for line in text.splitlines():
+        if "[kopf.objects]" in line:
+            assert "object=" in line, line
+    profile.converge({})
 
 
 def test_a_deletion_blocked_by_vms_is_plain_in_kubectl_get_names_them_all_and_warns_once(
