@@ -22,6 +22,7 @@ from pathlib import Path
 
 from kubernetes import client
 
+from bench.cli import cli_rows
 from bench.core import REPO, Bench, Row, available, environment
 from bench.faults import restart_rows
 from bench.macpool import scale_rows, webhook_rows
@@ -127,6 +128,7 @@ def profile_rows(bench: Bench) -> list[Row]:
 
 # In this order: the later ones stop the plain operator (replicas take over) and fill etcd.
 BENCHMARKS: dict[str, Callable[[Bench], list[Row]]] = {
+    "cli": cli_rows,
     "profile": profile_rows,
     "restart": restart_rows,
     "webhook": webhook_rows,

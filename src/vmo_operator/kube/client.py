@@ -64,6 +64,15 @@ def kind_path(kind: Kind, namespace: str = "", name: str = "") -> str:
     return f"{path}/{quote(name)}" if name else path
 
 
+def no_configuration(exc: Exception) -> str:
+    """One line for "there is no cluster to talk to", instead of the client's two tracebacks."""
+    where = os.environ.get("KUBECONFIG") or "~/.kube/config"
+    return (
+        f"no Kubernetes configuration: not running in a cluster, and no usable kubeconfig at {where} "
+        f"({exc}); set KUBECONFIG to a kubeconfig file"
+    )
+
+
 def connect(*, pool_size: int = 32) -> Any:
     """An API client from the in-cluster service account, else from the kubeconfig."""
     from kubernetes import client, config
@@ -71,7 +80,10 @@ def connect(*, pool_size: int = 32) -> Any:
     try:
         config.load_incluster_config()  # type: ignore[no-untyped-call]
     except config.ConfigException:
-        config.load_kube_config()  # type: ignore[no-untyped-call]
+        try:
+            config.load_kube_config()  # type: ignore[no-untyped-call]
+        except (config.ConfigException, OSError) as exc:
+            raise KubeError(0, "NoConfiguration", no_configuration(exc)) from None
     configuration = client.Configuration.get_default_copy()
     # Callers run requests from a thread pool; give each worker a connection instead of queueing.
     configuration.connection_pool_maxsize = pool_size
