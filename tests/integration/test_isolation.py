@@ -3,8 +3,9 @@
 Problem 2 of issue 13: a network whose namespace does not exist yet waits alone and converges as
 soon as the namespace appears (a watch, not the resync); a component the API server refuses is
 marked with the reason while the rest of the same edit is applied and assessed; `affinity` is the
-Kubernetes type, so a misspelt key or an oversized value never reaches an apply. Problem 5:
-removing a network VMs use, or downgrading KubeVirt, needs an acknowledgement.
+Kubernetes type, so a misspelt key or an oversized value never reaches an apply. Problems 5 and 9:
+removing a network VMs use, or downgrading KubeVirt, needs an acknowledgement, also when a GitOps
+apply drops the network without anyone noticing.
 """
 
 from __future__ import annotations
@@ -12,23 +13,28 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from tests.support.kube import PROFILE, condition_of, get_profile, manifest, status_body, wait_condition
 from tests.support.operator import OperatorProcess
+from tests.support.paths import REPO
 from tests.support.profiles import (
     SharedProfile,
     create_vm_once_served,
+    kubectl,
     kubevirt_cr,
     profile_events,
     vm_on_network,
 )
 from tests.support.waiting import eventually
 from vmo_operator.api import crd
+from vmo_operator.localenv.controlplane import ControlPlane
 
 pytestmark = pytest.mark.integration
 
@@ -342,3 +348,39 @@ def test_a_kubevirt_downgrade_is_refused_unless_accepted_and_dropped_gates_are_r
         lambda: profile_events(api_client, "KubeVirtDowngrade"), timeout=30, what="downgrade event"
     )
     profile.converge({})
+
+
+def test_a_gitops_apply_that_drops_a_network_vms_use_cannot_delete_it(
+    control_plane: ControlPlane, api_client: Any, profile: SharedProfile, namespace: str, tmp_path: Path
+) -> None:
+    """`make demo` once created the profile with client-side apply; a GitOps tool's server-side
+    apply migrates kubectl's fields to itself, and a later apply without `multus.networks` drops
+    them from the spec. The NAD that VMs use must outlive that."""
+    demo = (REPO / "hack" / "demo.sh").read_text()
+    assert "kubectl apply --server-side --field-manager=vmo-demo -f examples/vmoprofile.yaml" in demo
+
+    profile.remove()
+    full = {
+        "apiVersion": "vmo.dev/v1alpha1",
+        "kind": "VMOProfile",
+        "metadata": {"name": "vmo"},
+        "spec": {"multus": {"networks": [network("vlan-10", 10, namespace)]}},
+    }
+    partial = {**full, "spec": {"descheduler": {"enabled": True}}}
+    (tmp_path / "full.yaml").write_text(yaml.safe_dump(full))
+    (tmp_path / "partial.yaml").write_text(yaml.safe_dump(partial))
+    kubeconfig = control_plane.kubeconfig
+    kubectl(kubeconfig, "apply", "-f", str(tmp_path / "full.yaml"))  # client-side, as make demo did
+    wait_condition(api_client, "vmo", "Available", timeout=180)
+    create_vm_once_served(api_client, namespace, vm_on_network("on-vlan-10", "vlan-10"))
+
+    gitops = ("apply", "--server-side", "--field-manager=gitops")
+    kubectl(kubeconfig, *gitops, "-f", str(tmp_path / "full.yaml"))
+    kubectl(kubeconfig, *gitops, "-f", str(tmp_path / "partial.yaml"))
+    stored = get_profile(api_client, "vmo")
+    assert stored is not None
+    assert not stored["spec"]["multus"].get("networks"), "the trap: the networks left the spec"
+
+    blocked = wait_reason(api_client, "ReconcileComplete", "RemovalBlocked")
+    assert f"VirtualMachine {namespace}/on-vlan-10" in blocked["message"]
+    assert nad(api_client, namespace, "vlan-10") is not None
