@@ -136,11 +136,13 @@ def test_cluster_role_is_least_privilege() -> None:
 
 
 WRITES = {"create", "update", "patch", "delete", "escalate", "bind", "deletecollection"}
-# Unnamed writes the operator keeps, each because no name is known in advance: Events,
+# Unnamed writes the operator keeps, each because no name is known in advance: Events (core, and
+# events.k8s.io for the series regarding the profile),
 # SubjectAccessReviews (never stored), its own MACReservations (one per MAC) and VMOProfiles, kopf's
 # peering, and the two kinds the profile names.
 UNNAMED_WRITES = {
     ("", "events"),
+    ("events.k8s.io", "events"),
     ("authorization.k8s.io", "subjectaccessreviews"),
     ("vmo.dev", "macreservations"),
     ("vmo.dev", "vmoprofiles"),

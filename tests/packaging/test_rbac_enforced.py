@@ -124,6 +124,24 @@ def test_chart_role_allows_the_operators_own_work(chart_identity: Operator) -> N
             dry_run=DRY,
         ),
     }
+    regarding = {"kind": "VMOProfile", "name": "vmo", "apiVersion": "vmo.dev/v1alpha1"}
+    checks["record an Event regarding the profile"] = lambda: client.EventsV1Api(api).create_namespaced_event(
+        "default",
+        client.EventsV1Event.model_validate(
+            {
+                "metadata": {"generateName": "vmo-"},
+                "eventTime": "2026-01-01T00:00:00.123456Z",  # six digits: a MicroTime
+                "reportingController": "vmo.dev/vmo-operator",
+                "reportingInstance": "rbac-test",
+                "action": "Reconcile",
+                "reason": "Applied",
+                "note": "rbac test",
+                "type": "Normal",
+                "regarding": regarding,
+            }
+        ),
+        dry_run=DRY,
+    )
     results = {what: status_of(call) for what, call in checks.items()}
     assert results == dict.fromkeys(checks, 200)
 

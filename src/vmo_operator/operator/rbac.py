@@ -94,6 +94,12 @@ FIXED_GRANTS: tuple[Grant, ...] = (
     ),
     Grant("", ("events",), ("create", "patch"), "Events on the VMOProfile and on VMs whose MACs collide"),
     Grant(
+        "events.k8s.io",
+        ("events",),
+        ("create", "patch"),
+        "Events regarding the VMOProfile, where `kubectl describe` lists them; repeats patch a series",
+    ),
+    Grant(
         "apiextensions.k8s.io",
         ("customresourcedefinitions",),
         READ,
