@@ -44,15 +44,17 @@ CACHE_ROOT := $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/vmo-operator
 UV_VERSION := 0.13.9
 UV := $(CACHE_ROOT)/uv-$(UV_VERSION)/bin/uv
 
+# If uv cannot be had or cannot install (say, a registry only pip is configured for), pip does it.
 $(UV):
 	rm -rf $(CACHE_ROOT)/uv-$(UV_VERSION)
-	$(PYTHON) -m venv $(CACHE_ROOT)/uv-$(UV_VERSION)
-	$(CACHE_ROOT)/uv-$(UV_VERSION)/bin/pip install --quiet uv==$(UV_VERSION)
+	$(PYTHON) -m venv $(CACHE_ROOT)/uv-$(UV_VERSION) && \
+	  $(CACHE_ROOT)/uv-$(UV_VERSION)/bin/pip install --quiet uv==$(UV_VERSION) || echo "no uv: venvs will be made with pip"
 
 $(STAMP): pyproject.toml | $(UV)
 	rm -rf $(VENV)
-	$(UV) venv --quiet --seed --python $(PYTHON) $(VENV)
-	$(UV) pip install --quiet --python $(PY) -e '.[dev]'
+	$(UV) venv --quiet --seed --python $(PYTHON) $(VENV) && $(UV) pip install --quiet --python $(PY) -e '.[dev]' || \
+	  { echo "uv failed: installing with pip"; rm -rf $(VENV) && $(PYTHON) -m venv $(VENV) && \
+	    $(PY) -m pip install --quiet --upgrade pip && $(PY) -m pip install --quiet -e '.[dev]'; }
 	touch $@
 
 # checkov lives in its own venv: its pins would downgrade packages the project itself uses. It
@@ -64,8 +66,10 @@ TOOLS_STAMP := $(TOOLS_CACHE)/.installed-stamp
 
 $(TOOLS_STAMP): | $(UV)
 	rm -rf $(TOOLS_CACHE)
-	$(UV) venv --quiet --python $(PYTHON) $(TOOLS_CACHE)
-	$(UV) pip install --quiet --python $(TOOLS_CACHE)/bin/python checkov==$(CHECKOV_VERSION)
+	$(UV) venv --quiet --python $(PYTHON) $(TOOLS_CACHE) && \
+	  $(UV) pip install --quiet --python $(TOOLS_CACHE)/bin/python checkov==$(CHECKOV_VERSION) || \
+	  { echo "uv failed: installing checkov with pip"; rm -rf $(TOOLS_CACHE) && $(PYTHON) -m venv $(TOOLS_CACHE) && \
+	    $(TOOLS_CACHE)/bin/pip install --quiet checkov==$(CHECKOV_VERSION); }
 	touch $@
 
 $(TOOLS_VENV): $(TOOLS_STAMP)
@@ -168,6 +172,18 @@ constraints: ## Regenerate constraints.txt (runtime pins, transitive) from a fre
 	.venv-constraints/bin/pip install --quiet --upgrade pip && .venv-constraints/bin/pip install --quiet .
 	{ sed -n '1,3p' constraints.txt; .venv-constraints/bin/pip freeze --exclude vmo-operator --exclude pip; } > constraints.new
 	mv constraints.new constraints.txt && rm -rf .venv-constraints
+
+# The build backend the image builds the project with; pinned here and hashed in requirements.lock.
+BUILD_BACKEND := setuptools==84.2.1 wheel==0.48.0
+
+.PHONY: lock
+lock: ## Regenerate requirements.lock (constraints.txt + build backend, with every file's hash) from PyPI
+	rm -rf .venv-lock && $(PYTHON) -m venv .venv-lock && .venv-lock/bin/pip install --quiet pip-tools==7.6.2
+	{ grep -v '^#' constraints.txt; printf '%s\n' $(BUILD_BACKEND); } > .venv-lock/requirements.in
+	env -u PIP_FIND_LINKS .venv-lock/bin/pip-compile --quiet --generate-hashes --allow-unsafe --no-strip-extras \
+	  --no-header --no-annotate --no-emit-find-links -o .venv-lock/requirements.txt .venv-lock/requirements.in
+	{ sed -n '1,4p' requirements.lock; cat .venv-lock/requirements.txt; } > requirements.lock.new
+	mv requirements.lock.new requirements.lock && rm -rf .venv-lock
 
 .PHONY: chart-crds
 chart-crds: crds ## Same as crds (kept for habit)

@@ -22,6 +22,7 @@ from pathlib import Path
 
 from kubernetes import client
 
+from bench.cli import cli_rows
 from bench.core import REPO, Bench, Row, available, environment
 from bench.faults import restart_rows
 from bench.flood import gc_rows, memory_rows
@@ -34,6 +35,11 @@ RESULTS = REPO / "bench" / "results"
 
 def _available(api: object, name: str) -> bool:
     return available(api, name)
+
+
+def _has_status(api: object, name: str) -> bool:
+    profile = get_profile(api, name)
+    return bool(((profile or {}).get("status") or {}).get("conditions"))
 
 
 def _virt_operator_replaced(apps: client.AppsV1Api, old_uid: str | None) -> bool:
@@ -52,6 +58,8 @@ def profile_rows(bench: Bench) -> list[Row]:
     reconciles_before = bench.metric_sum("vmo_reconcile_total")
     started = time.monotonic()
     custom.create_cluster_custom_object(*PROFILE, body)
+    eventually(lambda: _has_status(bench.api, "bench"), timeout=60, interval=0.02, what="a first status")
+    first_status = time.monotonic() - started
     eventually(lambda: _available(bench.api, "bench"), timeout=300, interval=0.1, what="Available")
     cold = time.monotonic() - started
     requests = bench.metric_sum("vmo_api_requests_total") - requests_before
@@ -91,6 +99,13 @@ def profile_rows(bench: Bench) -> list[Row]:
     custom.delete_cluster_custom_object(*PROFILE, "bench")
     eventually(lambda: get_profile(bench.api, "bench") is None, timeout=300, what="profile removed")
     return [
+        Row(
+            "create to first status (Progressing)",
+            round(first_status, 2),
+            "s",
+            "<= 2 s",
+            ok=first_status <= 2,
+        ),
         Row("apply to Available (cold install)", round(cold, 2), "s", "<= 60 s", ok=cold <= 60),
         Row("apply to Available (gate change)", round(gate_change, 2), "s", "<= 15 s", ok=gate_change <= 15),
         Row(
@@ -114,6 +129,7 @@ def profile_rows(bench: Bench) -> list[Row]:
 
 # In this order: the later ones stop the plain operator (replicas take over) and fill etcd.
 BENCHMARKS: dict[str, Callable[[Bench], list[Row]]] = {
+    "cli": cli_rows,
     "profile": profile_rows,
     "restart": restart_rows,
     "webhook": webhook_rows,

@@ -65,8 +65,10 @@ case "${1:-up}" in
     start_bg "$DEMO/operator.pid" "$DEMO/operator.log" $VMO run --log-format=console --resync-seconds=30 \
       --metrics-port=0 --webhook-mode=url --webhook-host=127.0.0.1 --webhook-port="$webhook_port" \
       --webhook-client-ca="$DEMO/cluster/pki/webhook-client-ca.crt"
-    echo "==> applying examples/vmoprofile.yaml"
-    in_ns kubectl apply -f examples/vmoprofile.yaml
+    # Server-side apply under a named field manager, as a GitOps tool applies it: a later
+    # `--server-side` apply never has to migrate client-side fields (README: Moving a profile to GitOps).
+    echo "==> applying examples/vmoprofile.yaml (server-side, field manager vmo-demo)"
+    in_ns kubectl apply --server-side --field-manager=vmo-demo -f examples/vmoprofile.yaml
     echo "==> starting the REAL snapshot-controller, descheduler and cdi-operator from the Deployments"
     echo "    vmo-operator rendered, each as its own ServiceAccount (hack/operands.py, binaries in .bin/)"
     in_ns $PY -m hack.operands start --kubeconfig "$KUBECONFIG" --dir "$DEMO"

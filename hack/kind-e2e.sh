@@ -54,8 +54,11 @@ kind load docker-image "$image" --name "$cluster"
 
 repository="${image%:*}"
 tag="${image##*:}"
+# The namespace enforces the restricted Pod Security level, as docs/install.md tells users to create it.
+k create namespace "$namespace" --dry-run=client -o yaml | k apply -f -
+k label namespace "$namespace" --overwrite pod-security.kubernetes.io/enforce=restricted
 "$helm_bin" upgrade --install vmo-operator "$repo/charts/vmo-operator" \
-  --kube-context "$context" --namespace "$namespace" --create-namespace \
+  --kube-context "$context" --namespace "$namespace" \
   --set image.repository="$repository" --set image.tag="$tag" --set image.pullPolicy=Never \
   --wait --timeout 5m
 

@@ -2,22 +2,21 @@
 
 Subcommands register in `SUBCOMMANDS` (name -> (help, add-arguments, handler)), so a new one is a
 function pair and one entry, and `main` stays a dispatcher. Handlers return the exit code.
+
+Imports are lazy: `vmo --help` loads argparse and this module, and each subcommand loads what it
+uses (pydantic for `render`, kopf and the Kubernetes client only for `run` and `status`), and only
+the chosen subcommand's arguments are configured. `make bench` measures `vmo --help`.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections.abc import Callable, Sequence
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
-import yaml
-from pydantic import ValidationError
-
-from vmo_operator.api import crd, models, profiles
-from vmo_operator.components import registry
-from vmo_operator.components.base import ClusterFacts
+if TYPE_CHECKING:
+    from vmo_operator.api import models
 
 Handler = Callable[[argparse.Namespace], int]
 Configure = Callable[[argparse.ArgumentParser], None]
@@ -29,6 +28,11 @@ class InputError(Exception):
 
 def load_profile(source: str, stdin: TextIO | None = None) -> models.VMOProfile:
     """Read one VMOProfile from a YAML/JSON file, or stdin for "-"; raises InputError."""
+    import yaml
+    from pydantic import ValidationError
+
+    from vmo_operator.api import models, profiles
+
     try:
         if source == "-":
             text = (stdin or sys.stdin).read()
@@ -58,7 +62,7 @@ def load_profile(source: str, stdin: TextIO | None = None) -> models.VMOProfile:
         raise InputError("\n".join(profiles.validation_problems(exc))) from exc
 
 
-# A real profile has a few thousand values at most (256 networks x 64 namespaces is the largest
+# A real profile has a few thousand values at most (128 networks x 32 namespaces is the largest
 # list product the schema allows); anything far beyond that is an alias bomb or garbage.
 MAX_VALUES = 200_000
 MAX_DEPTH = 100
@@ -87,6 +91,10 @@ def _check_size(document: object, source: str) -> None:
 
 
 def dump_manifests(manifests: Sequence[dict[str, Any]], output: str) -> str:
+    import json
+
+    from vmo_operator.api import crd
+
     if output == "json":
         return json.dumps({"apiVersion": "v1", "kind": "List", "items": list(manifests)}, indent=2) + "\n"
     return "".join("---\n" + crd.dump_yaml(obj) for obj in manifests)
@@ -101,6 +109,9 @@ def _configure_render(parser: argparse.ArgumentParser) -> None:
 
 
 def _render(args: argparse.Namespace) -> int:
+    from vmo_operator.components import registry
+    from vmo_operator.components.base import ClusterFacts
+
     profile = load_profile(args.filename)
     manifests = registry.render_all(profile.spec, ClusterFacts(), profile.metadata.name)
     sys.stdout.write(dump_manifests(manifests, args.output))
@@ -112,6 +123,8 @@ def _configure_crd(parser: argparse.ArgumentParser) -> None:
 
 
 def _crd(args: argparse.Namespace) -> int:
+    from vmo_operator.api import crd
+
     sys.stdout.write(crd.crd_yaml())
     return 0
 
@@ -123,9 +136,15 @@ def _configure_run(parser: argparse.ArgumentParser) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from vmo_operator.kube.client import KubeError
     from vmo_operator.operator.main import run
 
-    return run(args)
+    try:
+        return run(args)
+    except KubeError as exc:
+        if exc.status:
+            raise
+        raise InputError(exc.message) from None  # no cluster to talk to: one line, not a traceback
 
 
 def _configure_status(parser: argparse.ArgumentParser) -> None:
@@ -134,10 +153,18 @@ def _configure_status(parser: argparse.ArgumentParser) -> None:
 
 
 def _status(args: argparse.Namespace) -> int:
+    import json
+
+    import yaml
+
+    from vmo_operator.kube.client import KubeError
     from vmo_operator.operator.main import read_profile
     from vmo_operator.operator.statusview import render_status
 
-    profile = read_profile(args.name)
+    try:
+        profile = read_profile(args.name)
+    except KubeError as exc:  # no configuration, unreachable, forbidden: one line each
+        raise InputError(exc.message if exc.status == 0 else str(exc)) from None
     if profile is None:
         raise InputError(f"VMOProfile {args.name!r} not found" if args.name else "no VMOProfile exists")
     if args.output == "json":
@@ -157,16 +184,26 @@ SUBCOMMANDS: dict[str, tuple[str, Configure, Handler]] = {
 }
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The parser; only `command`'s arguments are configured (all when None), so that `vmo --help`
+    and `vmo render` never import what `vmo run` needs."""
     parser = argparse.ArgumentParser(prog="vmo", description="VMOProfile operator and tools.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name, (help_text, configure, _) in SUBCOMMANDS.items():
-        configure(sub.add_parser(name, help=help_text, description=help_text))
+        subparser = sub.add_parser(name, help=help_text, description=help_text)
+        if command is None or name == command:
+            configure(subparser)
     return parser
 
 
+def _chosen(argv: Sequence[str]) -> str:
+    """The subcommand named in `argv` ("" when none is): the first word that is one."""
+    return next((word for word in argv if word in SUBCOMMANDS), "")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    words = list(sys.argv[1:] if argv is None else argv)
+    args = build_parser(_chosen(words)).parse_args(words)
     _, _, handler = SUBCOMMANDS[args.command]
     try:
         return handler(args)

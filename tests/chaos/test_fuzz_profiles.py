@@ -192,7 +192,7 @@ def half_applied(api: Any, spec: dict[str, Any], profile: dict[str, Any]) -> lis
     if complete.get("status") == "False" and not (complete.get("reason") and complete.get("message")):
         problems.append(f"ReconcileComplete=False without a reason and message: {complete}")
     if (
-        complete.get("reason") == "ReconcileFailed"
+        complete.get("reason") in ("ReconcileFailed", "ApplyFailed")
         and _condition(profile, "Degraded").get("status") != "True"
     ):
         problems.append("an apply failure is not reported as Degraded")

@@ -42,6 +42,7 @@ from tests.chaos.harness import (
     uncommitted_macs,
 )
 from tests.support.kube import condition, get_profile
+from vmo_operator.api import versions
 
 pytestmark = pytest.mark.integration
 
@@ -88,8 +89,9 @@ class Rounds:
         spec = self.spec
         what = self.rng.choice(["kubevirt version", "gate", "cdi version", "vlan"])
         if what == "kubevirt version":
-            current = spec.setdefault("kubevirt", {}).get("version")
+            current = spec.setdefault("kubevirt", {}).get("version") or versions.KUBEVIRT.default
             spec["kubevirt"]["version"] = self.rng.choice([v for v in KUBEVIRT_VERSIONS if v != current])
+            spec["kubevirt"]["acceptDowngradeFrom"] = current  # the CRD refuses an unacknowledged downgrade
             detail = spec["kubevirt"]["version"]
         elif what == "gate":
             gate = self.rng.choice(EXTRA_GATES)

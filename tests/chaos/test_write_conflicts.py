@@ -49,7 +49,8 @@ def test_a_concurrent_writer_loses_to_the_operator_without_crashing_it(
     repairs_before = drift_repairs(operator)
     unexpected_before = chaos.unexpected_errors()
 
-    spec["kubevirt"] = {"version": "v1.8.4"}  # rolls virt-operator: the operator writes the Deployment
+    # Rolls virt-operator (the operator writes the Deployment); a downgrade from v1.9.0, so accepted.
+    spec["kubevirt"] = {"version": "v1.8.4", "acceptDowngradeFrom": "v1.9.0"}
     put_profile(chaos.api, spec)
     writer = ConcurrentWriter(
         chaos.api,

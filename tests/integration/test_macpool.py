@@ -12,7 +12,6 @@ import json
 import math
 import threading
 import uuid
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from pathlib import Path
@@ -32,7 +31,6 @@ from tests.support.macpool import (
     admissions,
     committed_to,
     put_profile,
-    running_macpool,
 )
 from tests.support.vms import (
     VM_API,
@@ -49,7 +47,6 @@ from tests.support.vms import (
 )
 from tests.support.waiting import eventually
 from tests.support.webhook_calls import admission_review, vm_in
-from vmo_operator.localenv.controlplane import ControlPlane
 from vmo_operator.macpool import mac as macs
 from vmo_operator.macpool.admission_config import CONFIGURATION_NAME
 from vmo_operator.macpool.grant import GRANT_ANNOTATION
@@ -57,17 +54,6 @@ from vmo_operator.macpool.reservation import CLAIM_ANNOTATION
 from vmo_operator.macpool.settings import ALLOW_DUPLICATE_ANNOTATION, NAMESPACE_OPT_OUT_LABEL
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture(scope="module")
-def macpool(
-    control_plane: ControlPlane,
-    api_client: Any,
-    project_crds: list[str],
-    tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[MacPool]:
-    with running_macpool(control_plane, api_client, tmp_path_factory.mktemp("macpool")) as pool:
-        yield pool
 
 
 # ---- behaviour ------------------------------------------------------------------------------

@@ -8,10 +8,9 @@ cluster-wide profile and leave no profile behind.
 from __future__ import annotations
 
 import copy
-import functools
 import json
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -26,157 +25,21 @@ from tests.support.kube import (
     get_profile,
     manifest,
     metadata,
-    owned_index,
     owned_objects,
     rendered,
     status_body,
     wait_condition,
 )
 from tests.support.operator import OPERATOR_USER, OperatorProcess
+from tests.support.profiles import KUBEVIRT_CR, SharedProfile, kubevirt_cr, live
 from tests.support.vms import VM_API, vm_body
 from tests.support.waiting import eventually
-from vmo_operator.kube import kinds
-from vmo_operator.kube.client import KubeClient, KubeError
 from vmo_operator.kube.objects import MANAGED_BY_LABEL, MANAGED_BY_VALUE, ObjectKey
 from vmo_operator.localenv.controlplane import ControlPlane
 
 pytestmark = pytest.mark.integration
 
 MANAGED = f"{MANAGED_BY_LABEL}={MANAGED_BY_VALUE}"
-KUBEVIRT_CR = ("kubevirt.io", "v1", "kubevirt", "kubevirts", "kubevirt")
-
-
-def kube_of(api: Any) -> KubeClient:
-    return KubeClient(api)
-
-
-def live(api: Any, obj: dict[str, Any]) -> dict[str, Any] | None:
-    key = ObjectKey.of(obj)
-    return kube_of(api).get(owned_index().of(obj), key.name, key.namespace)
-
-
-def kubevirt_cr(api: Any) -> dict[str, Any]:
-    group, version, namespace, plural, name = KUBEVIRT_CR
-    result = manifest(
-        client.CustomObjectsApi(api).get_namespaced_custom_object(group, version, namespace, plural, name)
-    )
-    return result
-
-
-class SharedProfile:
-    """The one cluster-wide profile "vmo", installed once per module and re-specified by each test.
-
-    Installing the snapshot controller waits out its upstream `minReadySeconds: 35` (the API has no
-    field to change that), and tearing everything down takes as long again. A spec change that
-    leaves the snapshot controller alone waits for neither, so tests converge the shared profile to
-    the spec they need instead of installing their own.
-    """
-
-    def __init__(self, api: Any) -> None:
-        self.api = api
-        self.custom = client.CustomObjectsApi(api)
-
-    def create(self, spec: dict[str, Any], name: str = "vmo") -> dict[str, Any]:
-        body = {
-            "apiVersion": "vmo.dev/v1alpha1",
-            "kind": "VMOProfile",
-            "metadata": {"name": name},
-            "spec": spec,
-        }
-        result = manifest(self.custom.create_cluster_custom_object(*PROFILE, body))
-        return result
-
-    def converge(self, spec: dict[str, Any]) -> dict[str, Any]:
-        """Make `spec` the profile's whole spec (creating it if absent) and wait until it is Available."""
-        current = get_profile(self.api, "vmo")
-        if current is not None and current["metadata"].get("deletionTimestamp"):
-            eventually(lambda: get_profile(self.api, "vmo") is None, timeout=120, what="old profile gone")
-            current = None
-        if current is None:
-            self.create(spec)
-        else:
-            eventually(functools.partial(self._replace_spec, spec), timeout=60, what="spec written")
-        converged = wait_condition(self.api, "vmo", "Available", timeout=120)
-        # What an earlier spec (or an earlier test's namespace) left behind must be gone too, so the
-        # test starts from exactly what a fresh profile with `spec` would own.
-        wanted = {ObjectKey.of(obj) for obj in rendered(spec, "vmo")}
-        eventually(
-            lambda: owned_objects(self.api).keys() <= wanted, timeout=60, what="nothing owned beyond the spec"
-        )
-        return converged
-
-    def _replace_spec(self, spec: dict[str, Any]) -> bool:
-        """Write `spec` over the profile's; False when the operator wrote it in between (409)."""
-        current = get_profile(self.api, "vmo")
-        assert current is not None
-        current["spec"] = spec
-        try:
-            kube_of(self.api).replace(kinds.PROFILE, current)
-        except KubeError as exc:
-            if exc.status == 409:
-                return False
-            raise
-        return True
-
-    def fresh(self, spec: dict[str, Any]) -> dict[str, Any]:
-        """A newly created profile: remove any profile first (nothing to do as the module's first test)."""
-        self.remove()
-        self.create(spec)
-        return wait_condition(self.api, "vmo", "Available", timeout=120)
-
-    def remove(self, *, keep: str = "") -> None:
-        """Delete every profile but `keep`; without `keep`, wait until nothing we own remains."""
-        names = [
-            item["metadata"]["name"]
-            for item in manifest(self.custom.list_cluster_custom_object(*PROFILE))["items"]
-        ]
-        for name in names:
-            if name != keep:
-                self.custom.delete_cluster_custom_object(*PROFILE, name)
-        eventually(
-            lambda: all(get_profile(self.api, name) is None for name in names if name != keep),
-            timeout=120,
-            what="profiles gone",
-        )
-        if not keep:
-            eventually(lambda: not owned_objects(self.api), timeout=60, what="no owned objects left")
-
-
-@pytest.fixture(scope="module")
-def shared_profile(api_client: Any, operator: Any) -> Iterator[SharedProfile]:
-    """The module's profile; afterwards every profile is deleted and nothing we own remains."""
-    custom = client.CustomObjectsApi(api_client)
-    # A profile left over from another module would make ours the second (inactive) one.
-    eventually(
-        lambda: not manifest(custom.list_cluster_custom_object(*PROFILE))["items"],
-        timeout=120,
-        what="no profiles left",
-    )
-    shared = SharedProfile(api_client)
-    yield shared
-    _delete_vms(api_client)
-    shared.remove()
-
-
-@pytest.fixture
-def profile(api_client: Any, shared_profile: SharedProfile) -> Iterator[SharedProfile]:
-    """The shared profile; after each test, the VMs it made and any other profile are deleted."""
-    yield shared_profile
-    _delete_vms(api_client)
-    shared_profile.remove(keep="vmo")
-
-
-def _delete_vms(api: Any) -> None:
-    custom = client.CustomObjectsApi(api)
-    try:
-        vms = manifest(custom.list_cluster_custom_object("kubevirt.io", "v1", "virtualmachines"))["items"]
-    except ApiException:
-        return
-    for vm in vms:
-        meta = vm["metadata"]
-        custom.delete_namespaced_custom_object(
-            "kubevirt.io", "v1", meta["namespace"], "virtualmachines", meta["name"]
-        )
 
 
 def test_fresh_profile_becomes_available_with_every_rendered_object(
@@ -216,7 +79,12 @@ def test_edits_converge_and_disabling_a_component_prunes_exactly_its_objects(
     custom = client.CustomObjectsApi(api_client)
 
     edited = copy.deepcopy(spec)
-    edited["kubevirt"] = {"version": "v1.8.4", "featureGates": {"add": ["CPUManager"]}}
+    # A downgrade from the default v1.9.0, so it is accepted explicitly.
+    edited["kubevirt"] = {
+        "version": "v1.8.4",
+        "acceptDowngradeFrom": "v1.9.0",
+        "featureGates": {"add": ["CPUManager"]},
+    }
     edited["multus"]["networks"].append({"name": "vlan-20", "vlan": 20, "namespaces": [namespace]})
     custom.patch_cluster_custom_object(*PROFILE, "vmo", {"spec": edited})
     wait_condition(api_client, "vmo", "Available", timeout=120)

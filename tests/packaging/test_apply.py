@@ -94,3 +94,26 @@ def test_example_overlay_is_accepted_by_the_api_server(kubeconfig: Path, operato
     code, output = dry_run(kubeconfig, "-k", str(tools.OVERLAY))
     assert code == 0, output
     assert "deployment.apps/vmo-operator created (server dry run)" in output
+
+
+def helm_install_notes(kubeconfig: Path, namespace: str) -> str:
+    """The install notes Helm prints for a server-side dry run (which, unlike `helm template`, can
+    look objects up in the cluster)."""
+    proc = tools.run(
+        [tools.helm_binary(), "install", tools.RELEASE, str(tools.CHART), "--namespace", namespace,
+         "--dry-run=server", "--skip-crds", "--set", "fullnameOverride=notes-" + namespace],
+        kubeconfig=kubeconfig,
+    )  # fmt: skip
+    return proc.stdout.partition("NOTES:")[2]
+
+
+def test_install_notes_warn_when_the_namespace_does_not_enforce_restricted(
+    kubeconfig: Path, api_client: Any, namespace: str
+) -> None:
+    warning = "does not enforce the restricted Pod Security level"
+    assert warning in helm_install_notes(kubeconfig, namespace)
+    label = {"metadata": {"labels": {"pod-security.kubernetes.io/enforce": "restricted"}}}
+    client.CoreV1Api(api_client).patch_namespace(namespace, label)
+    notes = helm_install_notes(kubeconfig, namespace)
+    assert "is installed in namespace" in notes
+    assert warning not in notes

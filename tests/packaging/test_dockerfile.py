@@ -7,6 +7,7 @@ the file and check the properties the chart relies on.
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import sys
 from pathlib import Path
@@ -58,14 +59,63 @@ def instructions() -> list[tuple[str, str]]:
     return lines
 
 
+def build_args() -> dict[str, str]:
+    """ARG defaults declared before the first FROM (the ones FROM lines may use)."""
+    args = {}
+    for keyword, rest in instructions():
+        if keyword == "FROM":
+            break
+        if keyword == "ARG":
+            name, _, default = rest.partition("=")
+            args[name] = default
+    return args
+
+
 def test_multi_stage_on_a_pinned_slim_python() -> None:
     bases = [rest for keyword, rest in instructions() if keyword == "FROM"]
     assert len(bases) == 2
     assert bases[0].endswith(" AS builder")
+    args = build_args()
     for base in bases:
-        image = base.split()[0]
-        assert image.startswith("python:3.11"), image
-        assert image.endswith("-slim"), image
+        image = re.sub(r"\$\{(\w+)\}", lambda m: args[m.group(1)], base.split()[0])
+        # The tag, or the tag and its digest (what a release build passes; see the Dockerfile).
+        assert re.fullmatch(r"python:3\.11-slim(@sha256:[0-9a-f]{64})?", image), image
+
+
+def test_every_downloaded_file_is_checked_against_the_lock() -> None:
+    runs = [rest for keyword, rest in instructions() if keyword == "RUN" and "pip " in rest]
+    for run in runs:
+        for command in run.split("&&"):
+            if "pip install" not in command and "pip wheel" not in command:
+                continue
+            local_only = "--no-index" in command or "--no-build-isolation" in command
+            hashed = "--require-hashes" in command and "-r requirements.lock" in command
+            assert local_only or hashed, command
+
+
+def requirement_pins(text: str) -> dict[str, str]:
+    pins = {}
+    for line in text.splitlines():
+        match = re.match(r"^([A-Za-z0-9_.-]+)==([^\s\\]+)", line)
+        if match:
+            pins[re.sub(r"[-_.]+", "-", match.group(1)).lower()] = match.group(2)
+    return pins
+
+
+def test_lock_hashes_exactly_the_constraints_and_the_build_backend() -> None:
+    lock = (REPO / "requirements.lock").read_text()
+    backend = re.search(r"^BUILD_BACKEND := (.+)$", (REPO / "Makefile").read_text(), re.MULTILINE)
+    assert backend, "the Makefile pins the build backend"
+    expected = requirement_pins((REPO / "constraints.txt").read_text()) | requirement_pins(
+        backend.group(1).replace(" ", "\n")
+    )
+    locked = requirement_pins(lock)
+    # The same versions as constraints.txt (beyond it only what the build backend itself needs).
+    assert expected.items() <= locked.items(), "requirements.lock is stale: make lock"
+    # Every pin carries at least one hash, and nothing else (no index or find-links lines).
+    entries = [e for e in re.split(r"\n(?=\S)", lock.strip()) if not e.startswith("#")]
+    assert all("--hash=sha256:" in entry for entry in entries)
+    assert len(entries) == len(locked)
 
 
 def test_runtime_runs_vmo_as_a_numeric_non_root_user() -> None:
@@ -90,7 +140,7 @@ def test_build_context_is_only_the_package_sources() -> None:
         if line.strip() and not line.startswith("#")
     ]
     assert rules[0] == "*", "ignore everything by default, so local state never enters the context"
-    assert {"!pyproject.toml", "!README.md", "!constraints.txt", "!src/"} <= set(rules)
+    assert {"!pyproject.toml", "!README.md", "!requirements.lock", "!src/"} <= set(rules)
     copied = {
         source
         for keyword, rest in instructions()
@@ -98,4 +148,4 @@ def test_build_context_is_only_the_package_sources() -> None:
         for source in rest.split()[:-1]
     }
     # Everything the build copies must survive the ignore rules above.
-    assert copied == {"pyproject.toml", "README.md", "constraints.txt", "src"}, copied
+    assert copied == {"requirements.lock", "pyproject.toml", "README.md", "src"}, copied

@@ -12,10 +12,12 @@ import pytest
 import yaml
 
 from tests.support.paths import REPO
+from tests.unit import test_components_render
 from vmo_operator.components import registry, vmroles
 from vmo_operator.components.base import workload_kinds
+from vmo_operator.kube import kinds
 from vmo_operator.macpool import duplicates
-from vmo_operator.operator import rbac
+from vmo_operator.operator import guards, inventory, packaged, rbac
 
 Permission = tuple[str, str, str]  # (apiGroup, resource, verb)
 
@@ -41,9 +43,9 @@ def test_generated_rbac_files_are_current() -> None:
 def test_staleness_check_notices_an_edited_file(tmp_path: Path) -> None:
     assert rbac.main(["--write", "--root", str(tmp_path)]) == 0
     assert rbac.stale_files(tmp_path) == []
-    target = tmp_path / rbac.KUSTOMIZE / "clusterrole.yaml"
+    target = tmp_path / packaged.KUSTOMIZE / "clusterrole.yaml"
     target.write_text(target.read_text().replace("- escalate\n", ""))
-    assert rbac.stale_files(tmp_path) == [rbac.KUSTOMIZE / "clusterrole.yaml"]
+    assert rbac.stale_files(tmp_path) == [packaged.KUSTOMIZE / "clusterrole.yaml"]
     assert rbac.main(["--check", "--root", str(tmp_path)]) == 1
 
 
@@ -133,6 +135,86 @@ def test_cluster_role_is_least_privilege() -> None:
         assert forbidden not in granted, forbidden
 
 
+WRITES = {"create", "update", "patch", "delete", "escalate", "bind", "deletecollection"}
+# Unnamed writes the operator keeps, each because no name is known in advance: Events (core, and
+# events.k8s.io for the series regarding the profile),
+# SubjectAccessReviews (never stored), its own MACReservations (one per MAC) and VMOProfiles, kopf's
+# peering, and the two kinds the profile names.
+UNNAMED_WRITES = {
+    ("", "events"),
+    ("events.k8s.io", "events"),
+    ("authorization.k8s.io", "subjectaccessreviews"),
+    ("vmo.dev", "macreservations"),
+    ("vmo.dev", "vmoprofiles"),
+    ("vmo.dev", "vmoprofiles/status"),
+    ("kopf.dev", "clusterkopfpeerings"),
+    *((kind.group, kind.plural) for kind in inventory.PROFILE_NAMED),
+}
+
+
+def test_every_other_write_escalate_and_bind_is_by_name() -> None:
+    unnamed = {
+        (group, resource)
+        for rule in rbac.cluster_role_rules()
+        if not rule.get("resourceNames") and WRITES & set(rule["verbs"])
+        for group in rule["apiGroups"]
+        for resource in rule["resources"]
+    }
+    assert unnamed == UNNAMED_WRITES
+
+
+def named_writes() -> set[tuple[str, str, str, str]]:
+    return {
+        (group, resource, verb, name)
+        for rule in rbac.cluster_role_rules()
+        for group in rule["apiGroups"]
+        for resource in rule["resources"]
+        for verb in rule["verbs"]
+        for name in rule.get("resourceNames", ["*"])
+    }
+
+
+@pytest.mark.parametrize("spec", [{}, test_components_render.FULL_SPEC, test_components_render.OLD_SPEC])
+def test_every_object_a_profile_renders_may_be_applied_and_deleted_by_name(spec: dict[str, object]) -> None:
+    granted = named_writes()
+    for obj in test_components_render.render(spec):
+        group, _, _ = obj["apiVersion"].rpartition("/")
+        kind = next(k for k in registry.owned_kinds() if k.kind == obj["kind"] and k.group == group)
+        name = "*" if kind in inventory.PROFILE_NAMED else obj["metadata"]["name"]
+        for verb in rbac.WRITE:
+            assert (group, kind.plural, verb, name) in granted, (obj["kind"], obj["metadata"]["name"], verb)
+
+
+def test_escalate_and_bind_name_only_operand_roles() -> None:
+    found = inventory.inventory()
+    granted = named_writes()
+    escalate = {(r, n) for _, r, v, n in granted if v == "escalate"}
+    bind = {(r, n) for _, r, v, n in granted if v == "bind"}
+    assert escalate == {("clusterroles", n) for n in found.names_of(kinds.CLUSTER_ROLE)} | {
+        ("roles", n) for n in found.names_of(kinds.ROLE)
+    }
+    assert bind <= escalate, "only roles the operator itself installs are bindable"
+    assert not {n for _, n in escalate} & {"cluster-admin", "admin", "edit", "view", "*"}
+
+
+def test_the_namespace_policy_covers_every_namespaced_kind_written_by_name() -> None:
+    policy = guards.operand_namespaces_policy(guards.Identity("x", "ns", "sa"), inventory.inventory())[0]
+    matched = {
+        (group, resource)
+        for rule in policy["spec"]["matchConstraints"]["resourceRules"]
+        for group in rule["apiGroups"]
+        for resource in rule["resources"]
+    }
+    namespaced = {
+        (kind.group, kind.plural)
+        for kind in registry.owned_kinds()
+        if kind.namespaced and kind not in inventory.PROFILE_NAMED
+    }
+    assert matched == namespaced
+    assert inventory.inventory().namespaces == {"kube-system", "kubevirt", "cdi"}
+    assert "'ns'" not in policy["spec"]["validations"][0]["expression"], "not its own namespace"
+
+
 def test_secrets_are_granted_only_in_the_operator_namespace() -> None:
     local = permissions(rbac.namespace_role_rules())
     assert ("", "secrets", "patch") in local
@@ -142,9 +224,9 @@ def test_secrets_are_granted_only_in_the_operator_namespace() -> None:
     assert leases == {"get", "create", "update"}
 
 
-def test_rules_are_compacted_one_per_group_and_verb_set() -> None:
+def test_rules_are_compacted_one_per_group_verb_set_and_names() -> None:
     rules = rbac.cluster_role_rules()
-    keys = [(tuple(r["apiGroups"]), tuple(r["verbs"])) for r in rules]
+    keys = [(tuple(r["apiGroups"]), tuple(r["verbs"]), tuple(r.get("resourceNames", ()))) for r in rules]
     assert len(keys) == len(set(keys))
     assert all(len(r["apiGroups"]) == 1 for r in rules)
     assert rbac.cluster_role_rules() == rules  # deterministic

@@ -25,7 +25,8 @@ def run(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
 def test_fresh_venv_install_runs_vmo(tmp_path: Path) -> None:
     venv = tmp_path / "venv"
     run([sys.executable, "-m", "venv", str(venv)], cwd=tmp_path)
-    # A non-editable install from the source tree, like the image's `pip wheel -c constraints.txt .`.
+    # A non-editable install from the source tree, with the pins the image installs (requirements.lock
+    # holds the same versions with their hashes).
     pip = str(venv / "bin" / "pip")
     run([pip, "install", "--quiet", "--constraint", str(REPO / "constraints.txt"), str(REPO)], cwd=tmp_path)
     # The pins must cover everything that gets installed, and nothing else: an incomplete or stale

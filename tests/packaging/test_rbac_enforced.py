@@ -21,13 +21,16 @@ from tests.packaging import tools
 from tests.support.kube import metadata
 from tests.support.waiting import eventually
 from vmo_operator.components import vmroles
-from vmo_operator.kube.client import connect_kubeconfig
+from vmo_operator.kube import kinds
+from vmo_operator.kube.client import KubeClient, KubeError, connect_kubeconfig
 from vmo_operator.localenv.controlplane import ControlPlane
 
 pytestmark = pytest.mark.integration
 
 RBAC_KINDS = {"ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding"}
+GUARD_KINDS = {"ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding"}
 DRY = "All"
+RBAC_V1 = "rbac.authorization.k8s.io/v1"
 
 
 @dataclass
@@ -46,7 +49,9 @@ def chart_identity(
     docs = tools.render_chart(f"--set=fullnameOverride={name}", namespace=namespace, crds=False)
     ours = [d for d in docs if d["kind"] in RBAC_KINDS and d["metadata"]["name"] == name]
     assert {d["kind"] for d in ours} == RBAC_KINDS
-    text = tools.dump(ours)
+    guards = [d for d in docs if d["kind"] in GUARD_KINDS and d["metadata"]["name"].startswith(f"{name}-")]
+    assert {d["kind"] for d in guards} == GUARD_KINDS
+    text = tools.dump([*ours, *guards])
     tools.run([tools.kubectl_binary(), "apply", "-f", "-"], stdin=text, kubeconfig=kubeconfig)
     try:
         creds = control_plane.service_account_kubeconfig(namespace, name)
@@ -56,9 +61,10 @@ def chart_identity(
         eventually(lambda: _allowed(operator), timeout=30, what="chart ClusterRole binding in effect")
         yield operator
     finally:
+        policies = [f"{d['kind'].lower()}/{d['metadata']['name']}" for d in guards]
         tools.run(
             [tools.kubectl_binary(), "delete", "--ignore-not-found", "--wait=false",
-             f"clusterrole/{name}", f"clusterrolebinding/{name}"],
+             f"clusterrole/{name}", f"clusterrolebinding/{name}", *policies],
             kubeconfig=kubeconfig,
         )  # fmt: skip
 
@@ -73,6 +79,8 @@ def status_of(call: Callable[[], object]) -> int:
         call()
     except ApiException as exc:
         return int(exc.status)
+    except KubeError as exc:
+        return exc.status
     return 200
 
 
@@ -91,16 +99,15 @@ def test_chart_role_allows_the_operators_own_work(chart_identity: Operator) -> N
             "reservedAt": "2026-01-01T00:00:00Z",
         },
     }
-    operand_namespace = client.V1Namespace(
-        metadata=client.V1ObjectMeta(name=f"kubevirt-{uuid.uuid4().hex[:6]}")
-    )
+    operand_namespace = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "kubevirt"}}
+    kube = KubeClient(api, field_manager="vmo-operator")
     checks = {
         "list profiles": lambda: custom.list_cluster_custom_object("vmo.dev", "v1alpha1", "vmoprofiles"),
         "reserve a MAC": lambda: custom.create_cluster_custom_object(
             "vmo.dev", "v1alpha1", "macreservations", reservation, dry_run=DRY
         ),
         "list deployments everywhere": lambda: client.AppsV1Api(api).list_deployment_for_all_namespaces(),
-        "create an operand namespace": lambda: core.create_namespace(operand_namespace, dry_run=DRY),
+        "apply an operand namespace": lambda: kube.apply(kinds.NAMESPACE, operand_namespace, dry_run=True),
         "list CRDs": lambda: client.ApiextensionsV1Api(api).list_custom_resource_definition(),
         "secrets in its own namespace": lambda: core.list_namespaced_secret(chart_identity.namespace),
         "post an Event": lambda: core.create_namespaced_event(
@@ -117,35 +124,61 @@ def test_chart_role_allows_the_operators_own_work(chart_identity: Operator) -> N
             dry_run=DRY,
         ),
     }
+    regarding = {"kind": "VMOProfile", "name": "vmo", "apiVersion": "vmo.dev/v1alpha1"}
+    checks["record an Event regarding the profile"] = lambda: client.EventsV1Api(api).create_namespaced_event(
+        "default",
+        client.EventsV1Event.model_validate(
+            {
+                "metadata": {"generateName": "vmo-"},
+                "eventTime": "2026-01-01T00:00:00.123456Z",  # six digits: a MicroTime
+                "reportingController": "vmo.dev/vmo-operator",
+                "reportingInstance": "rbac-test",
+                "action": "Reconcile",
+                "reason": "Applied",
+                "note": "rbac test",
+                "type": "Normal",
+                "regarding": regarding,
+            }
+        ),
+        dry_run=DRY,
+    )
     results = {what: status_of(call) for what, call in checks.items()}
     assert results == dict.fromkeys(checks, 200)
 
 
 def test_chart_role_can_install_operand_rbac_beyond_its_own_rights(chart_identity: Operator) -> None:
-    # `escalate` and `bind` let the operator create virt-operator-like roles it does not hold itself.
-    rbac = client.RbacAuthorizationV1Api(chart_identity.api)
-    role_name = f"operand-{uuid.uuid4().hex[:6]}"
-    broad = client.V1ClusterRole.model_validate(
-        {
-            "metadata": {"name": role_name},
-            "rules": [
-                {"apiGroups": [""], "resources": ["nodes", "pods"], "verbs": ["get", "list", "delete"]}
-            ],
+    # `escalate` and `bind` on virt-operator's role, by name, let the operator install that role and
+    # its binding although it does not hold what the role grants. The same under another name, or a
+    # binding of cluster-admin, is refused (tests/security/test_operator_power.py has the rest).
+    kube = KubeClient(chart_identity.api, field_manager="vmo-operator")
+    broad = [{"apiGroups": [""], "resources": ["nodes", "pods"], "verbs": ["get", "list", "delete"]}]
+
+    def role(name: str) -> Callable[[], object]:
+        body = {"apiVersion": RBAC_V1, "kind": "ClusterRole", "metadata": {"name": name}, "rules": broad}
+        return lambda: kube.apply(kinds.CLUSTER_ROLE, body, dry_run=True)
+
+    def binding(name: str, role: str) -> Callable[[], object]:
+        body = {
+            "apiVersion": RBAC_V1,
+            "kind": "ClusterRoleBinding",
+            "metadata": {"name": name},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": role},
+            "subjects": [{"kind": "ServiceAccount", "name": "kubevirt-operator", "namespace": "kubevirt"}],
         }
-    )
-    binding = client.V1ClusterRoleBinding.model_validate(
-        {
-            "metadata": {"name": role_name},
-            "roleRef": {
-                "apiGroup": "rbac.authorization.k8s.io",
-                "kind": "ClusterRole",
-                "name": "cluster-admin",
-            },
-            "subjects": [{"kind": "ServiceAccount", "name": "virt-operator", "namespace": "kubevirt"}],
-        }
-    )
-    assert status_of(lambda: rbac.create_cluster_role(broad, dry_run=DRY)) == 200
-    assert status_of(lambda: rbac.create_cluster_role_binding(binding, dry_run=DRY)) == 200
+        return lambda: kube.apply(kinds.CLUSTER_ROLE_BINDING, body, dry_run=True)
+
+    results = {
+        "operand role": status_of(role("kubevirt-operator")),
+        "operand binding": status_of(binding("kubevirt-operator", "kubevirt-operator")),
+        "other role": status_of(role(f"operand-{uuid.uuid4().hex[:6]}")),
+        "cluster-admin binding": status_of(binding("kubevirt-operator", "cluster-admin")),
+    }
+    assert results == {
+        "operand role": 200,
+        "operand binding": 200,
+        "other role": 403,
+        "cluster-admin binding": 403,
+    }
 
 
 def test_chart_role_denies_what_the_operator_does_not_need(api_client: Any, chart_identity: Operator) -> None:

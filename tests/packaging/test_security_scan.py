@@ -21,12 +21,14 @@ CHECKOV = Path(os.environ.get("VMO_CHECKOV", REPO / ".venv-tools" / "bin" / "che
 
 # Each accepted finding, with the reason it is right for this operator.
 JUSTIFIED = {
-    # The operator registers its MAC-allocating mutating webhook and keeps the caBundle current
-    # (kopf's managed webhook configuration); it cannot do that without write access to them.
+    # The operator registers its MAC-allocating mutating webhook and keeps the caBundle current; it
+    # cannot do that without write access to them. The write is granted on its own configurations
+    # only (resourceNames: vmo-macpool), which checkov does not look at.
     "CKV_K8S_155": "ClusterRole.default.vmo-operator",
     # It installs operand operators whose ClusterRoles grant more than the operator holds;
-    # `escalate`/`bind` is how Kubernetes allows that without granting those rights directly
-    # (src/vmo_operator/operator/rbac.py explains the trade-off).
+    # `escalate`/`bind` is how Kubernetes allows that without granting those rights directly. Both
+    # are granted on the operand roles by name only, and an admission policy limits whom they may be
+    # bound to (src/vmo_operator/operator/rbac.py and guards.py explain the trade-off).
     "CKV_K8S_158": "ClusterRole.default.vmo-operator",
     # The default image is a release tag because its digest is only known after the release build;
     # `image.digest` pins it (and the example overlay can set one with `images: digest:`).

@@ -47,7 +47,8 @@ def render(component: str, spec: Mapping[str, Any]) -> list[Manifest]:
 def apply_rendered(api_client: Any, component: str, manifests: Sequence[Manifest]) -> None:
     """Apply `manifests` (some or all of what `component` renders) as the engine would."""
     kube = KubeClient(api_client)
-    apply_desired(kube, KindIndex(registry.by_name(component).owned_kinds), list(manifests), {})
+    report = apply_desired(kube, KindIndex(registry.by_name(component).owned_kinds), list(manifests), {})
+    assert not report.failures, report.failures  # the engine records failures per object; here each is one
 
 
 def install_rendered(api_client: Any, component: str, spec: Mapping[str, Any]) -> list[Manifest]:

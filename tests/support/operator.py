@@ -15,6 +15,7 @@ from pathlib import Path
 
 from tests.support.paths import REPO
 from tests.support.waiting import eventually
+from vmo_operator.kube import kinds
 from vmo_operator.kube.kinds import Kind
 from vmo_operator.localenv.controlplane import ControlPlane
 from vmo_operator.localenv.processes import free_port, stop_pids
@@ -29,14 +30,18 @@ RBAC_KINDS = [
     Kind("rbac.authorization.k8s.io/v1", "Role", "roles", namespaced=True),
     Kind("rbac.authorization.k8s.io/v1", "RoleBinding", "rolebindings", namespaced=True),
 ]
+# What the chart ships next to the roles: the admission policies that hold the operator to its
+# operand namespaces and ServiceAccounts (vmo_operator.operator.guards).
+GUARD_KINDS = [kinds.VALIDATING_ADMISSION_POLICY, kinds.VALIDATING_ADMISSION_POLICY_BINDING]
 
 
 def bind_operator_identity(plane: ControlPlane) -> Path:
     """Credentials for the operator's ServiceAccount identity, bound only to the chart's RBAC.
 
-    The RBAC objects are the ones the Helm chart and kustomize base ship (generated from
-    `vmo_operator.operator.rbac`), so every integration test proves the least-privilege role is
-    enough. A distinct identity also lets tests count the operator's writes in the audit log.
+    The RBAC objects and admission policies are the ones the Helm chart and kustomize base ship
+    (generated from `vmo_operator.operator.rbac`), so every integration test proves the
+    least-privilege role is enough. A distinct identity also lets tests count the operator's writes
+    in the audit log.
     """
     from kubernetes import client
     from kubernetes.client.exceptions import ApiException
@@ -54,7 +59,7 @@ def bind_operator_identity(plane: ControlPlane) -> Path:
         if exc.status != 409:
             raise
     kube = KubeClient(api, field_manager="vmo-tests")
-    index = KindIndex(RBAC_KINDS)
+    index = KindIndex([*RBAC_KINDS, *GUARD_KINDS])
     # Named apart from the chart's objects, so packaging dry-runs still see theirs as new.
     for obj in operator_rbac("vmo-operator-under-test", OPERATOR_NAMESPACE, OPERATOR_SERVICE_ACCOUNT):
         kube.apply(index.of(obj), obj)

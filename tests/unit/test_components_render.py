@@ -576,20 +576,47 @@ def test_kubevirt_status_fields() -> None:
 
 def test_kubevirt_reports_unknown_feature_gates_as_a_condition() -> None:
     spec = models.parse_spec({"kubevirt": {"featureGates": {"add": ["Foo"]}}})
-    [condition] = kubevirt.KUBEVIRT.extra_conditions(spec, base_health("kubevirt"))
-    assert (condition.type, condition.status, condition.reason) == (
+    recognized, _ = kubevirt.KUBEVIRT.extra_conditions(spec, base_health("kubevirt"))
+    assert (recognized.type, recognized.status, recognized.reason) == (
         "FeatureGatesRecognized",
         "False",
         "UnknownFeatureGate",
     )
-    assert "Foo" in condition.message
+    assert "Foo" in recognized.message
+
+
+def test_kubevirt_feature_gates_recognized_when_nothing_unknown_is_requested() -> None:
+    conditions = kubevirt.KUBEVIRT.extra_conditions(models.parse_spec({}), base_health("kubevirt"))
+    assert next((c.type, c.status, c.reason) for c in conditions) == (
+        "FeatureGatesRecognized",
+        "True",
+        "AllGatesKnown",
+    )
+
+
+def test_a_disabled_kubevirt_reports_no_gate_conditions() -> None:
+    spec = {"kubevirt": {"enabled": False, "featureGates": {"add": ["Foo"]}}}
+    assert kubevirt.KUBEVIRT.extra_conditions(models.parse_spec(spec), base_health("kubevirt")) == []
 
 
 @pytest.mark.parametrize(
-    "spec", [{}, {"kubevirt": {"enabled": False, "featureGates": {"add": ["Foo"]}}}], ids=["known", "off"]
+    ("spec", "status", "reason", "named"),
+    [
+        ({"kubevirt": {"version": "v1.8.4"}}, "False", "AsRequested", ""),
+        ({}, "True", "GatesTranslated", "HotplugVolumes -> DeclarativeHotplugVolumes"),
+        (
+            {"kubevirt": {"version": "v1.8.4", "featureGates": {"add": ["Macvtap"]}}},
+            "True",
+            "GatesDropped",
+            "Macvtap",
+        ),
+    ],
+    ids=["as-requested", "translated", "dropped"],
 )
-def test_kubevirt_feature_gates_recognized_when_nothing_unknown_is_requested(spec: dict[str, Any]) -> None:
-    conditions = kubevirt.KUBEVIRT.extra_conditions(models.parse_spec(spec), base_health("kubevirt"))
-    assert [(c.type, c.status, c.reason) for c in conditions] == [
-        ("FeatureGatesRecognized", "True", "AllGatesKnown")
-    ]
+def test_translated_and_dropped_gates_raise_a_condition(
+    spec: dict[str, Any], status: str, reason: str, named: str
+) -> None:
+    _, changed = kubevirt.KUBEVIRT.extra_conditions(models.parse_spec(spec), base_health("kubevirt"))
+    assert (changed.type, changed.status, changed.reason) == ("FeatureGatesChanged", status, reason)
+    assert named in changed.message
+    assert "CPUHotplug" not in changed.message, "the pseudo-gate's meaning is no change"

@@ -114,6 +114,7 @@ def test_unknown_gates_reach_the_status_through_the_components() -> None:
     assert status["kubevirtVersion"] == "v1.9.0"
     assert list(status) == [
         "conditions",
+        "phase",
         "observedGeneration",
         "components",
         "featureGates",

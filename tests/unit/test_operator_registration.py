@@ -35,7 +35,11 @@ def test_profile_handlers_keep_the_ids_of_plain_functions() -> None:
     } <= activities
     assert {h.id for h in registry._spawning.get_all_handlers()} == {"profile_loop"}
     assert {h.id for h in registry._changing.get_all_handlers()} == {"profile_deleted"}
-    assert {h.id for h in registry._watching.get_all_handlers()} == {"owned_event", "profile_event"}
+    assert {h.id for h in registry._watching.get_all_handlers()} == {
+        "owned_event",
+        "profile_event",
+        "namespace_event",
+    }
 
 
 def test_the_mac_wiring_registers_four_webhooks_one_index_and_its_lifecycle(tmp_path: Path) -> None:

@@ -33,6 +33,12 @@ CRD_PATH = Path("crds") / f"{models.GROUP}_{models.PLURAL}.yaml"
 REFERENCE_PATH = Path("docs") / "reference.md"
 
 PRINTER_COLUMNS: list[dict[str, Any]] = [
+    {
+        "name": "Phase",
+        "type": "string",
+        "jsonPath": ".status.phase",
+        "description": "Deploying, Deployed, Degraded, RemovalBlocked, Deleting, Inactive or InvalidSpec.",
+    },
     *(
         {
             "name": ctype,

@@ -200,7 +200,7 @@ def pod_placement(
     merged += [t for t in tolerations(placement) if t not in merged]
     if merged:
         out["tolerations"] = merged
-    chosen = placement.affinity if placement.affinity is not None else affinity
+    chosen = placement.affinity_json() if placement.affinity is not None else affinity
     if chosen:
         out["affinity"] = copy.deepcopy(dict(chosen))
     return out
@@ -214,7 +214,7 @@ def operand_placement(placement: NodePlacement) -> dict[str, Any]:
     if placement.tolerations:
         out["tolerations"] = tolerations(placement)
     if placement.affinity is not None:
-        out["affinity"] = copy.deepcopy(placement.affinity)
+        out["affinity"] = placement.affinity_json()
     return out
 
 

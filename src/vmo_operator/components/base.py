@@ -137,6 +137,32 @@ class ReportsStatus(Protocol):
         """Conditions of the profile that only this component can judge."""
 
 
+@runtime_checkable
+class GuardsRemoval(Protocol):
+    """Optional capability: objects that workloads may be using (a VLAN's NADs that VMs attach to).
+
+    Before such an object is pruned, the engine lists `usage_kinds` and asks `users`; an object in
+    use stays until the profile's annotations accept its removal (`removal_accepted`), so an edit
+    that drops a network (or a GitOps apply that silently loses it) cannot cut VMs off unnoticed.
+    """
+
+    @property
+    def usage_kinds(self) -> tuple[Kind, ...]:
+        """Kinds of the workloads that may use this component's objects."""
+
+    def users(self, obj: Manifest, workloads: Sequence[Manifest]) -> list[str]:
+        """The workloads that use `obj`, named like "VirtualMachine ns/name"."""
+
+    def removal_accepted(self, obj: Manifest, annotations: Mapping[str, str]) -> bool:
+        """Whether the profile's annotations accept removing `obj` although it is in use."""
+
+    def guarded_name(self, obj: Manifest) -> str:
+        """What the admin removed, e.g. "network vlan-20 in namespace t-1"."""
+
+    def accept_hint(self, obj: Manifest, profile: str) -> str:
+        """How to accept the removal, e.g. the `kubectl annotate` command."""
+
+
 def workload_kinds(component: Component) -> tuple[Kind, ...]:
     """Kinds of user workloads (VMs, DataVolumes) whose existence blocks removing `component`.
 

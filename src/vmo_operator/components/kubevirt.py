@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from vmo_operator.api import featuregates, versions
-from vmo_operator.api.models import KubeVirtSpec, VMOProfileSpec
+from vmo_operator.api.models import CPU_HOTPLUG, KubeVirtSpec, VMOProfileSpec
 from vmo_operator.components import _health as health
 from vmo_operator.components import _workloads as w
 from vmo_operator.components import kubevirt_crd
@@ -32,6 +32,7 @@ PRIORITY_CLASS = "kubevirt-cluster-critical"
 CR_NAME = "kubevirt"
 APP_LABEL = {"kubevirt.io": ""}
 FEATURE_GATES_RECOGNIZED = "FeatureGatesRecognized"
+FEATURE_GATES_CHANGED = "FeatureGatesChanged"
 
 
 def _minor(version: str) -> tuple[int, int]:
@@ -301,23 +302,52 @@ class KubeVirtComponent:
         return fields
 
     def extra_conditions(self, spec: VMOProfileSpec, health: ComponentHealth) -> Sequence[ConditionSpec]:
-        """FeatureGatesRecognized: False while a requested gate is unknown for the configured version."""
-        unknown = gate_resolution(spec.kubevirt).unknown if spec.kubevirt.enabled else ()
-        if unknown:
-            gates = ", ".join(unknown)
-            return [
-                ConditionSpec(
-                    FEATURE_GATES_RECOGNIZED,
-                    "False",
-                    "UnknownFeatureGate",
-                    f"not known for the configured KubeVirt version, passed through as written: {gates}",
-                )
-            ]
-        return [
-            ConditionSpec(
-                FEATURE_GATES_RECOGNIZED, "True", "AllGatesKnown", "every requested feature gate is known"
-            )
-        ]
+        """FeatureGatesRecognized (False while a requested gate is unknown for the configured version)
+        and FeatureGatesChanged (True while a requested gate was written under another name or not
+        at all), both only while KubeVirt is enabled."""
+        if not spec.kubevirt.enabled:
+            return []
+        resolution = gate_resolution(spec.kubevirt)
+        return [_recognized(resolution), gates_changed(resolution)]
+
+
+def _recognized(resolution: featuregates.Resolution) -> ConditionSpec:
+    if resolution.unknown:
+        gates = ", ".join(resolution.unknown)
+        return ConditionSpec(
+            FEATURE_GATES_RECOGNIZED,
+            "False",
+            "UnknownFeatureGate",
+            f"not known for the configured KubeVirt version, passed through as written: {gates}",
+        )
+    return ConditionSpec(
+        FEATURE_GATES_RECOGNIZED, "True", "AllGatesKnown", "every requested feature gate is known"
+    )
+
+
+def gates_changed(resolution: featuregates.Resolution) -> ConditionSpec:
+    """Requested gates KubeVirt `resolution.version` knows under another name, or not any more.
+
+    CPUHotplug is left out: it never is a gate, and its translation is its documented meaning.
+    """
+    translated = {k: v for k, v in resolution.translated.items() if k != CPU_HOTPLUG}
+    parts = []
+    if resolution.dropped:
+        parts.append(
+            f"not written, deprecated or discontinued without a successor in KubeVirt {resolution.version}: "
+            + ", ".join(resolution.dropped)
+        )
+    if translated:
+        parts.append(
+            f"written under the name KubeVirt {resolution.version} uses: "
+            + ", ".join(f"{old} -> {new}" for old, new in sorted(translated.items()))
+        )
+    if not parts:
+        return ConditionSpec(
+            FEATURE_GATES_CHANGED, "False", "AsRequested", "every gate is written as requested"
+        )
+    reason = "GatesDropped" if resolution.dropped else "GatesTranslated"
+    return ConditionSpec(FEATURE_GATES_CHANGED, "True", reason, "; ".join(parts))
 
 
 KUBEVIRT = KubeVirtComponent()

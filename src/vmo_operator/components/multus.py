@@ -8,7 +8,7 @@ never created or owned: deleting a user namespace on prune would be far worse th
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -184,6 +184,37 @@ def _daemonset(spec: MultusSpec, config_hash: str) -> Manifest:
     }
 
 
+# Removing a network that VMs are attached to needs this annotation on the profile, naming it.
+ACCEPT_NETWORK_REMOVAL = "vmo.dev/accept-network-removal"
+
+
+def _network_refs(workload: Manifest) -> list[str]:
+    """The Multus network names a VM (in its template) or a VMI refers to, as written."""
+    spec = workload.get("spec") or {}
+    if workload.get("kind") == "VirtualMachine":
+        spec = ((spec.get("template") or {}).get("spec")) or {}
+    return [
+        str((network.get("multus") or {}).get("networkName", ""))
+        for network in spec.get("networks") or []
+        if isinstance(network, dict)
+    ]
+
+
+def _uses(workload: Manifest, namespace: str, name: str) -> bool:
+    """Whether `workload` attaches to the NAD namespace/name ("name" means its own namespace)."""
+    own = str((workload.get("metadata") or {}).get("namespace", ""))
+    return any(
+        (ref if "/" in ref else f"{own}/{ref}") == f"{namespace}/{name}" for ref in _network_refs(workload)
+    )
+
+
+def _owned_by_vm(workload: Manifest) -> bool:
+    return any(
+        ref.get("kind") == "VirtualMachine"
+        for ref in (workload.get("metadata") or {}).get("ownerReferences") or []
+    )
+
+
 @dataclass(frozen=True)
 class MultusComponent:
     name: str = "multus"
@@ -198,8 +229,36 @@ class MultusComponent:
         kinds.NETWORK_ATTACHMENT_DEFINITION,
     )
 
+    # A NAD that VMs use is not pruned unless the profile accepts it (`base.GuardsRemoval`).
+    usage_kinds: tuple[Kind, ...] = (kinds.VIRTUAL_MACHINE, kinds.VIRTUAL_MACHINE_INSTANCE)
+
     def enabled(self, spec: VMOProfileSpec, facts: ClusterFacts) -> bool:
         return spec.multus.enabled
+
+    def users(self, obj: Manifest, workloads: Sequence[Manifest]) -> list[str]:
+        if obj.get("kind") != "NetworkAttachmentDefinition":
+            return []
+        meta = obj["metadata"]
+        return [
+            f"{w['kind']} {w['metadata']['namespace']}/{w['metadata']['name']}"
+            for w in workloads
+            if not _owned_by_vm(w) and _uses(w, meta.get("namespace", ""), meta["name"])
+        ]
+
+    def removal_accepted(self, obj: Manifest, annotations: Mapping[str, str]) -> bool:
+        accepted = {name.strip() for name in str(annotations.get(ACCEPT_NETWORK_REMOVAL, "")).split(",")}
+        return str(obj["metadata"]["name"]) in accepted
+
+    def guarded_name(self, obj: Manifest) -> str:
+        meta = obj["metadata"]
+        return f"network {meta['name']} in namespace {meta.get('namespace', '')}"
+
+    def accept_hint(self, obj: Manifest, profile: str) -> str:
+        name = obj["metadata"]["name"]
+        return (
+            f"annotate the profile: kubectl annotate vmoprofile {profile} {ACCEPT_NETWORK_REMOVAL}={name} "
+            "(comma-separate several networks), or put the network back in spec.multus.networks"
+        )
 
     def render(self, spec: VMOProfileSpec, facts: ClusterFacts) -> list[Manifest]:
         if not self.enabled(spec, facts):

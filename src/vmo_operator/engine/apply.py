@@ -4,13 +4,18 @@ Waves: namespaces and CRDs first (then wait until the CRDs are Established), ide
 config next, bindings, workloads, and custom resources last. Pruning walks the same waves in
 reverse, so custom resources go before the CRDs that define them and namespaces go last.
 Only objects carrying our managed-by label are ever listed, so nothing foreign is touched.
+
+One object's failure is that object's: it is recorded (`Failure`, keyed by the object) and every
+other object is still written, so one bad network entry or one component the API server refuses
+never holds back the rest. Custom resources of a CRD that is not Established yet are not sent;
+they wait, as do objects in a namespace that does not exist yet or is being deleted.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from vmo_operator.engine.diff import drifted, needs_apply, stamp
@@ -53,12 +58,6 @@ class ApplyResult:
     key: ObjectKey
     action: Action
     detail: str = ""
-
-
-class CRDsNotEstablishedError(Exception):
-    def __init__(self, names: Sequence[str]) -> None:
-        super().__init__(f"CRDs not Established yet: {', '.join(names)}")
-        self.names = list(names)
 
 
 class UnknownKindError(Exception):
@@ -127,17 +126,47 @@ def _established(crd: Mapping[str, object] | None) -> bool:
     return crd is not None and condition_is_true(crd, "Established")
 
 
-def wait_established(kube: KubeClient, names: Sequence[str], timeout: float) -> None:
-    """Wait for freshly applied CRDs; custom resources of an unestablished CRD would be rejected."""
+def wait_established(kube: KubeClient, names: Sequence[str], timeout: float) -> list[str]:
+    """Wait for freshly applied CRDs; the names still not Established when `timeout` runs out."""
     pending = list(names)
     deadline = time.monotonic() + timeout
     while pending:
         pending = [name for name in pending if not _established(kube.get(CRD, name))]
-        if not pending:
-            return
-        if time.monotonic() >= deadline:
-            raise CRDsNotEstablishedError(pending)
+        if not pending or time.monotonic() >= deadline:
+            return pending
         time.sleep(0.2)
+    return pending
+
+
+@dataclass(frozen=True)
+class Failure:
+    """Why one object could not be written (or deleted) this round.
+
+    `waiting` failures resolve by themselves once a fact changes (a namespace appears, a CRD is
+    Established); the others need someone to act. `namespace` names a namespace being waited for.
+    """
+
+    message: str
+    waiting: bool = False
+    transient: bool = False
+    namespace: str = ""
+
+
+def failure_of(exc: KubeError, key: ObjectKey) -> Failure:
+    missing = key.namespace and exc.status == 404 and exc.message == f'namespaces "{key.namespace}" not found'
+    if missing:
+        return Failure(f"namespace {key.namespace} does not exist yet", waiting=True, namespace=key.namespace)
+    if exc.namespace_terminating:
+        return Failure(f"namespace {key.namespace} is being deleted", waiting=True, namespace=key.namespace)
+    return Failure(f"{exc.reason or exc.status}: {exc.message}", transient=exc.transient)
+
+
+@dataclass
+class ApplyReport:
+    """What one apply (or prune) did, and what it could not do, by object."""
+
+    results: list[ApplyResult] = field(default_factory=list)
+    failures: dict[ObjectKey, Failure] = field(default_factory=dict)
 
 
 def apply_desired(
@@ -147,15 +176,20 @@ def apply_desired(
     observed: dict[ObjectKey, Manifest],
     *,
     crd_timeout: float = 30.0,
-) -> list[ApplyResult]:
+) -> ApplyReport:
     """Apply what differs from `observed`, wave by wave; updates `observed` with the results."""
     groups = custom_groups_of(desired)
-    results: list[ApplyResult] = []
+    report = ApplyReport()
+    unready_groups: dict[str, str] = {}  # custom group -> why its resources wait
     waves = sorted({wave_of(obj, groups) for obj in desired})
     for wave in waves:
-        fresh_crds: list[str] = []
+        fresh_crds: dict[str, str] = {}  # CRD name -> its group
         for obj in (o for o in desired if wave_of(o, groups) == wave):
             key = ObjectKey.of(obj)
+            group = key.api_version.rpartition("/")[0]
+            if group in unready_groups:
+                report.failures[key] = Failure(unready_groups[group], waiting=True)
+                continue
             stamped = stamp(obj)
             live = observed.get(key)
             if not needs_apply(stamped, live):
@@ -163,14 +197,21 @@ def apply_desired(
             action: Action = (
                 "created" if live is None else ("overwritten" if drifted(stamped, live) else "updated")
             )
-            applied = kube.apply(index.of(obj), stamped)
+            try:
+                applied = kube.apply(index.of(obj), stamped)
+            except KubeError as exc:
+                report.failures[key] = failure_of(exc, key)
+                if obj["kind"] == "CustomResourceDefinition":
+                    unready_groups[str(obj["spec"]["group"])] = f"CRD {key.name} could not be written"
+                continue
             observed[key] = applied
-            results.append(ApplyResult(key, action))
+            report.results.append(ApplyResult(key, action))
             if obj["kind"] == "CustomResourceDefinition" and not _established(applied):
-                fresh_crds.append(key.name)
+                fresh_crds[key.name] = str(obj["spec"]["group"])
         if fresh_crds:
-            wait_established(kube, fresh_crds, crd_timeout)
-    return results
+            for name in wait_established(kube, list(fresh_crds), crd_timeout):
+                unready_groups[fresh_crds[name]] = f"CRD {name} is not Established yet"
+    return report
 
 
 def prune(
@@ -180,46 +221,58 @@ def prune(
     observed: dict[ObjectKey, Manifest],
     *,
     keep: frozenset[str] = frozenset(),
+    keep_objects: frozenset[ObjectKey] = frozenset(),
     release_retained: bool = False,
-) -> list[ApplyResult]:
+) -> ApplyReport:
     """Delete owned objects that are no longer rendered, custom resources first, namespaces last.
 
     `keep` names components whose objects must stay although they are not rendered (a removal
-    blocked by existing workloads). A CRD that still has instances someone else created is never
-    deleted, because that would delete them too (VolumeSnapshots, NADs): it is retained, and with
-    `release_retained` (the profile is going away) our labels are taken off so it is left to the admin.
+    blocked by existing workloads), `keep_objects` single objects (a network VMs still use). A CRD
+    that still has instances someone else created is never deleted, because that would delete
+    them too (VolumeSnapshots, NADs): it is retained, and with `release_retained` (the profile is
+    going away) our labels are taken off so it is left to the admin.
     """
     wanted = {ObjectKey.of(obj) for obj in desired}
     groups = custom_groups_of([*desired, *observed.values()])
-    doomed = [live for key, live in observed.items() if key not in wanted and component_of(live) not in keep]
+    doomed = [
+        live
+        for key, live in observed.items()
+        if key not in wanted and key not in keep_objects and component_of(live) not in keep
+    ]
     doomed.sort(key=lambda obj: -wave_of(obj, groups))
-    results = []
+    report = ApplyReport()
     for live in doomed:
         key = ObjectKey.of(live)
-        if live["kind"] == "CustomResourceDefinition":
-            foreign = foreign_instances(kube, live)
-            if foreign:
-                if release_retained:
-                    kube.merge_patch(
-                        CRD,
-                        key.name,
-                        {
-                            "metadata": {
-                                "labels": {MANAGED_BY_LABEL: None, COMPONENT_LABEL: None, PROFILE_LABEL: None}
-                            }
-                        },
-                    )
-                    observed.pop(key, None)
-                results.append(ApplyResult(key, "retained", f"{foreign} objects of it exist"))
-                continue
         try:
-            kube.delete(index.of(live), key.name, key.namespace)
+            report.results.append(_prune_one(kube, index, live, observed, release_retained))
         except KubeError as exc:
-            if exc.status != 404:
-                raise
-        observed.pop(key, None)
-        results.append(ApplyResult(key, "deleted"))
-    return results
+            report.failures[key] = failure_of(exc, key)
+    return report
+
+
+def _prune_one(
+    kube: KubeClient,
+    index: KindIndex,
+    live: Manifest,
+    observed: dict[ObjectKey, Manifest],
+    release_retained: bool,
+) -> ApplyResult:
+    key = ObjectKey.of(live)
+    if live["kind"] == "CustomResourceDefinition":
+        foreign = foreign_instances(kube, live)
+        if foreign:
+            if release_retained:
+                unlabel = {MANAGED_BY_LABEL: None, COMPONENT_LABEL: None, PROFILE_LABEL: None}
+                kube.merge_patch(CRD, key.name, {"metadata": {"labels": unlabel}})
+                observed.pop(key, None)
+            return ApplyResult(key, "retained", f"{foreign} objects of it exist")
+    try:
+        kube.delete(index.of(live), key.name, key.namespace)
+    except KubeError as exc:
+        if exc.status != 404:
+            raise
+    observed.pop(key, None)
+    return ApplyResult(key, "deleted")
 
 
 def served_kind(crd: Mapping[str, Any]) -> Kind:

@@ -4,10 +4,15 @@ read profile -> parse spec -> observe facts and owned objects -> render -> apply
 prune -> assess each component -> status. Nothing here knows a component by name: the operator
 hands in the ordered components, and they speak through `components.base` (what they need to
 observe, what they render, how healthy they are, what they add to the status).
+
+A failure belongs to the object it happened to (`engine.apply.Failure`) and so to that object's
+component: the component is marked with the reason, everything else is still applied and
+assessed. Only a cluster that cannot be read at all leaves every component unassessed.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -25,22 +30,22 @@ from vmo_operator.components.base import (
     ObservesCluster,
     owned_kinds,
     render_labelled,
-    workload_kinds,
 )
 from vmo_operator.engine.apply import (
     ApplyResult,
-    CRDsNotEstablishedError,
+    Failure,
     KindIndex,
     apply_desired,
     observe_owned,
     prune,
 )
+from vmo_operator.engine.guards import Workloads, blocked_components, find_workloads, objects_in_use
 from vmo_operator.engine.status import (
     AVAILABLE,
     ReconcileFacts,
     build_status,
     component_contributions,
-    status_changed,
+    status_patch,
 )
 from vmo_operator.kube.client import KubeClient, KubeError
 from vmo_operator.kube.cluster import cluster_uid
@@ -56,17 +61,27 @@ class Outcome:
     """What one reconcile did and wants written; the kopf layer records and requeues from it."""
 
     status: dict[str, Any]
-    status_needs_write: bool
+    status_fields: dict[str, Any]  # what to write (`status.status_patch`); empty when nothing changed
     results: list[ApplyResult] = field(default_factory=list)
-    error: str = ""
+    error: str = ""  # what needs someone to act, or a retry ("" when only waiting)
     transient: bool = False
     healths: list[ComponentHealth] = field(default_factory=list)
     managed: dict[str, int] = field(default_factory=dict)  # live owned objects per component
-    blocked: dict[str, str] = field(default_factory=dict)  # component -> what blocks its removal
+    blocked: dict[str, str] = field(default_factory=dict)  # what is kept -> why its removal waits
+    failures: dict[ObjectKey, Failure] = field(default_factory=dict)
+
+    @property
+    def status_needs_write(self) -> bool:
+        return bool(self.status_fields)
 
     @property
     def available(self) -> bool:
         return condition_is_true({"status": self.status}, AVAILABLE)
+
+    @property
+    def awaited_namespaces(self) -> frozenset[str]:
+        """Namespaces that objects wait for: their creation should wake the profile."""
+        return frozenset(f.namespace for f in self.failures.values() if f.waiting and f.namespace)
 
 
 def _index(components: Sequence[Component]) -> KindIndex:
@@ -91,21 +106,51 @@ def _run(kube: KubeClient, query: FactQuery) -> list[Manifest]:
     return kube.list(query.kind, label_selector=query.label_selector, namespace=query.namespace)
 
 
-def find_workloads(kube: KubeClient, component: Component, sample: int = 5) -> list[str]:
-    """Names of user workloads that block removing `component`, e.g. "VirtualMachine default/vm1"."""
-    found = []
-    for kind in workload_kinds(component):
-        for item in kube.list(kind, at_most=sample):
-            meta = item.get("metadata", {})
-            where = (
-                f"{meta.get('namespace')}/{meta.get('name')}" if meta.get("namespace") else meta.get("name")
-            )
-            found.append(f"{kind.kind} {where}")
-    return found
-
-
 def _blocks_removal(spec: models.VMOProfileSpec) -> bool:
     return spec.uninstall_strategy == "BlockUninstallIfWorkloadsExist"
+
+
+def described(key: ObjectKey) -> str:
+    return f"{key.kind} {key.namespace}/{key.name}" if key.namespace else f"{key.kind} {key.name}"
+
+
+@dataclass
+class _Round:
+    """What the apply part of one reconcile produced."""
+
+    facts: ClusterFacts | None = None
+    rendered: dict[str, list[Manifest]] = field(default_factory=dict)
+    observed: dict[ObjectKey, Manifest] = field(default_factory=dict)
+    results: list[ApplyResult] = field(default_factory=list)
+    failures: dict[ObjectKey, Failure] = field(default_factory=dict)
+    owner: dict[ObjectKey, str] = field(default_factory=dict)  # failed object -> its component
+    blocked: dict[str, str] = field(default_factory=dict)
+
+
+def _apply(
+    kube: KubeClient, profile: Manifest, spec: models.VMOProfileSpec, components: Sequence[Component]
+) -> _Round:
+    """Observe, render, apply and prune; raises KubeError only when the cluster cannot be read."""
+    index = _index(components)
+    done = _Round()
+    done.facts = observe_facts(kube, components)
+    name = str(profile.get("metadata", {}).get("name", ""))
+    done.rendered = {c.name: render_labelled(c, spec, done.facts, name) for c in components}
+    desired = [obj for objects in done.rendered.values() for obj in objects]
+    done.observed = observe_owned(kube, index.all)
+    done.owner = {ObjectKey.of(o): component_of(o) for o in [*desired, *done.observed.values()]}
+    if _blocks_removal(spec):
+        done.blocked = blocked_components(kube, components, desired, done.observed)
+    in_use = objects_in_use(kube, components, desired, done.observed, profile)
+    done.blocked.update({guarded.subject: guarded.why for guarded in in_use})
+    applied = apply_desired(kube, index, desired, done.observed)
+    keep_objects = frozenset(guarded.key for guarded in in_use)
+    pruned = prune(
+        kube, index, desired, done.observed, keep=frozenset(done.blocked), keep_objects=keep_objects
+    )
+    done.results = applied.results + pruned.results
+    done.failures = {**applied.failures, **pruned.failures}
+    return done
 
 
 def reconcile(
@@ -136,7 +181,7 @@ def reconcile(
         status = build_status(
             previous, titled, facts, now=now, extra=extra, extra_conditions=extra_conditions
         )
-        return Outcome(status, status_changed(previous, status), **kw)
+        return Outcome(status, status_patch(previous, status), **kw)
 
     if inactive_because:
         return outcome([], ReconcileFacts(generation, inactive_because=inactive_because))
@@ -146,102 +191,98 @@ def reconcile(
         problems = profiles.spec_error(exc)
         return outcome([], ReconcileFacts(generation, spec_error=problems), error=problems)
 
-    index = _index(components)
-    results: list[ApplyResult] = []
-    apply_error = waiting = ""
-    transient = False
-    blocked: dict[str, str] = {}
-    facts: ClusterFacts | None = None
-    rendered: dict[str, list[Manifest]] = {}
-    observed: dict[ObjectKey, Manifest] = {}
+    apply_error, transient = "", False
     try:
-        facts = observe_facts(kube, components)
-        rendered = {c.name: render_labelled(c, spec, facts, str(meta.get("name", ""))) for c in components}
-        desired = [obj for objects in rendered.values() for obj in objects]
-        observed = observe_owned(kube, index.all)
-        if _blocks_removal(spec):
-            blocked = _blocked_removals(kube, components, desired, observed)
-        results += apply_desired(kube, index, desired, observed)
-        results += prune(kube, index, desired, observed, keep=frozenset(blocked))
-    except CRDsNotEstablishedError as exc:
-        waiting, transient = str(exc), True
+        done = _apply(kube, profile, spec, components)
     except KubeError as exc:
-        if exc.namespace_terminating:  # waiting fixes it: Progressing, not Degraded
-            waiting, transient = str(exc), True
-        else:
-            apply_error, transient = str(exc), exc.transient
+        done, apply_error, transient = _Round(), str(exc), exc.transient
 
     healths = [
-        _assess(component, spec, facts, rendered.get(component.name, []), observed, apply_error)
-        for component in components
+        _assess(component, spec, done, apply_error, _failures_of(component, done)) for component in components
     ]
     titled = [(component.title, health) for component, health in zip(components, healths, strict=True)]
     fields, extra_conditions = component_contributions(components, spec, healths)
+    waiting = [f"{described(key)}: {f.message}" for key, f in done.failures.items() if f.waiting]
+    errors = [(key, f) for key, f in done.failures.items() if not f.waiting]
+    failed = [f"{described(key)}: {f.message}" for key, f in errors]
     facts_for_status = ReconcileFacts(
         generation,
         apply_error=apply_error,
-        changed=sum(1 for r in results if r.action != "retained"),
-        blocked=blocked,
+        changed=sum(1 for r in done.results if r.action != "retained"),
+        blocked=done.blocked,
         waiting=waiting,
+        failed=failed,
     )
     return outcome(
         titled,
         facts_for_status,
         extra=fields,
         extra_conditions=extra_conditions,
-        results=results,
-        error=apply_error or waiting,
-        transient=transient,
+        results=done.results,
+        error=apply_error or "; ".join(failed),
+        transient=transient or (bool(errors) and all(f.transient for _, f in errors)),
         healths=healths,
-        blocked=blocked,
-        managed={c.name: sum(1 for o in observed.values() if component_of(o) == c.name) for c in components},
+        blocked=done.blocked,
+        failures=done.failures,
+        managed={
+            c.name: sum(1 for o in done.observed.values() if component_of(o) == c.name) for c in components
+        },
     )
 
 
-def _blocked_removals(
-    kube: KubeClient,
-    components: Sequence[Component],
-    desired: Sequence[Manifest],
-    observed: Mapping[ObjectKey, Manifest],
-) -> dict[str, str]:
-    """Components being switched off while their workloads (VMs, DataVolumes) still exist."""
-    rendered = {component_of(obj) for obj in desired}
-    live = {component_of(obj) for obj in observed.values()}
-    blocked = {}
-    for component in components:
-        if component.name in live and component.name not in rendered:
-            workloads = find_workloads(kube, component)
-            if workloads:
-                blocked[component.name] = "still in use by " + ", ".join(workloads)
-    return blocked
+def _failures_of(component: Component, done: _Round) -> list[tuple[ObjectKey, Failure]]:
+    return [(key, f) for key, f in done.failures.items() if done.owner.get(key) == component.name]
 
 
 def _assess(
     component: Component,
     spec: models.VMOProfileSpec,
-    facts: ClusterFacts | None,
-    rendered: Sequence[Manifest],
-    observed: Mapping[ObjectKey, Manifest],
+    done: _Round,
     apply_error: str,
+    failures: Sequence[tuple[ObjectKey, Failure]],
 ) -> ComponentHealth:
-    if facts is None or apply_error:
-        enabled = component.enabled(spec, facts or ClusterFacts())
+    if done.facts is None or apply_error:
+        enabled = component.enabled(spec, done.facts or ClusterFacts())
         return ComponentHealth(
-            component.name, enabled, False, reason="Unknown", message="not assessed: the reconcile failed"
+            component.name,
+            enabled,
+            False,
+            reason="Unknown",
+            message="not assessed: the cluster could not be read",
         )
-    return component.assess(spec, facts, rendered, _observed_for(component, observed))
+    observed = {key: obj for key, obj in done.observed.items() if component_of(obj) == component.name}
+    health = component.assess(spec, done.facts, done.rendered.get(component.name, []), observed)
+    return with_failures(health, failures)
 
 
-def _observed_for(
-    component: Component, observed: Mapping[ObjectKey, Manifest]
-) -> dict[ObjectKey, Manifest | None]:
-    return {key: obj for key, obj in observed.items() if component_of(obj) == component.name}
+def with_failures(health: ComponentHealth, failures: Sequence[tuple[ObjectKey, Failure]]) -> ComponentHealth:
+    """`health` marked with what could not be written: errors degrade it, waits keep it progressing."""
+    if not failures:
+        return health
+    errors = [f for _, f in failures if not f.waiting and not f.transient]
+    parts = [f"{described(key)}: {f.message}" for key, f in failures]
+    if health.message and not health.ready:
+        parts.append(health.message)
+    if errors:
+        reason = "ApplyFailed"
+    elif all(f.namespace for _, f in failures):
+        reason = "WaitingForNamespace"
+    else:
+        reason = "Waiting"
+    return dataclasses.replace(
+        health,
+        ready=False,
+        degraded=health.degraded or bool(errors),
+        progressing=health.progressing or not errors,
+        reason=reason,
+        message="; ".join(parts),
+    )
 
 
 @dataclass(frozen=True)
 class Teardown:
     done: bool
-    blocked_by: list[str]
+    blocked_by: str  # a few of the workloads that block the removal, and how many more
     results: list[ApplyResult]
     remaining: int
 
@@ -253,11 +294,11 @@ def teardown(kube: KubeClient, profile: Manifest, components: Sequence[Component
     except ValidationError:
         spec = None  # an unparseable spec still must not strand the objects we created
     if spec is None or _blocks_removal(spec):
-        blockers = [w for component in components for w in find_workloads(kube, component)]
+        blockers = sum((find_workloads(kube, component) for component in components), start=Workloads())
         if blockers:
-            return Teardown(False, blockers, [], -1)
+            return Teardown(False, blockers.described(), [], -1)
     index = _index(components)
     observed = observe_owned(kube, index.all)
-    results = prune(kube, index, [], observed, release_retained=True)
+    report = prune(kube, index, [], observed, release_retained=True)
     remaining = observe_owned(kube, index.all)
-    return Teardown(not remaining, [], results, len(remaining))
+    return Teardown(not remaining, "", report.results, len(remaining))

@@ -5,6 +5,10 @@ the last one written: Available needs every enabled component ready; Progressing
 is still converging; Degraded means something is wrong that waiting alone may not fix. Conditions
 and fields that only one component can judge (see `components.base.ReportsStatus`) arrive here as
 values; this module knows no component by name.
+
+The status is computed whole every round: only what this round found is in it (previous
+conditions lend nothing but their transition times), and `status_patch` removes whatever an
+earlier round wrote that no longer holds, so no stale field survives a merge patch.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from vmo_operator.api.models import VMOProfileSpec
-from vmo_operator.components.base import Component, ComponentHealth, ReportsStatus
+from vmo_operator.components.base import Component, ComponentHealth, ConditionStatus, ReportsStatus
 from vmo_operator.engine.conditions import ConditionSpec, set_conditions
 
 AVAILABLE = "Available"
@@ -22,6 +26,9 @@ PROGRESSING = "Progressing"
 DEGRADED = "Degraded"
 RECONCILE_COMPLETE = "ReconcileComplete"
 CONDITION_ORDER = (AVAILABLE, PROGRESSING, DEGRADED, RECONCILE_COMPLETE)
+SUMMARY = frozenset(CONDITION_ORDER)
+# Top-level status fields another writer owns: the MAC pool's maintenance loop writes macPool.
+OTHER_WRITERS = frozenset({"macPool"})
 
 
 @dataclass(frozen=True)
@@ -30,10 +37,11 @@ class ReconcileFacts:
 
     generation: int
     spec_error: str = ""  # the spec could not be parsed: nothing was applied
-    apply_error: str = ""  # apply/prune failed part-way
+    apply_error: str = ""  # the cluster could not be read: nothing was applied or assessed
     changed: int = 0  # objects written this round
-    blocked: Mapping[str, str] = field(default_factory=dict)  # component -> what blocks its removal
-    waiting: str = ""  # e.g. CRDs not Established yet
+    blocked: Mapping[str, str] = field(default_factory=dict)  # what is kept -> why its removal waits
+    waiting: Sequence[str] = ()  # objects that wait for a fact (a namespace, a CRD Established)
+    failed: Sequence[str] = ()  # objects the API server refused, with its reason
     inactive_because: str = ""  # another profile is the active one
 
 
@@ -49,26 +57,26 @@ def _component_condition(type_: str, health: ComponentHealth) -> ConditionSpec:
     return ConditionSpec(type_, "False", health.reason or "NotReady", health.message)
 
 
+def _same_for_all(reason: str, message: str, degraded: ConditionStatus = "True") -> list[ConditionSpec]:
+    return [
+        ConditionSpec(AVAILABLE, "False", reason, message),
+        ConditionSpec(PROGRESSING, "False", reason, message),
+        ConditionSpec(DEGRADED, degraded, reason, message),
+        ConditionSpec(RECONCILE_COMPLETE, "False", reason, message),
+    ]
+
+
 def summary_conditions(
     titled: Sequence[tuple[str, ComponentHealth]], facts: ReconcileFacts
 ) -> list[ConditionSpec]:
     """Available / Progressing / Degraded / ReconcileComplete from the components and the round."""
     if facts.inactive_because:
         why = facts.inactive_because
-        return [
-            ConditionSpec(AVAILABLE, "False", "NotActive", why),
-            ConditionSpec(PROGRESSING, "False", "NotActive", why),
-            ConditionSpec(DEGRADED, "True", "DuplicateProfile", why),
-            ConditionSpec(RECONCILE_COMPLETE, "False", "NotActive", why),
-        ]
+        conditions = _same_for_all("NotActive", why)
+        conditions[2] = ConditionSpec(DEGRADED, "True", "DuplicateProfile", why)
+        return conditions
     if facts.spec_error:
-        message = f"spec is invalid, nothing was applied: {facts.spec_error}"
-        return [
-            ConditionSpec(AVAILABLE, "False", "InvalidSpec", message),
-            ConditionSpec(PROGRESSING, "False", "InvalidSpec", message),
-            ConditionSpec(DEGRADED, "True", "InvalidSpec", message),
-            ConditionSpec(RECONCILE_COMPLETE, "False", "InvalidSpec", message),
-        ]
+        return _same_for_all("InvalidSpec", f"spec is invalid, nothing was applied: {facts.spec_error}")
 
     active = [(title, h) for title, h in titled if h.enabled and not h.skipped]
     not_ready = [(title, h) for title, h in active if not h.ready]
@@ -88,7 +96,7 @@ def summary_conditions(
         )
 
     if facts.waiting:
-        conditions.append(ConditionSpec(PROGRESSING, "True", "Waiting", facts.waiting))
+        conditions.append(ConditionSpec(PROGRESSING, "True", "Waiting", "; ".join(facts.waiting)))
     elif progressing:
         reason = f"{progressing[0][0]}Progressing" if len(progressing) == 1 else "ComponentsProgressing"
         conditions.append(ConditionSpec(PROGRESSING, "True", reason, describe(progressing)))
@@ -110,21 +118,28 @@ def summary_conditions(
         conditions.append(ConditionSpec(DEGRADED, "True", reason, "; ".join(problems)))
     else:
         conditions.append(ConditionSpec(DEGRADED, "False", "AsExpected", "no component reports a problem"))
+    conditions.append(_reconcile_complete(facts))
+    return conditions
 
+
+def _reconcile_complete(facts: ReconcileFacts) -> ConditionSpec:
     if facts.apply_error:
-        conditions.append(ConditionSpec(RECONCILE_COMPLETE, "False", "ReconcileFailed", facts.apply_error))
-    elif facts.blocked:
+        return ConditionSpec(RECONCILE_COMPLETE, "False", "ReconcileFailed", facts.apply_error)
+    if facts.failed:
+        return ConditionSpec(
+            RECONCILE_COMPLETE,
+            "False",
+            "ApplyFailed",
+            "everything else was applied; " + "; ".join(facts.failed),
+        )
+    if facts.blocked:
         blocked = "; ".join(
             f"removing {name} is blocked: {why}" for name, why in sorted(facts.blocked.items())
         )
-        conditions.append(ConditionSpec(RECONCILE_COMPLETE, "False", "RemovalBlocked", blocked))
-    elif facts.waiting:
-        conditions.append(ConditionSpec(RECONCILE_COMPLETE, "False", "Waiting", facts.waiting))
-    else:
-        conditions.append(
-            ConditionSpec(RECONCILE_COMPLETE, "True", "ReconcileCompleted", "desired state applied")
-        )
-    return conditions
+        return ConditionSpec(RECONCILE_COMPLETE, "False", "RemovalBlocked", blocked)
+    if facts.waiting:
+        return ConditionSpec(RECONCILE_COMPLETE, "False", "Waiting", "; ".join(facts.waiting))
+    return ConditionSpec(RECONCILE_COMPLETE, "True", "ReconcileCompleted", "desired state applied")
 
 
 def component_contributions(
@@ -140,6 +155,29 @@ def component_contributions(
     return fields, conditions
 
 
+def _conditions(
+    previous: Mapping[str, Any], updates: Sequence[ConditionSpec], generation: int, now: str
+) -> list[dict[str, Any]]:
+    """Exactly `updates`, keeping the transition time of each previous condition that did not flip."""
+    wanted = {update.type for update in updates}
+    kept = [c for c in previous.get("conditions") or [] if c.get("type") in wanted]
+    return set_conditions(kept, updates, generation=generation, now=now, order=CONDITION_ORDER)
+
+
+def phase_of(conditions: Sequence[Mapping[str, Any]], facts: ReconcileFacts) -> str:
+    """One word for `kubectl get`: Deploying, Deployed, Degraded, RemovalBlocked, Inactive, InvalidSpec."""
+    if facts.inactive_because:
+        return "Inactive"
+    if facts.spec_error:
+        return "InvalidSpec"
+    if facts.blocked:
+        return "RemovalBlocked"
+    state = {str(c["type"]): c["status"] for c in conditions}
+    if state.get(DEGRADED) == "True":
+        return "Degraded"
+    return "Deployed" if state.get(AVAILABLE) == "True" else "Deploying"
+
+
 def build_status(
     previous: Mapping[str, Any],
     titled: Sequence[tuple[str, ComponentHealth]],
@@ -149,22 +187,23 @@ def build_status(
     extra: Mapping[str, Any] | None = None,
     extra_conditions: Sequence[ConditionSpec] = (),
 ) -> dict[str, Any]:
-    """The status we want, carrying over transition times from `previous` where nothing flipped.
+    """The whole status this round found, with transition times carried over from `previous`.
 
     `extra` (top-level fields) and `extra_conditions` are what the components report beyond their
-    `<Title>Ready` condition; like those, the conditions are set only for an active, valid profile.
+    `<Title>Ready` condition; like those, they are set only for an active, valid profile.
     """
     updates = summary_conditions(titled, facts)
-    if not facts.inactive_because and not facts.spec_error:
+    applies = not facts.inactive_because and not facts.spec_error
+    if applies:
         updates += [_component_condition(f"{title}Ready", health) for title, health in titled]
         updates += extra_conditions
-    conditions = set_conditions(
-        previous.get("conditions") or [], updates, generation=facts.generation, now=now, order=CONDITION_ORDER
-    )
-    status: dict[str, Any] = {"conditions": conditions}
+    conditions = _conditions(previous, updates, facts.generation, now)
+    status: dict[str, Any] = {"conditions": conditions, "phase": phase_of(conditions, facts)}
     if not facts.spec_error:
         status["observedGeneration"] = facts.generation
-    if titled and not facts.inactive_because and not facts.spec_error:
+    elif previous.get("observedGeneration") is not None:
+        status["observedGeneration"] = previous["observedGeneration"]  # the last one reconciled
+    if titled and applies:
         status["components"] = {
             health.name: {
                 # Every field the CRD defaults is written, so the stored status equals what we
@@ -178,10 +217,64 @@ def build_status(
             }
             for _, health in titled
         }
-    status.update(extra or {})
+    if applies:
+        status.update(extra or {})
     return status
 
 
+def interim_status(previous: Mapping[str, Any], generation: int, now: str) -> dict[str, Any] | None:
+    """What to show at once for a generation not reconciled yet; None when it already was.
+
+    A new profile reads Progressing=True and Unknown for the rest instead of nothing; an edited
+    one keeps what it had (still true of the running platform) with Progressing=True.
+    """
+    if any(c.get("observedGeneration") == generation for c in previous.get("conditions") or []):
+        return None  # this generation was judged already (an invalid spec keeps observedGeneration)
+    message = f"reconciling generation {generation}"
+    if not previous.get("conditions"):
+        updates = [
+            ConditionSpec(AVAILABLE, "Unknown", "Reconciling", "not assessed yet"),
+            ConditionSpec(PROGRESSING, "True", "Reconciling", message),
+            ConditionSpec(DEGRADED, "Unknown", "Reconciling", "not assessed yet"),
+            ConditionSpec(RECONCILE_COMPLETE, "Unknown", "Reconciling", "not assessed yet"),
+        ]
+        return {"conditions": _conditions({}, updates, generation, now), "phase": "Deploying"}
+    update = ConditionSpec(PROGRESSING, "True", "Reconciling", message)
+    current = previous.get("conditions") or []
+    conditions = set_conditions(current, [update], generation=generation, now=now, order=CONDITION_ORDER)
+    return {**{k: v for k, v in previous.items() if k not in OTHER_WRITERS}, "conditions": conditions}
+
+
+def deletion_status(
+    previous: Mapping[str, Any], generation: int, now: str, *, blocked: str = "", remaining: int = 0
+) -> dict[str, Any]:
+    """The status while the profile is being deleted: removing, or waiting for workloads to go."""
+    if blocked:
+        message = f"deletion waits: {blocked}"
+        updates = _same_for_all("RemovalBlocked", message)
+        updates[1] = ConditionSpec(PROGRESSING, "True", "RemovalBlocked", message)
+        phase = "RemovalBlocked"
+    else:
+        message = f"removing every component; {remaining} owned objects left" if remaining else "removing"
+        updates = _same_for_all("Deleting", message, degraded="False")
+        updates[1] = ConditionSpec(PROGRESSING, "True", "Deleting", message)
+        phase = "Deleting"
+    kept = {k: v for k, v in previous.items() if k not in OTHER_WRITERS and k != "conditions"}
+    return {**kept, "conditions": _conditions(previous, updates, generation, now), "phase": phase}
+
+
+def status_patch(previous: Mapping[str, Any], desired: Mapping[str, Any]) -> dict[str, Any]:
+    """Top-level status fields to write so the stored status becomes `desired`; {} when it is.
+
+    A field `previous` has and `desired` lacks is written as None (removed), except those another
+    writer owns (`OTHER_WRITERS`). `KubeClient.patch_status` replaces each field wholly.
+    """
+    fields = {key: value for key, value in desired.items() if previous.get(key) != value}
+    for key in previous:
+        if key not in desired and key not in OTHER_WRITERS:
+            fields[key] = None
+    return fields
+
+
 def status_changed(previous: Mapping[str, Any], desired: Mapping[str, Any]) -> bool:
-    """Only the keys we write are compared, so fields other writers own never force a patch."""
-    return any(previous.get(key) != value for key, value in desired.items())
+    return bool(status_patch(previous, desired))

@@ -9,6 +9,7 @@ This is the only module that imports `kubernetes`.
 
 from __future__ import annotations
 
+import builtins
 import json
 import os
 import threading
@@ -20,7 +21,7 @@ from urllib.parse import quote
 from kubernetes.client.exceptions import ApiException
 
 from vmo_operator.kube.kinds import Kind
-from vmo_operator.kube.objects import Manifest
+from vmo_operator.kube.objects import Manifest, replacing_merge_patch
 
 Timeout = tuple[float, float]  # (connect, read) seconds
 DEFAULT_TIMEOUT: Timeout = (10.0, 60.0)
@@ -63,6 +64,15 @@ def kind_path(kind: Kind, namespace: str = "", name: str = "") -> str:
     return f"{path}/{quote(name)}" if name else path
 
 
+def no_configuration(exc: Exception) -> str:
+    """One line for "there is no cluster to talk to", instead of the client's two tracebacks."""
+    where = os.environ.get("KUBECONFIG") or "~/.kube/config"
+    return (
+        f"no Kubernetes configuration: not running in a cluster, and no usable kubeconfig at {where} "
+        f"({exc}); set KUBECONFIG to a kubeconfig file"
+    )
+
+
 def connect(*, pool_size: int = 32) -> Any:
     """An API client from the in-cluster service account, else from the kubeconfig."""
     from kubernetes import client, config
@@ -70,7 +80,10 @@ def connect(*, pool_size: int = 32) -> Any:
     try:
         config.load_incluster_config()  # type: ignore[no-untyped-call]
     except config.ConfigException:
-        config.load_kube_config()  # type: ignore[no-untyped-call]
+        try:
+            config.load_kube_config()  # type: ignore[no-untyped-call]
+        except (config.ConfigException, OSError) as exc:
+            raise KubeError(0, "NoConfiguration", no_configuration(exc)) from None
     configuration = client.Configuration.get_default_copy()
     # Callers run requests from a thread pool; give each worker a connection instead of queueing.
     configuration.connection_pool_maxsize = pool_size
@@ -171,6 +184,28 @@ class KubeClient:
         if at_most:
             return [item for _, item in zip(range(at_most), pages, strict=False)]
         return list(pages)
+
+    def sample(self, kind: Kind, at_most: int) -> tuple[builtins.list[Manifest], int]:
+        """The first `at_most` objects of `kind` and how many exist in all (0, [] when unserved).
+
+        The total comes from the first page's `remainingItemCount`; where the server does not give
+        one, the rest is paged through and counted, keeping no objects.
+        """
+        query = [("limit", str(at_most))]
+        try:
+            result = self._call("list", "GET", kind_path(kind), query=query)
+        except KubeError as exc:
+            if exc.status == 404:
+                return [], 0
+            raise
+        items: builtins.list[Manifest] = [*(result.get("items") or [])]
+        meta = result.get("metadata") or {}
+        remaining = meta.get("remainingItemCount")
+        if remaining is not None:
+            return items, len(items) + int(remaining)
+        if not meta.get("continue"):
+            return items, len(items)
+        return items, sum(1 for _ in self.iter_list(kind))
 
     def iter_list(
         self, kind: Kind, *, label_selector: str = "", namespace: str = "", page_size: int = 0
@@ -283,11 +318,17 @@ class KubeClient:
         finally:
             response.response.release_conn()
 
-    def apply(self, kind: Kind, obj: Manifest) -> Manifest:
-        """Server-side apply under our field manager, taking ownership of the fields we render."""
+    def apply(self, kind: Kind, obj: Manifest, *, dry_run: bool = False) -> Manifest:
+        """Server-side apply under our field manager, taking ownership of the fields we render.
+
+        Always a PATCH on the object's own path, so the API server authorizes it, creating or not,
+        with the object's name: the operator's RBAC names the objects it may write (operator/rbac).
+        """
         meta = obj["metadata"]
         path = kind_path(kind, meta.get("namespace", ""), meta["name"])
         query = [("fieldManager", self.field_manager), ("force", "true")]
+        if dry_run:
+            query.append(("dryRun", "All"))
         result: Manifest = self._call(
             "apply", "PATCH", path, query=query, body=obj, content_type="application/apply-patch+yaml"
         )
@@ -334,10 +375,28 @@ class KubeClient:
             raise
         return True
 
-    def patch_status(self, kind: Kind, name: str, status: Mapping[str, Any], namespace: str = "") -> Manifest:
+    def patch_status(
+        self,
+        kind: Kind,
+        name: str,
+        fields: Mapping[str, Any],
+        namespace: str = "",
+        *,
+        live: Mapping[str, Any] | None = None,
+    ) -> Manifest:
+        """Set each status field in `fields` to exactly its value (None removes it); others stay.
+
+        A merge patch alone would keep nested keys the new value lacks (a message that no longer
+        applies, a translated gate of another version), so the patch removes them, computed against
+        `live` (the status as last read; read here when not given).
+        """
+        if live is None:
+            current = self.get(kind, name, namespace)
+            live = (current or {}).get("status") or {}
+        patch = {key: replacing_merge_patch(live.get(key), value) for key, value in fields.items()}
         path = kind_path(kind, namespace, name) + "/status"
         result: Manifest = self._call(
-            "patch", "PATCH", path, body={"status": status}, content_type="application/merge-patch+json"
+            "patch", "PATCH", path, body={"status": patch}, content_type="application/merge-patch+json"
         )
         return result
 

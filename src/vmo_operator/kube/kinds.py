@@ -43,6 +43,8 @@ SERVICE = Kind("v1", "Service", "services", namespaced=True)
 JOB = Kind("batch/v1", "Job", "jobs", namespaced=True)
 API_SERVICE = Kind("apiregistration.k8s.io/v1", "APIService", "apiservices", namespaced=False)
 EVENT = Kind("v1", "Event", "events", namespaced=True)
+# Events about the profile: `regarding` without a namespace is what `kubectl describe` looks for.
+EVENT_V1 = Kind("events.k8s.io/v1", "Event", "events", namespaced=True)
 CRD = Kind(
     "apiextensions.k8s.io/v1", "CustomResourceDefinition", "customresourcedefinitions", namespaced=False
 )
@@ -68,6 +70,18 @@ VALIDATING_WEBHOOK_CONFIGURATION = Kind(
     "admissionregistration.k8s.io/v1",
     "ValidatingWebhookConfiguration",
     "validatingwebhookconfigurations",
+    namespaced=False,
+)
+VALIDATING_ADMISSION_POLICY = Kind(
+    "admissionregistration.k8s.io/v1",
+    "ValidatingAdmissionPolicy",
+    "validatingadmissionpolicies",
+    namespaced=False,
+)
+VALIDATING_ADMISSION_POLICY_BINDING = Kind(
+    "admissionregistration.k8s.io/v1",
+    "ValidatingAdmissionPolicyBinding",
+    "validatingadmissionpolicybindings",
     namespaced=False,
 )
 

@@ -120,3 +120,20 @@ def selector_matches(selector: Mapping[str, Any], labels: Mapping[str, str]) -> 
         if not holds:
             return False
     return True
+
+
+def replacing_merge_patch(live: Any, desired: Any) -> Any:
+    """The JSON merge patch (RFC 7386) that turns `live` into exactly `desired`.
+
+    A plain merge patch only adds and overwrites: a key `live` has and `desired` lacks would stay.
+    Here such keys are set to None (removed), at every depth; lists and scalars are replaced.
+    """
+    if not isinstance(desired, Mapping) or not isinstance(live, Mapping):
+        return desired
+    patch: dict[str, Any] = {key: None for key in live if key not in desired}
+    for key, value in desired.items():
+        if key not in live:
+            patch[key] = value
+        elif live[key] != value:
+            patch[key] = replacing_merge_patch(live[key], value)
+    return patch

@@ -15,6 +15,13 @@ the API server would meet a serving certificate signed by a CA it has not been t
    issued from it. The old CA stays in the bundle until it expires.
 
 Keys are ECDSA P-256: quick to generate on a small node, and accepted by Go's TLS stack.
+
+The CA is short-lived (a year, so rotated every eight months) and name-constrained to the webhook's
+own names (the Service's DNS names, or the loopback address in URL mode): its key sits in a Secret,
+and a CA that can sign only for those names is worth no more to whoever reads it than the serving
+key next to it. A CA from an older release (ten years, no constraints) is rotated out by the same
+two phases on the first start of this one; a CA whose constraints no longer cover the names (the
+Service was renamed) is replaced at once, since no certificate it signs could be served anyway.
 """
 
 from __future__ import annotations
@@ -30,8 +37,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-CA_VALIDITY = timedelta(days=3650)
-SERVING_VALIDITY = timedelta(days=365)
+CA_VALIDITY = timedelta(days=365)
+SERVING_VALIDITY = timedelta(days=90)
 RENEW_AT = 2 / 3  # fraction of the lifetime after which a certificate is renewed
 PROPAGATION = timedelta(minutes=10)
 BACKDATE = timedelta(minutes=5)  # tolerate clock skew between nodes
@@ -110,7 +117,48 @@ def _key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
     )
 
 
-def generate_ca(common_name: str, *, now: datetime, validity: timedelta = CA_VALIDITY) -> KeyPair:
+def name_constraints(sans: Sequence[str]) -> x509.NameConstraints:
+    """What a CA for these names may sign: exactly them (a DNS name also covers its subdomains)."""
+    permitted: list[x509.GeneralName] = []
+    for name in _general_names(sans):
+        if isinstance(name, x509.IPAddress):
+            address = name.value
+            permitted.append(x509.IPAddress(ipaddress.ip_network(f"{address}/{address.max_prefixlen}")))
+        else:
+            permitted.append(name)
+    return x509.NameConstraints(permitted_subtrees=permitted, excluded_subtrees=None)
+
+
+def constraints_of(cert: x509.Certificate) -> x509.NameConstraints | None:
+    try:
+        return cert.extensions.get_extension_for_class(x509.NameConstraints).value
+    except x509.ExtensionNotFound:
+        return None
+
+
+def _permits(ca: x509.Certificate, sans: Sequence[str]) -> bool:
+    """Whether a certificate for `sans` signed by `ca` verifies (no constraints permit everything)."""
+    constraints = constraints_of(ca)
+    if constraints is None:
+        return True
+    return set(constraints.permitted_subtrees or ()) >= set(name_constraints(sans).permitted_subtrees or ())
+
+
+def _current(ca: x509.Certificate, sans: Sequence[str], validity: timedelta) -> bool:
+    """A CA as this release issues it: constrained to exactly `sans`, living no longer than `validity`."""
+    lifetime = ca.not_valid_after_utc - ca.not_valid_before_utc
+    constraints = constraints_of(ca)
+    return (
+        constraints is not None
+        and not constraints.excluded_subtrees
+        and set(constraints.permitted_subtrees or ()) == set(name_constraints(sans).permitted_subtrees or ())
+        and lifetime <= validity + BACKDATE
+    )
+
+
+def generate_ca(
+    common_name: str, sans: Sequence[str], *, now: datetime, validity: timedelta = CA_VALIDITY
+) -> KeyPair:
     key = _key()
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"{common_name} {now:%Y%m%d%H%M%S}")])
     cert = (
@@ -137,6 +185,7 @@ def generate_ca(common_name: str, *, now: datetime, validity: timedelta = CA_VAL
             critical=True,
         )
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+        .add_extension(name_constraints(sans), critical=True)
         .sign(key, hashes.SHA256())
     )
     return KeyPair(cert.public_bytes(serialization.Encoding.PEM), _key_pem(key))
@@ -232,12 +281,19 @@ def plan_certificates(
 ) -> CertBundle:
     """The bundle that should be stored now; `current` itself when nothing is due."""
     if current is None:
-        ca = generate_ca(name, now=now, validity=ca_validity)
+        ca = generate_ca(name, sans, now=now, validity=ca_validity)
         return CertBundle(ca, issue_serving(ca, sans, now=now, validity=serving_validity), (ca.cert_pem,))
 
     bundle = current
-    if bundle.next_ca is None and renewal_due(bundle.ca.cert, now):
-        successor = generate_ca(name, now=now, validity=ca_validity)
+    if not _permits(bundle.ca.cert, sans):
+        # Renamed: nothing this CA signs would verify for the new names, so there is nothing to
+        # keep serving while a successor propagates. Replace it now; the old one stays trusted.
+        ca = generate_ca(name, sans, now=now, validity=ca_validity)
+        bundle = replace(bundle, ca=ca, next_ca=None, trusted=(ca.cert_pem, *bundle.trusted))
+    elif bundle.next_ca is None and (
+        renewal_due(bundle.ca.cert, now) or not _current(bundle.ca.cert, sans, ca_validity)
+    ):
+        successor = generate_ca(name, sans, now=now, validity=ca_validity)
         bundle = replace(bundle, next_ca=successor, trusted=(successor.cert_pem, *bundle.trusted))
     elif (
         bundle.next_ca is not None

@@ -24,12 +24,13 @@ import structlog
 from vmo_operator.api import profiles
 from vmo_operator.components import registry
 from vmo_operator.engine import reconcile as engine
-from vmo_operator.engine.apply import ApplyResult
-from vmo_operator.engine.conditions import ConditionSpec, set_conditions
+from vmo_operator.engine.status import interim_status, status_patch
 from vmo_operator.kube import kinds, watches
 from vmo_operator.kube.client import KubeClient, KubeError
+from vmo_operator.kube.events import Recorder
 from vmo_operator.kube.kinds import Kind
 from vmo_operator.kube.objects import MANAGED_BY_LABEL, MANAGED_BY_VALUE, MANAGED_SELECTOR, PROFILE_LABEL
+from vmo_operator.operator import removal, reporting
 from vmo_operator.operator.config import OperatorConfig
 from vmo_operator.operator.metrics import ProfileMetrics
 
@@ -41,12 +42,21 @@ log = structlog.get_logger("vmo.profile")
 class Runtime:
     """Process-wide state shared by the handlers: the client, config, metrics and wake-up signals."""
 
-    def __init__(self, kube: KubeClient, config: OperatorConfig, metrics: ProfileMetrics) -> None:
+    def __init__(
+        self,
+        kube: KubeClient,
+        config: OperatorConfig,
+        metrics: ProfileMetrics,
+        events: Recorder | None = None,
+    ) -> None:
         self.kube = kube
         self.config = config
         self.metrics = metrics
+        self.events = events or Recorder(kube)
         self._wakeups: dict[str, asyncio.Event] = {}
         self.watchers: list[watches.KindWatcher] = []
+        # profile -> namespaces its objects wait for; a namespace appearing wakes the profile
+        self.awaited: dict[str, frozenset[str]] = {}
 
     def wakeup(self, name: str) -> asyncio.Event:
         return self._wakeups.setdefault(name, asyncio.Event())
@@ -59,6 +69,7 @@ class Runtime:
 
     def forget(self, name: str) -> None:
         self._wakeups.pop(name, None)
+        self.awaited.pop(name, None)
 
 
 def register(to: kopf.OperatorRegistry, runtime: Runtime) -> None:
@@ -72,9 +83,16 @@ def register(to: kopf.OperatorRegistry, runtime: Runtime) -> None:
         on_event = kopf.on.event(kind.group, kind.version, kind.plural, labels=ours, registry=to)
         on_event(functools.partial(owned_event, runtime))
     kopf.on.event(GROUP, VERSION, PLURAL, registry=to)(functools.partial(profile_event, runtime))
-    on_profile = kopf.daemon(GROUP, VERSION, PLURAL, cancellation_timeout=30.0, registry=to)
+    namespaces = kinds.NAMESPACE
+    on_namespace = kopf.on.event(namespaces.group, namespaces.version, namespaces.plural, registry=to)
+    on_namespace(functools.partial(namespace_event, runtime))
+    # The loop watches its stop flag, so on deletion it is asked to exit (backoff) before kopf
+    # cancels it; a cancelled daemon is logged as a warning on every profile deletion.
+    on_profile = kopf.daemon(
+        GROUP, VERSION, PLURAL, cancellation_backoff=20.0, cancellation_timeout=30.0, registry=to
+    )
     on_profile(functools.partial(profile_loop, runtime))
-    kopf.on.delete(GROUP, VERSION, PLURAL, registry=to)(functools.partial(profile_deleted, runtime))
+    kopf.on.delete(GROUP, VERSION, PLURAL, registry=to)(functools.partial(removal.profile_deleted, runtime))
 
 
 async def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
@@ -87,7 +105,9 @@ async def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
         prefix="vmo.dev", ignored_fields=["spec"]
     )
-    settings.posting.level = 20  # INFO: our Normal events matter to admins
+    # Events about the profile are ours (kube.events): kopf's poster files those about a
+    # cluster-scoped object under namespace "default", where `kubectl describe` never looks.
+    settings.posting.enabled = False
     settings.execution.max_workers = 8
     settings.watching.server_timeout = 300
     # Only our labelled objects are streamed for the kinds we own; foreign ConfigMaps, Deployments
@@ -134,16 +154,43 @@ async def profile_event(shared: Runtime, name: str, type: str | None, **_: Any) 
     shared.wake(None if type in ("ADDED", "DELETED") else name)
 
 
+async def namespace_event(shared: Runtime, name: str, type: str | None, **_: Any) -> None:
+    """A namespace that objects of a profile wait for appeared: reconcile now, not at the resync."""
+    if type != "ADDED":
+        return
+    for profile, awaited in list(shared.awaited.items()):
+        if name in awaited:
+            shared.metrics.wakeups.labels("namespace").inc()
+            shared.wake(profile)
+
+
 def _active_profile(kube: KubeClient) -> str:
     active = profiles.active_profile(kube.list(kinds.PROFILE))
     return str(active["metadata"]["name"]) if active else ""
 
 
+def _interim(kube: KubeClient, profile: dict[str, Any]) -> dict[str, Any]:
+    """Show a status at once for a generation not reconciled yet (a new profile: Progressing)."""
+    previous = profile.get("status") or {}
+    generation = int(profile["metadata"].get("generation", 0))
+    interim = interim_status(previous, generation, engine.now_rfc3339())
+    if interim is None:
+        return profile
+    fields = status_patch(previous, interim)
+    return (
+        kube.patch_status(kinds.PROFILE, profile["metadata"]["name"], fields, live=previous)
+        if fields
+        else profile
+    )
+
+
 def _reconcile_once(shared: Runtime, name: str) -> tuple[engine.Outcome | None, dict[str, Any] | None]:
+    """One round: the profile as read before it (None when it is gone or going) and the outcome."""
     kube = shared.kube
     profile = kube.get(kinds.PROFILE, name)
     if profile is None or profile["metadata"].get("deletionTimestamp"):
-        return None, profile
+        return None, None
+    profile = _interim(kube, profile)
     active = _active_profile(kube)
     inactive = (
         ""
@@ -152,46 +199,8 @@ def _reconcile_once(shared: Runtime, name: str) -> tuple[engine.Outcome | None, 
     )
     outcome = engine.reconcile(kube, profile, registry.components(), inactive_because=inactive)
     if outcome.status_needs_write:
-        kube.patch_status(kinds.PROFILE, name, outcome.status)
+        kube.patch_status(kinds.PROFILE, name, outcome.status_fields, live=profile.get("status") or {})
     return outcome, profile
-
-
-def _record(
-    metrics: ProfileMetrics, body: Mapping[str, Any], outcome: engine.Outcome, was_available: bool
-) -> None:
-    counts: dict[str, int] = {}
-    for result in outcome.results:
-        if result.action == "retained":
-            continue  # a standing fact, reported in status; an event every resync would be noise
-        counts[result.action] = counts.get(result.action, 0) + 1
-        metrics.object_writes.labels(result.action).inc()
-        if _is_drift(result, was_available):
-            metrics.drift_repairs.labels(result.key.kind).inc()
-            where = f"{result.key.namespace}/{result.key.name}" if result.key.namespace else result.key.name
-            verb = "edited" if result.action == "overwritten" else "deleted"
-            kopf.warn(
-                _event_target(body),
-                reason="Overwritten",
-                message=f"{result.key.kind} {where} was {verb} outside the operator and has been restored",
-            )
-    if counts:
-        summary = ", ".join(f"{n} {action}" for action, n in sorted(counts.items()))
-        kopf.info(_event_target(body), reason="Applied", message=summary)
-    if outcome.blocked and outcome.status_needs_write:
-        # Once per change of the blocking set, not on every resync.
-        for component, why in sorted(outcome.blocked.items()):
-            kopf.warn(_event_target(body), reason="RemovalBlocked", message=f"removing {component}: {why}")
-    if outcome.error and not outcome.transient:
-        kopf.warn(_event_target(body), reason="ReconcileFailed", message=outcome.error)
-
-
-def _event_target(body: Mapping[str, Any]) -> Any:
-    """kopf posts events for anything shaped like an object; its type hints want its own Body."""
-    return dict(body)
-
-
-def _is_drift(result: ApplyResult, was_available: bool) -> bool:
-    return result.action == "overwritten" or (result.action == "created" and was_available)
 
 
 def _was_available(profile: Mapping[str, Any] | None) -> bool:
@@ -207,6 +216,19 @@ def _was_available(profile: Mapping[str, Any] | None) -> bool:
     )
 
 
+def _retry_soon(outcome: engine.Outcome) -> bool:
+    """Something a retry may fix, or a rollout to follow; waits for namespaces are left to the watch."""
+    if outcome.error:
+        return True
+    if outcome.available:
+        return False
+    only_namespaces = outcome.awaited_namespaces and all(
+        health.ready or not health.enabled or health.reason == "WaitingForNamespace"
+        for health in outcome.healths
+    )
+    return not only_namespaces
+
+
 async def profile_loop(shared: Runtime, name: str, stopped: kopf.DaemonStopped, **_: Any) -> None:
     metrics = shared.metrics
     wakeup = shared.wakeup(name)
@@ -216,43 +238,39 @@ async def profile_loop(shared: Runtime, name: str, stopped: kopf.DaemonStopped, 
             started = time.monotonic()
             delay = shared.config.resync_seconds
             try:
-                before = await asyncio.to_thread(shared.kube.get, kinds.PROFILE, name)
-                outcome, _profile = await asyncio.to_thread(_reconcile_once, shared, name)
-                if outcome is None:
-                    return
-                _record(metrics, before or {}, outcome, _was_available(before))
+                outcome, before = await asyncio.to_thread(_reconcile_once, shared, name)
+                if outcome is None or before is None:
+                    return  # gone, or being deleted: the deletion handler takes over
+                shared.awaited[name] = outcome.awaited_namespaces
+                await asyncio.to_thread(
+                    reporting.record_round, shared.events, metrics, before, outcome, _was_available(before)
+                )
                 result = "available" if outcome.available else ("error" if outcome.error else "progressing")
                 metrics.reconciles.labels(result).inc()
                 metrics.available.labels(name).set(1 if outcome.available else 0)
                 for component, count in outcome.managed.items():
                     metrics.managed_objects.labels(component).set(count)
-                if outcome.error or not outcome.available:
+                if _retry_soon(outcome):
                     delay = shared.config.retry_seconds
-                log.info(
-                    "reconciled",
-                    profile=name,
-                    result=result,
-                    writes=len(outcome.results),
-                    error=outcome.error or None,
-                )
+                reporting.log_round(name, outcome, result)
             except KubeError as exc:
                 metrics.reconciles.labels("error").inc()
                 metrics.reconcile_errors.labels(exc.reason or str(exc.status)).inc()
-                log.warning("reconcile failed", profile=name, error=str(exc))
+                log.warning("reconcile failed", object=f"VMOProfile/{name}", error=str(exc))
                 delay = shared.config.retry_seconds
             except Exception:  # never let one bad round kill the loop; the next round retries
                 metrics.reconciles.labels("error").inc()
                 metrics.reconcile_errors.labels("Unexpected").inc()
-                log.exception("reconcile crashed", profile=name)
+                log.exception("reconcile crashed", object=f"VMOProfile/{name}")
                 delay = shared.config.retry_seconds
             finally:
                 metrics.reconcile_seconds.observe(time.monotonic() - started)
-            await _wait(wakeup, stopped, delay)
+            await wait_for_wakeup(wakeup, stopped, delay)
     finally:
         shared.forget(name)
 
 
-async def _wait(wakeup: asyncio.Event, stopped: kopf.DaemonStopped, delay: float) -> None:
+async def wait_for_wakeup(wakeup: asyncio.Event, stopped: kopf.DaemonStopped, delay: float) -> None:
     stop_task = asyncio.ensure_future(stopped.wait())
     wake_task = asyncio.ensure_future(wakeup.wait())
     try:
@@ -260,44 +278,3 @@ async def _wait(wakeup: asyncio.Event, stopped: kopf.DaemonStopped, delay: float
     finally:
         stop_task.cancel()
         wake_task.cancel()
-
-
-async def profile_deleted(shared: Runtime, body: kopf.Body, name: str, **_: Any) -> None:
-    kube = shared.kube
-    profile = dict(body)
-    active = await asyncio.to_thread(_active_profile, kube)
-    if active and active != name:
-        return  # an inactive profile never installed anything
-    try:
-        result = await asyncio.to_thread(engine.teardown, kube, profile, registry.components())
-    except KubeError as exc:
-        raise kopf.TemporaryError(
-            f"removal failed, will retry: {exc}", delay=shared.config.retry_seconds
-        ) from exc
-    if result.blocked_by:
-        message = (
-            "deletion is blocked by uninstallStrategy BlockUninstallIfWorkloadsExist while these exist: "
-            + ", ".join(result.blocked_by)
-        )
-        await asyncio.to_thread(
-            _set_condition,
-            kube,
-            name,
-            profile,
-            ConditionSpec("ReconcileComplete", "False", "RemovalBlocked", message),
-        )
-        kopf.warn(_event_target(profile), reason="RemovalBlocked", message=message)
-        raise kopf.TemporaryError(message, delay=shared.config.retry_seconds)
-    if not result.done:
-        raise kopf.TemporaryError(f"waiting for {result.remaining} owned objects to go away", delay=2)
-    kopf.info(_event_target(profile), reason="Removed", message="every component was removed")
-
-
-def _set_condition(kube: KubeClient, name: str, profile: Mapping[str, Any], spec: ConditionSpec) -> None:
-    status = profile.get("status") or {}
-    generation = int(profile.get("metadata", {}).get("generation", 0))
-    conditions = set_conditions(
-        status.get("conditions") or [], [spec], generation=generation, now=engine.now_rfc3339()
-    )
-    if conditions != status.get("conditions"):
-        kube.patch_status(kinds.PROFILE, name, {"conditions": conditions})

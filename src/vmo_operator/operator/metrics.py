@@ -39,6 +39,9 @@ class ProfileMetrics:
         self.object_writes = counter(
             "vmo_object_writes_total", "Owned objects written, by action", ["action"]
         )
+        self.wakeups = counter(
+            "vmo_profile_wakeups_total", "Reconciles started early by a watch event, by cause", ["cause"]
+        )
         self.available = gauge(
             "vmo_profile_available", "1 when the active VMOProfile is Available", ["profile"]
         )

@@ -9,52 +9,62 @@ when they are stale. Regenerate them with::
 
     .venv/bin/python -m vmo_operator.operator.rbac --write
 
-Rules are compacted (one rule per API group and verb set) so the rendered role stays readable,
-and are emitted in a stable order so regeneration is a no-op unless a permission changed.
+Least privilege by name: the operator reads its kinds everywhere, but it writes an operand object
+only by server-side apply or delete of that object by name, and the API server authorizes both with
+the name (an apply that creates is checked as `patch` and as `create` on that name). So every write
+grant, and `escalate`/`bind` on roles, carries `resourceNames`: the objects the components render
+at any supported version (`inventory`). A new name is refused even with the right verb. What names
+cannot express (which namespace a namespaced write goes to, which subjects a binding names, objects
+whose names the profile chooses) is held by admission policies shipped next to the role (`guards`).
 
 The chart and the kustomize base also ship `vmo-macpool-duplicates`, the ClusterRole an admin
 binds to let users' `allow-duplicate` annotations count (`macpool.duplicates`). It carries no
 aggregation label, so no built-in role (admin, edit, view) ever includes it.
+
+Rules are compacted (one rule per API group, verb set and name set) so the rendered role stays
+readable, and are emitted in a stable order so regeneration is a no-op unless a permission changed.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from types import MappingProxyType
 from typing import Any
-
-import yaml
 
 from vmo_operator.api import generated
 from vmo_operator.components import registry
 from vmo_operator.components.base import workload_kinds
 from vmo_operator.components.vmroles import DESCRIPTION_ANNOTATION
 from vmo_operator.kube import kinds
-from vmo_operator.macpool import duplicates, reservation
+from vmo_operator.macpool import admission_config, duplicates, reservation
+from vmo_operator.operator import guards, inventory, packaged
 
 Rule = dict[str, list[str]]
 
 # The order verbs are printed in; also the complete set a rule here may use.
 VERB_ORDER = ("get", "list", "watch", "create", "update", "patch", "delete", "escalate", "bind")
 READ = ("get", "list", "watch")
-# What the engine does to an owned kind: server-side apply (patch, or create on first apply;
-# update for the odd immutable-field replace), read back, watch for drift, prune.
-OWN = ("get", "list", "watch", "create", "update", "patch", "delete")
+# What the engine does to an operand object it owns: server-side apply (authorized as `patch`, and
+# as `create` too when the object is new) and delete by name. Never a POST or a PUT, so never a
+# write whose name the API server cannot check.
+WRITE = ("create", "patch", "delete")
+OWN = (*READ, *WRITE)
 
 PROFILE_GROUP = "vmo.dev"
 KOPF_GROUP = "kopf.dev"
+RBAC_GROUP = "rbac.authorization.k8s.io"
 
 
 @dataclass(frozen=True)
 class Grant:
-    """Verbs on resources of one API group, with the reason the operator needs them."""
+    """Verbs on resources of one API group, optionally only on the objects `names`, and why."""
 
     group: str
     resources: tuple[str, ...]
     verbs: tuple[str, ...]
     why: str
+    names: tuple[str, ...] = ()  # resourceNames; empty means every object of the resources
 
 
 FIXED_GRANTS: tuple[Grant, ...] = (
@@ -76,12 +86,18 @@ FIXED_GRANTS: tuple[Grant, ...] = (
         ("get", "list", "watch", "create", "update", "patch", "delete"),
         "MAC allocation: one MACReservation per MAC is the cross-replica lock",
     ),
-    Grant("", ("events",), ("create", "patch"), "Events on the VMOProfile and on VMs whose MACs collide"),
     Grant(
         "authorization.k8s.io",
         ("subjectaccessreviews",),
         ("create",),
         "MAC allocation: ask whether a requester may use the allow-duplicate annotation",
+    ),
+    Grant("", ("events",), ("create", "patch"), "Events on the VMOProfile and on VMs whose MACs collide"),
+    Grant(
+        "events.k8s.io",
+        ("events",),
+        ("create", "patch"),
+        "Events regarding the VMOProfile, where `kubectl describe` lists them; repeats patch a series",
     ),
     Grant(
         "apiextensions.k8s.io",
@@ -100,20 +116,15 @@ FIXED_GRANTS: tuple[Grant, ...] = (
     Grant(
         "admissionregistration.k8s.io",
         ("mutatingwebhookconfigurations", "validatingwebhookconfigurations"),
-        ("get", "list", "watch", "create", "update", "patch", "delete"),
-        "MAC webhook configurations: kept current (caBundle), removed when MAC allocation is off",
+        READ,
+        "MAC webhook configurations: read before writing, so an unchanged one is not rewritten",
     ),
-    # Creating a (Cluster)Role that grants more than its creator holds needs `escalate`, and
-    # binding one needs `bind`. The operand operators (virt-operator, cdi-operator, Multus, the
-    # descheduler) need broad rights the operator itself never uses; copying them all into this
-    # role would grant the operator those rights directly. `escalate`/`bind` keep its own power
-    # to what is listed here, at the price that it may create roles beyond its own: the same
-    # trust a cluster admin gives any operator that installs other operators.
     Grant(
-        "rbac.authorization.k8s.io",
-        ("clusterroles", "roles"),
-        ("escalate", "bind"),
-        "install operand roles and bindings that grant more than the operator holds",
+        "admissionregistration.k8s.io",
+        ("mutatingwebhookconfigurations", "validatingwebhookconfigurations"),
+        WRITE,
+        "MAC webhook configurations: applied with a current caBundle, removed when MAC allocation is off",
+        names=(admission_config.CONFIGURATION_NAME,),
     ),
 )
 
@@ -135,11 +146,18 @@ NAMESPACE_GRANTS: tuple[Grant, ...] = (
 
 
 def component_grants() -> list[Grant]:
-    """Full ownership of every kind a component renders, read access to workloads that block removal."""
+    """Reads of every kind a component renders, writes by name, and reads of workloads that block removal."""
+    found = inventory.inventory()
     grants: list[Grant] = []
     for component in registry.components():
         for kind in component.owned_kinds:
-            grants.append(Grant(kind.group, (kind.plural,), OWN, f"operand {component.name}"))
+            why = f"operand {component.name}"
+            grants.append(Grant(kind.group, (kind.plural,), READ, why))
+            if kind in inventory.PROFILE_NAMED:
+                # Named in the profile, so unnamed here; guards.py keeps these writes to our own objects.
+                grants.append(Grant(kind.group, (kind.plural,), WRITE, why))
+            else:
+                grants.append(Grant(kind.group, (kind.plural,), WRITE, why, found.names_of(kind)))
         for kind in workload_kinds(component):
             grants.append(Grant(kind.group, (kind.plural,), READ, f"{component.name} uninstall guard"))
     # Before a CRD we installed is removed, the engine lists its instances: one that someone else
@@ -149,53 +167,81 @@ def component_grants() -> list[Grant]:
     # The MAC allocator commits and releases reservations from what persisted VMs and VMIs carry.
     for kind in (kinds.VIRTUAL_MACHINE, kinds.VIRTUAL_MACHINE_INSTANCE):
         grants.append(Grant(kind.group, (kind.plural,), READ, "MAC allocation"))
+    return [*grants, *operand_rbac_grants(found)]
+
+
+def operand_rbac_grants(found: inventory.Inventory) -> list[Grant]:
+    """`escalate` on the operand roles and `bind` on the roles operand bindings refer to, by name.
+
+    Creating a (Cluster)Role that grants more than its creator holds needs `escalate` on it, and
+    binding one needs `bind` on it (Kubernetes' escalation rule). The operand operators need broad
+    rights the operator itself never uses; copying them into this role would let the operator use
+    them directly. `escalate`/`bind` only on the named operand roles is the narrower price: the
+    operator can set what those roles grant and bind them (to the operand ServiceAccounts only,
+    which `guards` enforces), and it can create no other role beyond its own rights.
+    """
+    why = "install operand roles and bindings that grant more than the operator holds"
+    grants = []
+    for kind in (kinds.CLUSTER_ROLE, kinds.ROLE):
+        grants.append(Grant(RBAC_GROUP, (kind.plural,), ("escalate",), why, found.names_of(kind)))
+        grants.append(Grant(RBAC_GROUP, (kind.plural,), ("bind",), why, found.bound_roles_of(kind)))
     return grants
 
 
 def _installed_crds() -> list[tuple[str, str]]:
     """(group, plural) of every CRD any component installs, from a rendering with all enabled."""
-    from vmo_operator.api.models import parse_spec
-    from vmo_operator.components.base import ClusterFacts
-
-    spec = parse_spec({"snapshotController": {"mode": "Enabled"}})
     return sorted(
         {
             (obj["spec"]["group"], obj["spec"]["names"]["plural"])
-            for obj in registry.render_all(spec, ClusterFacts(), "rbac")
+            for obj in inventory.renderings()
             if obj["kind"] == "CustomResourceDefinition"
         }
     )
 
 
+GrantKey = tuple[str, str, tuple[str, ...]]  # (group, resource, names)
+
+
 def _compact(grants: Iterable[Grant]) -> list[tuple[Rule, list[str]]]:
-    """Merge grants into one rule per (group, verb set), each with the sorted reasons behind it."""
-    verbs: dict[tuple[str, str], set[str]] = {}
-    reasons: dict[tuple[str, str], set[str]] = {}
+    """Merge grants into one rule per (group, verb set, names), each with the sorted reasons behind it.
+
+    Resources merge into one rule only when they carry the same names: resourceNames apply to every
+    resource of a rule, so merging a role's name with a binding's would grant one under the other.
+    """
+    verbs: dict[GrantKey, set[str]] = {}
+    reasons: dict[GrantKey, set[str]] = {}
     for grant in grants:
         unknown = set(grant.verbs) - set(VERB_ORDER)
         if unknown:
             raise ValueError(f"unexpected verbs {sorted(unknown)} in grant for {grant.resources}")
+        names = tuple(sorted(set(grant.names)))
         for resource in grant.resources:
-            key = (grant.group, resource)
+            key = (grant.group, resource, names)
             verbs.setdefault(key, set()).update(grant.verbs)
             reasons.setdefault(key, set()).add(grant.why)
-    merged: dict[tuple[str, tuple[str, ...]], tuple[list[str], set[str]]] = {}
-    for (group, resource), verb_set in verbs.items():
+    merged: dict[tuple[str, tuple[str, ...], tuple[str, ...]], tuple[list[str], set[str]]] = {}
+    for (group, resource, names), verb_set in verbs.items():
         ordered = tuple(v for v in VERB_ORDER if v in verb_set)
-        resources, why = merged.setdefault((group, ordered), ([], set()))
+        resources, why = merged.setdefault((group, ordered, names), ([], set()))
         resources.append(resource)
-        why.update(reasons[(group, resource)])
+        why.update(reasons[(group, resource, names)])
     out = []
-    for (group, ordered), (resources, why) in sorted(merged.items(), key=_rule_order):
-        rule: Rule = {"apiGroups": [group], "resources": sorted(resources), "verbs": list(ordered)}
+    for (group, ordered, names), (resources, why) in sorted(merged.items(), key=_rule_order):
+        rule: Rule = {"apiGroups": [group], "resources": sorted(resources)}
+        if names:
+            rule["resourceNames"] = list(names)
+        rule["verbs"] = list(ordered)
         out.append((rule, _merge_reasons(why)))
     return out
 
 
-def _rule_order(item: tuple[tuple[str, tuple[str, ...]], Any]) -> tuple[str, int, tuple[int, ...]]:
-    (group, ordered), _ = item
-    # Core group first, then by group name; within a group, wider verb sets first.
-    return (group, -len(ordered), tuple(VERB_ORDER.index(v) for v in ordered))
+def _rule_order(
+    item: tuple[tuple[str, tuple[str, ...], tuple[str, ...]], Any],
+) -> tuple[str, bool, int, tuple[int, ...], tuple[str, ...]]:
+    (group, ordered, names), _ = item
+    # Core group first, then by group name; within a group, rules on every object before rules by
+    # name, wider verb sets first.
+    return (group, bool(names), -len(ordered), tuple(VERB_ORDER.index(v) for v in ordered), names)
 
 
 def _merge_reasons(reasons: set[str]) -> list[str]:
@@ -236,7 +282,7 @@ def duplicates_cluster_role() -> dict[str, Any]:
         "kind": "ClusterRole",
         "metadata": {
             "name": duplicates.CLUSTER_ROLE,
-            "labels": dict(KUSTOMIZE_LABELS),
+            "labels": dict(packaged.KUSTOMIZE_LABELS),
             "annotations": {DESCRIPTION_ANNOTATION: DUPLICATES_DESCRIPTION},
         },
         "rules": duplicates_role_rules(),
@@ -247,7 +293,8 @@ def duplicates_cluster_role() -> dict[str, Any]:
 
 
 def operator_rbac(name: str, namespace: str, service_account: str) -> list[dict[str, Any]]:
-    """ClusterRole, ClusterRoleBinding, Role and RoleBinding for `service_account` in `namespace`.
+    """ClusterRole, ClusterRoleBinding, Role and RoleBinding for `service_account` in `namespace`,
+    and the admission policies that hold the operator to what the roles cannot say (`guards`).
 
     Tests bind a ServiceAccount identity with these to run the operator with chart-equal rights.
     """
@@ -280,31 +327,11 @@ def operator_rbac(name: str, namespace: str, service_account: str) -> list[dict[
             "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": name},
             "subjects": subjects,
         },
+        *guards.admission_policies(guards.Identity(name, namespace, service_account)),
     ]
 
 
 # ------------------------------------------------------------------------------------------ rendering
-
-GENERATED_BY = "# Generated by `python -m vmo_operator.operator.rbac --write` from {source}; do not edit.\n"
-CHART = Path("charts") / "vmo-operator" / "templates"
-KUSTOMIZE = Path("deploy") / "base"
-KUSTOMIZE_NAME = "vmo-operator"
-DUPLICATES_FILE = "clusterrole-macpool-duplicates.yaml"
-KUSTOMIZE_NAMESPACE = "vmo-system"
-EMPTY: Mapping[str, str] = MappingProxyType({})
-KUSTOMIZE_LABELS: Mapping[str, str] = MappingProxyType(
-    {
-        "app.kubernetes.io/name": "vmo-operator",
-        "app.kubernetes.io/instance": "vmo-operator",
-        "app.kubernetes.io/part-of": "vmo-operator",
-    }
-)
-
-
-def _dump(value: Any, indent: int = 0) -> str:
-    text = yaml.safe_dump(value, default_flow_style=False, sort_keys=False, width=110)
-    pad = " " * indent
-    return "".join(pad + line if line.strip() else line for line in text.splitlines(keepends=True))
 
 
 def rules_yaml(grants: Sequence[Grant]) -> str:
@@ -312,66 +339,43 @@ def rules_yaml(grants: Sequence[Grant]) -> str:
     lines = ["rules:\n"]
     for rule, why in _compact(grants):
         lines.extend(f"# {reason}\n" for reason in why)
-        lines.append(_dump([rule]))
+        lines.append(packaged.dump([rule]))
     return "".join(lines)
 
 
-def _chart_metadata(kind: str, name: str, *, namespaced: bool, annotations: Mapping[str, str] = EMPTY) -> str:
-    namespace = "  namespace: {{ .Release.Namespace }}\n" if namespaced else ""
-    annotated = "  annotations:\n" + _dump(dict(annotations), indent=4) if annotations else ""
-    return (
-        "apiVersion: rbac.authorization.k8s.io/v1\n"
-        f"kind: {kind}\n"
-        "metadata:\n"
-        f"  name: {name}\n"
-        f"{namespace}"
-        "  labels:\n"
-        '    {{- include "vmo-operator.labels" . | nindent 4 }}\n'
-        f"{annotated}"
-    )
-
-
-def _kustomize_metadata(
-    kind: str, name: str, *, namespaced: bool, annotations: Mapping[str, str] = EMPTY
-) -> str:
-    meta: dict[str, Any] = {"name": name}
-    if namespaced:
-        meta["namespace"] = KUSTOMIZE_NAMESPACE
-    meta["labels"] = dict(KUSTOMIZE_LABELS)
-    if annotations:
-        meta["annotations"] = dict(annotations)
-    return _dump({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": kind, "metadata": meta})
+DUPLICATES_FILE = "clusterrole-macpool-duplicates.yaml"
 
 
 def generated_files() -> dict[Path, str]:
-    """Every RBAC file under charts/ and deploy/ this module owns, with its expected content."""
-    cluster = rules_yaml([*component_grants(), *FIXED_GRANTS])
-    local = rules_yaml(NAMESPACE_GRANTS)
-    header = GENERATED_BY.format(source="src/vmo_operator/operator/rbac.py")
-    fullname = '{{ include "vmo-operator.fullname" . }}'
+    """Every RBAC and policy file under charts/ and deploy/ this module owns, with its expected content."""
     # A fixed name, not the release's: admission denials tell users to ask for exactly this role.
     described = {DESCRIPTION_ANNOTATION: DUPLICATES_DESCRIPTION}
-    dup_rules = "# the verb the MAC webhook asks the authorizer about (SubjectAccessReview)\n" + _dump(
-        {"rules": duplicates_role_rules()}
+    dup_rules = (
+        "# the verb the MAC webhook asks the authorizer about (SubjectAccessReview)\n"
+        + packaged.dump({"rules": duplicates_role_rules()})
     )
     dup_name = duplicates.CLUSTER_ROLE
+    cluster = rules_yaml([*component_grants(), *FIXED_GRANTS])
+    local = rules_yaml(NAMESPACE_GRANTS)
+    header = packaged.GENERATED_BY.format(source="src/vmo_operator/operator/rbac.py")
+    fullname, name = packaged.CHART_FULLNAME, packaged.KUSTOMIZE_NAME
+    chart, base = packaged.CHART, packaged.KUSTOMIZE
     return {
-        CHART / "clusterrole.yaml": header
-        + _chart_metadata("ClusterRole", fullname, namespaced=False)
+        chart / "clusterrole.yaml": header
+        + packaged.chart_metadata("ClusterRole", fullname, namespaced=False)
         + cluster,
-        CHART / "role.yaml": header + _chart_metadata("Role", fullname, namespaced=True) + local,
-        KUSTOMIZE / "clusterrole.yaml": (
-            header + _kustomize_metadata("ClusterRole", KUSTOMIZE_NAME, namespaced=False) + cluster
+        chart / "role.yaml": header + packaged.chart_metadata("Role", fullname, namespaced=True) + local,
+        base / "clusterrole.yaml": (
+            header + packaged.kustomize_metadata("ClusterRole", name, namespaced=False) + cluster
         ),
-        KUSTOMIZE / "role.yaml": header
-        + _kustomize_metadata("Role", KUSTOMIZE_NAME, namespaced=True)
-        + local,
-        CHART / DUPLICATES_FILE: header
-        + _chart_metadata("ClusterRole", dup_name, namespaced=False, annotations=described)
+        base / "role.yaml": header + packaged.kustomize_metadata("Role", name, namespaced=True) + local,
+        chart / DUPLICATES_FILE: header
+        + packaged.chart_metadata("ClusterRole", dup_name, namespaced=False, annotations=described)
         + dup_rules,
-        KUSTOMIZE / DUPLICATES_FILE: header
-        + _kustomize_metadata("ClusterRole", dup_name, namespaced=False, annotations=described)
+        base / DUPLICATES_FILE: header
+        + packaged.kustomize_metadata("ClusterRole", dup_name, namespaced=False, annotations=described)
         + dup_rules,
+        **guards.generated_files(),
     }
 
 
@@ -384,7 +388,7 @@ def main(argv: list[str] | None = None) -> int:
         module="vmo_operator.operator.rbac",
         description="Generate the operator's RBAC and the VM user roles for the Helm chart and kustomize.",
         files=generated_files,
-        printed=lambda: _dump({"rules": cluster_role_rules()}),
+        printed=lambda: packaged.dump({"rules": cluster_role_rules()}),
         argv=argv,
     )
 

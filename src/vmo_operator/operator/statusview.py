@@ -18,7 +18,7 @@ def render_status(profile: Mapping[str, Any]) -> str:
     name = profile.get("metadata", {}).get("name", "?")
     lines = [
         f"VMOProfile {name} (generation {profile.get('metadata', {}).get('generation')}, "
-        f"observed {status.get('observedGeneration', '-')})",
+        f"observed {status.get('observedGeneration', '-')}, phase {status.get('phase') or '-'})",
         "",
     ]
     conditions = status.get("conditions") or []
@@ -58,6 +58,7 @@ def render_status(profile: Mapping[str, Any]) -> str:
             ("disabled", "disabled"),
             ("implied (GA)", "implied"),
             ("unknown", "unknown"),
+            ("dropped (not written)", "dropped"),
         ):
             values = gates.get(key) or []
             if values:

@@ -15,6 +15,7 @@ write `models.KubeVirtSpec` without knowing which part holds it.
 
 from __future__ import annotations
 
+from vmo_operator.api.models.affinity import Affinity
 from vmo_operator.api.models.base import (
     API_VERSION,
     BRIDGE_NAME,
@@ -112,6 +113,7 @@ __all__ = [
     "SHORT_NAMES",
     "SINGULAR",
     "VERSION",
+    "Affinity",
     "CDISpec",
     "CDIVersion",
     "ComponentStatus",

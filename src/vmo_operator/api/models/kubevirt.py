@@ -174,10 +174,41 @@ _CPU_HOTPLUG_MIGRATE_RULE = cel(
 )
 
 
+def _minor_patch(side: str) -> tuple[str, str]:
+    return (f"int({side}.version.split('.')[1])", f"int({side}.version.split('.')[2])")
+
+
+_NEW, _OLD = _minor_patch("self"), _minor_patch("oldSelf")
+# A transition rule: checked on updates only, against the stored value. KubeVirt refuses nothing
+# itself when its version goes down, and running VMs may not survive it, so the profile asks for an
+# acknowledgement that names the version being left.
+_DOWNGRADE_RULE = {
+    "rule": (
+        "!has(self.version) || !has(oldSelf.version) || self.version == oldSelf.version || "
+        f"{_NEW[0]} > {_OLD[0]} || ({_NEW[0]} == {_OLD[0]} && {_NEW[1]} >= {_OLD[1]}) || "
+        "(has(self.acceptDowngradeFrom) && self.acceptDowngradeFrom == oldSelf.version)"
+    ),
+    "messageExpression": (
+        "'downgrading KubeVirt from ' + oldSelf.version + ' to ' + self.version + ' is refused: KubeVirt "
+        "does not support downgrades and running VMs may not survive one. To downgrade anyway, set "
+        "spec.kubevirt.acceptDowngradeFrom: ' + oldSelf.version + ' in the same edit'"
+    ),
+    "message": (
+        "downgrading KubeVirt is refused: KubeVirt does not support downgrades. To downgrade anyway, "
+        "set spec.kubevirt.acceptDowngradeFrom to the version being left, in the same edit"
+    ),
+    "fieldPath": ".version",
+    "reason": "FieldValueForbidden",
+}
+SEMVER_TAG = r"^v[0-9]+[.][0-9]+[.][0-9]+$"
+
+
 class KubeVirtSpec(Model):
     """KubeVirt: virt-operator and the KubeVirt CR it reconciles."""
 
-    model_config = ConfigDict(json_schema_extra=schema_extra(_CPU_HOTPLUG_RULE, _CPU_HOTPLUG_MIGRATE_RULE))
+    model_config = ConfigDict(
+        json_schema_extra=schema_extra(_CPU_HOTPLUG_RULE, _CPU_HOTPLUG_MIGRATE_RULE, _DOWNGRADE_RULE)
+    )
 
     enabled: bool = Field(
         default=True,
@@ -187,6 +218,15 @@ class KubeVirtSpec(Model):
         ),
     )
     version: KubeVirtVersion = versions.KUBEVIRT.default
+    accept_downgrade_from: str | None = Field(
+        default=None,
+        max_length=32,
+        pattern=SEMVER_TAG,
+        description=(
+            "Accept lowering version from exactly this version, e.g. v1.9.0. A lower version is "
+            "otherwise refused, since KubeVirt does not support downgrades."
+        ),
+    )
     registry: str | None = registry_field("quay.io/kubevirt")
     infra: NodePlacement = Field(
         default_factory=NodePlacement,

@@ -23,8 +23,10 @@ from vmo_operator.api.models.base import (
     MultusVersion,
     Namespace,
     SnapshotVersion,
+    cel,
     registry_field,
     require_unique,
+    schema_extra,
 )
 from vmo_operator.api.models.placement import (
     NodePlacement,
@@ -127,7 +129,7 @@ class Network(Model):
     namespaces: list[Namespace] = Field(
         default=["default"],
         min_length=1,
-        max_length=64,
+        max_length=32,
         description=(
             "Namespaces to create the NetworkAttachmentDefinition in. They must exist; they are not created."
         ),
@@ -158,8 +160,12 @@ class MultusSpec(Model):
     )
     networks: list[Network] = Field(
         default_factory=list,
-        max_length=256,
-        description="VLAN networks. Removing an entry deletes its NetworkAttachmentDefinitions.",
+        max_length=128,
+        description=(
+            "VLAN networks. Removing an entry deletes its NetworkAttachmentDefinitions, except one that "
+            "VirtualMachines use: that stays until the profile's vmo.dev/accept-network-removal "
+            "annotation names the network."
+        ),
         json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"]},
     )
 
@@ -223,6 +229,13 @@ class DeschedulerSpec(Model):
 # -------------------------------------------------------------------------------------------- snapshot
 
 
+MAX_PARAMETER_KEY = 253
+_PARAMETER_KEYS_RULE = cel(
+    f"self.all(k, size(k) <= {MAX_PARAMETER_KEY})",
+    f"parameter names are at most {MAX_PARAMETER_KEY} characters",
+)
+
+
 class VolumeSnapshotClassSpec(Model):
     """A VolumeSnapshotClass to create for a CSI driver, so VM snapshots work out of the box."""
 
@@ -238,9 +251,20 @@ class VolumeSnapshotClassSpec(Model):
     deletion_policy: Literal["Delete", "Retain"] = Field(
         default="Delete", description="Whether deleting a VolumeSnapshot deletes the underlying snapshot."
     )
-    parameters: dict[str, str] = Field(
-        default_factory=dict, max_length=64, description="Driver-specific parameters."
+    parameters: dict[str, Annotated[str, Field(max_length=1024)]] = Field(
+        default_factory=dict,
+        max_length=64,
+        description="Driver-specific parameters.",
+        json_schema_extra=schema_extra(_PARAMETER_KEYS_RULE),
     )
+
+    @field_validator("parameters")
+    @classmethod
+    def _parameter_keys(cls, value: dict[str, str]) -> dict[str, str]:
+        if any(len(key) > MAX_PARAMETER_KEY for key in value):
+            raise ValueError(_PARAMETER_KEYS_RULE["message"])
+        return value
+
     is_default: bool = Field(
         default=False, description="Mark it as the default class for its driver (one default per driver)."
     )

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any, Literal
 
-from pydantic import ConfigDict, Field, model_validator
+from pydantic import ConfigDict, Field, field_validator, model_validator
 
+from vmo_operator.api.models.affinity import Affinity
 from vmo_operator.api.models.base import (
+    QUALIFIED_NAME,
     LabelKey,
     LabelValue,
     Model,
@@ -70,6 +73,13 @@ class Toleration(Model):
         return self
 
 
+_NODE_SELECTOR_KEYS_RULE = cel(
+    # CEL string literals would need the regex's backslashes doubled; [.] says the same.
+    "self.all(k, size(k) <= 317 && k.matches('" + QUALIFIED_NAME.replace("\\.", "[.]") + "'))",
+    "every nodeSelector key must be a label key (an optional DNS prefix and '/', then a name)",
+)
+
+
 class NodePlacement(Model):
     """Where a group of pods may run: node selector, tolerations and affinity, as in a Pod spec."""
 
@@ -77,17 +87,32 @@ class NodePlacement(Model):
         default_factory=dict,
         max_length=64,
         description="Node labels the pods require (Pod spec nodeSelector).",
+        json_schema_extra=schema_extra(_NODE_SELECTOR_KEYS_RULE),
     )
     tolerations: list[Toleration] = Field(
         default_factory=list, max_length=32, description="Tolerations added to the pods."
     )
-    affinity: dict[str, Any] | None = Field(
+    affinity: Affinity | None = Field(
         default=None,
         description=(
-            "A Kubernetes Affinity object (nodeAffinity, podAffinity, podAntiAffinity), passed through as is."
+            "A Kubernetes Affinity (nodeAffinity, podAffinity, podAntiAffinity), checked as the API "
+            "server checks a Pod's."
         ),
     )
+
+    @field_validator("node_selector")
+    @classmethod
+    def _label_keys(cls, value: dict[str, str]) -> dict[str, str]:
+        if not all(len(key) <= 317 and re.fullmatch(QUALIFIED_NAME, key) for key in value):
+            raise ValueError(_NODE_SELECTOR_KEYS_RULE["message"])
+        return value
 
     @property
     def empty(self) -> bool:
         return not (self.node_selector or self.tolerations or self.affinity)
+
+    def affinity_json(self) -> dict[str, Any] | None:
+        """The affinity as a Pod spec carries it: only the fields the profile sets."""
+        if self.affinity is None:
+            return None
+        return self.affinity.model_dump(mode="json", by_alias=True, exclude_defaults=True)

@@ -132,6 +132,14 @@ class VMOProfileStatus(StatusModel):
     observed_generation: int | None = Field(
         default=None, ge=0, description="Generation of the spec last reconciled."
     )
+    phase: str = Field(
+        default="",
+        max_length=32,
+        description=(
+            "One word for `kubectl get`: Deploying, Deployed, Degraded, RemovalBlocked, Deleting, "
+            "Inactive or InvalidSpec. The conditions say why."
+        ),
+    )
     conditions: list[Condition] = Field(
         default_factory=list,
         description="Available, Progressing, Degraded, ReconcileComplete and per-component conditions.",

@@ -81,6 +81,9 @@ async def admit(
         raise kopf.AdmissionError(f"MAC allocation is unavailable: {exc}", code=500) from exc
     if isinstance(decision, webhook.Denied):
         seconds.labels(name, "denied").observe(time.perf_counter() - started)
+        meta = body.get("metadata") or {}
+        where = f"{kind}/{request.namespace}/{meta.get('name') or meta.get('generateName', '')}"
+        log.info("admission denied", webhook=name, object=where, reason=decision.message)
         raise kopf.AdmissionError(decision.message, code=decision.code)
     seconds.labels(name, "allowed").observe(time.perf_counter() - started)
     warnings.extend(decision.warnings)

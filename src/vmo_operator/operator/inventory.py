@@ -1,0 +1,131 @@
+"""Every object the components can write, by kind, name and namespace: what the operator's RBAC names.
+
+The operator writes operand objects only by server-side apply and deletes them only by name, so
+the API server sees the object's name on every write it authorizes (an apply that creates is
+authorized as `patch` and as `create`, both with the name). RBAC `resourceNames` can therefore
+confine those writes to the objects the components render. This module finds them the only way
+that stays true as components change: by rendering every component at every supported minor, with
+every optional part switched on, and collecting what comes out.
+
+Two kinds are named by the profile's author, not by the code (a NetworkAttachmentDefinition per
+VLAN network, the optional VolumeSnapshotClass). Their names cannot be listed in a ClusterRole, so
+their writes stay unnamed in RBAC and an admission policy (`guards`) keeps the operator off objects
+of those kinds that it did not create.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+
+from vmo_operator.api import versions
+from vmo_operator.api.models import parse_spec
+from vmo_operator.components import registry
+from vmo_operator.components.base import ClusterFacts
+from vmo_operator.kube import kinds
+from vmo_operator.kube.kinds import Kind
+from vmo_operator.kube.objects import Manifest
+
+# Kinds whose object names come from the profile (spec.multus.networks[].name,
+# spec.snapshotController.volumeSnapshotClass.name).
+PROFILE_NAMED: tuple[Kind, ...] = (kinds.NETWORK_ATTACHMENT_DEFINITION, kinds.VOLUME_SNAPSHOT_CLASS)
+
+# Everything optional switched on, so every object any profile can produce is rendered at least once.
+_EVERYTHING: dict[str, Any] = {
+    "multus": {"networks": [{"name": "inventory", "vlan": 1}]},
+    "snapshotController": {
+        "mode": "Enabled",
+        "volumeSnapshotClass": {"name": "inventory", "driver": "inventory.csi.example.com"},
+    },
+}
+_VERSION_FIELDS: Mapping[str, versions.SupportedVersions] = {
+    "kubevirt": versions.KUBEVIRT,
+    "cdi": versions.CDI,
+    "multus": versions.MULTUS,
+    "descheduler": versions.DESCHEDULER,
+    "snapshotController": versions.SNAPSHOT_CONTROLLER,
+}
+
+
+@dataclass(frozen=True)
+class ServiceAccountRef:
+    namespace: str
+    name: str
+
+
+@dataclass(frozen=True)
+class Inventory:
+    """What the components can render, summed over every supported version."""
+
+    names: Mapping[Kind, frozenset[str]]  # every rendered name per kind (profile-named kinds excluded)
+    namespaces: frozenset[str]  # where namespaced objects go (profile-named kinds excluded)
+    binding_subjects: frozenset[ServiceAccountRef]  # every subject of a rendered (Cluster)RoleBinding
+    bound_roles: Mapping[str, frozenset[str]]  # roleRef kind ("ClusterRole", "Role") -> names bound
+
+    def names_of(self, kind: Kind) -> tuple[str, ...]:
+        return tuple(sorted(self.names.get(kind, ())))
+
+    def bound_roles_of(self, kind: Kind) -> tuple[str, ...]:
+        return tuple(sorted(self.bound_roles.get(kind.kind, ())))
+
+
+def specs() -> list[dict[str, Any]]:
+    """One profile spec per step through the supported minors, all optional parts on.
+
+    Components step together (the i-th minor of each, the newest once a component runs out), so
+    each proven minor of every component is rendered at least once.
+    """
+    steps = max(len(supported.minors) for supported in _VERSION_FIELDS.values())
+    out = []
+    for step in range(steps):
+        spec: dict[str, Any] = {key: dict(value) for key, value in _EVERYTHING.items()}
+        for field, supported in _VERSION_FIELDS.items():
+            minor = supported.minors[min(step, len(supported.minors) - 1)]
+            spec.setdefault(field, {})["version"] = supported.proven[minor]
+        out.append(spec)
+    return out
+
+
+def renderings() -> list[Manifest]:
+    """Every object of every rendering in `specs`."""
+    return [
+        obj for spec in specs() for obj in registry.render_all(parse_spec(spec), ClusterFacts(), "inventory")
+    ]
+
+
+@cache
+def inventory() -> Inventory:
+    return collect(renderings())
+
+
+def collect(objects: Iterable[Manifest]) -> Inventory:
+    by_key = {(kind.api_version, kind.kind): kind for kind in registry.owned_kinds()}
+    by_key.update({(k.api_version, k.kind): k for k in (kinds.NAMESPACE, kinds.CRD)})
+    names: dict[Kind, set[str]] = {}
+    namespaces: set[str] = set()
+    subjects: set[ServiceAccountRef] = set()
+    bound: dict[str, set[str]] = {}
+    for obj in objects:
+        kind = by_key[(obj["apiVersion"], obj["kind"])]
+        if kind in PROFILE_NAMED:
+            continue
+        meta = obj["metadata"]
+        names.setdefault(kind, set()).add(meta["name"])
+        if kind.namespaced:
+            namespaces.add(meta["namespace"])
+        if "roleRef" in obj:
+            bound.setdefault(obj["roleRef"]["kind"], set()).add(obj["roleRef"]["name"])
+        for subject in obj.get("subjects") or []:
+            if subject["kind"] != "ServiceAccount":
+                raise ValueError(
+                    f"{obj['kind']} {meta['name']} binds a {subject['kind']}, not a ServiceAccount"
+                )
+            subjects.add(ServiceAccountRef(subject["namespace"], subject["name"]))
+    return Inventory(
+        names={kind: frozenset(found) for kind, found in names.items()},
+        namespaces=frozenset(namespaces),
+        binding_subjects=frozenset(subjects),
+        bound_roles={kind: frozenset(found) for kind, found in bound.items()},
+    )

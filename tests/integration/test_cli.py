@@ -1,0 +1,50 @@
+"""`vmo` as an admin runs it (issue 13, problem 7): one clear line without a cluster, and a `--help`
+that does not load the operator to print a list of commands."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.integration
+
+VMO = Path(sys.executable).with_name("vmo")
+
+
+def test_status_without_a_kubeconfig_is_one_clear_line(tmp_path: Path) -> None:
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}  # no KUBECONFIG, no ~/.kube, no cluster
+    done = subprocess.run([str(VMO), "status"], capture_output=True, text=True, env=env, timeout=120)
+    assert done.returncode == 1
+    assert done.stdout == ""
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1, done.stderr
+    assert lines[0].startswith("error: no Kubernetes configuration")
+    assert "KUBECONFIG" in lines[0]
+    assert "Traceback" not in done.stderr
+
+
+def test_help_loads_neither_the_operator_nor_its_libraries() -> None:
+    heavy = ("kopf", "kubernetes", "pydantic", "yaml", "structlog", "vmo_operator.operator")
+    script = (
+        "import sys\n"
+        "from vmo_operator import cli\n"
+        "try:\n"
+        "    cli.main(['--help'])\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        f"print(sorted(m for m in sys.modules if m.split('.')[0] in {heavy!r} or m in {heavy!r}))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=120
+    )
+    assert "run" in done.stdout
+    assert "status" in done.stdout
+    assert done.stdout.strip().splitlines()[-1] == "[]", done.stdout
+    # And each subcommand's help still lists its own options.
+    run_help = subprocess.run(
+        [str(VMO), "run", "--help"], capture_output=True, text=True, check=True, timeout=120
+    )
+    assert "--log-level" in run_help.stdout
