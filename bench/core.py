@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import statistics
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -127,6 +127,22 @@ def available(api: Any, name: str, generation: int | None = None) -> bool:
         return False
     observed = int(cond.get("observedGeneration") or 0)
     return observed >= (generation or int(profile["metadata"]["generation"]))
+
+
+def create_shedding_load(create: Callable[[], object], attempts: int = 5) -> None:
+    """Run a create, again while the API server sheds load under a burst (429, 5xx); an object that
+    already exists (409) counts as created."""
+    from kubernetes.client.exceptions import ApiException
+
+    for _attempt in range(attempts):
+        try:
+            create()
+            return
+        except ApiException as exc:
+            if exc.status == 409:
+                return
+            if exc.status not in (429, 500, 503, 504):
+                raise
 
 
 def percentile(values: Sequence[float], share: float) -> float:

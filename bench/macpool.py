@@ -16,7 +16,7 @@ from typing import Any
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from bench.core import Bench, Row, median, percentile, rss_mb
+from bench.core import Bench, Row, create_shedding_load, median, percentile, rss_mb
 from tests.support.kube import cluster_uid, manifest
 from tests.support.operator import OperatorProcess
 from tests.support.vms import VM_API, create_vm, install_vm_api, vm_body, vm_macs
@@ -44,7 +44,7 @@ def _valid_macs(vm: dict[str, Any]) -> list[macs.Mac]:
     return [m for m in found if isinstance(m, macs.Mac)]
 
 
-def _answers(api: Any, namespace: str) -> bool:
+def answers(api: Any, namespace: str) -> bool:
     vm = create_vm(api, namespace, "probe", {"nic": None}, dry_run=True)
     return bool(_valid_macs(vm))
 
@@ -91,7 +91,7 @@ def webhook_rows(bench: Bench) -> list[Row]:
     _namespace(api, "lat-on")
     _namespace(api, "lat-off", {NAMESPACE_OPT_OUT_LABEL: NAMESPACE_OPT_OUT_VALUE})  # webhook not called
     _namespace(api, "tput")
-    eventually(lambda: _answers(api, "lat-on"), timeout=120, what="MAC webhook answering")
+    eventually(lambda: answers(api, "lat-on"), timeout=120, what="MAC webhook answering")
 
     def timed_create(namespace: str, name: str) -> tuple[float, dict[str, Any]]:
         started = time.perf_counter()
@@ -190,17 +190,10 @@ def _create_existing(bench: Bench, block: tuple[int, int]) -> tuple[set[macs.Mac
         host = n + 1
         mac = macs.Mac.of([0x02, *block, host >> 16 & 0xFF, host >> 8 & 0xFF, host & 0xFF])
         body = vm_body(f"vm-{n:05d}", {"nic": str(mac)})
-        for _attempt in range(5):  # the API server may shed load (429) under a burst
-            try:
-                custom.create_namespaced_custom_object(
-                    *VM_API, f"scale-{n % SCALE_NAMESPACES}", "virtualmachines", body
-                )
-                break
-            except ApiException as exc:
-                if exc.status == 409:
-                    break
-                if exc.status not in (429, 500, 503, 504):
-                    raise
+        namespace = f"scale-{n % SCALE_NAMESPACES}"
+        create_shedding_load(
+            lambda: custom.create_namespaced_custom_object(*VM_API, namespace, "virtualmachines", body)
+        )
         return mac
 
     started = time.perf_counter()

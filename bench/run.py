@@ -25,6 +25,7 @@ from kubernetes import client
 from bench.cli import cli_rows
 from bench.core import REPO, Bench, Row, available, environment
 from bench.faults import restart_rows
+from bench.flood import gc_rows, memory_rows
 from bench.macpool import scale_rows, webhook_rows
 from tests.support.kube import PROFILE, get_profile, metadata
 from tests.support.waiting import eventually
@@ -133,6 +134,9 @@ BENCHMARKS: dict[str, Callable[[Bench], list[Row]]] = {
     "restart": restart_rows,
     "webhook": webhook_rows,
     "scale": scale_rows,
+    # After "scale": the GC's audit rounds then list 10,000 VMs, as on a real cluster.
+    "gc": gc_rows,
+    "memory": memory_rows,
 }
 
 

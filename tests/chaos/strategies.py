@@ -241,6 +241,7 @@ MAC_POOL = optional_dict(
             }
         ),
         "releaseGracePeriodSeconds": count(0, 86400),
+        "maxReservationsPerNamespace": count(1, 1_000_000),
     }
 )
 SPEC = optional_dict(

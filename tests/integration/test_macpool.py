@@ -193,7 +193,7 @@ def test_duplicate_of_another_vms_mac_is_denied_and_allowed_under_warn(
         eventually(collision_reported, timeout=30, what="MACCollision event on the duplicate")
 
         def collisions_in_status() -> bool:
-            # Each replica writes the status from its own last audit: wait for one that saw it.
+            # The GC lease holder writes the status from its last audit: wait for one that saw it.
             profile = macpool.custom.get_cluster_custom_object(*PROFILE, PROFILE_NAME)
             return bool(profile["status"]["macPool"]["collisions"] >= 1)
 

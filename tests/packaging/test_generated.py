@@ -219,8 +219,9 @@ def test_secrets_are_granted_only_in_the_operator_namespace() -> None:
     local = permissions(rbac.namespace_role_rules())
     assert ("", "secrets", "patch") in local
     assert ("", "secrets", "delete") not in local
-    # No code path takes a Lease (replicas coordinate through the API server), so none is granted.
-    assert not any(group == "coordination.k8s.io" for group, _, _ in local)
+    # Leases only here, and only what the MAC pool's GC lease takes (kube.lease): no list, no delete.
+    leases = {verb for group, resource, verb in local if group == "coordination.k8s.io"}
+    assert leases == {"get", "create", "update"}
 
 
 def test_rules_are_compacted_one_per_group_verb_set_and_names() -> None:

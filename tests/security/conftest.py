@@ -13,6 +13,10 @@ from tests.support.macpool import MacPool, running_macpool
 from tests.support.tenants import Tenant, edit_tenant, install_duplicates_role, install_vm_roles
 from vmo_operator.localenv.controlplane import ControlPlane
 
+# The suite's profile: a namespace quota small enough for a test to reach (spec.macPool.
+# maxReservationsPerNamespace; each test gets fresh tenants, so nothing else comes near it).
+NAMESPACE_QUOTA = 64
+
 
 @pytest.fixture(scope="package")
 def macpool(
@@ -21,7 +25,9 @@ def macpool(
     project_crds: list[str],
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[MacPool]:
-    with running_macpool(control_plane, api_client, tmp_path_factory.mktemp("security-macpool")) as pool:
+    logs = tmp_path_factory.mktemp("security-macpool")
+    quota = {"maxReservationsPerNamespace": NAMESPACE_QUOTA}
+    with running_macpool(control_plane, api_client, logs, mac_pool=quota) as pool:
         yield pool
 
 

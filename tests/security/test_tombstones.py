@@ -105,7 +105,8 @@ def test_a_permitted_duplicate_elsewhere_does_not_inherit_the_released_mac(
     eventually(
         lambda: released_by(macpool, mac, tenant_a.namespace), timeout=30, what="victim's MAC released"
     )
-    # Every replica audits (and reconciles) with B's duplicate carrying the MAC: none adopts it for B.
+    # The GC lease holder audits (and reconciles) with B's duplicate carrying the MAC: it adopts
+    # nothing for B.
     await_fresh_audits(macpool)
     assert released_by(macpool, mac, tenant_a.namespace)
     recreate_from_manifest(macpool, tenant_a, mac)

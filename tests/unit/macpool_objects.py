@@ -37,6 +37,8 @@ def vm(
         for iface, mac in (macs_by_iface if macs_by_iface is not None else {"default": None}).items()
     ]
     meta: dict[str, Any] = {"name": name, "namespace": ns}
+    if not name:  # a generateName create: the API server names it after mutation
+        meta["generateName"] = "vm-"
     if annotations:
         meta["annotations"] = dict(annotations)
     if uid:

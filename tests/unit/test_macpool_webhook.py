@@ -499,7 +499,7 @@ class MeetingStore(MemoryReservationStore):
 
 
 def threads(pool: ThreadPoolExecutor) -> FanOut:
-    def fan_out(tasks: Sequence[Task]) -> list[ClaimResult | BaseException]:
+    def fan_out(tasks: Sequence[Task], **_deadline_and_undo: Any) -> list[ClaimResult | BaseException]:
         futures = [pool.submit(task) for task in tasks]
         return [f.exception() or f.result() for f in futures]
 

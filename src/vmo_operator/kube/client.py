@@ -14,7 +14,7 @@ import json
 import os
 import threading
 from collections import Counter
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 from urllib.parse import quote
 
@@ -214,6 +214,30 @@ class KubeClient:
 
         An unserved kind (404: its CRD is not installed) yields nothing.
         """
+        for page in self._pages(
+            kind, label_selector=label_selector, namespace=namespace, page_size=page_size
+        ):
+            yield from page.get("items") or []
+
+    def list_into(self, kind: Kind, consume: Callable[[Manifest], None], *, label_selector: str = "") -> str:
+        """Hand every object of `kind` to `consume`, page by page; the list's resourceVersion, to
+        watch from (the pages of one list are one snapshot). Raises 404 for an unserved kind."""
+        version = ""
+        for page in self._pages(kind, label_selector=label_selector, missing_ok=False):
+            version = version or str((page.get("metadata") or {}).get("resourceVersion", ""))
+            for item in page.get("items") or []:
+                consume(item)
+        return version
+
+    def _pages(
+        self,
+        kind: Kind,
+        *,
+        label_selector: str = "",
+        namespace: str = "",
+        page_size: int = 0,
+        missing_ok: bool = True,
+    ) -> Iterator[Manifest]:
         query = [("labelSelector", label_selector)] if label_selector else []
         token = ""
         timeout = (self.timeout[0], max(self.timeout[1], LIST_READ_SECONDS))
@@ -222,13 +246,13 @@ class KubeClient:
             try:
                 result = self._call("list", "GET", kind_path(kind, namespace), query=page, timeout=timeout)
             except KubeError as exc:
-                if exc.status == 404:
+                if exc.status == 404 and missing_ok:
                     return
                 raise
             for item in result.get("items") or []:
                 item.setdefault("apiVersion", kind.api_version)
                 item.setdefault("kind", kind.kind)
-                yield item
+            yield result
             token = (result.get("metadata") or {}).get("continue") or ""
             if not token or page_size:
                 return

@@ -7,13 +7,16 @@ kopf watches built-in kinds well, but when a CRD disappears while kopf is stream
 back off and retry, and resume from the last resourceVersion or bookmark they saw. They start
 from "now", not from a listing: their users reconcile existing objects by other means (the
 profile loop, the MAC audit), and skipping the listing keeps 10,000 VMs out of memory.
+
+`ListWatcher` is the exception: it keeps a `Mirror` of every object of a kind (the MAC
+reservations), so it lists first, page by page, and lists again after every gap.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import Any, Protocol, Self
 
 import structlog
 
@@ -78,7 +81,7 @@ class KindWatcher:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"watch-{kind.plural}", daemon=True)
 
-    def start(self) -> KindWatcher:
+    def start(self) -> Self:
         self._thread.start()
         return self
 
@@ -91,7 +94,7 @@ class KindWatcher:
         while not self._stop.is_set():
             try:
                 if not version:
-                    version = self.kube.current_version(self.kind, label_selector=selector)
+                    version = self._start_version()
                 for event in self.kube.watch(self.kind, label_selector=selector, resource_version=version):
                     if self._stop.is_set():
                         return
@@ -109,6 +112,10 @@ class KindWatcher:
                 version = ""
                 self._stop.wait(self.retry_seconds)
 
+    def _start_version(self) -> str:
+        """Where a (re)started watch begins: now."""
+        return self.kube.current_version(self.kind, label_selector=self.label_selector)
+
     def _handle(self, event: dict[str, Any], version: str) -> str:
         obj = event.get("object") or {}
         meta = obj.get("metadata") or {}
@@ -118,3 +125,48 @@ class KindWatcher:
         if event.get("type") != "BOOKMARK":
             self.on_event(str(event.get("type", "")), obj)
         return str(meta.get("resourceVersion") or version)
+
+
+class Mirror(Protocol):
+    """What a `ListWatcher` keeps current: a full listing, then every change."""
+
+    def begin_listing(self) -> None: ...
+
+    def upsert(self, obj: Mapping[str, Any]) -> None: ...
+
+    def remove(self, obj: Mapping[str, Any]) -> None: ...
+
+    def end_listing(self) -> None:
+        """The listing is complete: whatever it did not deliver is gone."""
+
+
+class ListWatcher(KindWatcher):
+    """A `KindWatcher` that mirrors every object of its kind: it lists (paged) before it watches
+    from the list's resourceVersion, and lists again after a gap (410 Gone, an error), so a
+    deletion the gap hid still leaves the mirror."""
+
+    def __init__(
+        self,
+        kube: KubeClient,
+        kind: Kind,
+        mirror: Mirror,
+        *,
+        label_selector: str = "",
+        retry_seconds: float = 5.0,
+    ) -> None:
+        super().__init__(
+            kube, kind, self._dispatch, label_selector=label_selector, retry_seconds=retry_seconds
+        )
+        self.mirror = mirror
+
+    def _dispatch(self, event_type: str, obj: dict[str, Any]) -> None:
+        if event_type == "DELETED":
+            self.mirror.remove(obj)
+        else:
+            self.mirror.upsert(obj)
+
+    def _start_version(self) -> str:
+        self.mirror.begin_listing()
+        version = self.kube.list_into(self.kind, self.mirror.upsert, label_selector=self.label_selector)
+        self.mirror.end_listing()
+        return version

@@ -31,6 +31,9 @@ VALIDATE_VM = "macpool-validate-vm"
 VALIDATE_VMI = "macpool-validate-vmi"
 TIMEOUT_SECONDS = 10
 Operation = Literal["CREATE", "UPDATE"]
+# How long a replica may spend on one call: the API server's timeout less a second for the request
+# to reach us and the answer to get back. Work past it is wasted (see `macpool.deadline`).
+DECISION_SECONDS = TIMEOUT_SECONDS - 1
 NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"
 # Not the engine's managed-by label: these objects are written by the macpool wiring, never pruned by
 # the profile reconcile.

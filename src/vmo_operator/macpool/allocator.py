@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from typing import Protocol
 
 from vmo_operator.macpool import mac as macs
+from vmo_operator.macpool.deadline import NO_DEADLINE, Deadline
 from vmo_operator.macpool.reservation import Holder, Reservation, previous_incarnation, same_holder
 
 Clock = Callable[[], datetime]
@@ -105,6 +106,7 @@ class Allocator:
         *,
         dry_run: bool = False,
         exclude: Collection[macs.Mac] = (),
+        deadline: Deadline = NO_DEADLINE,
     ) -> Claimed:
         """Reserve a fresh MAC from the pool for `holder`'s `interface`.
 
@@ -112,13 +114,15 @@ class Allocator:
         an instant ago) holds it, so we move on. Released tombstones also answer 409, which is how
         a just-freed MAC stays out of automatic allocation. `exclude` holds MACs the same request
         claims for other interfaces concurrently: their reservation may not exist yet, and a
-        claim by the same holder would accept one we had just created.
+        claim by the same holder would accept one we had just created. Each attempt is one API
+        call; none is started once `deadline` has passed (`DeadlineExceededError`).
         """
         now = self.clock()
         known_taken = self.known_taken
         skip = (lambda mac: mac in exclude or known_taken(mac)) if exclude else known_taken
         walk = macs.candidates(layout, self.rng, skip=skip)
         for _attempt, mac in zip(range(self.max_attempts), walk, strict=False):
+            deadline.check()
             proposal = Reservation(
                 mac=mac, holder=holder, interface=interface, state="Pending", reserved_at=now
             )
@@ -143,6 +147,7 @@ class Allocator:
         dry_run: bool = False,
         attempts: int = 4,
         quarantine_seconds: int | None = None,
+        deadline: Deadline = NO_DEADLINE,
     ) -> ClaimResult:
         """Reserve a specific (user-chosen or kept) MAC for `holder`.
 
@@ -151,10 +156,13 @@ class Allocator:
         (deleting a VM and creating it again from its manifest keeps its MAC). A tombstone of
         another namespace stays `Quarantined` until `quarantine_seconds` after its release (until
         the audit deletes it when None): a MAC just freed by one tenant must not be taken at once
-        by another, whose VM would receive the traffic still addressed to the old one.
+        by another, whose VM would receive the traffic still addressed to the old one. No write is
+        started once `deadline` has passed.
         """
+        deadline.check()
         existing = self.store.get(mac)
         for _ in range(attempts):
+            deadline.check()
             now = self.clock()
             if existing is None:
                 proposal = Reservation(

@@ -75,8 +75,11 @@ def run_audit(
     grace_seconds: int,
     clock: Callable[[], datetime],
     reconcile: bool = True,
+    workers: int = 1,
+    max_writes: int | None = None,
 ) -> AuditReport:
-    """One audit round: list, plan, write, summarise. Blocking; run it in a worker thread."""
+    """One audit round: list, plan, write (the `max_writes` most urgent, `workers` at a time),
+    summarise. Blocking: run it in a worker thread."""
     reservations = store.list()  # before the objects: see plan_reconcile
     objects = 0
     carriers: list[Carrier] = []
@@ -98,7 +101,7 @@ def run_audit(
     if reconcile:
         actions = plan_reconcile(reservations, carriers, now=clock(), grace_seconds=grace_seconds)
         if actions:
-            execution = execute(actions, store, now=clock())
+            execution = execute(actions, store, now=clock(), workers=workers, limit=max_writes)
             reservations = store.list()
     return AuditReport(
         at=clock(),

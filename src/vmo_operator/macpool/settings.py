@@ -43,6 +43,8 @@ class MacPoolSettings:
     # How long a Pending reservation may wait for its object before it is reclaimed, and how long a
     # freed MAC stays quarantined before automatic allocation may hand it out again.
     release_grace_period_seconds: int = _DEFAULTS.release_grace_period_seconds
+    # Reservations (any state) attributed to one holder namespace before admission refuses more.
+    max_reservations_per_namespace: int = _DEFAULTS.max_reservations_per_namespace
 
     def layout(self, cluster_identity: str) -> macs.PoolLayout:
         """The pool for this cluster: `cluster_id` wins over the discovered identity."""
@@ -63,4 +65,5 @@ def from_profile_spec(mac_pool: Mapping[str, Any] | None) -> MacPoolSettings:
         duplicate_policy=spec.duplicate_policy,
         namespace_selector=selector,
         release_grace_period_seconds=spec.release_grace_period_seconds,
+        max_reservations_per_namespace=spec.max_reservations_per_namespace,
     )

@@ -17,7 +17,7 @@ from vmo_operator.kube import kinds
 from vmo_operator.kube.client import KubeClient, KubeError, Timeout
 from vmo_operator.macpool import duplicates, vmshape
 from vmo_operator.macpool import mac as macs
-from vmo_operator.macpool.reservation import VM_KIND, VMI_KIND, Reservation
+from vmo_operator.macpool.reservation import HOLDER_NAMESPACE_LABEL, VM_KIND, VMI_KIND, Reservation
 
 # (connect, read) seconds: admission has a 10 s budget for the whole request.
 REQUEST_TIMEOUT: Timeout = (3.0, 5.0)
@@ -70,6 +70,17 @@ class KubeReservationStore:
             if _lost_race(exc, 409):
                 return False
             raise
+
+    def macs_in_namespace(self, namespace: str) -> set[int]:
+        """The MACs (as integers) reserved for objects in `namespace`, any state: one list by the
+        holder-namespace label every reservation carries (the quota's count near a limit)."""
+        selector = f"{HOLDER_NAMESPACE_LABEL}={namespace}"
+        found = set()
+        for obj in self._kube.iter_list(kinds.MAC_RESERVATION, label_selector=selector):
+            checked = macs.check(str((obj.get("spec") or {}).get("mac", "")))
+            if isinstance(checked, macs.Mac):
+                found.add(checked.value)
+        return found
 
     def list(self) -> list[Reservation]:
         found = []

@@ -26,7 +26,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal, TypedDict
 
-from vmo_operator.macpool import duplicates, vmshape
+from vmo_operator.macpool import duplicates, limits, vmshape
 from vmo_operator.macpool import grant as grants
 from vmo_operator.macpool import mac as macs
 from vmo_operator.macpool.allocator import (
@@ -37,6 +37,7 @@ from vmo_operator.macpool.allocator import (
     PoolExhaustedError,
     Quarantined,
 )
+from vmo_operator.macpool.deadline import NO_DEADLINE, Deadline, DeadlineExceededError
 from vmo_operator.macpool.fanout import FanOut, Task, in_turn
 from vmo_operator.macpool.reservation import CLAIM_ANNOTATION, VMI_KIND, Holder
 from vmo_operator.macpool.settings import MacPoolSettings
@@ -116,6 +117,9 @@ class Context:
     # context without them errs towards checking every MAC.
     find_vm: vmshape.FindTemplate = lambda _namespace, _name: None
     may_use_duplicates: duplicates.MayUseDuplicates = duplicates.never
+    # When the API server stops waiting (`deadline`), and the namespace quota (`limits`; None: none).
+    deadline: Deadline = NO_DEADLINE
+    quota: limits.NamespaceQuota | None = None
 
 
 # ---- reading objects ------------------------------------------------------------------------
@@ -136,8 +140,13 @@ def in_scope(request: AdmissionRequest, ctx: Context) -> bool:
 
 def plan(request: AdmissionRequest) -> Plan | Denied:
     """What admission must do for each interface, or why the object is refused."""
+    items = vmshape.interface_items(request.obj, request.kind)
+    old_items = vmshape.interface_items(request.old, request.kind) if request.old is not None else []
+    problem = limits.precheck(request.operation, len(items), len(old_items), request.obj)
+    if problem:  # refused before anything is reserved: see `limits`
+        return Denied(problem)
     # Patch paths index the raw list, so every item must be an interface we can read.
-    for position, item in enumerate(vmshape.interface_items(request.obj, request.kind)):
+    for position, item in enumerate(items):
         if not isinstance(item, Mapping):
             return Denied(f"interface #{position} is not an object")
     interfaces = vmshape.interfaces_of(request.obj, request.kind)
@@ -331,20 +340,31 @@ def _reserve(
     slots = list(planned.slots)
     planned_macs = frozenset(slot.mac for slot in slots if slot.mac is not None)
     work: list[tuple[int, Task]] = []
+    wanted: list[macs.Mac | None] = []  # what the namespace quota counts: a MAC, or one to allocate
     for position, slot in enumerate(slots):
         if slot.mac is not None and slot.needs_check and covered.get(slot.name) != slot.mac:
             work.append((position, _claim_task(ctx, slot.mac, holder, slot.name, request.dry_run)))
+            wanted.append(slot.mac)
         elif allocate and slot.origin == "allocate":
             work.append((position, _allocate_task(ctx, holder, slot.name, request.dry_run, planned_macs)))
+            wanted.append(None)
     # A dry run writes nothing, so concurrent allocations could pick the same free MAC.
-    outcomes = (ctx.fan_out if not request.dry_run else in_turn)([task for _, task in work])
+    fan_out = ctx.fan_out if not request.dry_run else in_turn
+    quota = ctx.settings.max_reservations_per_namespace
+    try:
+        with limits.hold(ctx.quota, request.namespace, wanted, quota):
+            outcomes = fan_out([task for _, task in work], deadline=ctx.deadline, undo=allocator.revert)
+    except limits.QuotaError as exc:
+        return Denied(str(exc), code=exc.code)
 
     claims = [outcome for outcome in outcomes if isinstance(outcome, Claimed)]
     failures = [outcome for outcome in outcomes if isinstance(outcome, BaseException)]
+    if work and ctx.deadline.passed():  # the answer would come too late to be used: undo now
+        failures.append(DeadlineExceededError("MAC allocation ran past the admission deadline; retry"))
     if failures:
         allocator.revert(claims)
         for failure in failures:
-            if not isinstance(failure, PoolExhaustedError | ContendedError):
+            if not isinstance(failure, PoolExhaustedError | ContendedError | DeadlineExceededError):
                 raise failure
         return Denied(str(failures[0]), code=500)
 
@@ -385,10 +405,14 @@ def _reserve(
 
 def _claim_task(ctx: Context, mac: macs.Mac, holder: Holder, interface: str, dry_run: bool) -> Task:
     quarantine = ctx.settings.release_grace_period_seconds
-    return lambda: ctx.allocator.claim(mac, holder, interface, dry_run=dry_run, quarantine_seconds=quarantine)
+    return lambda: ctx.allocator.claim(
+        mac, holder, interface, dry_run=dry_run, quarantine_seconds=quarantine, deadline=ctx.deadline
+    )
 
 
 def _allocate_task(
     ctx: Context, holder: Holder, interface: str, dry_run: bool, exclude: frozenset[macs.Mac]
 ) -> Task:
-    return lambda: ctx.allocator.allocate(ctx.layout, holder, interface, dry_run=dry_run, exclude=exclude)
+    return lambda: ctx.allocator.allocate(
+        ctx.layout, holder, interface, dry_run=dry_run, exclude=exclude, deadline=ctx.deadline
+    )

@@ -136,6 +136,12 @@ NAMESPACE_GRANTS: tuple[Grant, ...] = (
         ("get", "list", "watch", "create", "update", "patch"),
         "the MAC webhook's CA and serving certificate, one Secret shared by all replicas",
     ),
+    Grant(
+        "coordination.k8s.io",
+        ("leases",),
+        ("get", "create", "update"),
+        "the MAC pool's GC lease: one replica runs the audit and collects orphaned reservations",
+    ),
 )
 
 

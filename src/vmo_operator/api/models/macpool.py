@@ -127,6 +127,16 @@ class MacPoolSpec(Model):
             "Seconds a reserved MAC stays held after its VM is gone or its creation failed, before reuse."
         ),
     )
+    max_reservations_per_namespace: int = Field(
+        default=4096,
+        ge=1,
+        le=1_000_000,
+        description=(
+            "MAC reservations one namespace may hold (pending, in use, or released and still in their "
+            "grace period); a VM that would need more is refused. Bounds what one tenant can cost the "
+            "allocator's replicas."
+        ),
+    )
 
     @field_validator("prefixes")
     @classmethod

@@ -10,6 +10,10 @@ as if the API server had not called: it would not have, so the request is forged
 label change. The namespaces' labels come from kopf's index, read afresh when the index has no
 namespace or a negative answer (it may lag the API server's view). Dry runs need no such check:
 they reserve nothing, and the readiness check runs one for a namespace that does not exist.
+
+Each request gets a deadline (`admission_config.DECISION_SECONDS` from its arrival): a request
+that waited in the thread pool's queue past it is refused without any work, and one that runs
+past it undoes its writes.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ import structlog
 from vmo_operator.kube import kinds
 from vmo_operator.kube.objects import labels_of
 from vmo_operator.macpool import admission_config, duplicates, vmshape, webhook
+from vmo_operator.macpool.deadline import Deadline
 from vmo_operator.operator.macpool.runtime import MacPoolRuntime, Serving
 
 log = structlog.get_logger("vmo.macpool")
@@ -47,7 +52,8 @@ async def admit(
     serving = runtime.serving
     if serving is None or serving.view is None:
         raise kopf.AdmissionError("the MAC allocator is still starting; retry", code=503)
-    context = runtime.context(serving.view, serving.certificates)
+    deadline = Deadline.after(admission_config.DECISION_SECONDS)
+    context = runtime.context(serving.view, serving.certificates, deadline)
     request = webhook.AdmissionRequest(
         str(operation or ""),
         kind,
@@ -68,7 +74,7 @@ async def admit(
     seconds = runtime.metrics.admission_seconds
     started = time.perf_counter()
     try:
-        decision = await runtime.in_thread(decide, request, context)
+        decision = await runtime.in_thread(_decide_in_time, decide, request, context)
     except Exception as exc:
         seconds.labels(name, "error").observe(time.perf_counter() - started)
         log.warning("MAC admission failed", webhook=name, namespace=request.namespace, error=str(exc))
@@ -103,6 +109,17 @@ async def namespace_selected(runtime: MacPoolRuntime, serving: Serving, namespac
         return True
     live = await runtime.in_thread(runtime.kube.get, kinds.NAMESPACE, namespace)
     return live is not None and selected(dict(labels_of(live)))
+
+
+def _decide_in_time(
+    decide: Decide, request: webhook.AdmissionRequest, ctx: webhook.Context
+) -> webhook.Decision:
+    """`decide`, unless the request already waited out its deadline in the pool's queue."""
+    if ctx.deadline.passed():
+        return webhook.Denied(
+            "the MAC allocator is overloaded: the request waited past its deadline; retry", 503
+        )
+    return decide(request, ctx)
 
 
 def _handler(

@@ -1,11 +1,13 @@
 """Reservation bookkeeping from watch events: commit a VM's MACs, release them when it goes.
 
-Two kopf indexes cache the MACReservations (by MAC and by holder uid); a third caches every
-namespace's labels, for admission to apply the webhooks' namespaceSelector itself. VM and VMI events come
-through our own 404-tolerant watchers, not kopf's: KubeVirt's CRDs vanish when KubeVirt is
-removed, and a kopf watcher that gets 404 takes the whole operator down (see `kube.watches`).
-Events are handled one at a time per kind, in order, on kopf's loop, where the indexes live;
-existing objects and anything a watch gap missed are the audit's work.
+The reservations come from the runtime's cache (`macpool.cache`, one list-then-watch per
+process), not from kopf indexes: kopf keeps a record of its own for every object it watches,
+which cost several KiB per reservation. One kopf index remains, of every namespace's labels, for
+admission to apply the webhooks' namespaceSelector itself. VM and VMI events come through our
+own 404-tolerant watchers, not kopf's: KubeVirt's CRDs vanish when KubeVirt is removed, and a
+kopf watcher that gets 404 takes the whole operator down (see `kube.watches`). Events are handled
+one at a time per kind, in order, on kopf's loop; existing objects and anything a watch gap
+missed are the audit's work.
 
 A VMI that names a VM as its controller is usually that VM's (which holds its MACs), but the
 ownerReference proves nothing. Its events therefore plan like a bare VMI's; only when the plan
@@ -16,7 +18,7 @@ whose plan is empty, costs no API call.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -26,77 +28,23 @@ import structlog
 from vmo_operator.kube import kinds
 from vmo_operator.kube.watches import KindWatcher
 from vmo_operator.macpool import reconcile, vmshape
-from vmo_operator.macpool.reservation import (
-    GROUP,
-    PLURAL,
-    VERSION,
-    VM_KIND,
-    VMI_KIND,
-    Holder,
-    Reservation,
-    same_holder,
-)
+from vmo_operator.macpool.reservation import VM_KIND, VMI_KIND, Holder, same_holder
 from vmo_operator.operator.macpool.runtime import MacPoolRuntime, Serving
 
 log = structlog.get_logger("vmo.macpool")
 
 OBJECT_EVENT_TIMEOUT = 60.0  # one VM event's bookkeeping; beyond this the audit takes over
-# Also the kwargs kopf hands the indexes as.
-BY_MAC, BY_HOLDER, NAMESPACE_LABELS = "macpool_by_mac", "macpool_by_holder", "macpool_namespace_labels"
-
-
-class ReservationParser:
-    """One parse per watch event, shared by both indexes so each MAC is cached as one object.
-
-    kopf calls the indexers of an event one after the other; remembering the last result (keyed
-    by uid and resourceVersion, which identify the content) halves the cache's memory.
-    """
-
-    def __init__(self) -> None:
-        self._last: tuple[tuple[str, str], Reservation | None] = (("", ""), None)
-
-    def parse(self, body: Mapping[str, Any]) -> Reservation | None:
-        meta = body.get("metadata") or {}
-        key = (str(meta.get("uid", "")), str(meta.get("resourceVersion", "")))
-        last_key, last = self._last
-        if key == last_key and all(key):
-            return last
-        try:
-            reservation: Reservation | None = Reservation.from_object(body)
-        except ValueError:
-            reservation = None
-        self._last = (key, reservation)
-        return reservation
+# Also the kwarg kopf hands the index as.
+NAMESPACE_LABELS = "macpool_namespace_labels"
 
 
 def register(registry: kopf.OperatorRegistry) -> None:
-    """The reservation and namespace indexes; kopf hands them to every handler as kwargs."""
-    parser = ReservationParser()
-
-    # Coroutines, not functions: kopf runs sync indexers in its small thread pool, one hop per
-    # object and index, which dominates a start-up that lists every reservation.
-    @kopf.index(GROUP, VERSION, PLURAL, id=BY_MAC, registry=registry)
-    async def macpool_by_mac(body: kopf.Body, **_: Any) -> dict[str, Reservation] | None:
-        """Reservations by MAC: a cache for the watch handlers; every write they make is guarded."""
-        reservation = parser.parse(body)
-        return {str(reservation.mac): reservation} if reservation is not None else None
-
-    @kopf.index(GROUP, VERSION, PLURAL, id=BY_HOLDER, registry=registry)
-    async def macpool_by_holder(body: kopf.Body, **_: Any) -> dict[str, Reservation] | None:
-        reservation = parser.parse(body)
-        if reservation is None or not reservation.holder.uid:
-            return None
-        return {reservation.holder.uid: reservation}
-
+    """The namespace index; kopf hands it to every handler as a kwarg."""
     namespace = kinds.NAMESPACE
 
     @kopf.index(namespace.group, namespace.version, namespace.plural, id=NAMESPACE_LABELS, registry=registry)
     async def macpool_namespace_labels(name: str, labels: kopf.Labels, **_: Any) -> dict[str, dict[str, str]]:
         return {name: dict(labels)}
-
-
-def _first(values: Iterable[Reservation] | None) -> Reservation | None:
-    return next(iter(values), None) if values is not None else None
 
 
 async def object_event(
@@ -106,14 +54,15 @@ async def object_event(
         return
     carriers = reconcile.carriers_of(kind, body)
     holder = Holder.of(body, kind=kind)
-    held = list(serving.by_holder.get(holder.uid, [])) if holder.uid else []
+    cache = runtime.reservations
+    held = cache.held_by(holder.uid) if holder.uid else []
     writes = runtime.metrics.reconcile_writes
     names_a_vm = kind == VMI_KIND and vmshape.controller_vm(body) is not None
     if event == "DELETED":
         releasing = {c.mac for c in carriers} | {r.mac for r in held}
         if names_a_vm:
             # Usually its VM's MACs, held by the VM: release only what the cache says is the VMI's.
-            cached = (_first(serving.by_mac.get(str(mac))) for mac in releasing)
+            cached = (cache.get(mac) for mac in releasing)
             releasing = {r.mac for r in cached if r is not None and same_holder(r.holder, holder)}
         # Fresh reads, not the cache: a release must not lose to a cached resourceVersion.
         for mac in releasing:
@@ -121,7 +70,7 @@ async def object_event(
             if released is not None:
                 writes.labels("Release").inc()
         return
-    reserved = {c.mac: r for c in carriers if (r := _first(serving.by_mac.get(str(c.mac)))) is not None}
+    reserved = {c.mac: r for c in carriers if (r := cache.get(c.mac)) is not None}
     actions = reconcile.plan_for_object(
         carriers, holder, reserved=reserved, held_by_holder=held, deleted=False
     )

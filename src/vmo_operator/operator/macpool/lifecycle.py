@@ -3,9 +3,10 @@
 `register` puts every MAC handler on the registry `vmo run` hands to kopf. The startup handler
 reads the cluster identity, the active profile's settings and the shared certificate, points
 kopf's admission server at that certificate, writes the webhook configurations, and then builds
-the `Serving` object admission reads, starts the maintenance loop and the VM/VMI watchers. A
-profile event re-reads the settings and wakes the loop. The cleanup handler stops the loop and
-the watchers but leaves the webhook configurations: other replicas keep serving, and
+the `Serving` object admission reads, starts the reservation cache's watch (once per process),
+the contention for the GC lease, the maintenance loop and the VM/VMI watchers. A profile event
+re-reads the settings and wakes the loop. The cleanup handler stops the loop and the watchers and
+hands the GC lease over, but leaves the webhook configurations: other replicas keep serving, and
 failurePolicy Fail must keep guarding VM creation while this one is gone.
 """
 
@@ -77,14 +78,8 @@ async def start(runtime: MacPoolRuntime, settings: kopf.OperatorSettings, indexe
     previous = runtime.serving.view if runtime.serving is not None else None
     view = await runtime.in_thread(read_view, kube, cluster_identity, previous)
     bundle = await runtime.in_thread(certificates.ensure_certificates, kube, options)
-    serving = Serving(
-        cluster_identity,
-        view,
-        Certificates.of(bundle),
-        indexes[bookkeeping.BY_MAC],
-        indexes[bookkeeping.BY_HOLDER],
-        indexes[bookkeeping.NAMESPACE_LABELS],
-    )
+    serving = Serving(cluster_identity, view, Certificates.of(bundle), indexes[bookkeeping.NAMESPACE_LABELS])
+    runtime.watch_reservations()
 
     settings.admission.managed = None  # we write our own configurations; see admission_config
     settings.admission.server = AdmissionServer(options, file_check_interval=SERVER_FILE_CHECK_SECONDS)
@@ -92,6 +87,7 @@ async def start(runtime: MacPoolRuntime, settings: kopf.OperatorSettings, indexe
     if runtime.maintenance is not None and not runtime.maintenance.done():
         runtime.maintenance.cancel()  # configured again (a retried startup): one loop per process
     runtime.serving = serving
+    runtime.stand_for_gc()
     runtime.maintenance = asyncio.create_task(maintenance.run(runtime, serving), name="macpool-maintenance")
     log.info(
         "macpool admission configured",
@@ -110,6 +106,7 @@ async def stop(runtime: MacPoolRuntime) -> None:
         runtime.maintenance.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await runtime.maintenance
+    await runtime.in_thread(runtime.step_down)
     runtime.metrics.webhook_ready.set(0)
 
 
@@ -130,7 +127,7 @@ def register(registry: kopf.OperatorRegistry, runtime: MacPoolRuntime) -> None:
 
     @kopf.on.startup(id="macpool-startup", registry=registry)
     async def macpool_startup(settings: kopf.OperatorSettings, **kwargs: Any) -> None:
-        # kopf hands every handler the same live index objects; they fill as reservations are listed.
+        # kopf hands every handler the same live index object; it fills as namespaces are listed.
         await start(runtime, settings, kwargs)
 
     @kopf.on.cleanup(id="macpool-cleanup", registry=registry)

@@ -1,15 +1,19 @@
 """The maintenance loop: certificates, webhook configurations, audit, readiness and status.
 
 One loop per process, started by the startup handler. Each tick re-checks the configurations and
-this replica's readiness, audits on its own interval (and rotates certificates on a longer one),
-and writes `status.macPool` of the active profile when it changed. A profile change wakes it
-early. A failed tick is logged and the next one retries everything.
+this replica's readiness (and rotates certificates on a longer interval). The replica that holds
+the GC lease (`runtime.GC_LEASE`) also audits, and writes `status.macPool` of the active profile
+when it changed: on the audit interval, and early when orphaned Pending reservations come due (the
+cache knows when the oldest one's grace period ends), so a flood of orphans is collected within
+seconds of their grace period instead of up to an audit interval later. A profile change wakes
+the loop early. A failed tick is logged and the next one retries everything.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import time
 from datetime import UTC, datetime
 
@@ -24,6 +28,14 @@ from vmo_operator.operator.macpool.runtime import Certificates, MacPoolRuntime, 
 log = structlog.get_logger("vmo.macpool")
 
 TICK_SECONDS = 5.0
+# The audit's writes in flight at once: a backlog of 20,000 orphans drains in seconds, while the
+# API server keeps capacity for admission.
+GC_WORKERS = 16
+# Early rounds for due orphans come no closer than this: each round lists every VM and VMI.
+MIN_AUDIT_GAP_SECONDS = 10.0
+# The writes of one round, most urgent first; the rest wait for the next round, MIN_AUDIT_GAP_SECONDS
+# later. Short rounds keep a backlog of 20,000 orphans from delaying one that comes due meanwhile.
+ROUND_WRITES = 2048
 
 
 async def run(runtime: MacPoolRuntime, serving: Serving) -> None:
@@ -34,7 +46,8 @@ async def run(runtime: MacPoolRuntime, serving: Serving) -> None:
         runtime.reactor.request_restart,
     )
     next_certs = time.monotonic() + options.cert_check_seconds
-    next_audit = 0.0
+    next_audit = last_audit = 0.0
+    metrics = runtime.metrics
     while True:
         try:
             now = time.monotonic()
@@ -43,21 +56,38 @@ async def run(runtime: MacPoolRuntime, serving: Serving) -> None:
                 serving.certificates = Certificates.of(bundle)
                 next_certs = now + options.cert_check_seconds
             await ensure_webhook_configurations(runtime, serving)
-            if now >= next_audit:
-                await _audit_round(runtime, serving)
-                next_audit = now + options.audit_seconds
+            leader = runtime.gc_leader
+            metrics.gc_leader.set(1 if leader else 0)
+            if leader and now >= next_audit:
+                deferred = await _audit_round(runtime, serving)
+                last_audit = time.monotonic()
+                next_audit = last_audit + (MIN_AUDIT_GAP_SECONDS if deferred else options.audit_seconds)
+            if leader:
+                due = await runtime.in_thread(_orphans_due, runtime, serving)
+                next_audit = min(next_audit, max(due, last_audit + MIN_AUDIT_GAP_SECONDS))
             result = await runtime.in_thread(readiness.check)
             health = runtime.health
             health.ready = serving.settings.enabled and health.configs_ok and result == "ok"
-            runtime.metrics.webhook_ready.set(1 if health.ready else 0)
-            await runtime.in_thread(_write_status, runtime, serving)
+            metrics.webhook_ready.set(1 if health.ready else 0)
+            if leader:
+                await runtime.in_thread(_write_status, runtime, serving)
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # keep the loop alive; the next tick retries everything
             log.warning("macpool maintenance failed", error=str(exc))
         serving.wake.clear()
+        pause = min(TICK_SECONDS, options.audit_seconds, max(next_audit - time.monotonic(), 0.5))
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(serving.wake.wait(), timeout=min(TICK_SECONDS, options.audit_seconds))
+            await asyncio.wait_for(serving.wake.wait(), timeout=pause)
+
+
+def _orphans_due(runtime: MacPoolRuntime, serving: Serving) -> float:
+    """When (monotonic) the oldest Pending reservation's grace period ends; inf when none is pending."""
+    grace = serving.settings.release_grace_period_seconds
+    due = runtime.reservations.next_pending_expiry(grace)
+    if due is None:
+        return math.inf
+    return time.monotonic() + (due - datetime.now(UTC)).total_seconds()
 
 
 async def ensure_webhook_configurations(runtime: MacPoolRuntime, serving: Serving) -> None:
@@ -71,23 +101,28 @@ async def ensure_webhook_configurations(runtime: MacPoolRuntime, serving: Servin
     runtime.health.configs_ok = True
 
 
-async def _audit_round(runtime: MacPoolRuntime, serving: Serving) -> None:
+async def _audit_round(runtime: MacPoolRuntime, serving: Serving) -> int:
+    """One audit round; how many of its planned writes it left for the next one."""
     view = serving.view
     if view is None:
-        return
+        return 0
     metrics = runtime.metrics
+    started = time.monotonic()
     report = await runtime.in_thread(
         lambda: audit.run_audit(
-            runtime.store,
+            runtime.audit_store,
             runtime.source,
             layout=view.layout,
             grace_seconds=view.settings.release_grace_period_seconds,
             clock=lambda: datetime.now(UTC),
             reconcile=view.settings.enabled,
+            workers=GC_WORKERS,
+            max_writes=ROUND_WRITES,
         )
     )
     runtime.health.last_report = report
     metrics.audits.inc()
+    metrics.audit_seconds.set(time.monotonic() - started)
     metrics.collisions.set(len(report.collisions))
     metrics.allocated.set(report.usage.allocated)
     for prefix, free in report.usage.free_per_prefix.items():
@@ -100,6 +135,7 @@ async def _audit_round(runtime: MacPoolRuntime, serving: Serving) -> None:
         await runtime.in_thread(
             events.report_collisions, runtime.kube, report.collisions, runtime.reported_collisions
         )
+    return report.execution.deferred
 
 
 def _write_status(runtime: MacPoolRuntime, serving: Serving) -> None:

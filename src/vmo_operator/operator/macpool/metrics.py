@@ -43,3 +43,12 @@ class MacPoolMetrics:
             "vmo_macpool_reconcile_writes_total", "Reservation writes by the reconciler", ["action"]
         )
         self.audits = counter("vmo_macpool_audits_total", "Audit rounds this replica completed")
+        self.cached = gauge(
+            "vmo_macpool_cached_reservations", "MAC reservations in this replica's cache (any state)"
+        )
+        self.audit_seconds = gauge(
+            "vmo_macpool_audit_last_duration_seconds", "How long the last audit round took"
+        )
+        self.gc_leader = gauge(
+            "vmo_macpool_gc_leader", "1 while this replica holds the lease that runs the audit and its GC"
+        )

@@ -9,11 +9,18 @@ Work that leaves the event loop: every API call runs in a dedicated thread pool,
 server cannot stall admission handling of other requests. An admission decision fans its
 per-interface reservation calls out to a second pool (never the one it runs in, so a full pool
 cannot deadlock on itself).
+
+Also process-wide: the reservation cache (`macpool.cache`, kept by one list-then-watch thread)
+and the GC lease. Admission has no leader, but the audit's reconcile round (the garbage
+collection of orphaned reservations) runs on the replica that holds the Lease `GC_LEASE`: it is
+safe on every replica (each write is guarded) but wasteful, and two replicas racing through a
+backlog of thousands would mostly collect each other's 409s.
 """
 
 from __future__ import annotations
 
 import asyncio
+import socket
 import tempfile
 import time
 import uuid
@@ -25,12 +32,15 @@ from typing import Any, Literal, TypeVar
 
 import kopf
 
+from vmo_operator.kube import kinds
 from vmo_operator.kube.client import KubeClient, connect
-from vmo_operator.kube.watches import KindWatcher
+from vmo_operator.kube.lease import LeaderElection, LeaseKeeper
+from vmo_operator.kube.watches import KindWatcher, ListWatcher
 from vmo_operator.macpool import admission_config, audit, certs, duplicates, fanout, grant, webhook
 from vmo_operator.macpool import mac as macs
 from vmo_operator.macpool.allocator import Allocator
-from vmo_operator.macpool.reservation import Reservation
+from vmo_operator.macpool.cache import CacheListedStore, ReservationCache
+from vmo_operator.macpool.deadline import Deadline
 from vmo_operator.macpool.settings import MacPoolSettings
 from vmo_operator.macpool.store import KubeAccessReviews, KubeObjectSource, KubeReservationStore
 from vmo_operator.operator.config import OperatorConfig
@@ -42,6 +52,7 @@ T = TypeVar("T")
 WORKERS = 32
 # One connection per admission and fan-out worker: a webhook must never queue behind a reconcile.
 CONNECTIONS = 64
+GC_LEASE = "vmo-macpool-gc"
 
 
 @dataclass(frozen=True)
@@ -133,10 +144,7 @@ class Serving:
     cluster_identity: str
     view: PoolView | None
     certificates: Certificates
-    # kopf's live indexes of the MACReservations; they fill as reservations are listed.
-    by_mac: kopf.Index[str, Reservation]
-    by_holder: kopf.Index[str, Reservation]
-    namespace_labels: kopf.Index[str, dict[str, str]]  # every namespace's labels, by name
+    namespace_labels: kopf.Index[str, dict[str, str]]  # kopf's index of every namespace's labels
     wake: asyncio.Event = field(default_factory=asyncio.Event)
 
     @property
@@ -154,6 +162,12 @@ class MacPoolRuntime:
         self.source = KubeObjectSource(api_client)
         self.access = KubeAccessReviews(api_client, duplicates.AnswerCache(time.monotonic))
         self.allocator = Allocator(self.store)
+        self.reservations = ReservationCache(namespace_macs=self.store.macs_in_namespace)
+        metrics.cached.set_function(lambda: len(self.reservations))
+        # What the audit lists from: the cache, once synced; its writes go to the API server.
+        self.audit_store = CacheListedStore(self.store, self.reservations)
+        self.reservation_watcher: ListWatcher | None = None
+        self.gc_lease: LeaseKeeper | None = None
         self.reactor = reactor
         self.metrics = metrics
         self._io = ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="macpool")
@@ -170,7 +184,7 @@ class MacPoolRuntime:
     async def in_thread(self, fn: Callable[..., T], *args: Any) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._io, fn, *args)
 
-    def context(self, view: PoolView, certificates: Certificates) -> webhook.Context:
+    def context(self, view: PoolView, certificates: Certificates, deadline: Deadline) -> webhook.Context:
         return webhook.Context(
             view.settings,
             view.layout,
@@ -180,7 +194,34 @@ class MacPoolRuntime:
             fan_out=self.fan_out,
             find_vm=self.source.vm_template,
             may_use_duplicates=self.access.may_use_duplicates,
+            deadline=deadline,
+            quota=self.reservations,
         )
+
+    def watch_reservations(self) -> None:
+        """Start the list-then-watch that keeps `reservations` (once per process: it outlives
+        reactor restarts, so a restart does not list every reservation again)."""
+        if self.reservation_watcher is None:
+            self.reservation_watcher = ListWatcher(
+                self.kube, kinds.MAC_RESERVATION, self.reservations
+            ).start()
+
+    def stand_for_gc(self) -> None:
+        """Contend for the GC lease (again, after `step_down`)."""
+        if self.gc_lease is None:
+            identity = f"{socket.gethostname()}-{uuid.uuid4().hex[:8]}"
+            election = LeaderElection(self.kube, GC_LEASE, self.options.namespace, identity)
+            self.gc_lease = LeaseKeeper(election).start()
+
+    def step_down(self) -> None:
+        """Stop contending and hand the lease over at once (blocking)."""
+        lease, self.gc_lease = self.gc_lease, None
+        if lease is not None:
+            lease.stop()
+
+    @property
+    def gc_leader(self) -> bool:
+        return self.gc_lease is not None and self.gc_lease.is_leader
 
 
 def build(config: OperatorConfig, reactor: Reactor) -> MacPoolRuntime:
