@@ -12,8 +12,9 @@ API server's address (127.0.0.1:PORT), starts the command inside it, goes back t
 it came from and copies every connection to the API server at the same address there. Both ends
 are loopback, so nothing can leave the machine, and the API server's certificate (issued for
 127.0.0.1) still matches. The namespace has no other way out: a Service or pod IP is unreachable
-from it, as from the demo's. It exits with the command's exit code; SIGTERM to the process group
-(what `make demo-down` sends) ends both. Needs root, as `make demo`'s named namespace already does.
+from it, as from the demo's. It exits with the command's exit code, once the command has exited;
+a SIGTERM (what `make demo-down` sends to the process group) is passed on to the command. Needs
+root, as `make demo`'s named namespace already does.
 
 Usage: python hack/podnet.py --relay 127.0.0.1:PORT -- COMMAND [ARG...]
 """
@@ -24,6 +25,7 @@ import argparse
 import contextlib
 import ctypes
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -86,9 +88,12 @@ def run(address: tuple[str, int], command: list[str]) -> int:
         flush=True,
     )
     threading.Thread(target=_accept, args=(listener, address), daemon=True).start()
+    # A SIGTERM (to the process group, or to this process alone) ends the command first; the relay
+    # stays until it has exited, so it can still say goodbye to the API server (release its lease).
+    signal.signal(signal.SIGTERM, lambda *_: child.terminate())
     code = child.wait()
     print(f"podnet: pid {child.pid} exited with code {code}", flush=True)
-    return code
+    return code if code >= 0 else 128 - code  # killed by signal N: 128 + N, as a shell reports it
 
 
 def main(argv: list[str] | None = None) -> int:
