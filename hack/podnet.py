@@ -82,8 +82,10 @@ def run(address: tuple[str, int], command: list[str]) -> int:
     # Back home: the sockets the relay opens from now on are in the namespace the API server is in.
     _check(_libc.setns(home, CLONE_NEWNET), "setns(home)")
     os.close(home)
+    # The program itself, past an `env NAME=value ...` prefix.
+    program = next((a for a in command if "=" not in a and os.path.basename(a) != "env"), command[0])
     print(
-        f"podnet: pid {child.pid} ({os.path.basename(command[0])}) runs in a network namespace of "
+        f"podnet: pid {child.pid} ({os.path.basename(program)}) runs in a network namespace of "
         f"its own (loopback only); {address[0]}:{address[1]} there is relayed to the API server",
         flush=True,
     )
