@@ -79,6 +79,9 @@ def run(address: tuple[str, int], command: list[str]) -> int:
     subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
     listener = socket.create_server(address, backlog=128)
     child = subprocess.Popen(command)
+    # A SIGTERM (to the process group, or to this process alone) ends the command first; the relay
+    # stays until it has exited, so it can still say goodbye to the API server (release its lease).
+    signal.signal(signal.SIGTERM, lambda *_: child.terminate())
     # Back home: the sockets the relay opens from now on are in the namespace the API server is in.
     _check(_libc.setns(home, CLONE_NEWNET), "setns(home)")
     os.close(home)
@@ -90,9 +93,6 @@ def run(address: tuple[str, int], command: list[str]) -> int:
         flush=True,
     )
     threading.Thread(target=_accept, args=(listener, address), daemon=True).start()
-    # A SIGTERM (to the process group, or to this process alone) ends the command first; the relay
-    # stays until it has exited, so it can still say goodbye to the API server (release its lease).
-    signal.signal(signal.SIGTERM, lambda *_: child.terminate())
     code = child.wait()
     print(f"podnet: pid {child.pid} exited with code {code}", flush=True)
     return code if code >= 0 else 128 - code  # killed by signal N: 128 + N, as a shell reports it
