@@ -81,7 +81,14 @@ case "${1:-up}" in
     in_ns $PY -m vmo_operator.localenv up --dir "$DEMO/cluster"
     echo "==> installing the vmo-operator CRDs"
     in_ns kubectl apply --server-side -f crds/ >/dev/null
-    in_ns kubectl wait --for=condition=Established crd --all --timeout=60s >/dev/null
+    # kubectl wait fails at once, rather than waits, on a CRD whose status.conditions is still null
+    # (a moment after its creation: ".status.conditions accessor error"); that one error is retried.
+    deadline=$((SECONDS + 60))
+    until in_ns kubectl wait --for=condition=Established crd --all --timeout=60s >/dev/null 2>"$DEMO/crd-wait.err"; do
+      if [ "$SECONDS" -ge "$deadline" ] || ! grep -q "accessor error" "$DEMO/crd-wait.err"; then
+        cat "$DEMO/crd-wait.err" >&2; exit 1
+      fi
+    done
     if [ "$KUBEVIRT" = simulated ]; then
       echo "==> starting SIMULATED virt-operator (hack/simulators, not part of the product; KubeVirt only)"
       start_bg "$DEMO/simulator.pid" "$DEMO/simulator.log" \
