@@ -111,7 +111,7 @@ case "${1:-up}" in
     else
       echo "==> applying examples/vmoprofile.yaml (server-side, field manager vmo-demo)"
       in_ns kubectl apply --server-side --field-manager=vmo-demo -f examples/vmoprofile.yaml
-      echo "==> starting the REAL snapshot-controller, descheduler and cdi-operator from the Deployments"
+      echo "==> starting the REAL snapshot-controller, descheduler and cdi-operator from the"
     fi
     echo "    Deployments vmo-operator rendered, each as its own ServiceAccount (hack/operands.py, binaries in .bin/)"
     in_ns $PY -m hack.operands start --kubeconfig "$KUBECONFIG" --dir "$DEMO" --only "$REAL_OPERANDS"
