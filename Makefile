@@ -154,9 +154,13 @@ crds: venv ## Regenerate crds/, docs/reference.md and the chart/kustomize CRD co
 	$(PY) -m vmo_operator.macpool.crd --write
 	hack/sync-crds.sh
 
+# make demo KUBEVIRT=simulated: KubeVirt v1.9.0 with a SIMULATED virt-operator instead of the real
+# virt-operator at the newest buildable version (hack/demo.sh says why real is the default).
+KUBEVIRT ?= real
+
 .PHONY: demo
-demo: venv testenv-bin operands-bin ## Local control plane + operator + real operands + example profile, left running
-	hack/demo.sh up
+demo: venv testenv-bin operands-bin ## Local control plane + operator + real operands (KUBEVIRT=real|simulated) + example profile, left running
+	KUBEVIRT=$(KUBEVIRT) hack/demo.sh up
 
 .PHONY: demo-down
 demo-down: ## Stop everything `make demo` started

@@ -1,14 +1,15 @@
 """Stand-ins for virt-operator and cdi-operator, which cannot run without a container runtime.
 
-SIMULATORS, used by the tests, the benchmarks and `make demo`; never shipped (they live in hack/,
-not src/, and nothing in src/ imports them). Each simulator does the small part of the real
-operator's job that vmo-operator can observe: once its operator Deployment (rendered by
-vmo-operator, made Ready by kwok) is ready, it marks the KubeVirt or CDI custom resource
-Deployed/Available with the version from the operator image, installs the workload CRDs the
-real operator would, and on deletion removes them and its finalizer, as the real operators do.
-KubeVirt's CRDs are upstream's own, dumped by the real virt-operator binary (hack/kubevirt_api.py);
-CDI's DataVolume CRD is a schema-less stand-in. While a real operator holds its leader
-Lease (tests/operands runs the real virt-operator), the simulator leaves that operand alone.
+SIMULATORS, used by the tests, the benchmarks and `make demo KUBEVIRT=simulated` (plain `make demo`
+runs the real virt-operator); never shipped (they live in hack/, not src/, and nothing in src/
+imports them). Each simulator does the small part of the real operator's job that vmo-operator can
+observe: once its operator Deployment (rendered by vmo-operator, made Ready by kwok) is ready, it
+marks the KubeVirt or CDI custom resource Deployed/Available with the version from the operator
+image, installs the workload CRDs the real operator would, and on deletion removes them and its
+finalizer, as the real operators do. KubeVirt's CRDs are upstream's own, dumped by the real
+virt-operator binary (hack/kubevirt_api.py); CDI's DataVolume CRD is a schema-less stand-in. While a
+real operator holds its leader Lease (tests/operands runs the real virt-operator), the simulator
+leaves that operand alone.
 """
 
 from __future__ import annotations
@@ -320,8 +321,8 @@ def main(argv: list[str] | None = None) -> int:
         "--only",
         action="append",
         choices=sorted(SIMULATED),
-        help="simulate only this operand (repeatable; default: all). `make demo` runs the real "
-        "cdi-operator, so it simulates only kubevirt: two operators writing one CR would fight.",
+        help="simulate only this operand (repeatable; default: all). `make demo KUBEVIRT=simulated` runs "
+        "the real cdi-operator, so it simulates only kubevirt: two operators writing one CR would fight.",
     )
     args = parser.parse_args(argv)
     chosen = args.only or list(SIMULATED)

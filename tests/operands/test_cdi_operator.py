@@ -30,10 +30,10 @@ from typing import Any
 
 import pytest
 
+from hack.operands import container_env
 from tests.support.operands import (
     RealOperand,
     apply_rendered,
-    container_env,
     render,
     restore_crd,
     running,

@@ -1,9 +1,12 @@
 """Running the real virt-operator (KubeVirt v1.5.1, built from the module proxy) on kwok.
 
+How virt-operator and its install-strategy dump are launched (args, env, ServiceAccount) is
+hack/operands.py's, shared with `make demo`, so the tests and the demo run it the same way.
+
 What cannot happen here, and what stands in for it:
 - virt-operator dumps its install strategy through a Job running its own image, and kwok never
   runs that pod. `dump_install_strategy` runs the same binary in that mode as a process, with the
-  environment of the Job virt-operator created and the operator's own ServiceAccount.
+  environment of the Job virt-operator created and the Job's ServiceAccount (the operator's own).
 - virt-operator's webhooks (and virt-api's) sit behind Services. Inside the loopback-only network
   namespace the API server cannot reach them, so every call to them fails at once. That blocks
   virt-operator's own finalizer patch (its `kubevirt-update-validator` judges every KubeVirt
@@ -17,7 +20,14 @@ import contextlib
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from tests.support.operands import RealOperand, apply_rendered, container_env, running
+from hack.operands import (
+    VIRT_OPERATOR,
+    install_strategy_dump,
+    install_strategy_job,
+    service_account_of,
+    virt_operator_launch,
+)
+from tests.support.operands import RealOperand, apply_rendered, running
 from tests.support.waiting import eventually
 from vmo_operator.kube import kinds
 from vmo_operator.kube.client import KubeClient
@@ -26,7 +36,7 @@ from vmo_operator.kube.objects import Manifest
 from vmo_operator.localenv.controlplane import ControlPlane
 from vmo_operator.localenv.processes import free_port
 
-VERSION = "v1.5.1"
+VERSION = VIRT_OPERATOR.built_version()  # v1.5.1, the pin in hack/testenv/virt-operator/go.mod
 SPEC = {"kubevirt": {"version": VERSION}}
 NAMESPACE = "kubevirt"
 SERVICE_ACCOUNT = "kubevirt-operator"
@@ -63,14 +73,18 @@ CLUSTER_KINDS = (
 
 
 def operator(control_plane: ControlPlane, deployment: Manifest, role: str = "") -> RealOperand:
-    """virt-operator with the rendered Deployment's environment, serving on 127.0.0.1 only."""
+    """virt-operator with the rendered Deployment's args and env, serving on 127.0.0.1 only.
+
+    It shares the tests' network namespace, so its metrics port is a free one; the demo runs it in
+    a namespace of its own and keeps the rendered port."""
+    launch = virt_operator_launch(deployment, "{kubeconfig}", port=free_port())
     return RealOperand(
         "virt-operator",
         control_plane,
         NAMESPACE,
         SERVICE_ACCOUNT,
-        args=["--kubeconfig", "{kubeconfig}", "--listen", "127.0.0.1", "--port", str(free_port()), "-v", "2"],
-        env=container_env(deployment, "virt-operator"),
+        args=launch.args,
+        env=launch.env,
         role=role,
     )
 
@@ -87,19 +101,19 @@ def leading(kube: KubeClient) -> bool:
 def dump_install_strategy(control_plane: ControlPlane, kube: KubeClient) -> Manifest:
     """Do what the install-strategy Job would: returns the Job whose environment was used."""
     job = eventually(
-        lambda: kube.list(JOB, namespace=NAMESPACE, label_selector="kubevirt.io/install-strategy"),
+        lambda: install_strategy_job(kube, NAMESPACE),
         timeout=120,
         what="virt-operator to create its install-strategy Job",
-    )[0]
-    container = job["spec"]["template"]["spec"]["containers"][0]
-    assert container["command"] == ["virt-operator", "--dump-install-strategy"], container
+    )
+    namespace, service_account = service_account_of(job)
+    launch = install_strategy_dump(job, "{kubeconfig}")
     dump = RealOperand(
         "virt-operator",
         control_plane,
-        NAMESPACE,
-        job["spec"]["template"]["spec"]["serviceAccountName"],
-        args=["--kubeconfig", "{kubeconfig}", *container["command"][1:]],
-        env=container_env(job),
+        namespace,
+        service_account,
+        args=launch.args,
+        env=launch.env,
         role="dump-install-strategy",
     )
     with running(dump):

@@ -97,36 +97,6 @@ def _gone(kube: KubeClient, kind: Kind, name: str, namespace: str) -> bool:
     return kube.get(kind, name, namespace) is None
 
 
-def container_env(workload: Mapping[str, Any], container: str = "") -> dict[str, str]:
-    """The environment the kubelet would give `container` of a Deployment, Job or Pod manifest.
-
-    Plain values are taken as they are; a `fieldRef` to the pod's metadata resolves against the pod
-    template (an annotation it lacks is empty, as the kubelet makes it). Other sources are refused,
-    so a test never runs an operand with an environment it silently got wrong.
-    """
-    spec = workload["spec"]
-    template = spec.get("template", workload)
-    containers = template["spec"]["containers"]
-    chosen = next((c for c in containers if c["name"] == container), None) if container else containers[0]
-    if chosen is None:
-        raise KeyError(f"no container {container!r} in {workload['metadata'].get('name')}")
-    meta = {**template.get("metadata", {}), "namespace": workload["metadata"].get("namespace", "")}
-    env: dict[str, str] = {}
-    for var in chosen.get("env", []):
-        if "valueFrom" not in var:
-            env[var["name"]] = str(var.get("value", ""))
-            continue
-        path = var["valueFrom"].get("fieldRef", {}).get("fieldPath", "")
-        annotation = re.fullmatch(r"metadata\.annotations\['(.+)'\]", path)
-        if annotation:
-            env[var["name"]] = str((meta.get("annotations") or {}).get(annotation.group(1), ""))
-        elif path in ("metadata.namespace", "metadata.name"):
-            env[var["name"]] = str(meta.get(path.split(".")[1], ""))
-        else:
-            raise ValueError(f"cannot resolve env {var['name']} from {var['valueFrom']}")
-    return env
-
-
 @dataclass
 class RealOperand:
     """One operand binary from .bin/, running as `namespace/service_account`."""
