@@ -124,67 +124,63 @@ def _daemonset(spec: MultusSpec, config_hash: str) -> Manifest:
         if _since(spec.version, data["podInformerSince"])
         else []
     )
-    return {
-        "apiVersion": "apps/v1",
-        "kind": "DaemonSet",
-        "metadata": w.meta(DAEMONSET, NAMESPACE, labels),
-        "spec": {
-            "selector": {"matchLabels": {"name": NAME}},
-            "updateStrategy": {"type": "RollingUpdate"},
-            "template": {
-                "metadata": {"labels": labels, "annotations": {"vmo.dev/config-hash": config_hash}},
-                "spec": {
-                    "hostNetwork": True,
-                    "hostPID": True,
-                    "priorityClassName": "system-node-critical",
-                    "serviceAccountName": NAME,
-                    "terminationGracePeriodSeconds": 10,
-                    **w.pod_placement(
-                        spec.workloads,
-                        base_tolerations=[
-                            {"operator": "Exists", "effect": "NoSchedule"},
-                            {"operator": "Exists", "effect": "NoExecute"},
-                        ],
-                    ),
-                    "initContainers": [
-                        {
-                            "name": "install-multus-binary",
-                            "image": image,
-                            "imagePullPolicy": "IfNotPresent",
-                            "command": command,
-                            "resources": {"requests": {"cpu": "10m", "memory": "15Mi"}},
-                            "securityContext": {"privileged": True},
-                            **logs,
-                            "volumeMounts": [
-                                {
-                                    "name": "cnibin",
-                                    "mountPath": "/host/opt/cni/bin",
-                                    "mountPropagation": "Bidirectional",
-                                }
-                            ],
-                        }
-                    ],
-                    "containers": [
-                        {
-                            "name": "kube-multus",
-                            "image": image,
-                            "imagePullPolicy": "IfNotPresent",
-                            "command": ["/usr/src/multus-cni/bin/multus-daemon"],
-                            "resources": {
-                                "requests": {"cpu": "100m", "memory": "50Mi"},
-                                "limits": {"cpu": "100m", "memory": "50Mi"},
-                            },
-                            "securityContext": {"privileged": True},
-                            **logs,
-                            "volumeMounts": volume_mounts,
-                            **({"env": env} if env else {}),
-                        }
-                    ],
-                    "volumes": volumes,
+    pod_spec: dict[str, Any] = {
+        "hostNetwork": True,
+        "hostPID": True,
+        "priorityClassName": "system-node-critical",
+        "serviceAccountName": NAME,
+        "terminationGracePeriodSeconds": 10,
+        **w.pod_placement(
+            spec.workloads,
+            base_tolerations=[
+                {"operator": "Exists", "effect": "NoSchedule"},
+                {"operator": "Exists", "effect": "NoExecute"},
+            ],
+        ),
+        "initContainers": [
+            {
+                "name": "install-multus-binary",
+                "image": image,
+                "imagePullPolicy": "IfNotPresent",
+                "command": command,
+                "resources": {"requests": {"cpu": "10m", "memory": "15Mi"}},
+                "securityContext": {"privileged": True},
+                **logs,
+                "volumeMounts": [
+                    {
+                        "name": "cnibin",
+                        "mountPath": "/host/opt/cni/bin",
+                        "mountPropagation": "Bidirectional",
+                    }
+                ],
+            }
+        ],
+        "containers": [
+            {
+                "name": "kube-multus",
+                "image": image,
+                "imagePullPolicy": "IfNotPresent",
+                "command": ["/usr/src/multus-cni/bin/multus-daemon"],
+                "resources": {
+                    "requests": {"cpu": "100m", "memory": "50Mi"},
+                    "limits": {"cpu": "100m", "memory": "50Mi"},
                 },
-            },
-        },
+                "securityContext": {"privileged": True},
+                **logs,
+                "volumeMounts": volume_mounts,
+                **({"env": env} if env else {}),
+            }
+        ],
+        "volumes": volumes,
     }
+    return w.daemonset(
+        DAEMONSET,
+        NAMESPACE,
+        labels,
+        {"name": NAME},
+        pod_spec,
+        template_annotations={"vmo.dev/config-hash": config_hash},
+    )
 
 
 # Removing a network that VMs are attached to needs this annotation on the profile, naming it.

@@ -86,34 +86,23 @@ def plugins_daemonset(spec: MultusSpec) -> Manifest:
     plugins = spec.cni_plugins
     image = w.image(plugins.registry or spec.registry, PLUGINS_REGISTRY, data["image"], plugins.version)
     labels = {"tier": "node", "app": "cni-plugins", "name": data["daemonSet"]}
-    return {
-        "apiVersion": "apps/v1",
-        "kind": "DaemonSet",
-        "metadata": w.meta(data["daemonSet"], NAMESPACE, labels),
-        "spec": {
-            "selector": {"matchLabels": {"name": data["daemonSet"]}},
-            "updateStrategy": {"type": "RollingUpdate"},
-            "template": {
-                "metadata": {"labels": labels},
-                "spec": {
-                    "priorityClassName": data["priorityClassName"],
-                    **w.pod_placement(spec.workloads, base_tolerations=NODE_TOLERATIONS),
-                    "containers": [
-                        {
-                            "name": "cni-plugins",
-                            "image": image,
-                            "imagePullPolicy": "IfNotPresent",
-                            "command": ["/bin/bash", "-c", _install_script(data, plugins.bin_dir)],
-                            "resources": data["resources"],
-                            "securityContext": {"privileged": True},
-                            "volumeMounts": [{"name": "cnibin", "mountPath": data["mountPath"]}],
-                        }
-                    ],
-                    "volumes": [{"name": "cnibin", "hostPath": {"path": plugins.bin_dir}}],
-                },
-            },
-        },
+    pod_spec = {
+        "priorityClassName": data["priorityClassName"],
+        **w.pod_placement(spec.workloads, base_tolerations=NODE_TOLERATIONS),
+        "containers": [
+            {
+                "name": "cni-plugins",
+                "image": image,
+                "imagePullPolicy": "IfNotPresent",
+                "command": ["/bin/bash", "-c", _install_script(data, plugins.bin_dir)],
+                "resources": data["resources"],
+                "securityContext": {"privileged": True},
+                "volumeMounts": [{"name": "cnibin", "mountPath": data["mountPath"]}],
+            }
+        ],
+        "volumes": [{"name": "cnibin", "hostPath": {"path": plugins.bin_dir}}],
     }
+    return w.daemonset(data["daemonSet"], NAMESPACE, labels, {"name": data["daemonSet"]}, pod_spec)
 
 
 AGENT_RULES: list[dict[str, Any]] = [
@@ -146,28 +135,17 @@ def agent_objects(spec: MultusSpec) -> list[Manifest]:
         },
         "volumeMounts": [{"name": "config", "mountPath": AGENT_CONFIG_DIR, "readOnly": True}],
     }
-    daemonset: Manifest = {
-        "apiVersion": "apps/v1",
-        "kind": "DaemonSet",
-        "metadata": w.meta(AGENT, NAMESPACE, labels),
-        "spec": {
-            "selector": {"matchLabels": {"app": AGENT}},
-            "updateStrategy": {"type": "RollingUpdate"},
-            "template": {
-                "metadata": {"labels": labels},
-                "spec": {
-                    "hostNetwork": True,
-                    "dnsPolicy": "ClusterFirstWithHostNet",
-                    "serviceAccountName": AGENT,
-                    "priorityClassName": "system-node-critical",
-                    "terminationGracePeriodSeconds": 5,
-                    **w.pod_placement(spec.workloads, base_tolerations=NODE_TOLERATIONS),
-                    "containers": [container],
-                    "volumes": [{"name": "config", "configMap": {"name": AGENT}}],
-                },
-            },
-        },
+    pod_spec = {
+        "hostNetwork": True,
+        "dnsPolicy": "ClusterFirstWithHostNet",
+        "serviceAccountName": AGENT,
+        "priorityClassName": "system-node-critical",
+        "terminationGracePeriodSeconds": 5,
+        **w.pod_placement(spec.workloads, base_tolerations=NODE_TOLERATIONS),
+        "containers": [container],
+        "volumes": [{"name": "config", "configMap": {"name": AGENT}}],
     }
+    daemonset = w.daemonset(AGENT, NAMESPACE, labels, {"app": AGENT}, pod_spec)
     return [
         w.service_account(AGENT, NAMESPACE),
         w.cluster_role(AGENT, AGENT_RULES),
