@@ -172,11 +172,12 @@ def boot(work: Path, *, timeout: float = 900) -> Outcome:
         "-append",
         f"console=ttyS0 panic=-1 quiet loglevel=3 netproof.dir={work}",
         "-virtfs",
-        "local,path=/,mount_tag=hostroot,security_model=none,readonly=on",
+        "local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap",
     ]
     done = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
     console = done.stdout + done.stderr
     lines = [line.strip() for line in console.splitlines()]
-    passed = [m.group(1) for line in lines if (m := re.match(rf"{MARK} PASS (.*)", line))]
-    failed = [m.group(1) for line in lines if (m := re.match(rf"{MARK} FAIL (.*)", line))]
+    # A verdict may follow the firmware's terminal escapes on the console's first line.
+    passed = [m.group(1) for line in lines if (m := re.search(rf"{MARK} PASS (.*)", line))]
+    failed = [m.group(1) for line in lines if (m := re.search(rf"{MARK} FAIL (.*)", line))]
     return Outcome(passed, failed, f"{MARK} END" in console, console)

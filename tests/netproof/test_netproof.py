@@ -37,9 +37,9 @@ def _inputs(work: Path, nads: dict[str, str]) -> Path:
     settings = []
     for name, networks in (("settings-both.json", NETWORKS), ("settings-one.json", NETWORKS[:1])):
         path = work / name
-        path.write_text(
-            node_network.agent_config(models.parse_spec({"multus": {"networks": networks}}).multus)
-        )
+        # The guest's uplink is a veth, which the agent counts as an uplink only when it is named.
+        multus = {"networks": networks, "bridges": [{"name": "br0", "uplink": "up0"}]}
+        path.write_text(node_network.agent_config(models.parse_spec({"multus": multus}).multus))
         settings.append(str(path))
     inputs = {
         "cniPath": str(Path(vm.REPO / ".bin" / "bridge").resolve().parent),
