@@ -128,11 +128,20 @@ TEST_WORKERS ?= 0
 test: venv testenv-bin operands-bin scan-tools ## Everything: lint, conformance, packaging, unit, integration, security, real operands, bounded chaos
 	$(MAKE) --no-print-directory -j 4 --output-sync=target lint conformance packaging-online packaging-local
 	$(MAKE) --no-print-directory test-suite
+	$(MAKE) --no-print-directory netproof
+
+# The VLAN proof boots a kernel under QEMU's software emulation; it runs alone, after the suite.
+NETPROOF_TESTS := tests/netproof
+.PHONY: netproof
+netproof: venv ## The rendered VLAN networks and the node agent for real, in a QEMU guest (installs its Debian packages)
+	hack/netproof/install.sh
+	hack/testenv/build.sh cni-plugins
+	$(PY) -m pytest $(NETPROOF_TESTS) -q $(DURATIONS) $(PYTEST_ARGS)
 
 .PHONY: test-suite
 test-suite: ## The control-plane suite alone (unit, integration, security, real operands, bounded chaos)
 	$(NETNS) env $(CHAOS_BOUNDED) $(PY) -m pytest tests -q --ignore=$(CHAOS_ONLY) --ignore=$(PACKAGING_TESTS) \
-	  --ignore=$(CONFORMANCE_TESTS) -n $(TEST_WORKERS) --dist loadfile $(DURATIONS) $(PYTEST_ARGS)
+	  --ignore=$(CONFORMANCE_TESTS) --ignore=$(NETPROOF_TESTS) -n $(TEST_WORKERS) --dist loadfile $(DURATIONS) $(PYTEST_ARGS)
 
 .PHONY: chaos
 chaos: venv testenv-bin ## Long fault-injection and fuzz suites (200 kill rounds, 5000 profiles); VMO_CHAOS_SEED=n replays

@@ -8,6 +8,7 @@
 # repo then links to the cached builds.
 # Usage: hack/testenv/build.sh [module ...]   (default: k8s etcd kwok helm)
 # Operands: snapshot-controller descheduler cdi-operator virt-operator (make operands-bin)
+# The real bridge CNI plugin, for make netproof: cni-plugins
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -30,6 +31,7 @@ binaries_of() {
     descheduler) echo "descheduler" ;;
     cdi-operator) echo "cdi-operator cdi-manifest-generator" ;;
     virt-operator) echo "virt-operator" ;;
+    cni-plugins) echo "bridge" ;;
     *) echo "unknown module $1" >&2; return 1 ;;
   esac
 }
@@ -44,6 +46,7 @@ packages_of() {
     descheduler) echo "sigs.k8s.io/descheduler/cmd/descheduler" ;;
     cdi-operator) echo "kubevirt.io/containerized-data-importer/cmd/cdi-operator kubevirt.io/containerized-data-importer/tools/manifest-generator" ;;
     virt-operator) echo "kubevirt.io/kubevirt/cmd/virt-operator" ;;
+    cni-plugins) echo "github.com/containernetworking/plugins/plugins/main/bridge" ;;
   esac
 }
 

@@ -1,4 +1,4 @@
-"""The `vmo` command line: offline rendering and the CRD, with room for `run` and `status`.
+"""The `vmo` command line: `run`, `status`, `render`, `crd` and `node-agent`.
 
 Subcommands register in `SUBCOMMANDS` (name -> (help, add-arguments, handler)), so a new one is a
 function pair and one entry, and `main` stays a dispatcher. Handlers return the exit code.
@@ -176,11 +176,28 @@ def _status(args: argparse.Namespace) -> int:
     return 0
 
 
+def _configure_node_agent(parser: argparse.ArgumentParser) -> None:
+    from vmo_operator.nodeagent.main import add_arguments
+
+    add_arguments(parser)
+
+
+def _node_agent(args: argparse.Namespace) -> int:
+    from vmo_operator.nodeagent.main import run
+
+    return run(args)
+
+
 SUBCOMMANDS: dict[str, tuple[str, Configure, Handler]] = {
     "run": ("run the operator (kopf event loop, reconciles, webhooks)", _configure_run, _run),
     "status": ("show a VMOProfile's conditions, components, gates and MAC pool", _configure_status, _status),
     "render": ("print every manifest a profile produces, like `helm template`", _configure_render, _render),
     "crd": ("print the VMOProfile CustomResourceDefinition", _configure_crd, _crd),
+    "node-agent": (
+        "on a node: check the profile's bridges, apply VLAN filtering, report (a DaemonSet runs it)",
+        _configure_node_agent,
+        _node_agent,
+    ),
 }
 
 

@@ -410,6 +410,10 @@ def _established_crd(ext: Any, name: str) -> Any:
     return crd if any(c.type == "Established" and c.status == "True" for c in conditions) else None
 
 
+def _bridge(**settings: Any) -> dict[str, Any]:
+    return {"multus": {"bridges": [{"name": "br0", **settings}]}}
+
+
 SECONDS_WITHOUT_NO_EXECUTE = {"key": "k", "effect": "NoSchedule", "tolerationSeconds": 1}
 
 
@@ -422,6 +426,11 @@ SECONDS_WITHOUT_NO_EXECUTE = {"key": "k", "effect": "NoSchedule", "tolerationSec
             "spec.multus.networks",
             "Duplicate",
         ),
+        (_bridge(allowedVlans=["10", "5-12"]), "spec.multus.bridges[0].allowedVlans", "overlap"),
+        (_bridge(allowedVlans=["10", "4095"]), "spec.multus.bridges[0].allowedVlans[1]", "1 to 4094"),
+        (_bridge(hostVlans=["20-10"]), "spec.multus.bridges[0].hostVlans[0]", "low-high"),
+        (_bridge(allowedVlans=["10,20"]), "spec.multus.bridges[0].allowedVlans[0]", "should match"),
+        (_bridge(create=True), "spec.multus.bridges[0].uplink", "uplink"),
         ({"macPool": {"prefixes": ["03"]}}, "spec.macPool.prefixes", "02"),
         (
             {"kubevirt": {"featureGates": {"add": ["Snapshot"], "remove": ["Snapshot"]}}},
@@ -438,6 +447,11 @@ SECONDS_WITHOUT_NO_EXECUTE = {"key": "k", "effect": "NoSchedule", "tolerationSec
     ids=[
         "vlan-range",
         "duplicate-network",
+        "vlans-overlap",
+        "vlan-out-of-range",
+        "vlan-range-reversed",
+        "vlans-malformed",
+        "bridge-create-without-uplink",
         "mac-prefix",
         "gate-added-and-removed",
         "snapshot-mode",

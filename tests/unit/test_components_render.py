@@ -55,7 +55,13 @@ FULL_SPEC: dict[str, Any] = {
         "networks": [
             {"name": "vlan-30", "vlan": 30, "bridge": "br1", "mtu": 9000, "namespaces": ["vms", "default"]},
             {"name": "vlan-20", "vlan": 20},
-        ]
+        ],
+        "bridges": [
+            {"name": "br1", "allowedVlans": ["30", "40-45"], "hostVlans": ["40"]},
+            {"name": "br9", "create": True, "uplink": "eth1", "vlanFiltering": False},
+        ],
+        "cniPlugins": {"registry": "registry.example.com/mirror", "binDir": "/usr/libexec/cni"},
+        "nodeAgent": {"image": "registry.example.com/vmo-operator@sha256:" + "ab" * 32},
     },
     "descheduler": {"interval": "2m", "maintenanceTaintKeys": ["example.com/maintenance"]},
     "snapshotController": {
@@ -117,7 +123,7 @@ def test_render_is_deterministic(case: str) -> None:
 
 def test_network_order_in_the_profile_does_not_matter() -> None:
     nets = FULL_SPEC["multus"]["networks"]
-    reordered = {**FULL_SPEC, "multus": {"networks": list(reversed(nets))}}
+    reordered = {**FULL_SPEC, "multus": {**FULL_SPEC["multus"], "networks": list(reversed(nets))}}
     assert render(reordered) == render(FULL_SPEC)
 
 

@@ -117,6 +117,31 @@ def role_binding(
     }
 
 
+def daemonset(
+    name: str,
+    ns: str,
+    labels: Mapping[str, str],
+    selector: Mapping[str, str],
+    pod_spec: dict[str, Any],
+    *,
+    template_annotations: Mapping[str, str] | None = None,
+) -> Manifest:
+    """A DaemonSet rolling its pods one node at a time; `selector` must be among `labels`."""
+    template: dict[str, Any] = {"labels": dict(labels)}
+    if template_annotations:
+        template["annotations"] = dict(template_annotations)
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "DaemonSet",
+        "metadata": meta(name, ns, labels),
+        "spec": {
+            "selector": {"matchLabels": dict(selector)},
+            "updateStrategy": {"type": "RollingUpdate"},
+            "template": {"metadata": template, "spec": pod_spec},
+        },
+    }
+
+
 def crd(
     *,
     group: str,

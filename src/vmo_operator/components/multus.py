@@ -1,4 +1,6 @@
-"""Multus (thick plugin) and one bridge-CNI NetworkAttachmentDefinition per VLAN and namespace.
+"""Multus (thick plugin), one bridge-CNI NetworkAttachmentDefinition per VLAN and namespace, and
+what the nodes need for them: the CNI plugins and the node agent (`node_network`), whose per-node
+reports (`node_reports`) this component reads before it judges itself.
 
 The NADs are rendered here rather than left to users so that removing a network from the profile
 removes its NADs (the engine prunes what is no longer rendered). The namespaces they go into are
@@ -16,7 +18,8 @@ from vmo_operator.api import versions
 from vmo_operator.api.models import MultusSpec, Network, VMOProfileSpec
 from vmo_operator.components import _health as health
 from vmo_operator.components import _workloads as w
-from vmo_operator.components.base import ClusterFacts, ComponentHealth, Observed
+from vmo_operator.components import node_network, node_reports
+from vmo_operator.components.base import ClusterFacts, ComponentHealth, FactQuery, Observed
 from vmo_operator.kube import kinds
 from vmo_operator.kube.kinds import Kind
 from vmo_operator.kube.objects import Manifest, ObjectKey
@@ -121,67 +124,63 @@ def _daemonset(spec: MultusSpec, config_hash: str) -> Manifest:
         if _since(spec.version, data["podInformerSince"])
         else []
     )
-    return {
-        "apiVersion": "apps/v1",
-        "kind": "DaemonSet",
-        "metadata": w.meta(DAEMONSET, NAMESPACE, labels),
-        "spec": {
-            "selector": {"matchLabels": {"name": NAME}},
-            "updateStrategy": {"type": "RollingUpdate"},
-            "template": {
-                "metadata": {"labels": labels, "annotations": {"vmo.dev/config-hash": config_hash}},
-                "spec": {
-                    "hostNetwork": True,
-                    "hostPID": True,
-                    "priorityClassName": "system-node-critical",
-                    "serviceAccountName": NAME,
-                    "terminationGracePeriodSeconds": 10,
-                    **w.pod_placement(
-                        spec.workloads,
-                        base_tolerations=[
-                            {"operator": "Exists", "effect": "NoSchedule"},
-                            {"operator": "Exists", "effect": "NoExecute"},
-                        ],
-                    ),
-                    "initContainers": [
-                        {
-                            "name": "install-multus-binary",
-                            "image": image,
-                            "imagePullPolicy": "IfNotPresent",
-                            "command": command,
-                            "resources": {"requests": {"cpu": "10m", "memory": "15Mi"}},
-                            "securityContext": {"privileged": True},
-                            **logs,
-                            "volumeMounts": [
-                                {
-                                    "name": "cnibin",
-                                    "mountPath": "/host/opt/cni/bin",
-                                    "mountPropagation": "Bidirectional",
-                                }
-                            ],
-                        }
-                    ],
-                    "containers": [
-                        {
-                            "name": "kube-multus",
-                            "image": image,
-                            "imagePullPolicy": "IfNotPresent",
-                            "command": ["/usr/src/multus-cni/bin/multus-daemon"],
-                            "resources": {
-                                "requests": {"cpu": "100m", "memory": "50Mi"},
-                                "limits": {"cpu": "100m", "memory": "50Mi"},
-                            },
-                            "securityContext": {"privileged": True},
-                            **logs,
-                            "volumeMounts": volume_mounts,
-                            **({"env": env} if env else {}),
-                        }
-                    ],
-                    "volumes": volumes,
+    pod_spec: dict[str, Any] = {
+        "hostNetwork": True,
+        "hostPID": True,
+        "priorityClassName": "system-node-critical",
+        "serviceAccountName": NAME,
+        "terminationGracePeriodSeconds": 10,
+        **w.pod_placement(
+            spec.workloads,
+            base_tolerations=[
+                {"operator": "Exists", "effect": "NoSchedule"},
+                {"operator": "Exists", "effect": "NoExecute"},
+            ],
+        ),
+        "initContainers": [
+            {
+                "name": "install-multus-binary",
+                "image": image,
+                "imagePullPolicy": "IfNotPresent",
+                "command": command,
+                "resources": {"requests": {"cpu": "10m", "memory": "15Mi"}},
+                "securityContext": {"privileged": True},
+                **logs,
+                "volumeMounts": [
+                    {
+                        "name": "cnibin",
+                        "mountPath": "/host/opt/cni/bin",
+                        "mountPropagation": "Bidirectional",
+                    }
+                ],
+            }
+        ],
+        "containers": [
+            {
+                "name": "kube-multus",
+                "image": image,
+                "imagePullPolicy": "IfNotPresent",
+                "command": ["/usr/src/multus-cni/bin/multus-daemon"],
+                "resources": {
+                    "requests": {"cpu": "100m", "memory": "50Mi"},
+                    "limits": {"cpu": "100m", "memory": "50Mi"},
                 },
-            },
-        },
+                "securityContext": {"privileged": True},
+                **logs,
+                "volumeMounts": volume_mounts,
+                **({"env": env} if env else {}),
+            }
+        ],
+        "volumes": volumes,
     }
+    return w.daemonset(
+        DAEMONSET,
+        NAMESPACE,
+        labels,
+        {"name": NAME},
+        pod_spec,
+        template_annotations={"vmo.dev/config-hash": config_hash},
+    )
 
 
 # Removing a network that VMs are attached to needs this annotation on the profile, naming it.
@@ -215,6 +214,16 @@ def _owned_by_vm(workload: Manifest) -> bool:
     )
 
 
+_RENDER_ORDER = (
+    "CustomResourceDefinition",
+    "ServiceAccount",
+    "ClusterRole",
+    "ClusterRoleBinding",
+    "ConfigMap",
+    "DaemonSet",
+)
+
+
 @dataclass(frozen=True)
 class MultusComponent:
     name: str = "multus"
@@ -231,6 +240,12 @@ class MultusComponent:
 
     # A NAD that VMs use is not pruned unless the profile accepts it (`base.GuardsRemoval`).
     usage_kinds: tuple[Kind, ...] = (kinds.VIRTUAL_MACHINE, kinds.VIRTUAL_MACHINE_INSTANCE)
+
+    # Every node's bridge report, read before each round (an unserved kind lists empty).
+    fact_queries: tuple[FactQuery, ...] = (FactQuery(kinds.NODE_BRIDGE_REPORT),)
+
+    def facts_from(self, found: Sequence[Sequence[Manifest]]) -> node_reports.NodeReports:
+        return node_reports.reports_from(found[0])
 
     def enabled(self, spec: VMOProfileSpec, facts: ClusterFacts) -> bool:
         return spec.multus.enabled
@@ -266,7 +281,7 @@ class MultusComponent:
         data = w.data("multus")
         daemon_config = json.dumps(data["daemonConfig"], indent=4, sort_keys=True) + "\n"
         labels = {"tier": "node", "app": NAME}
-        return [
+        objects = [
             _crd(),
             w.service_account(NAME, NAMESPACE),
             w.cluster_role(NAME, _cluster_role_rules(spec.multus, data)),
@@ -278,8 +293,12 @@ class MultusComponent:
                 "data": {"daemon-config.json": daemon_config},
             },
             _daemonset(spec.multus, w.digest(daemon_config)),
-            *network_attachments(spec.multus),
+            *node_network.node_objects(spec.multus),
         ]
+        # CRDs, then identities and RBAC, then settings, then workloads; a stable sort keeps each
+        # group in the order written above.
+        objects.sort(key=lambda obj: _RENDER_ORDER.index(obj["kind"]))
+        return [*objects, *network_attachments(spec.multus)]
 
     def assess(
         self, spec: VMOProfileSpec, facts: ClusterFacts, rendered: Sequence[Manifest], observed: Observed
@@ -288,7 +307,11 @@ class MultusComponent:
             return health.disabled(self.name)
         live = observed.get(ObjectKey("apps/v1", "DaemonSet", NAMESPACE, DAEMONSET))
         tag = health.container_image_tag(live, "kube-multus")
-        return health.assess_rendered(self.name, rendered, observed, version=tag.removesuffix("-thick"))
+        judged = health.assess_rendered(self.name, rendered, observed, version=tag.removesuffix("-thick"))
+        if not spec.multus.node_agent.enabled:
+            return judged
+        digest = node_reports.config_hash(node_network.agent_config(spec.multus))
+        return node_reports.fold(judged, spec.multus, facts.of(self.name, node_reports.NodeReports), digest)
 
 
 MULTUS = MultusComponent()

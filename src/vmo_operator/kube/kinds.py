@@ -31,6 +31,8 @@ class Kind:
 
 PROFILE = Kind(models.API_VERSION, models.KIND, models.PLURAL, namespaced=False)
 MAC_RESERVATION = Kind("vmo.dev/v1alpha1", "MACReservation", "macreservations", namespaced=False)
+# One per node, written by that node's `vmo node-agent`: what it found of the bridges.
+NODE_BRIDGE_REPORT = Kind("vmo.dev/v1alpha1", "NodeBridgeReport", "nodebridgereports", namespaced=False)
 
 NAMESPACE = Kind("v1", "Namespace", "namespaces", namespaced=False)
 SERVICE_ACCOUNT = Kind("v1", "ServiceAccount", "serviceaccounts", namespaced=True)

@@ -63,12 +63,11 @@ from vmo_operator.api.models.kubevirt import (
     WorkloadUpdateStrategy,
 )
 from vmo_operator.api.models.macpool import LabelSelector, LabelSelectorRequirement, MacPoolSpec
+from vmo_operator.api.models.networking import Bridge, CNIPlugins, MultusSpec, Network, NodeAgent
 from vmo_operator.api.models.operands import (
     CDISpec,
     DeschedulerSpec,
     FilesystemOverhead,
-    MultusSpec,
-    Network,
     SnapshotControllerSpec,
     VMRolesSpec,
     VolumeSnapshotClassSpec,
@@ -114,8 +113,10 @@ __all__ = [
     "SINGULAR",
     "VERSION",
     "Affinity",
+    "Bridge",
     "CDISpec",
     "CDIVersion",
+    "CNIPlugins",
     "ComponentStatus",
     "Condition",
     "DeschedulerSpec",
@@ -138,6 +139,7 @@ __all__ = [
     "MultusVersion",
     "Namespace",
     "Network",
+    "NodeAgent",
     "NodePlacement",
     "ObjectMeta",
     "SnapshotControllerSpec",

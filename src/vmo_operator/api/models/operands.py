@@ -1,4 +1,4 @@
-"""`spec.cdi`, `spec.multus`, `spec.vmRoles`, `spec.descheduler` and `spec.snapshotController`."""
+"""`spec.cdi`, `spec.vmRoles`, `spec.descheduler` and `spec.snapshotController`."""
 
 from __future__ import annotations
 
@@ -8,9 +8,7 @@ from pydantic import Field, field_validator
 
 from vmo_operator.api import versions
 from vmo_operator.api.models.base import (
-    BRIDGE_NAME,
     CSI_DRIVER,
-    DNS1123_LABEL,
     DNS1123_SUBDOMAIN,
     GO_DURATION,
     HTTP_URL,
@@ -20,8 +18,6 @@ from vmo_operator.api.models.base import (
     GateName,
     LabelKey,
     Model,
-    MultusVersion,
-    Namespace,
     SnapshotVersion,
     cel,
     registry_field,
@@ -103,76 +99,6 @@ class CDISpec(Model):
     @classmethod
     def _gates_unique(cls, value: list[str]) -> list[str]:
         require_unique(value, "CDI feature gate")
-        return value
-
-
-# ---------------------------------------------------------------------------------------------- multus
-
-
-class Network(Model):
-    """A VLAN on a Linux bridge, offered to VMs as a bridge-CNI NetworkAttachmentDefinition."""
-
-    name: str = Field(
-        min_length=1,
-        max_length=63,
-        pattern=DNS1123_LABEL,
-        description="Name of the NetworkAttachmentDefinition; VMs refer to it as multus.networkName.",
-    )
-    vlan: int = Field(ge=1, le=4094, description="802.1Q VLAN id, 1 to 4094.")
-    bridge: str = Field(
-        default="br0",
-        min_length=1,
-        max_length=15,
-        pattern=BRIDGE_NAME,
-        description="Linux bridge on the nodes that carries the VLAN.",
-    )
-    namespaces: list[Namespace] = Field(
-        default=["default"],
-        min_length=1,
-        max_length=32,
-        description=(
-            "Namespaces to create the NetworkAttachmentDefinition in. They must exist; they are not created."
-        ),
-        json_schema_extra={"x-kubernetes-list-type": "set"},
-    )
-    mtu: int | None = Field(
-        default=None, ge=576, le=9216, description="MTU of the VM interfaces; unset keeps the bridge's."
-    )
-
-    @field_validator("namespaces")
-    @classmethod
-    def _namespaces_unique(cls, value: list[str]) -> list[str]:
-        require_unique(value, "namespace")
-        return value
-
-
-class MultusSpec(Model):
-    """Multus (thick plugin) and the VLAN networks VMs can attach to."""
-
-    enabled: bool = Field(default=True, description="Install Multus and the NetworkAttachmentDefinition CRD.")
-    version: MultusVersion = versions.MULTUS.default
-    registry: str | None = registry_field("ghcr.io/k8snetworkplumbingwg")
-    workloads: NodePlacement = Field(
-        default_factory=NodePlacement,
-        description=(
-            "Placement of the Multus DaemonSet; it must cover every node that runs VMs with VLAN networks."
-        ),
-    )
-    networks: list[Network] = Field(
-        default_factory=list,
-        max_length=128,
-        description=(
-            "VLAN networks. Removing an entry deletes its NetworkAttachmentDefinitions, except one that "
-            "VirtualMachines use: that stays until the profile's vmo.dev/accept-network-removal "
-            "annotation names the network."
-        ),
-        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"]},
-    )
-
-    @field_validator("networks")
-    @classmethod
-    def _names_unique(cls, value: list[Network]) -> list[Network]:
-        require_unique([n.name for n in value], "network name")
         return value
 
 

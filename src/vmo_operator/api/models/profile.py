@@ -18,10 +18,10 @@ from vmo_operator.api.models.kubevirt import (
 from vmo_operator.api.models.macpool import (
     MacPoolSpec,
 )
+from vmo_operator.api.models.networking import MultusSpec
 from vmo_operator.api.models.operands import (
     CDISpec,
     DeschedulerSpec,
-    MultusSpec,
     SnapshotControllerSpec,
     VMRolesSpec,
 )
