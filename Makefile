@@ -126,11 +126,11 @@ conformance: venv ## Rendered manifests against upstream's own source at every s
 TEST_WORKERS ?= 0
 .PHONY: test
 test: venv testenv-bin operands-bin scan-tools ## Everything: lint, conformance, packaging, unit, integration, security, real operands, bounded chaos
-	$(MAKE) --no-print-directory -j 4 --output-sync=target lint conformance packaging-online packaging-local
+	$(MAKE) --no-print-directory -j 4 --output-sync=target lint conformance packaging-online packaging-local netproof
 	$(MAKE) --no-print-directory test-suite
-	$(MAKE) --no-print-directory netproof
 
-# The VLAN proof boots a kernel under QEMU's software emulation; it runs alone, after the suite.
+# The VLAN proof boots a kernel under QEMU's software emulation (one core); it runs beside the
+# static checks, which leave the other core mostly idle, and before the control-plane suite.
 NETPROOF_TESTS := tests/netproof
 .PHONY: netproof
 netproof: venv ## The rendered VLAN networks and the node agent for real, in a QEMU guest (installs its Debian packages)
