@@ -16,11 +16,12 @@ import threading
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
-from urllib.parse import quote
 
 from kubernetes.client.exceptions import ApiException
 
-from vmo_operator.kube.kinds import Kind
+from vmo_operator.kube.errors import KubeError as KubeError  # the floor's one error type
+from vmo_operator.kube.errors import to_kube_error
+from vmo_operator.kube.kinds import Kind, group_version_path, kind_path
 from vmo_operator.kube.objects import Manifest, replacing_merge_patch
 
 Timeout = tuple[float, float]  # (connect, read) seconds
@@ -30,38 +31,6 @@ PAGE_SIZE = 500
 
 FIELD_MANAGER = "vmo-operator"
 WRITE_VERBS = frozenset({"create", "apply", "replace", "patch", "delete"})
-
-
-class KubeError(Exception):
-    """An API error the engine understands; `status` is the HTTP status code (0 when unreachable)."""
-
-    def __init__(self, status: int, reason: str, message: str) -> None:
-        super().__init__(f"{status} {reason}: {message}")
-        self.status = status
-        self.reason = reason
-        self.message = message
-
-    @property
-    def transient(self) -> bool:
-        return self.status in (0, 409, 429) or self.status >= 500
-
-    @property
-    def namespace_terminating(self) -> bool:
-        """Creating in a namespace that is still being deleted (e.g. a component re-enabled right
-        after it was disabled): it works again once the namespace is gone."""
-        return self.status == 403 and "because it is being terminated" in self.message
-
-
-def group_version_path(kind: Kind) -> str:
-    return "/api/v1" if kind.api_version == "v1" else f"/apis/{kind.api_version}"
-
-
-def kind_path(kind: Kind, namespace: str = "", name: str = "") -> str:
-    base = group_version_path(kind)
-    if kind.namespaced and namespace:
-        base += f"/namespaces/{quote(namespace)}"
-    path = f"{base}/{kind.plural}"
-    return f"{path}/{quote(name)}" if name else path
 
 
 def no_configuration(exc: Exception) -> str:
@@ -151,7 +120,7 @@ class KubeClient:
             )
             response.read()
         except ApiException as exc:
-            raise _to_kube_error(int(exc.status or 0), exc.reason, exc.body) from None
+            raise to_kube_error(int(exc.status or 0), exc.reason, exc.body) from None
         except OSError as exc:  # connection refused/reset while the API server restarts
             raise KubeError(0, "Unreachable", str(exc)) from None
         except Exception as exc:
@@ -159,7 +128,7 @@ class KubeClient:
                 raise KubeError(0, "Unreachable", str(exc)) from None
             raise
         if not 200 <= response.status < 300:
-            raise _to_kube_error(response.status, response.reason, response.data)
+            raise to_kube_error(response.status, response.reason, response.data)
         data = response.data
         return json.loads(data) if data else None
 
@@ -297,12 +266,12 @@ class KubeClient:
                 method, url, header_params=headers, _request_timeout=(10, timeout_seconds + 15)
             )
         except ApiException as exc:
-            raise _to_kube_error(int(exc.status or 0), exc.reason, exc.body) from None
+            raise to_kube_error(int(exc.status or 0), exc.reason, exc.body) from None
         except OSError as exc:
             raise KubeError(0, "Unreachable", str(exc)) from None
         if response.status != 200:
             response.read()
-            raise _to_kube_error(response.status, response.reason, response.data)
+            raise to_kube_error(response.status, response.reason, response.data)
         pending = b""
         try:
             for chunk in response.response.stream(8192):
@@ -409,17 +378,3 @@ class KubeClient:
             content_type="application/merge-patch+json",
         )
         return result
-
-
-def _to_kube_error(status: int, reason: str | None, body: bytes | str | None) -> KubeError:
-    message = reason or ""
-    reason = reason or ""
-    if body:
-        try:
-            parsed = json.loads(body)
-            message = str(parsed.get("message", message))
-            reason = str(parsed.get("reason", reason))
-        except (ValueError, AttributeError):
-            text = body.decode(errors="replace") if isinstance(body, bytes) else body
-            message = text[:500]
-    return KubeError(status, reason, message)

@@ -7,6 +7,7 @@ agree on plural and scope. The profile's coordinates come from the API models, t
 from __future__ import annotations
 
 from dataclasses import dataclass
+from urllib.parse import quote
 
 from vmo_operator.api import models
 
@@ -111,3 +112,15 @@ OPERATOR_IDENTITY: tuple[Kind, ...] = (
     ROLE,
     ROLE_BINDING,
 )
+
+
+def group_version_path(kind: Kind) -> str:
+    return "/api/v1" if kind.api_version == "v1" else f"/apis/{kind.api_version}"
+
+
+def kind_path(kind: Kind, namespace: str = "", name: str = "") -> str:
+    base = group_version_path(kind)
+    if kind.namespaced and namespace:
+        base += f"/namespaces/{quote(namespace)}"
+    path = f"{base}/{kind.plural}"
+    return f"{path}/{quote(name)}" if name else path

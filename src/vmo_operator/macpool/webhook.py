@@ -22,105 +22,22 @@ names. A VMI is left alone only when the VM its ownerReference names really star
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
-from typing import Any, Literal, TypedDict
+from collections.abc import Mapping
+from dataclasses import replace
+from typing import Any, TypedDict
 
-from vmo_operator.macpool import duplicates, limits, vmshape
 from vmo_operator.macpool import grant as grants
+from vmo_operator.macpool import limits, vmshape
 from vmo_operator.macpool import mac as macs
-from vmo_operator.macpool.allocator import (
-    Allocator,
-    Claimed,
-    ContendedError,
-    HeldElsewhere,
-    PoolExhaustedError,
-    Quarantined,
-)
-from vmo_operator.macpool.deadline import NO_DEADLINE, Deadline, DeadlineExceededError
-from vmo_operator.macpool.fanout import FanOut, Task, in_turn
+from vmo_operator.macpool.request import MAX_INTERFACE_NAME as MAX_INTERFACE_NAME
+from vmo_operator.macpool.request import AdmissionRequest as AdmissionRequest
+from vmo_operator.macpool.request import Allowed as Allowed
+from vmo_operator.macpool.request import Context as Context
+from vmo_operator.macpool.request import Decision as Decision
+from vmo_operator.macpool.request import Denied as Denied
+from vmo_operator.macpool.request import Plan, Slot
 from vmo_operator.macpool.reservation import CLAIM_ANNOTATION, VMI_KIND, Holder
-from vmo_operator.macpool.settings import MacPoolSettings
-
-# A reservation records the interface name (MACReservation spec.interface, maxLength 253).
-MAX_INTERFACE_NAME = 253
-
-
-@dataclass(frozen=True)
-class AdmissionRequest:
-    operation: str  # CREATE | UPDATE (others are allowed untouched)
-    kind: str  # VirtualMachine | VirtualMachineInstance
-    obj: Mapping[str, Any]
-    old: Mapping[str, Any] | None = None
-    dry_run: bool = False
-    requester: duplicates.Requester = duplicates.ANONYMOUS
-
-    @property
-    def namespace(self) -> str:
-        return str((self.obj.get("metadata") or {}).get("namespace", ""))
-
-
-@dataclass(frozen=True)
-class Allowed:
-    patch: tuple[vmshape.PatchOp, ...] = ()
-    warnings: tuple[str, ...] = ()
-    claims: tuple[Claimed, ...] = ()
-
-
-@dataclass(frozen=True)
-class Denied:
-    message: str
-    code: int = 422
-
-
-Decision = Allowed | Denied
-
-Origin = Literal["allocate", "user", "kept", "restored", "changed"]
-
-
-@dataclass(frozen=True)
-class Slot:
-    """One interface and what admission must do about its MAC."""
-
-    index: int
-    name: str
-    raw: str | None  # the macAddress as written, None when absent or empty
-    mac: macs.Mac | None  # the MAC it will have; None while it still needs allocating
-    origin: Origin
-
-    @property
-    def needs_check(self) -> bool:
-        """Whether the MAC is new to this object and so must be reserved (or found held)."""
-        return self.origin in ("user", "changed")
-
-    @property
-    def needs_write(self) -> bool:
-        return self.mac is not None and self.raw != str(self.mac)
-
-
-@dataclass(frozen=True)
-class Plan:
-    slots: tuple[Slot, ...]
-    warnings: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class Context:
-    settings: MacPoolSettings
-    layout: macs.PoolLayout
-    allocator: Allocator
-    new_claim: Callable[[], str]
-    # Grant keys every replica derives alike; the first signs. None: no grants, always re-check.
-    grant_keys: tuple[bytes, ...] = ()
-    fan_out: FanOut = field(default=in_turn)
-    # API reads, wired in by the operator. The defaults know no VM and grant no duplicates, so a
-    # context without them errs towards checking every MAC.
-    find_vm: vmshape.FindTemplate = lambda _namespace, _name: None
-    may_use_duplicates: duplicates.MayUseDuplicates = duplicates.never
-    # When the API server stops waiting (`deadline`), and the namespace quota (`limits`; None: none).
-    deadline: Deadline = NO_DEADLINE
-    quota: limits.NamespaceQuota | None = None
-
+from vmo_operator.macpool.reserve import reserve
 
 # ---- reading objects ------------------------------------------------------------------------
 
@@ -225,7 +142,7 @@ def mutate(request: AdmissionRequest, ctx: Context) -> Decision:
     old_uid = Holder.of(request.old).uid if request.old is not None else ""
     holder = replace(holder, uid=holder.uid or old_uid, claim=claim_token)
 
-    result = _reserve(request, ctx, holder, planned, allocate=True)
+    result = reserve(request, ctx, holder, planned, allocate=True)
     if isinstance(result, Denied):
         return result
     slots, claims, warnings, confirmed = result
@@ -308,7 +225,7 @@ def validate(request: AdmissionRequest, ctx: Context) -> Decision:
             now=_now(ctx),
             **_grant_subject(request, holder.claim),
         )
-    result = _reserve(request, ctx, holder, planned, allocate=False, covered=covered)
+    result = reserve(request, ctx, holder, planned, allocate=False, covered=covered)
     if isinstance(result, Denied):
         return result
     slots, claims, warnings, _confirmed = result
@@ -316,103 +233,3 @@ def validate(request: AdmissionRequest, ctx: Context) -> Decision:
     if unassigned:
         warnings.append(f"interfaces without a MAC after admission: {', '.join(unassigned)}")
     return Allowed((), tuple(warnings), tuple(claims))
-
-
-def _reserve(
-    request: AdmissionRequest,
-    ctx: Context,
-    holder: Holder,
-    planned: Plan,
-    *,
-    allocate: bool,
-    covered: Mapping[str, macs.Mac] | None = None,
-) -> tuple[list[Slot], list[Claimed], list[str], dict[str, macs.Mac]] | Denied:
-    """Claim every new MAC and (when mutating) allocate the missing ones; all or nothing.
-
-    The claims and allocations of one object run together through `ctx.fan_out`, so an object
-    with several interfaces costs one round trip to the API server, not one per interface. Only
-    once all have finished is the outcome judged, and every write undone if any was refused.
-    Returns the slots (with allocated MACs), the claims, warnings, and the interface/MAC pairs
-    now confirmed as the holder's (what a grant may cover).
-    """
-    allocator = ctx.allocator
-    covered = covered or {}
-    slots = list(planned.slots)
-    planned_macs = frozenset(slot.mac for slot in slots if slot.mac is not None)
-    work: list[tuple[int, Task]] = []
-    wanted: list[macs.Mac | None] = []  # what the namespace quota counts: a MAC, or one to allocate
-    for position, slot in enumerate(slots):
-        if slot.mac is not None and slot.needs_check and covered.get(slot.name) != slot.mac:
-            work.append((position, _claim_task(ctx, slot.mac, holder, slot.name, request.dry_run)))
-            wanted.append(slot.mac)
-        elif allocate and slot.origin == "allocate":
-            work.append((position, _allocate_task(ctx, holder, slot.name, request.dry_run, planned_macs)))
-            wanted.append(None)
-    # A dry run writes nothing, so concurrent allocations could pick the same free MAC.
-    fan_out = ctx.fan_out if not request.dry_run else in_turn
-    quota = ctx.settings.max_reservations_per_namespace
-    try:
-        with limits.hold(ctx.quota, request.namespace, wanted, quota):
-            outcomes = fan_out([task for _, task in work], deadline=ctx.deadline, undo=allocator.revert)
-    except limits.QuotaError as exc:
-        return Denied(str(exc), code=exc.code)
-
-    claims = [outcome for outcome in outcomes if isinstance(outcome, Claimed)]
-    failures = [outcome for outcome in outcomes if isinstance(outcome, BaseException)]
-    if work and ctx.deadline.passed():  # the answer would come too late to be used: undo now
-        failures.append(DeadlineExceededError("MAC allocation ran past the admission deadline; retry"))
-    if failures:
-        allocator.revert(claims)
-        for failure in failures:
-            if not isinstance(failure, PoolExhaustedError | ContendedError | DeadlineExceededError):
-                raise failure
-        return Denied(str(failures[0]), code=500)
-
-    warnings: list[str] = []
-    confirmed = {s.name: s.mac for s in slots if s.mac is not None and covered.get(s.name) == s.mac}
-    refusal: str | None = None
-    if any(isinstance(outcome, HeldElsewhere | Quarantined) for outcome in outcomes):
-        # Only now, once a MAC turned out to be taken, may the authorizer be asked (one API call).
-        try:
-            refusal = duplicates.refusal(
-                ctx.settings.duplicate_policy,
-                request.obj,
-                request.requester,
-                request.namespace,
-                ctx.may_use_duplicates,
-            )
-        except BaseException:
-            allocator.revert(claims)  # the authorizer did not answer: undo, and let the caller fail
-            raise
-    for (position, _task), outcome in zip(work, outcomes, strict=True):
-        slot = slots[position]
-        if isinstance(outcome, HeldElsewhere | Quarantined):
-            assert slot.mac is not None
-            grace = ctx.settings.release_grace_period_seconds
-            message = duplicates.taken_message(slot.name, slot.mac, outcome, request.namespace, grace)
-            if refusal is not None:
-                allocator.revert(claims)
-                return Denied(f"{message}. {refusal}", code=409)
-            warnings.append(f"{message}; admitted because duplicates are allowed")
-            continue
-        assert isinstance(outcome, Claimed)
-        mac = outcome.reservation.mac
-        if slot.origin == "allocate":
-            slots[position] = Slot(slot.index, slot.name, slot.raw, mac, "allocate")
-        confirmed[slot.name] = mac
-    return slots, claims, warnings, confirmed
-
-
-def _claim_task(ctx: Context, mac: macs.Mac, holder: Holder, interface: str, dry_run: bool) -> Task:
-    quarantine = ctx.settings.release_grace_period_seconds
-    return lambda: ctx.allocator.claim(
-        mac, holder, interface, dry_run=dry_run, quarantine_seconds=quarantine, deadline=ctx.deadline
-    )
-
-
-def _allocate_task(
-    ctx: Context, holder: Holder, interface: str, dry_run: bool, exclude: frozenset[macs.Mac]
-) -> Task:
-    return lambda: ctx.allocator.allocate(
-        ctx.layout, holder, interface, dry_run=dry_run, exclude=exclude, deadline=ctx.deadline
-    )
