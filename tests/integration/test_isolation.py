@@ -31,6 +31,7 @@ from tests.support.profiles import (
     kubevirt_cr,
     profile_events,
     vm_on_network,
+    without_snapshot_wait,
 )
 from tests.support.waiting import eventually
 from vmo_operator.api import crd
@@ -364,9 +365,9 @@ def test_a_gitops_apply_that_drops_a_network_vms_use_cannot_delete_it(
         "apiVersion": "vmo.dev/v1alpha1",
         "kind": "VMOProfile",
         "metadata": {"name": "vmo"},
-        "spec": {"multus": {"networks": [network("vlan-10", 10, namespace)]}},
+        "spec": without_snapshot_wait({"multus": {"networks": [network("vlan-10", 10, namespace)]}}),
     }
-    partial = {**full, "spec": {"descheduler": {"enabled": True}}}
+    partial = {**full, "spec": without_snapshot_wait({"descheduler": {"enabled": True}})}
     (tmp_path / "full.yaml").write_text(yaml.safe_dump(full))
     (tmp_path / "partial.yaml").write_text(yaml.safe_dump(partial))
     kubeconfig = control_plane.kubeconfig

@@ -46,7 +46,8 @@ def test_fresh_profile_becomes_available_with_every_rendered_object(
     api_client: Any, profile: SharedProfile, namespace: str
 ) -> None:
     spec = {"multus": {"networks": [{"name": "vlan-10", "vlan": 10, "namespaces": [namespace]}]}}
-    created = profile.fresh(spec)
+    # A default install, upstream's readiness wait of the snapshot controller included.
+    created = profile.fresh(spec, snapshot_wait=True)
 
     for obj in rendered(spec, "vmo"):
         assert live(api_client, obj) is not None, f"{obj['kind']} {obj['metadata']['name']} missing"
@@ -439,6 +440,11 @@ SECONDS_WITHOUT_NO_EXECUTE = {"key": "k", "effect": "NoSchedule", "tolerationSec
         ),
         ({"snapshotController": {"mode": "Sometimes"}}, "spec.snapshotController.mode", "Unsupported value"),
         (
+            {"snapshotController": {"minReadySeconds": -1}},
+            "spec.snapshotController.minReadySeconds",
+            "greater than or equal to 0",
+        ),
+        (
             {"cdi": {"infra": {"tolerations": [SECONDS_WITHOUT_NO_EXECUTE]}}},
             "spec.cdi.infra.tolerations[0].tolerationSeconds",
             "only allowed with effect NoExecute",
@@ -455,6 +461,7 @@ SECONDS_WITHOUT_NO_EXECUTE = {"key": "k", "effect": "NoSchedule", "tolerationSec
         "mac-prefix",
         "gate-added-and-removed",
         "snapshot-mode",
+        "snapshot-min-ready",
         "toleration-seconds",
     ],
 )

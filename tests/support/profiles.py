@@ -42,25 +42,39 @@ def kubevirt_cr(api: Any) -> dict[str, Any]:
     return result
 
 
+def without_snapshot_wait(spec: dict[str, Any]) -> dict[str, Any]:
+    """`spec` with `snapshotController.minReadySeconds: 0`, unless it sets the field itself.
+
+    Upstream's 35 s would be waited out by every install before Available; only the tests about a
+    default install keep it (`snapshot_wait=True`).
+    """
+    snapshot = spec.get("snapshotController") or {}
+    if "minReadySeconds" in snapshot:
+        return spec
+    return {**spec, "snapshotController": {**snapshot, "minReadySeconds": 0}}
+
+
 class SharedProfile:
     """The one cluster-wide profile "vmo", installed once per module and re-specified by each test.
 
-    Installing the snapshot controller waits out its upstream `minReadySeconds: 35` (the API has no
-    field to change that), and tearing everything down takes as long again. A spec change that
-    leaves the snapshot controller alone waits for neither, so tests converge the shared profile to
-    the spec they need instead of installing their own.
+    Tearing everything down and installing it again costs far more than a spec change, so tests
+    converge the shared profile to the spec they need instead of installing their own. Every spec
+    written here has the snapshot controller's readiness wait off (see `without_snapshot_wait`),
+    unless the test asks for upstream's.
     """
 
     def __init__(self, api: Any) -> None:
         self.api = api
         self.custom = client.CustomObjectsApi(api)
 
-    def create(self, spec: dict[str, Any], name: str = "vmo") -> dict[str, Any]:
+    def create(
+        self, spec: dict[str, Any], name: str = "vmo", *, snapshot_wait: bool = False
+    ) -> dict[str, Any]:
         body = {
             "apiVersion": "vmo.dev/v1alpha1",
             "kind": "VMOProfile",
             "metadata": {"name": name},
-            "spec": spec,
+            "spec": spec if snapshot_wait else without_snapshot_wait(spec),
         }
         result = manifest(self.custom.create_cluster_custom_object(*PROFILE, body))
         return result
@@ -75,8 +89,6 @@ class SharedProfile:
             self.create(spec)
         else:
             eventually(functools.partial(self._replace_spec, spec), timeout=60, what="spec written")
-        # A first install waits out the snapshot controller's minReadySeconds (35 s) and more on a
-        # loaded 2-core machine.
         converged = wait_condition(self.api, "vmo", "Available", timeout=240 if current is None else 120)
         # What an earlier spec (or an earlier test's namespace) left behind must be gone too, so the
         # test starts from exactly what a fresh profile with `spec` would own.
@@ -90,7 +102,7 @@ class SharedProfile:
         """Write `spec` over the profile's; False when the operator wrote it in between (409)."""
         current = get_profile(self.api, "vmo")
         assert current is not None
-        current["spec"] = spec
+        current["spec"] = without_snapshot_wait(spec)
         try:
             kube_of(self.api).replace(kinds.PROFILE, current)
         except KubeError as exc:
@@ -99,10 +111,13 @@ class SharedProfile:
             raise
         return True
 
-    def fresh(self, spec: dict[str, Any]) -> dict[str, Any]:
-        """A newly created profile: remove any profile first (nothing to do as the module's first test)."""
+    def fresh(self, spec: dict[str, Any], *, snapshot_wait: bool = False) -> dict[str, Any]:
+        """A newly created profile: remove any profile first (nothing to do as the module's first test).
+
+        `snapshot_wait`: keep upstream's readiness wait of the snapshot controller (a default install).
+        """
         self.remove()
-        self.create(spec)
+        self.create(spec, snapshot_wait=snapshot_wait)
         return wait_condition(self.api, "vmo", "Available", timeout=240)
 
     def remove(self, *, keep: str = "") -> None:

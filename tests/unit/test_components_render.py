@@ -468,6 +468,15 @@ def test_snapshot_controller_deployment_and_class() -> None:
     assert vsc["metadata"]["annotations"] == {snapshot.DEFAULT_CLASS_ANNOTATION: "true"}
 
 
+def test_snapshot_controller_waits_upstreams_35_seconds_unless_the_profile_says_otherwise() -> None:
+    def min_ready(spec: dict[str, Any]) -> int:
+        deployment = find(render(spec), "Deployment", "snapshot-controller", "kube-system")
+        return int(deployment["spec"]["minReadySeconds"])
+
+    assert min_ready({}) == 35
+    assert min_ready({"snapshotController": {"minReadySeconds": 0}}) == 0
+
+
 def foreign_snapshot(*, crds: bool = False, controller: bool = False) -> ClusterFacts:
     """Facts as the engine files them after running the snapshot component's fact queries."""
     found = snapshot.ForeignSnapshotInstallation(crds=crds, controller=controller)

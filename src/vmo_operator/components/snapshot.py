@@ -30,8 +30,6 @@ GROUP = "snapshot.storage.k8s.io"
 API_APPROVED = {
     "api-approved.kubernetes.io": "https://github.com/kubernetes-csi/external-snapshotter/pull/419"
 }
-# Upstream waits this long before a new replica counts as available, so leader election settles.
-MIN_READY_SECONDS = 35
 DEFAULT_CLASS_ANNOTATION = "snapshot.storage.kubernetes.io/is-default-class"
 COMPONENT_NAME = "snapshotController"
 
@@ -106,7 +104,7 @@ def _deployment(spec: SnapshotControllerSpec) -> Manifest:
         "metadata": w.meta(NAME, NAMESPACE, labels),
         "spec": {
             "replicas": 2,
-            "minReadySeconds": MIN_READY_SECONDS,
+            "minReadySeconds": spec.min_ready_seconds,
             "selector": {"matchLabels": labels},
             "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 0, "maxUnavailable": 1}},
             "template": {

@@ -215,3 +215,14 @@ class SnapshotControllerSpec(Model):
     volume_snapshot_class: VolumeSnapshotClassSpec | None = Field(
         default=None, description="Optional VolumeSnapshotClass to create."
     )
+    min_ready_seconds: int = Field(
+        default=35,
+        ge=0,
+        le=600,
+        description=(
+            "Seconds a new controller pod must stay Ready before it counts as available. Upstream's 35 is "
+            "just above the 30 s the controller waits for the VolumeSnapshot CRDs before it exits, so a pod "
+            "about to exit is never counted available. This operator installs the CRDs first; lower it only "
+            "where a faster rollout matters more than that margin, such as a test cluster."
+        ),
+    )
