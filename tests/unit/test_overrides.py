@@ -67,7 +67,7 @@ def test_the_crd_refuses_the_same_at_admission() -> None:
         "description": item["properties"]["value"]["description"],
         "x-kubernetes-preserve-unknown-fields": True,
     }
-    assert [r["fieldPath"] for r in item["x-kubernetes-validations"]] == [".value"]
+    assert "x-kubernetes-validations" not in item  # CEL cannot see an untyped field; pydantic checks
     cdi_item = crd.spec_schema()["properties"]["cdi"]["properties"]["overrides"]["items"]
     assert cdi_item == item
 

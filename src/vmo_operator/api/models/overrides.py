@@ -3,28 +3,28 @@
 An escape hatch, flagged as HCO flags its jsonpatch annotations: a profile that carries any override
 gets the TaintedConfiguration condition, since the operator cannot vouch for what a patch does. The
 schema refuses what can be refused at admission (an operation other than add, remove, replace or
-test; a path outside the CR's spec; add/replace/test without a value); whether a path exists in the
-rendered CR is only known when rendering, and an override that does not apply is reported in the
-component's Ready condition.
+test; a path outside the CR's spec); a missing value is refused when the spec is parsed; whether a
+path exists in the rendered CR is only known when rendering, and an override that does not apply is
+reported in the component's Ready condition.
 """
 
 from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
-from vmo_operator.api.models.base import Model, cel, schema_extra
+from vmo_operator.api.models.base import Model
 
 # A JSON pointer (RFC 6901) into the CR's spec: "/spec", or "/spec/..." with "~" only as ~0 or ~1.
 SPEC_POINTER = r"^/spec(/([^~/]|~[01])*)*$"
 MAX_OVERRIDES = 64
 
-_VALUE_RULE = cel(
-    "self.op == 'remove' || has(self.value)",
-    "value is required for add, replace and test",
-    field_path=".value",
-)
+# Only pydantic checks that add, replace and test carry a value: the value may be any JSON, so its
+# schema has no type, and CEL cannot name a field without one (the API server refuses the CRD with
+# "undefined field 'value'"). The operator's parse of the spec reports it instead (InvalidSpec,
+# naming spec.<operand>.overrides[i]), as `vmo render` does.
+VALUE_REQUIRED = "value is required for add, replace and test"
 
 
 class Override(Model):
@@ -32,8 +32,6 @@ class Override(Model):
     models. Overrides are unsupported by design: the profile is marked TaintedConfiguration while any
     is present, and an override that does not apply (a missing path, a failed test) is reported in
     the component's Ready condition and nothing of the patch is applied."""
-
-    model_config = ConfigDict(json_schema_extra=schema_extra(_VALUE_RULE))
 
     op: Literal["add", "remove", "replace", "test"] = Field(
         description="The operation: add, remove, replace or test (move and copy are not supported)."
@@ -56,7 +54,7 @@ class Override(Model):
     @model_validator(mode="after")
     def _value_given(self) -> Override:
         if self.op != "remove" and "value" not in self.model_fields_set:
-            raise ValueError(_VALUE_RULE["message"])
+            raise ValueError(VALUE_REQUIRED)
         return self
 
     def operation(self) -> dict[str, Any]:
