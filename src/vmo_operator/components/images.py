@@ -22,16 +22,18 @@ from vmo_operator.components.base import ClusterFacts
 from vmo_operator.kube.objects import Manifest
 
 # Images virt-operator starts itself, by the first KubeVirt minor that has them. Facts from upstream's
-# source in the Go module cache (kubevirt.io/kubevirt@<release>, pkg/virt-operator/resource/generate/
-# components: deployments.go and daemonsets.go name the deployments, the handler DaemonSet and the
-# launcher image built from the same registry and tag): virt-api, virt-controller, virt-handler,
-# virt-launcher, virt-exportproxy and virt-exportserver exist in every supported release (v1.4.1 on);
-# virt-synchronization-controller appears in v1.6.1 (deployments.go's VirtSynchronizationControllerName,
-# deployed only while the DecentralizedLiveMigration gate is on, but listed so that turning the gate
-# on later does not need a new mirror run).
+# source in the Go module cache (kubevirt.io/kubevirt@<release>/pkg/virt-operator/resource/generate/
+# components: deployments.go and daemonsets.go name the deployments and the handler DaemonSet, and
+# build the launcher and export server images from the same registry, prefix and tag):
+# - virt-api, virt-controller, virt-handler, virt-launcher, virt-exportproxy and virt-exportserver
+#   in every supported release (v1.4.1 on); the export proxy runs while the VMExport gate is on
+#   (in the default set), the export server is a pod it starts per export;
+# - virt-synchronization-controller from v1.6.1 (VirtSynchronizationControllerName), run only while
+#   the DecentralizedLiveMigration gate is on, listed anyway so that turning the gate on later does
+#   not need another mirror run.
 # Left out on purpose: virt-template-apiserver/-controller (v1.8 on, only with an additional property
 # this operator never sets) and the optional helper images (libguestfs-tools, pr-helper,
-# sidecar-shim), which are pulled only for features the profile does not model.
+# sidecar-shim), pulled only for features the profile does not model.
 KUBEVIRT_OPERANDS: tuple[tuple[str, tuple[int, int]], ...] = (
     ("virt-api", (1, 4)),
     ("virt-controller", (1, 4)),
@@ -41,11 +43,12 @@ KUBEVIRT_OPERANDS: tuple[tuple[str, tuple[int, int]], ...] = (
     ("virt-exportserver", (1, 4)),
     ("virt-synchronization-controller", (1, 6)),
 )
-# cdi-operator is told every operand image by environment (pkg/operator/resource/... reads
-# CONTROLLER_IMAGE, IMPORTER_IMAGE, CLONER_IMAGE, APISERVER_IMAGE, UPLOAD_SERVER_IMAGE,
-# UPLOAD_PROXY_IMAGE and OVIRT_POPULATOR_IMAGE in containerized-data-importer v1.61.1 and v1.65.0),
-# so the rendered Deployment's environment already names them all; this list only lets the tests
-# prove that.
+# cdi-operator is told every operand image by environment: containerized-data-importer v1.61.1 and
+# v1.65.0 pass CONTROLLER_IMAGE, IMPORTER_IMAGE, CLONER_IMAGE, APISERVER_IMAGE, UPLOAD_SERVER_IMAGE,
+# UPLOAD_PROXY_IMAGE and OVIRT_POPULATOR_IMAGE through (pkg/operator/resources/operator/operator.go
+# and namespaced/controller.go), and cdi-controller starts importer, cloner and upload server pods
+# from them; so the rendered Deployment's environment already names them all, and this list only
+# lets the tests prove that.
 CDI_OPERANDS = (
     "cdi-apiserver",
     "cdi-controller",
