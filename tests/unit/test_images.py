@@ -175,3 +175,16 @@ def test_missing_file(
     assert code == 1
     assert "cannot read" in err
     assert "nope.yaml" in err
+
+
+def test_an_override_of_the_image_registry_is_what_gets_listed(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """virt-operator reads imageRegistry from the CR it is given, so the list follows an override."""
+    override = {"op": "replace", "path": "/spec/imageRegistry", "value": "other.example/kv"}
+    _, out, _ = run(
+        ["images", "-f", "-"], profile_text({"kubevirt": {"overrides": [override]}}), capsys, monkeypatch
+    )
+    assert "other.example/kv/virt-launcher:v1.9.0" in out
+    assert "quay.io/kubevirt/virt-launcher" not in out
+    assert "quay.io/kubevirt/virt-operator:v1.9.0" in out  # the operator's own image is not in the CR
