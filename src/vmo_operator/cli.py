@@ -1,4 +1,4 @@
-"""The `vmo` command line: `run`, `status`, `render`, `crd` and `node-agent`.
+"""The `vmo` command line: `run`, `status`, `render`, `images`, `crd` and `node-agent`.
 
 Subcommands register in `SUBCOMMANDS` (name -> (help, add-arguments, handler)), so a new one is a
 function pair and one entry, and `main` stays a dispatcher. Handlers return the exit code.
@@ -118,6 +118,31 @@ def _render(args: argparse.Namespace) -> int:
     return 0
 
 
+def _configure_images(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("-f", "--filename", required=True, help="VMOProfile YAML or JSON; - reads stdin")
+    parser.add_argument(
+        "--registry",
+        metavar="REGISTRY",
+        help="print each name pulled from REGISTRY (host[:port][/path]) instead, repository path kept",
+    )
+
+
+def _images(args: argparse.Namespace) -> int:
+    import re
+
+    from vmo_operator.api.models.base import REGISTRY
+    from vmo_operator.components import images
+
+    if args.registry is not None and not re.fullmatch(REGISTRY, args.registry.rstrip("/")):
+        raise InputError(f"--registry: {args.registry!r} is not a registry host[:port][/path]")
+    profile = load_profile(args.filename)
+    names = images.profile_images(profile.spec, profile.metadata.name)
+    if args.registry is not None:
+        names = sorted({images.rewrite(name, args.registry) for name in names})
+    sys.stdout.write("".join(f"{name}\n" for name in names))
+    return 0
+
+
 def _configure_crd(parser: argparse.ArgumentParser) -> None:
     del parser  # no options
 
@@ -192,6 +217,11 @@ SUBCOMMANDS: dict[str, tuple[str, Configure, Handler]] = {
     "run": ("run the operator (kopf event loop, reconciles, webhooks)", _configure_run, _run),
     "status": ("show a VMOProfile's conditions, components, gates and MAC pool", _configure_status, _status),
     "render": ("print every manifest a profile produces, like `helm template`", _configure_render, _render),
+    "images": (
+        "print every container image a profile will pull, for an air-gap mirror",
+        _configure_images,
+        _images,
+    ),
     "crd": ("print the VMOProfile CustomResourceDefinition", _configure_crd, _crd),
     "node-agent": (
         "on a node: check the profile's bridges, apply VLAN filtering, report (a DaemonSet runs it)",

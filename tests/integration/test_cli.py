@@ -48,3 +48,35 @@ def test_help_loads_neither_the_operator_nor_its_libraries() -> None:
         [str(VMO), "run", "--help"], capture_output=True, text=True, check=True, timeout=120
     )
     assert "--log-level" in run_help.stdout
+
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "vmoprofile.yaml"
+
+
+def test_images_lists_the_example_profiles_pulls_without_loading_the_operator() -> None:
+    script = (
+        "import sys\n"
+        "from vmo_operator import cli\n"
+        f"code = cli.main(['images', '-f', {str(EXAMPLE)!r}, '--registry', 'mirror.example:5000'])\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('kopf', 'kubernetes')), code)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=120
+    )
+    lines = done.stdout.strip().splitlines()
+    assert lines[-1] == "[] 0", done.stdout
+    names = lines[:-1]
+    assert names == sorted(set(names))
+    assert "mirror.example:5000/kubevirt/virt-launcher:v1.9.0" in names
+    assert "mirror.example:5000/kubevirt/cdi-importer:v1.65.0" in names
+    assert all(name.startswith("mirror.example:5000/") for name in names)
+
+
+def test_images_of_a_missing_file_is_one_clear_line(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [str(VMO), "images", "-f", str(tmp_path / "nope.yaml")], capture_output=True, text=True, timeout=120
+    )
+    assert (done.returncode, done.stdout) == (1, "")
+    assert done.stderr.strip().splitlines() == [
+        f"error: cannot read {tmp_path / 'nope.yaml'}: No such file or directory"
+    ]

@@ -31,7 +31,7 @@ from tests.support.kube import (
     wait_condition,
 )
 from tests.support.operator import OPERATOR_USER, OperatorProcess
-from tests.support.profiles import KUBEVIRT_CR, SharedProfile, kubevirt_cr, live
+from tests.support.profiles import KUBEVIRT_CR, SharedProfile, kubevirt_cr, live, profile_events
 from tests.support.vms import VM_API, vm_body
 from tests.support.waiting import eventually
 from vmo_operator.kube.objects import MANAGED_BY_LABEL, MANAGED_BY_VALUE, ObjectKey
@@ -449,6 +449,16 @@ SECONDS_WITHOUT_NO_EXECUTE = {"key": "k", "effect": "NoSchedule", "tolerationSec
             "spec.cdi.infra.tolerations[0].tolerationSeconds",
             "only allowed with effect NoExecute",
         ),
+        (
+            {"kubevirt": {"overrides": [{"op": "move", "path": "/spec/imageTag", "value": "x"}]}},
+            "spec.kubevirt.overrides[0].op",
+            "Unsupported value",
+        ),
+        (
+            {"cdi": {"overrides": [{"op": "remove", "path": "/metadata/name"}]}},
+            "spec.cdi.overrides[0].path",
+            "should match",
+        ),
     ],
     ids=[
         "vlan-range",
@@ -463,6 +473,8 @@ SECONDS_WITHOUT_NO_EXECUTE = {"key": "k", "effect": "NoSchedule", "tolerationSec
         "snapshot-mode",
         "snapshot-min-ready",
         "toleration-seconds",
+        "override-op",
+        "override-outside-spec",
     ],
 )
 def test_invalid_specs_are_rejected_naming_the_field(
@@ -497,3 +509,45 @@ def test_vmo_render_prints_what_the_operator_applies(tmp_path: Any) -> None:
     out = subprocess.run([str(vmo), "render", "-f", str(profile)], capture_output=True, text=True, check=True)
     printed = [d for d in yaml.safe_load_all(out.stdout) if d]
     assert {ObjectKey.of(o) for o in printed} == {ObjectKey.of(o) for o in rendered({}, "vmo")}
+
+
+VERBOSITY = {
+    "op": "add",
+    "path": "/spec/configuration/developerConfiguration/logVerbosity",
+    "value": {"virtHandler": 4},
+}
+
+
+def test_overrides_patch_the_cr_taint_the_profile_and_a_bad_one_is_reported(
+    api_client: Any, profile: SharedProfile
+) -> None:
+    def developer() -> dict[str, Any]:
+        return dict(kubevirt_cr(api_client)["spec"]["configuration"]["developerConfiguration"])
+
+    converged = profile.converge({"kubevirt": {"overrides": [VERBOSITY]}})
+    tainted = condition_of(converged, "TaintedConfiguration")
+    assert (tainted["status"], tainted["reason"]) == ("True", "OneOverride")
+    assert VERBOSITY["path"] in tainted["message"]
+    assert developer()["logVerbosity"] == {"virtHandler": 4}
+    eventually(
+        lambda: profile_events(api_client, "OneOverride"), timeout=30, what="TaintedConfiguration event"
+    )
+
+    # An override whose path is missing: KubeVirt is reported degraded, naming it, and the CR goes
+    # back to what the API models (nothing of the patch applies); the other components stay ready.
+    missing = {"op": "remove", "path": "/spec/configuration/nothingHere"}
+    client.CustomObjectsApi(api_client).patch_cluster_custom_object(
+        *PROFILE, "vmo", {"spec": {"kubevirt": {"overrides": [VERBOSITY, missing]}}}
+    )
+    degraded = wait_condition(api_client, "vmo", "Degraded", timeout=120)
+    ready = condition_of(degraded, "KubeVirtReady")
+    assert (ready["status"], ready["reason"]) == ("False", "OverrideNotApplied")
+    assert "override 1 (remove /spec/configuration/nothingHere)" in ready["message"]
+    assert condition_of(degraded, "CDIReady")["status"] == "True"
+    assert condition_of(degraded, "TaintedConfiguration")["reason"] == "TwoOverrides"
+    eventually(lambda: "logVerbosity" not in developer(), timeout=60, what="the patch taken back")
+    eventually(lambda: profile_events(api_client, "KubeVirtDegraded"), timeout=30, what="Degraded event")
+
+    cleared = profile.converge({})
+    assert condition(cleared, "TaintedConfiguration") is None
+    assert condition_of(cleared, "KubeVirtReady")["status"] == "True"

@@ -8,9 +8,12 @@ written once here, as a pure function over the objects the API server returns.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import ValidationError
+
+if TYPE_CHECKING:
+    from vmo_operator.api.models import VMOProfileSpec
 
 Profile = TypeVar("Profile", bound=Mapping[str, Any])
 
@@ -49,3 +52,17 @@ def validation_problems(error: ValidationError, prefix: str = "") -> list[str]:
 def spec_error(error: ValidationError) -> str:
     """Every problem of a spec that failed validation on one line, as a status condition carries it."""
     return "; ".join(validation_problems(error, prefix="spec"))
+
+
+def overrides_in_effect(spec: VMOProfileSpec) -> list[str]:
+    """The JSON-patch overrides of the enabled operands, as "kubevirt[0] add /spec/...", in order.
+
+    An override of a disabled operand patches nothing, so it does not taint the configuration.
+    """
+    parts = (("kubevirt", spec.kubevirt), ("cdi", spec.cdi))
+    return [
+        f"{name}[{index}] {override.op} {override.path}"
+        for name, part in parts
+        if part.enabled
+        for index, override in enumerate(part.overrides)
+    ]

@@ -7,7 +7,7 @@ the rule for "ready" and the wording of a "not ready" message live here once.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from vmo_operator.components.base import ComponentHealth, Observed
@@ -219,3 +219,20 @@ def container_image_tag(obj: Mapping[str, Any] | None, container: str) -> str:
             ref = str(c.get("image", ""))
             return ref.rsplit(":", 1)[1] if ":" in ref.rsplit("/", 1)[-1] else ""
     return ""
+
+
+OVERRIDE_NOT_APPLIED = "OverrideNotApplied"
+
+
+def override_failed(health: ComponentHealth, problem: str) -> ComponentHealth:
+    """`health`, but not ready and degraded while the profile's overrides do not apply (`problem`).
+
+    Degraded, not Progressing: waiting will not fix a patch whose path is missing, the profile must
+    change. The rest of the component (and of the profile) is applied as usual.
+    """
+    if not problem:
+        return health
+    message = f"{problem}; {health.message}" if health.message and not health.ready else problem
+    return replace(
+        health, ready=False, degraded=True, progressing=False, reason=OVERRIDE_NOT_APPLIED, message=message
+    )

@@ -1,4 +1,4 @@
-"""Building blocks shared by the component modules: object skeletons, images, placement.
+"""Building blocks shared by the component modules: object skeletons, images, placement, overrides.
 
 Every component renders the same shapes (service accounts, RBAC, Deployments, CRDs), so the
 wording of a manifest lives here once (their health is judged in `_health`).
@@ -18,8 +18,8 @@ from typing import Any
 
 import yaml
 
-from vmo_operator.api import versions
-from vmo_operator.api.models import NodePlacement
+from vmo_operator.api import jsonpatch, versions
+from vmo_operator.api.models import NodePlacement, Override
 from vmo_operator.kube.objects import Manifest
 
 RBAC_API = "rbac.authorization.k8s.io/v1"
@@ -287,3 +287,18 @@ def in_effect(entries: list[dict[str, Any]], version: str) -> list[dict[str, Any
             continue
         out.append({k: v for k, v in entry.items() if k not in ("since", "until")})
     return out
+
+
+# ------------------------------------------------------------------------------------------ overrides
+
+
+def with_overrides(cr: Manifest, overrides: Sequence[Override]) -> tuple[Manifest, str]:
+    """`cr` with the profile's JSON-patch overrides applied, and "" ; or, when one does not apply,
+    `cr` unpatched and what went wrong. Atomic on purpose: half of an admin's patch could be worse
+    than none, and the CR as the API models it is a known state."""
+    if not overrides:
+        return cr, ""
+    try:
+        return jsonpatch.apply(cr, [o.operation() for o in overrides]), ""
+    except jsonpatch.PatchError as exc:
+        return cr, f"{exc}; none of the overrides is applied"

@@ -133,6 +133,16 @@ def _prefer_near_cdi() -> dict[str, Any]:
 
 
 def cdi_cr(spec: VMOProfileSpec) -> Manifest:
+    """The CDI CR, with the profile's overrides applied last when they apply (see `override_problem`)."""
+    return w.with_overrides(_modelled_cr(spec), spec.cdi.overrides)[0]
+
+
+def override_problem(spec: VMOProfileSpec) -> str:
+    """Why the CDI overrides do not apply to the rendered CR; "" when they do (or there are none)."""
+    return w.with_overrides(_modelled_cr(spec), spec.cdi.overrides)[1]
+
+
+def _modelled_cr(spec: VMOProfileSpec) -> Manifest:
     cdi = spec.cdi
     config: dict[str, Any] = {
         "featureGates": list(cdi.feature_gates),
@@ -212,13 +222,14 @@ class CDIComponent:
             return health.disabled(self.name)
         cr = observed.get(ObjectKey("cdi.kubevirt.io/v1beta1", "CDI", "", CR_NAME)) or {}
         version = str((cr.get("status") or {}).get("observedVersion", ""))
-        return health.assess_rendered(
+        judged = health.assess_rendered(
             self.name,
             rendered,
             observed,
             version=version,
             judges={("cdi.kubevirt.io/v1beta1", "CDI"): _judge_cdi},
         )
+        return health.override_failed(judged, override_problem(spec))
 
 
 CDI = CDIComponent()

@@ -173,7 +173,19 @@ def _deployment(spec: KubeVirtSpec) -> Manifest:
 
 
 def kubevirt_cr(spec: VMOProfileSpec) -> Manifest:
-    """The KubeVirt CR; public so the status and tests can see exactly what virt-operator is told."""
+    """The KubeVirt CR; public so the status and tests can see exactly what virt-operator is told.
+
+    The profile's overrides are applied last; when they do not apply, the CR goes out without them
+    and `assess` reports why (`override_problem`)."""
+    return w.with_overrides(_modelled_cr(spec), spec.kubevirt.overrides)[0]
+
+
+def override_problem(spec: VMOProfileSpec) -> str:
+    """Why the KubeVirt overrides do not apply to the rendered CR; "" when they do (or there are none)."""
+    return w.with_overrides(_modelled_cr(spec), spec.kubevirt.overrides)[1]
+
+
+def _modelled_cr(spec: VMOProfileSpec) -> Manifest:
     kv = spec.kubevirt
     gates = gate_resolution(kv)
     developer: dict[str, Any] = {"featureGates": list(gates.enabled)}
@@ -285,13 +297,14 @@ class KubeVirtComponent:
             return health.disabled(self.name)
         cr = observed.get(ObjectKey("kubevirt.io/v1", "KubeVirt", NAMESPACE, CR_NAME)) or {}
         version = str((cr.get("status") or {}).get("observedKubeVirtVersion", ""))
-        return health.assess_rendered(
+        judged = health.assess_rendered(
             self.name,
             rendered,
             observed,
             version=version,
             judges={("kubevirt.io/v1", "KubeVirt"): _judge_kubevirt},
         )
+        return health.override_failed(judged, override_problem(spec))
 
     def status_fields(self, spec: VMOProfileSpec, health: ComponentHealth) -> Mapping[str, Any]:
         """The resolved gate set (when enabled) and the running version, for the printer column."""

@@ -46,6 +46,7 @@ from vmo_operator.engine.status import (
     build_status,
     component_contributions,
     status_patch,
+    tainted_configuration,
 )
 from vmo_operator.kube.client import KubeClient, KubeError
 from vmo_operator.kube.cluster import cluster_uid
@@ -202,6 +203,7 @@ def reconcile(
     ]
     titled = [(component.title, health) for component, health in zip(components, healths, strict=True)]
     fields, extra_conditions = component_contributions(components, spec, healths)
+    extra_conditions = [*extra_conditions, *tainted_configuration(spec)]
     waiting = [f"{described(key)}: {f.message}" for key, f in done.failures.items() if f.waiting]
     errors = [(key, f) for key, f in done.failures.items() if not f.waiting]
     failed = [f"{described(key)}: {f.message}" for key, f in errors]

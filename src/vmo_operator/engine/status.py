@@ -17,6 +17,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from vmo_operator.api import profiles
 from vmo_operator.api.models import VMOProfileSpec
 from vmo_operator.components.base import Component, ComponentHealth, ConditionStatus, ReportsStatus
 from vmo_operator.engine.conditions import ConditionSpec, set_conditions
@@ -153,6 +154,24 @@ def component_contributions(
             fields.update(component.status_fields(spec, health))
             conditions += component.extra_conditions(spec, health)
     return fields, conditions
+
+
+TAINTED_CONFIGURATION = "TaintedConfiguration"
+_COUNTS = ("Zero", "One", "Two", "Three", "Four", "Five", "Six", "Seven", "Eight", "Nine", "Ten")
+
+
+def tainted_configuration(spec: VMOProfileSpec) -> list[ConditionSpec]:
+    """TaintedConfiguration=True while the profile carries overrides (as HCO flags its jsonpatch
+    annotations), naming how many in the reason and each path in the message; absent otherwise, so
+    removing the last override clears it. The operator cannot vouch for what a patch does."""
+    listed = profiles.overrides_in_effect(spec)
+    if not listed:
+        return []
+    count = len(listed)
+    # A reason is CamelCase; small counts read as words, larger ones as digits.
+    reason = f"{_COUNTS[count] if count < len(_COUNTS) else f'Count{count}'}Override{'s' * (count != 1)}"
+    message = f"{count} unsupported override{'s' * (count != 1)} patch the rendered CRs: " + "; ".join(listed)
+    return [ConditionSpec(TAINTED_CONFIGURATION, "True", reason, message)]
 
 
 def _conditions(

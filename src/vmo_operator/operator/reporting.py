@@ -40,6 +40,8 @@ NOTEWORTHY: Mapping[str, Noteworthy] = {
     "Degraded": Noteworthy("True"),
     "FeatureGatesRecognized": Noteworthy("False"),
     "FeatureGatesChanged": Noteworthy("True", normal_reasons=frozenset({"GatesTranslated"})),
+    # Overrides are unsupported: say so when they appear or change, not only in the status.
+    "TaintedConfiguration": Noteworthy("True"),
 }
 
 

@@ -72,6 +72,7 @@ from vmo_operator.api.models.operands import (
     VMRolesSpec,
     VolumeSnapshotClassSpec,
 )
+from vmo_operator.api.models.overrides import MAX_OVERRIDES, SPEC_POINTER, Override
 from vmo_operator.api.models.placement import NodePlacement, Toleration
 from vmo_operator.api.models.profile import (
     PROFILE_NAME_RULE,
@@ -103,6 +104,7 @@ __all__ = [
     "KIND",
     "LABEL_VALUE",
     "MAC_PREFIXES",
+    "MAX_OVERRIDES",
     "OVERHEAD",
     "PLURAL",
     "PROFILE_NAME_RULE",
@@ -111,6 +113,7 @@ __all__ = [
     "REGISTRY",
     "SHORT_NAMES",
     "SINGULAR",
+    "SPEC_POINTER",
     "VERSION",
     "Affinity",
     "Bridge",
@@ -142,6 +145,7 @@ __all__ = [
     "NodeAgent",
     "NodePlacement",
     "ObjectMeta",
+    "Override",
     "SnapshotControllerSpec",
     "SnapshotVersion",
     "StatusModel",

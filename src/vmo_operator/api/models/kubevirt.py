@@ -19,6 +19,7 @@ from vmo_operator.api.models.base import (
     require_unique,
     schema_extra,
 )
+from vmo_operator.api.models.overrides import Override, overrides_field
 from vmo_operator.api.models.placement import (
     NodePlacement,
 )
@@ -259,6 +260,7 @@ class KubeVirtSpec(Model):
     live_update: LiveUpdate = Field(
         default_factory=LiveUpdate, description="Limits for CPU and memory hotplug."
     )
+    overrides: list[Override] = overrides_field("KubeVirt")
 
     @model_validator(mode="after")
     def _cpu_hotplug_prerequisites(self) -> KubeVirtSpec:

@@ -24,6 +24,7 @@ from vmo_operator.api.models.base import (
     require_unique,
     schema_extra,
 )
+from vmo_operator.api.models.overrides import Override, overrides_field
 from vmo_operator.api.models.placement import (
     NodePlacement,
 )
@@ -94,6 +95,7 @@ class CDISpec(Model):
         description="CDI feature gates (CDI spec.config.featureGates).",
         json_schema_extra={"x-kubernetes-list-type": "set"},
     )
+    overrides: list[Override] = overrides_field("CDI")
 
     @field_validator("feature_gates")
     @classmethod
