@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
+from typing import Any
 
 import kopf
 import pytest
@@ -71,23 +73,40 @@ def test_a_requested_restart_runs_kopf_again_and_a_clean_stop_ends(
     from vmo_operator.operator import main
     from vmo_operator.operator.config import OperatorConfig
 
-    runs: list[object] = []
+    flags: list[asyncio.Event] = []
 
-    def fake_run(**kwargs: object) -> None:
-        runs.append(kwargs["stop_flag"])
-        if len(runs) == 1:
-            reactor.request_restart("test")  # what a handler does; kopf then returns
+    async def fake_operator(**kwargs: Any) -> None:
+        flag = kwargs["stop_flag"]
+        flags.append(flag)
+        if len(flags) == 1:
+            # What a handler does, from a worker thread as the probe does; kopf then stops.
+            await asyncio.to_thread(reactor.request_restart, "test")
+            await asyncio.wait_for(flag.wait(), timeout=30)
 
-    monkeypatch.setattr(kopf, "run", fake_run)
+    monkeypatch.setattr(kopf, "operator", fake_operator)
     log = structlog.get_logger()
     assert main._run_kopf(OperatorConfig.from_env(), log, kopf.OperatorRegistry(), reactor) == 0
-    assert runs == [reactor.restart_requested, reactor.restart_requested]
+    assert len(flags) == 2
+    assert flags[0].is_set()
+    assert not flags[1].is_set()  # each run gets a fresh flag
+
+
+def test_a_stop_flag_made_after_a_request_is_already_raised(reactor: Reactor) -> None:
+    reactor.request_restart("before kopf started")
+
+    async def flag_state() -> bool:
+        return reactor.stop_flag().is_set()
+
+    assert asyncio.run(flag_state())
 
 
 def test_restarts_in_a_burst_end_the_process(monkeypatch: pytest.MonkeyPatch, reactor: Reactor) -> None:
     from vmo_operator.operator import main
     from vmo_operator.operator.config import OperatorConfig
 
-    monkeypatch.setattr(kopf, "run", lambda **_: reactor.request_restart("always"))
+    async def always_restart(**_: Any) -> None:
+        reactor.request_restart("always")
+
+    monkeypatch.setattr(kopf, "operator", always_restart)
     log = structlog.get_logger()
     assert main._run_kopf(OperatorConfig.from_env(), log, kopf.OperatorRegistry(), reactor) == 1

@@ -7,6 +7,8 @@ are registered on one `kopf.OperatorRegistry`; nothing is found through module g
 from __future__ import annotations
 
 import argparse
+import asyncio
+import contextlib
 import time
 from typing import Any, get_args
 
@@ -83,6 +85,7 @@ def run(args: argparse.Namespace) -> int:
     kube = KubeClient(connect())
     reactor = Reactor()
     registry = _registry()
+    kopf.on.cleanup(id="release-stop-flag", registry=registry)(reactor.release)
     handlers.register(registry, handlers.Runtime(kube, config, metrics.ProfileMetrics()))
     _register_optional_handlers(registry, config, reactor)
     metrics.serve(kube, config.metrics_address, config.metrics_port)
@@ -121,14 +124,7 @@ def _run_kopf(config: OperatorConfig, log: Any, registry: kopf.OperatorRegistry,
     while True:
         reactor.restart_requested.clear()
         try:
-            kopf.run(
-                registry=registry,
-                clusterwide=True,
-                standalone=config.standalone,
-                priority=config.peering_priority,
-                liveness_endpoint=config.liveness_endpoint or None,
-                stop_flag=reactor.restart_requested,
-            )
+            _run_kopf_once(config, registry, reactor)
         except Exception as exc:
             if not _is_vanished_resource(exc):
                 raise
@@ -141,6 +137,26 @@ def _run_kopf(config: OperatorConfig, log: Any, registry: kopf.OperatorRegistry,
         if len(restarts) > _MAX_RESTARTS_IN_WINDOW:
             log.error("too many reactor restarts, exiting", restarts=len(restarts))
             return 1
+
+
+def _run_kopf_once(config: OperatorConfig, registry: kopf.OperatorRegistry, reactor: Reactor) -> None:
+    """One run of kopf in a fresh event loop, until a signal or a restart request stops it.
+
+    What `kopf.run` does, except that the stop flag is made inside the loop (see `reactor`).
+    """
+
+    async def operate() -> None:
+        await kopf.operator(
+            registry=registry,
+            clusterwide=True,
+            standalone=config.standalone,
+            priority=config.peering_priority,
+            liveness_endpoint=config.liveness_endpoint or None,
+            stop_flag=reactor.stop_flag(),
+        )
+
+    with contextlib.suppress(asyncio.CancelledError):
+        asyncio.run(operate())
 
 
 def _is_vanished_resource(exc: BaseException) -> bool:

@@ -6,10 +6,17 @@ serves the new VirtualMachine API; no later CRD event comes, so kopf keeps answe
 MAC webhooks (and the API server, with failurePolicy Fail, refuses every VM create). A handler
 that sees this asks for a restart here; `main` stops kopf through its stop flag and starts it
 again, which re-reads discovery.
+
+kopf's stop flag is an asyncio.Event made inside kopf's own event loop (`stop_flag`), never a
+threading.Event: kopf waits for a threading.Event in an executor thread that nothing wakes when
+kopf stops on SIGTERM, and asyncio.run joins that thread on its way out, so the process never
+exited by itself and was killed at the end of its grace period.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import threading
 
 import structlog
@@ -22,9 +29,38 @@ class Reactor:
 
     def __init__(self) -> None:
         self.restart_requested = threading.Event()
-        """kopf's stop flag: set, kopf shuts down gracefully and `main` starts it again."""
+        """Set when a restart was asked for; `main` clears it before each run of kopf."""
+        self._lock = threading.Lock()
+        self._running: tuple[asyncio.AbstractEventLoop, asyncio.Event] | None = None
+
+    def stop_flag(self) -> asyncio.Event:
+        """kopf's stop flag for one run; call it inside the loop kopf runs in."""
+        flag = asyncio.Event()
+        with self._lock:
+            self._running = (asyncio.get_running_loop(), flag)
+            if self.restart_requested.is_set():  # asked for before this run started
+                flag.set()
+        return flag
 
     def request_restart(self, reason: str) -> None:
+        """Stop kopf gracefully so that `main` starts it again; callable from any thread."""
         if not self.restart_requested.is_set():
             log.warning("restarting the reactor", reason=reason)
         self.restart_requested.set()
+        with self._lock:
+            running = self._running
+        if running is not None:
+            loop, flag = running
+            with contextlib.suppress(RuntimeError):  # that loop has closed: kopf has stopped already
+                loop.call_soon_threadsafe(flag.set)
+
+    async def release(self, **_: object) -> None:
+        """kopf's cleanup handler: raise this run's flag without asking for a restart.
+
+        kopf waits up to 5 s for tasks still running after its own have stopped, and its waiter on
+        an unraised stop flag is one of them; raised here, a SIGTERM ends the process at once.
+        """
+        with self._lock:
+            running = self._running
+        if running is not None:
+            running[1].set()
