@@ -7,18 +7,31 @@ See harness.py for why it is not the session's control plane. Sizes come from bu
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 from kubernetes import client
 
 from hack.simulators.operands import OperandSimulator, simulated_operands
 from tests.chaos.budget import BUDGET, Budget
-from tests.chaos.harness import WORKLOAD_NAMESPACE, ChaosCluster, Workloads, reset
+from tests.chaos.harness import WORKLOAD_NAMESPACE, ChaosCluster, Workloads, reset, reset_to_base
 from tests.support.kube import apply_crd_files
 from tests.support.operator import bind_operator_identity
 from tests.support.paths import REPO
 from vmo_operator.localenv.controlplane import ControlPlane
 from vmo_operator.localenv.processes import free_port, leftover_processes
+
+# The modules that must start from an empty cluster (`clean`) run first; the others then share
+# one installed base (`based`) instead of each removing and installing it again.
+STARTS_EMPTY = ("test_fuzz_profiles.py", "test_operator_kills.py")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    here = Path(__file__).parent
+    slots = [i for i, item in enumerate(items) if item.path.parent == here]
+    ordered = sorted((items[i] for i in slots), key=lambda item: item.path.name not in STARTS_EMPTY)
+    for slot, item in zip(slots, ordered, strict=True):
+        items[slot] = item
 
 
 @pytest.fixture(scope="package")
@@ -71,6 +84,14 @@ def clean(chaos: ChaosCluster) -> ChaosCluster:
     """Each module starts with no profile, no workloads and one live operator (what a module
     leaves behind is cleared by the next one, or goes with the control plane)."""
     reset(chaos)
+    return chaos
+
+
+@pytest.fixture(scope="module")
+def based(chaos: ChaosCluster) -> ChaosCluster:
+    """Each module starts with the base profile converged, no workloads and one live operator;
+    for the modules that need no empty cluster (`reset_to_base`)."""
+    reset_to_base(chaos)
     return chaos
 
 

@@ -462,6 +462,23 @@ def reset(chaos: ChaosCluster, workloads: Workloads | None = None) -> None:
     assert_removed(chaos.api)
 
 
+def reset_to_base(chaos: ChaosCluster) -> dict[str, Any]:
+    """No workloads, and the base profile converged (installed if absent); one live operator.
+
+    What a module that starts from an installed base needs, without the removal and the fresh
+    install `reset` costs: whatever an earlier module changed is converged back to the base spec
+    and checked exactly as after an install (`assert_converged`). A profile being deleted is let
+    go first.
+    """
+    chaos.ensure_operator()
+    workloads = Workloads(chaos.api)
+    workloads.remove_all()
+    profile = get_profile(chaos.api, PROFILE_NAME)
+    if profile is not None and profile["metadata"].get("deletionTimestamp"):
+        assert_removed(chaos.api)
+    return install_base(chaos, workloads)
+
+
 def ensure_namespace(api: Any, name: str, labels: dict[str, str] | None = None) -> None:
     try:
         client.CoreV1Api(api).create_namespace(

@@ -28,9 +28,9 @@ pytestmark = pytest.mark.integration
 
 
 def test_the_operator_recovers_by_itself_from_an_apiserver_restart(
-    clean: ChaosCluster, workloads: Workloads, say: Callable[[str], None]
+    based: ChaosCluster, workloads: Workloads, say: Callable[[str], None]
 ) -> None:
-    chaos = clean
+    chaos = based
     spec = install_base(chaos, workloads)
     operator = chaos.operator
     pid = operator.pid

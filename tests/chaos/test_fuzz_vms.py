@@ -115,9 +115,9 @@ def create(api: Any, name: str, interfaces: list[dict[str, Any]]) -> dict[str, A
 
 @pytest.mark.timeout(180 + 2 * BUDGET.vms)
 def test_generated_interfaces_get_valid_unique_macs_or_a_reason(
-    clean: ChaosCluster, workloads: Workloads, budget: Budget, say: Callable[[str], None]
+    based: ChaosCluster, workloads: Workloads, budget: Budget, say: Callable[[str], None]
 ) -> None:
-    chaos = clean
+    chaos = based
     install_base(chaos, workloads)
     ensure_namespace(chaos.api, NAMESPACE)
     cluster_block = macs.cluster_octets(cluster_uid(chaos.api))

@@ -32,9 +32,9 @@ ENDPOINTS_SECONDS = 60
 
 
 def test_a_stopped_replica_fails_readiness_and_admission_goes_on_through_the_other(
-    clean: ChaosCluster, workloads: Workloads, say: Callable[[str], None]
+    based: ChaosCluster, workloads: Workloads, say: Callable[[str], None]
 ) -> None:
-    chaos = clean
+    chaos = based
     install_base(chaos, workloads)
     chaos.stop_operators()  # from here on, only the two replicas below serve
     stuck_port, healthy_port = free_port(), free_port()

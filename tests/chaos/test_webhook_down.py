@@ -31,9 +31,9 @@ def assert_has_macs(vm: dict[str, object]) -> None:
 
 
 def test_vm_creates_fail_clearly_while_every_replica_is_down_and_work_again_after(
-    clean: ChaosCluster, workloads: Workloads
+    based: ChaosCluster, workloads: Workloads
 ) -> None:
-    chaos = clean
+    chaos = based
     install_base(chaos, workloads)
     first = chaos.operator
     second = chaos.start_operator()  # a second replica on the same port

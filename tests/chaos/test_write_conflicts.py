@@ -40,9 +40,9 @@ def drift_repairs(operator: OperatorProcess) -> float:
 
 
 def test_a_concurrent_writer_loses_to_the_operator_without_crashing_it(
-    clean: ChaosCluster, workloads: Workloads, say: Callable[[str], None]
+    based: ChaosCluster, workloads: Workloads, say: Callable[[str], None]
 ) -> None:
-    chaos = clean
+    chaos = based
     spec = install_base(chaos, workloads)
     operator = chaos.operator
     pid = operator.pid
