@@ -246,3 +246,14 @@ def test_kvm_available_names_a_few_nodes_and_counts_the_rest() -> None:
 def test_a_disabled_kubevirt_reports_no_kvm_condition() -> None:
     spec = models.parse_spec({"kubevirt": {"enabled": False}})
     assert kubevirt.KUBEVIRT.extra_conditions(spec, ComponentHealth("kubevirt", False, True)) == []
+
+
+def test_the_pack_knobs_example_is_valid_and_reaches_the_crs() -> None:
+    from pathlib import Path
+
+    import yaml
+
+    text = (Path(__file__).parents[2] / "examples/vmoprofile-pack-knobs.yaml").read_text()
+    spec = models.parse_spec(yaml.safe_load(text)["spec"])
+    assert kubevirt.kubevirt_cr(spec)["spec"]["configuration"]["vmStateStorageClass"] == "rwx-state"
+    assert cdi.cdi_cr(spec)["spec"]["config"]["importProxy"]["trustedCAProxy"] == "private-ca"
