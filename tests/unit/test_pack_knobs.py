@@ -257,3 +257,13 @@ def test_the_pack_knobs_example_is_valid_and_reaches_the_crs() -> None:
     spec = models.parse_spec(yaml.safe_load(text)["spec"])
     assert kubevirt.kubevirt_cr(spec)["spec"]["configuration"]["vmStateStorageClass"] == "rwx-state"
     assert cdi.cdi_cr(spec)["spec"]["config"]["importProxy"]["trustedCAProxy"] == "private-ca"
+
+
+def test_no_kvm_is_a_warning_event_unless_emulation_is_on() -> None:
+    from vmo_operator.operator.reporting import condition_events
+
+    def status(reason: str) -> dict[str, Any]:
+        return {"conditions": [{"type": "KVMAvailable", "status": "False", "reason": reason, "message": "m"}]}
+
+    assert condition_events({}, status("NoKVMDevice")) == [("Warning", "NoKVMDevice", "m")]
+    assert condition_events({}, status("NoKVMDeviceEmulating")) == [("Normal", "NoKVMDeviceEmulating", "m")]
