@@ -6,6 +6,8 @@ Feature gates come from `api.featuregates.resolve`, so the CR never lists a gate
 `disabledFeatureGates` is written only where the target KubeVirt version has the field. The profile's
 status shows that resolution (`featureGates`), warns of gates unknown to the configured version
 (the `FeatureGatesRecognized` condition) and carries the running version (a printer column).
+Optional CR settings are written per version (`kubevirt_config`), and the Nodes, read before each
+round, give the `KVMAvailable` condition (`kvm`).
 """
 
 from __future__ import annotations
