@@ -50,6 +50,17 @@ FULL_CDI: dict[str, Any] = {
         },
     },
     "workloads": {"nodeSelector": {"kubernetes.io/os": "linux"}},
+    "insecureRegistries": ["registry.lab:5000", "10.0.0.5"],
+    "importProxy": {
+        "httpProxy": "http://proxy.lab:3128",
+        "httpsProxy": "http://proxy.lab:3128",
+        "noProxy": ".cluster.local,10.0.0.0/8",
+        "trustedCAConfigMap": "private-ca",
+    },
+    "importerResources": {
+        "requests": {"cpu": "500m", "memory": "600M"},
+        "limits": {"cpu": "2", "memory": "2Gi"},
+    },
 }
 
 Rules = list[dict[str, Any]]

@@ -20,7 +20,7 @@ import yaml
 
 from tests.conformance import kubevirt_upstream as up
 from tests.conformance import rbac, render, schema
-from vmo_operator.api import featuregates, versions
+from vmo_operator.api import featuregates, kubevirtfields, versions
 
 RELEASES = list(versions.KUBEVIRT.proven.values())
 ALLOWLIST = Path(__file__).parent / "allowlist" / "kubevirt.yaml"
@@ -42,6 +42,19 @@ FULL: dict[str, Any] = {
     "featureGates": {"add": ["CPUManager", "NotAGate"], "remove": ["Snapshot", "AlsoNotAGate"]},
     "migrations": {"bandwidthPerMigration": "64Mi", "allowAutoConverge": True},
     "liveUpdate": {"maxCpuSockets": 8},
+    "vmStateStorageClass": "rwx-state",
+    "useEmulation": True,
+    "density": {
+        "memoryOvercommitPercent": 150,
+        "cpuAllocationRatio": 4,
+        "ksm": {
+            "enabled": True,
+            "nodeLabelSelector": {
+                "matchLabels": {"ksm": "on"},
+                "matchExpressions": [{"key": "tier", "operator": "In", "values": ["dense"]}],
+            },
+        },
+    },
 }
 
 
@@ -262,6 +275,22 @@ def test_kubevirt_cr_decodes_strictly_with_upstream_schema(release: str, profile
     assert schema.violations(cr, theirs) == []
     ours = _versions(render.find(objects, "CustomResourceDefinition", "kubevirts.kubevirt.io"))["v1"]
     assert schema.violations(cr, ours["schema"]["openAPIV3Schema"]) == []
+
+
+@pytest.mark.parametrize("release", RELEASES)
+def test_config_field_table_matches_upstream(release: str) -> None:
+    """`api.kubevirtfields` says from which release each optional setting's CR field exists;
+    upstream's own CRD schema at every proven release agrees."""
+    theirs = _versions(up.crd(release))["v1"]["schema"]["openAPIV3Schema"]
+    for field in kubevirtfields.FIELDS:
+        node = theirs["properties"]["spec"]
+        present = True
+        for key in field.path:
+            node = (node.get("properties") or {}).get(key)
+            if node is None:
+                present = False
+                break
+        assert present == kubevirtfields.has(field, release), f"{field.cr_path} at {release}"
 
 
 @pytest.mark.parametrize("release", RELEASES)

@@ -415,6 +415,7 @@ def _bridge(**settings: Any) -> dict[str, Any]:
     return {"multus": {"bridges": [{"name": "br0", **settings}]}}
 
 
+IN_WITHOUT_VALUES = {"key": "ksm", "operator": "In"}
 SECONDS_WITHOUT_NO_EXECUTE = {"key": "k", "effect": "NoSchedule", "tolerationSeconds": 1}
 
 
@@ -459,6 +460,51 @@ SECONDS_WITHOUT_NO_EXECUTE = {"key": "k", "effect": "NoSchedule", "tolerationSec
             "spec.cdi.overrides[0].path",
             "should match",
         ),
+        (
+            {"kubevirt": {"density": {"memoryOvercommitPercent": 90}}},
+            "spec.kubevirt.density.memoryOvercommitPercent",
+            "greater than or equal to 100",
+        ),
+        (
+            {"kubevirt": {"density": {"cpuAllocationRatio": 0}}},
+            "spec.kubevirt.density.cpuAllocationRatio",
+            "greater than or equal to 1",
+        ),
+        (
+            {
+                "kubevirt": {
+                    "density": {"ksm": {"nodeLabelSelector": {"matchExpressions": [IN_WITHOUT_VALUES]}}}
+                }
+            },
+            "spec.kubevirt.density.ksm.nodeLabelSelector.matchExpressions[0].values",
+            "non-empty",
+        ),
+        (
+            {"kubevirt": {"vmStateStorageClass": "Not_A_Class"}},
+            "spec.kubevirt.vmStateStorageClass",
+            "should match",
+        ),
+        ({"kubevirt": {"useEmulation": "yes"}}, "spec.kubevirt.useEmulation", "boolean"),
+        (
+            {"cdi": {"importerResources": {"requests": {"cpu": "2"}, "limits": {"cpu": "1500m"}}}},
+            "spec.cdi.importerResources.limits.cpu",
+            "must not be below",
+        ),
+        (
+            {"cdi": {"insecureRegistries": ["https://r.lab"]}},
+            "spec.cdi.insecureRegistries[0]",
+            "should match",
+        ),
+        (
+            {"cdi": {"importProxy": {"httpProxy": "proxy:3128"}}},
+            "spec.cdi.importProxy.httpProxy",
+            "should match",
+        ),
+        (
+            {"cdi": {"importProxy": {"trustedCAConfigMap": "Not_A_Name"}}},
+            "spec.cdi.importProxy.trustedCAConfigMap",
+            "should match",
+        ),
     ],
     ids=[
         "vlan-range",
@@ -475,6 +521,15 @@ SECONDS_WITHOUT_NO_EXECUTE = {"key": "k", "effect": "NoSchedule", "tolerationSec
         "toleration-seconds",
         "override-op",
         "override-outside-spec",
+        "memory-overcommit-below-100",
+        "cpu-allocation-ratio-zero",
+        "ksm-selector-in-without-values",
+        "vm-state-storage-class",
+        "use-emulation-not-boolean",
+        "importer-limit-below-request",
+        "insecure-registry-with-scheme",
+        "import-proxy-not-a-url",
+        "trusted-ca-config-map-name",
     ],
 )
 def test_invalid_specs_are_rejected_naming_the_field(

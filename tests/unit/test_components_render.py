@@ -471,7 +471,8 @@ def test_snapshot_controller_deployment_and_class() -> None:
 def test_snapshot_controller_waits_upstreams_35_seconds_unless_the_profile_says_otherwise() -> None:
     def min_ready(spec: dict[str, Any]) -> int:
         deployment = find(render(spec), "Deployment", "snapshot-controller", "kube-system")
-        return int(deployment["spec"]["minReadySeconds"])
+        # 0 is left out: the API server stores no zero minReadySeconds (see snapshot._deployment).
+        return int(deployment["spec"].get("minReadySeconds", 0))
 
     assert min_ready({}) == 35
     assert min_ready({"snapshotController": {"minReadySeconds": 0}}) == 0
@@ -591,7 +592,7 @@ def test_kubevirt_status_fields() -> None:
 
 def test_kubevirt_reports_unknown_feature_gates_as_a_condition() -> None:
     spec = models.parse_spec({"kubevirt": {"featureGates": {"add": ["Foo"]}}})
-    recognized, _ = kubevirt.KUBEVIRT.extra_conditions(spec, base_health("kubevirt"))
+    recognized, *_ = kubevirt.KUBEVIRT.extra_conditions(spec, base_health("kubevirt"))
     assert (recognized.type, recognized.status, recognized.reason) == (
         "FeatureGatesRecognized",
         "False",
@@ -631,7 +632,7 @@ def test_a_disabled_kubevirt_reports_no_gate_conditions() -> None:
 def test_translated_and_dropped_gates_raise_a_condition(
     spec: dict[str, Any], status: str, reason: str, named: str
 ) -> None:
-    _, changed = kubevirt.KUBEVIRT.extra_conditions(models.parse_spec(spec), base_health("kubevirt"))
+    _, changed, *_ = kubevirt.KUBEVIRT.extra_conditions(models.parse_spec(spec), base_health("kubevirt"))
     assert (changed.type, changed.status, changed.reason) == ("FeatureGatesChanged", status, reason)
     assert named in changed.message
     assert "CPUHotplug" not in changed.message, "the pseudo-gate's meaning is no change"

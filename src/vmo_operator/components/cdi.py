@@ -156,6 +156,14 @@ def _modelled_cr(spec: VMOProfileSpec) -> Manifest:
         config["uploadProxyURLOverride"] = cdi.upload_proxy_url_override
     if cdi.scratch_space_storage_class:
         config["scratchSpaceStorageClass"] = cdi.scratch_space_storage_class
+    # Both supported minors have these (containerized-data-importer-api v1.61.1 and v1.65.0,
+    # pkg/apis/core/v1beta1/types.go, CDIConfigSpec), so no version check is needed.
+    if cdi.insecure_registries:
+        config["insecureRegistries"] = list(cdi.insecure_registries)
+    if cdi.import_proxy and (proxy := cdi.import_proxy.rendered()):
+        config["importProxy"] = proxy
+    if cdi.importer_resources and (resources := cdi.importer_resources.rendered()):
+        config["podResourceRequirements"] = resources
     body: dict[str, Any] = {
         "config": config,
         "imagePullPolicy": "IfNotPresent",

@@ -6,20 +6,28 @@ Feature gates come from `api.featuregates.resolve`, so the CR never lists a gate
 `disabledFeatureGates` is written only where the target KubeVirt version has the field. The profile's
 status shows that resolution (`featureGates`), warns of gates unknown to the configured version
 (the `FeatureGatesRecognized` condition) and carries the running version (a printer column).
+Optional CR settings are written per version (`kubevirt_config`), and the Nodes, read before each
+round, give the `KVMAvailable` condition (`kvm`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from vmo_operator.api import featuregates, versions
 from vmo_operator.api.models import CPU_HOTPLUG, KubeVirtSpec, VMOProfileSpec
 from vmo_operator.components import _health as health
 from vmo_operator.components import _workloads as w
-from vmo_operator.components import kubevirt_crd
-from vmo_operator.components.base import ClusterFacts, ComponentHealth, ConditionSpec, Observed
+from vmo_operator.components import kubevirt_config, kubevirt_crd, kvm
+from vmo_operator.components.base import (
+    ClusterFacts,
+    ComponentHealth,
+    ConditionSpec,
+    FactQuery,
+    Observed,
+)
 from vmo_operator.kube import kinds
 from vmo_operator.kube.kinds import Kind
 from vmo_operator.kube.objects import Manifest, ObjectKey
@@ -33,6 +41,7 @@ CR_NAME = "kubevirt"
 APP_LABEL = {"kubevirt.io": ""}
 FEATURE_GATES_RECOGNIZED = "FeatureGatesRecognized"
 FEATURE_GATES_CHANGED = "FeatureGatesChanged"
+KVM_DETAIL = "kvmNodes"
 
 
 def _minor(version: str) -> tuple[int, int]:
@@ -222,6 +231,7 @@ def _modelled_cr(spec: VMOProfileSpec) -> Manifest:
             "liveUpdateConfiguration": live_update,
         },
     }
+    kubevirt_config.write_settings(kv, body)
     for field, placement in (("infra", kv.infra), ("workloads", kv.workloads)):
         shape = w.operand_placement(placement)
         if shape:
@@ -252,6 +262,11 @@ class KubeVirtComponent:
     )
     # VMs and VMIs block removal under BlockUninstallIfWorkloadsExist (see base.workload_kinds).
     workload_kinds: tuple[Kind, ...] = (kinds.VIRTUAL_MACHINE, kinds.VIRTUAL_MACHINE_INSTANCE)
+    # The Nodes, read before each round, for the KVMAvailable condition (see base.ObservesCluster).
+    fact_queries: tuple[FactQuery, ...] = (kvm.NODE_QUERY,)
+
+    def facts_from(self, found: Sequence[Sequence[Manifest]]) -> kvm.KVMNodes:
+        return kvm.kvm_nodes(found[0])
 
     def enabled(self, spec: VMOProfileSpec, facts: ClusterFacts) -> bool:
         return spec.kubevirt.enabled
@@ -304,6 +319,9 @@ class KubeVirtComponent:
             version=version,
             judges={("kubevirt.io/v1", "KubeVirt"): _judge_kubevirt},
         )
+        # The Nodes' KVM facts ride along to `extra_conditions`, which sees only the health.
+        nodes = facts.of(self.name, kvm.KVMNodes)
+        judged = replace(judged, details={**judged.details, KVM_DETAIL: nodes})
         return health.override_failed(judged, override_problem(spec))
 
     def status_fields(self, spec: VMOProfileSpec, health: ComponentHealth) -> Mapping[str, Any]:
@@ -315,13 +333,22 @@ class KubeVirtComponent:
         return fields
 
     def extra_conditions(self, spec: VMOProfileSpec, health: ComponentHealth) -> Sequence[ConditionSpec]:
-        """FeatureGatesRecognized (False while a requested gate is unknown for the configured version)
-        and FeatureGatesChanged (True while a requested gate was written under another name or not
-        at all), both only while KubeVirt is enabled."""
+        """FeatureGatesRecognized (False while a requested gate is unknown for the configured version),
+        FeatureGatesChanged (True while a requested gate was written under another name or not at
+        all), KubeVirtConfigurationSupported (False while a setting is not written or needs a gate)
+        and KVMAvailable (whether a schedulable node offers KVM), all only while KubeVirt is enabled."""
         if not spec.kubevirt.enabled:
             return []
         resolution = gate_resolution(spec.kubevirt)
-        return [_recognized(resolution), gates_changed(resolution)]
+        nodes = health.details.get(KVM_DETAIL)
+        return [
+            _recognized(resolution),
+            gates_changed(resolution),
+            kubevirt_config.configuration_supported(spec.kubevirt),
+            kvm.kvm_available(
+                spec.kubevirt, nodes if isinstance(nodes, kvm.KVMNodes) else None, health.ready
+            ),
+        ]
 
 
 def _recognized(resolution: featuregates.Resolution) -> ConditionSpec:

@@ -24,6 +24,22 @@ def _object(properties: dict[str, Any], *, open_: bool = True) -> dict[str, Any]
     return out
 
 
+def _label_selector() -> dict[str, Any]:
+    """meta/v1 LabelSelector, as KubeVirt types ksmConfiguration.nodeLabelSelector."""
+    string: dict[str, Any] = {"type": "string"}
+    requirement = _object(
+        {"key": string, "operator": string, "values": {"type": "array", "items": string}}, open_=False
+    )
+    requirement["required"] = ["key", "operator"]
+    return _object(
+        {
+            "matchLabels": {"type": "object", "additionalProperties": string},
+            "matchExpressions": {"type": "array", "items": requirement},
+        },
+        open_=False,
+    )
+
+
 def cr_schema(version: str) -> dict[str, Any]:
     """The KubeVirt CR's schema: every field `kubevirt_cr` writes, typed as KubeVirt types it.
 
@@ -37,7 +53,12 @@ def cr_schema(version: str) -> dict[str, Any]:
     integer: dict[str, Any] = {"type": "integer"}
     boolean: dict[str, Any] = {"type": "boolean"}
     strings: dict[str, Any] = {"type": "array", "items": string}
-    developer: dict[str, Any] = {"featureGates": strings}
+    developer: dict[str, Any] = {
+        "featureGates": strings,
+        "memoryOvercommit": integer,
+        "cpuAllocationRatio": integer,
+        "useEmulation": boolean,
+    }
     if versions.parse(version)[:2] >= featuregates.DISABLED_GATES_SINCE:
         developer["disabledFeatureGates"] = strings
     placement = _object(
@@ -83,6 +104,8 @@ def cr_schema(version: str) -> dict[str, Any]:
                     "liveUpdateConfiguration": _object(
                         {"maxHotplugRatio": integer, "maxCpuSockets": integer}
                     ),
+                    "vmStateStorageClass": string,
+                    "ksmConfiguration": _object({"nodeLabelSelector": _label_selector()}),
                 }
             ),
             "infra": placement,

@@ -98,13 +98,12 @@ def _cluster_role_rules(spec: SnapshotControllerSpec, data: dict[str, Any]) -> l
 
 def _deployment(spec: SnapshotControllerSpec) -> Manifest:
     labels = {"app.kubernetes.io/name": NAME}
-    return {
+    deployment: Manifest = {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
         "metadata": w.meta(NAME, NAMESPACE, labels),
         "spec": {
             "replicas": 2,
-            "minReadySeconds": spec.min_ready_seconds,
             "selector": {"matchLabels": labels},
             "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 0, "maxUnavailable": 1}},
             "template": {
@@ -124,6 +123,12 @@ def _deployment(spec: SnapshotControllerSpec) -> Manifest:
             },
         },
     }
+    # 0 is the API's default, and the API server omits a zero minReadySeconds from the stored
+    # object; writing it would make the live object never contain the rendered one, so every
+    # idle resync would patch the Deployment again.
+    if spec.min_ready_seconds:
+        deployment["spec"]["minReadySeconds"] = spec.min_ready_seconds
+    return deployment
 
 
 def _snapshot_class(spec: SnapshotControllerSpec) -> list[Manifest]:

@@ -107,6 +107,7 @@ FIXED_GRANTS: tuple[Grant, ...] = (
     ),
     Grant("", ("namespaces",), READ, "cluster identity (kube-system UID) and operand namespaces"),
     Grant("apps", ("deployments",), ("list",), "detect a snapshot-controller someone else installed"),
+    Grant("", ("nodes",), ("list",), "KVMAvailable: whether a schedulable node advertises the KVM device"),
     Grant(
         KOPF_GROUP,
         ("clusterkopfpeerings",),

@@ -40,6 +40,10 @@ NOTEWORTHY: Mapping[str, Noteworthy] = {
     "Degraded": Noteworthy("True"),
     "FeatureGatesRecognized": Noteworthy("False"),
     "FeatureGatesChanged": Noteworthy("True", normal_reasons=frozenset({"GatesTranslated"})),
+    # A setting left out of the KubeVirt CR, or one that needs a gate, is easy to miss in status.
+    "KubeVirtConfigurationSupported": Noteworthy("False"),
+    # VMs cannot start without KVM unless KubeVirt emulates; with emulation on it is a plain fact.
+    "KVMAvailable": Noteworthy("False", normal_reasons=frozenset({"NoKVMDeviceEmulating"})),
     # Overrides are unsupported: say so when they appear or change, not only in the status.
     "TaintedConfiguration": Noteworthy("True"),
 }

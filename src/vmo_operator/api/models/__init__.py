@@ -55,6 +55,8 @@ from vmo_operator.api.models.base import (
     require_unique,
     schema_extra,
 )
+from vmo_operator.api.models.cdiimport import ImporterResources, ImportProxy, ResourceAmounts
+from vmo_operator.api.models.density import KSM, Density
 from vmo_operator.api.models.kubevirt import (
     FeatureGates,
     KubeVirtSpec,
@@ -102,6 +104,7 @@ __all__ = [
     "GROUP",
     "HTTP_URL",
     "KIND",
+    "KSM",
     "LABEL_VALUE",
     "MAC_PREFIXES",
     "MAX_OVERRIDES",
@@ -122,12 +125,15 @@ __all__ = [
     "CNIPlugins",
     "ComponentStatus",
     "Condition",
+    "Density",
     "DeschedulerSpec",
     "DeschedulerVersion",
     "FeatureGateStatus",
     "FeatureGates",
     "FilesystemOverhead",
     "GateName",
+    "ImportProxy",
+    "ImporterResources",
     "KubeVirtSpec",
     "KubeVirtVersion",
     "LabelKey",
@@ -146,6 +152,7 @@ __all__ = [
     "NodePlacement",
     "ObjectMeta",
     "Override",
+    "ResourceAmounts",
     "SnapshotControllerSpec",
     "SnapshotVersion",
     "StatusModel",

@@ -9,6 +9,7 @@ from pydantic import ConfigDict, Field, field_validator, model_validator
 from vmo_operator.api import versions
 from vmo_operator.api.models.base import (
     CPU_HOTPLUG,
+    DNS1123_SUBDOMAIN,
     GO_DURATION,
     QUANTITY,
     GateName,
@@ -19,6 +20,7 @@ from vmo_operator.api.models.base import (
     require_unique,
     schema_extra,
 )
+from vmo_operator.api.models.density import Density
 from vmo_operator.api.models.overrides import Override, overrides_field
 from vmo_operator.api.models.placement import (
     NodePlacement,
@@ -259,6 +261,30 @@ class KubeVirtSpec(Model):
     )
     live_update: LiveUpdate = Field(
         default_factory=LiveUpdate, description="Limits for CPU and memory hotplug."
+    )
+    vm_state_storage_class: str | None = Field(
+        default=None,
+        max_length=253,
+        pattern=DNS1123_SUBDOMAIN,
+        description=(
+            "Storage class of the small PVCs KubeVirt creates to keep a VM's persistent state (a "
+            "persistent TPM or EFI variable store) across restarts and migrations. It should offer "
+            "ReadWriteMany so such VMs can live-migrate. Unset: the default storage class. Before "
+            "KubeVirt v1.6, VMs may ask for persistent state only with the VMPersistentState feature "
+            "gate (add it to featureGates.add)."
+        ),
+    )
+    use_emulation: bool = Field(
+        default=False,
+        description=(
+            "Run VMs under QEMU software emulation where a node has no /dev/kvm (KubeVirt "
+            "developerConfiguration.useEmulation), e.g. in nested clouds without virtualization "
+            "extensions. VMs then run many times slower; meant for tests and demos. The KVMAvailable "
+            "condition tells whether any schedulable node offers KVM."
+        ),
+    )
+    density: Density = Field(
+        default_factory=Density, description="Memory and CPU overcommit, and KSM, to run more VMs per node."
     )
     overrides: list[Override] = overrides_field("KubeVirt")
 

@@ -24,6 +24,7 @@ from vmo_operator.api.models.base import (
     require_unique,
     schema_extra,
 )
+from vmo_operator.api.models.cdiimport import REGISTRY_HOST, ImporterResources, ImportProxy
 from vmo_operator.api.models.overrides import Override, overrides_field
 from vmo_operator.api.models.placement import (
     NodePlacement,
@@ -95,12 +96,35 @@ class CDISpec(Model):
         description="CDI feature gates (CDI spec.config.featureGates).",
         json_schema_extra={"x-kubernetes-list-type": "set"},
     )
+    insecure_registries: list[Annotated[str, Field(max_length=261, pattern=REGISTRY_HOST)]] = Field(
+        default_factory=list,
+        max_length=64,
+        description=(
+            "Registries, as host or host:port, that importers reach without TLS verification (CDI "
+            "spec.config.insecureRegistries). Prefer importProxy.trustedCAConfigMap for a registry "
+            "with a private CA."
+        ),
+        json_schema_extra={"x-kubernetes-list-type": "set"},
+    )
+    import_proxy: ImportProxy | None = Field(
+        default=None, description="The proxy, and the CA bundle, importer pods use."
+    )
+    importer_resources: ImporterResources | None = Field(
+        default=None,
+        description="Requests and limits of CDI's importer, uploader and cloner pods.",
+    )
     overrides: list[Override] = overrides_field("CDI")
 
     @field_validator("feature_gates")
     @classmethod
     def _gates_unique(cls, value: list[str]) -> list[str]:
         require_unique(value, "CDI feature gate")
+        return value
+
+    @field_validator("insecure_registries")
+    @classmethod
+    def _registries_unique(cls, value: list[str]) -> list[str]:
+        require_unique(value, "insecure registry")
         return value
 
 
