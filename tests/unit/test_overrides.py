@@ -140,7 +140,7 @@ def test_tainted_configuration_names_how_many_and_every_path() -> None:
         "kubevirt[0] add /spec/configuration/developerConfiguration/logVerbosity; "
         "kubevirt[1] remove /spec/configuration/nothingHere; cdi[0] remove /spec/configuration/nothingHere"
     )
-    many = spec(kubevirt={"overrides": [VERBOSITY] * 12})
+    many = spec(kubevirt={"overrides": [VERBOSITY] * 10}, cdi={"overrides": [MISSING] * 2})
     assert tainted_configuration(many)[0].reason == "Count12Overrides"
 
 
@@ -159,3 +159,11 @@ def test_removing_the_overrides_clears_the_condition_and_events_follow() -> None
         first, [], ReconcileFacts(2), now="T2", extra_conditions=tainted_configuration(spec())
     )
     assert all(c["type"] != "TaintedConfiguration" for c in cleared["conditions"])
+
+
+def test_an_operands_overrides_are_bounded_in_number_and_size() -> None:
+    with pytest.raises(ValidationError, match="at most 10 items"):
+        spec(kubevirt={"overrides": [VERBOSITY] * 11})
+    big = {"op": "add", "path": "/spec/configuration/x", "value": "v" * 5000}
+    with pytest.raises(ValidationError, match="over the 4096 allowed"):
+        spec(cdi={"overrides": [big]})

@@ -113,7 +113,7 @@ class SelectorRequirement(_SelectorRequirement):
 
 
 class PodLabelSelector(Model):
-    """A label selector over pods or namespaces (meta/v1 LabelSelector)."""
+    """A bounded label selector (meta/v1 LabelSelector): over pods or namespaces, or nodes for KSM."""
 
     match_labels: dict[str, LabelValue] = Field(
         default_factory=dict, max_length=MAX_MATCH_LABELS, description="Labels that must be equal."

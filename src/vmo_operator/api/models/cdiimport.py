@@ -106,7 +106,7 @@ class ImportProxy(Model):
 
     http_proxy: str | None = Field(
         default=None,
-        max_length=2048,
+        max_length=512,
         pattern=HTTP_URL,
         description=(
             "Proxy URL for plain HTTP requests, e.g. http://proxy.example:3128. Credentials in the URL "
@@ -115,13 +115,13 @@ class ImportProxy(Model):
     )
     https_proxy: str | None = Field(
         default=None,
-        max_length=2048,
+        max_length=512,
         pattern=HTTP_URL,
         description="Proxy URL for HTTPS requests (the URL itself is often http://).",
     )
     no_proxy: str | None = Field(
         default=None,
-        max_length=4096,
+        max_length=1024,
         pattern=r"^[^\s]+$",
         description="Comma-separated hosts, domains and CIDRs reached without the proxy.",
     )

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from pydantic import Field
 
+from vmo_operator.api.models.affinity import PodLabelSelector
 from vmo_operator.api.models.base import Model
-from vmo_operator.api.models.macpool import LabelSelector
 
 # Upper bounds: far beyond any sensible setting, so a typo (1000 for 100) is refused at admission
 # instead of letting every VM on a node see ten times the memory its pod holds.
@@ -28,7 +28,7 @@ class KSM(Model):
             "starts merging on a selected node only under memory pressure, and stops when it ends."
         ),
     )
-    node_label_selector: LabelSelector | None = Field(
+    node_label_selector: PodLabelSelector | None = Field(
         default=None,
         description=(
             "Nodes on which KSM may run. Unset or empty selects every node. Only used while enabled."

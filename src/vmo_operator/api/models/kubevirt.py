@@ -21,7 +21,7 @@ from vmo_operator.api.models.base import (
     schema_extra,
 )
 from vmo_operator.api.models.density import Density
-from vmo_operator.api.models.overrides import Override, overrides_field
+from vmo_operator.api.models.overrides import Override, overrides_field, within_size
 from vmo_operator.api.models.placement import (
     NodePlacement,
 )
@@ -287,6 +287,11 @@ class KubeVirtSpec(Model):
         default_factory=Density, description="Memory and CPU overcommit, and KSM, to run more VMs per node."
     )
     overrides: list[Override] = overrides_field("KubeVirt")
+
+    @field_validator("overrides")
+    @classmethod
+    def _overrides_fit(cls, value: list[Override]) -> list[Override]:
+        return within_size(value)
 
     @model_validator(mode="after")
     def _cpu_hotplug_prerequisites(self) -> KubeVirtSpec:

@@ -25,7 +25,7 @@ from vmo_operator.api.models.base import (
     schema_extra,
 )
 from vmo_operator.api.models.cdiimport import REGISTRY_HOST, ImporterResources, ImportProxy
-from vmo_operator.api.models.overrides import Override, overrides_field
+from vmo_operator.api.models.overrides import Override, overrides_field, within_size
 from vmo_operator.api.models.placement import (
     NodePlacement,
 )
@@ -98,7 +98,7 @@ class CDISpec(Model):
     )
     insecure_registries: list[Annotated[str, Field(max_length=261, pattern=REGISTRY_HOST)]] = Field(
         default_factory=list,
-        max_length=64,
+        max_length=8,
         description=(
             "Registries, as host or host:port, that importers reach without TLS verification (CDI "
             "spec.config.insecureRegistries). Prefer importProxy.trustedCAConfigMap for a registry "
@@ -114,6 +114,11 @@ class CDISpec(Model):
         description="Requests and limits of CDI's importer, uploader and cloner pods.",
     )
     overrides: list[Override] = overrides_field("CDI")
+
+    @field_validator("overrides")
+    @classmethod
+    def _overrides_fit(cls, value: list[Override]) -> list[Override]:
+        return within_size(value)
 
     @field_validator("feature_gates")
     @classmethod

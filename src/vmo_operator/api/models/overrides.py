@@ -10,6 +10,7 @@ reported in the component's Ready condition.
 
 from __future__ import annotations
 
+import json
 from typing import Any, Literal
 
 from pydantic import Field, model_validator
@@ -18,7 +19,10 @@ from vmo_operator.api.models.base import Model
 
 # A JSON pointer (RFC 6901) into the CR's spec: "/spec", or "/spec/..." with "~" only as ~0 or ~1.
 SPEC_POINTER = r"^/spec(/([^~/]|~[01])*)*$"
-MAX_OVERRIDES = 64
+# The profile must fit in etcd with room for its status (tests/unit/test_api_affinity.py): at most
+# 10 overrides per operand, and their JSON at most 4 KiB in all, since a value has no schema to bound it.
+MAX_OVERRIDES = 10
+MAX_OVERRIDES_BYTES = 4096
 
 # Only pydantic checks that add, replace and test carry a value: the value may be any JSON, so its
 # schema has no type, and CEL cannot name a field without one (the API server refuses the CRD with
@@ -38,7 +42,7 @@ class Override(Model):
     )
     path: str = Field(
         min_length=5,
-        max_length=1024,
+        max_length=256,
         pattern=SPEC_POINTER,
         description=(
             "JSON pointer into the rendered CR, under /spec, e.g. "
@@ -76,3 +80,11 @@ def overrides_field(cr: str) -> Any:
             "condition says which."
         ),
     )
+
+
+def within_size(overrides: list[Override]) -> list[Override]:
+    """The operand's overrides, refused when their JSON is over MAX_OVERRIDES_BYTES in all."""
+    size = len(json.dumps([o.operation() for o in overrides], separators=(",", ":")))
+    if size > MAX_OVERRIDES_BYTES:
+        raise ValueError(f"the overrides take {size} bytes as JSON, over the {MAX_OVERRIDES_BYTES} allowed")
+    return overrides
