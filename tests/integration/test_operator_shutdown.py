@@ -7,15 +7,21 @@ end of its grace period, so every rollout and drain took the whole grace period.
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+from kubernetes import client
+from kubernetes.client.exceptions import ApiException
 
 from tests.support.operator import OperatorProcess, bind_operator_identity
 from tests.support.vms import webhook_operator
 from vmo_operator.localenv.controlplane import ControlPlane
+from vmo_operator.macpool.admission_config import CONFIGURATION_NAME
 
 pytestmark = pytest.mark.integration
 
@@ -34,6 +40,19 @@ def _terminated(process: OperatorProcess) -> int:
         pytest.fail(f"still running {EXIT_TIMEOUT_SECONDS} s after SIGTERM:\n{process.log_tail()}")
 
 
+@pytest.fixture
+def no_webhooks_left(api_client: Any) -> Iterator[None]:
+    """A stopped replica leaves its webhook configurations (other replicas may still serve them);
+    with none left, later tests' VM creates would fail calling it."""
+    yield
+    admission = client.AdmissionregistrationV1Api(api_client)
+    with contextlib.suppress(ApiException):
+        admission.delete_mutating_webhook_configuration(CONFIGURATION_NAME)
+    with contextlib.suppress(ApiException):
+        admission.delete_validating_webhook_configuration(CONFIGURATION_NAME)
+
+
+@pytest.mark.usefixtures("no_webhooks_left")
 @pytest.mark.parametrize("webhooks", [False, True], ids=["reconciler", "with-mac-webhooks"])
 def test_sigterm_ends_the_operator_cleanly(
     control_plane: ControlPlane, project_crds: list[str], tmp_path: Path, webhooks: bool
