@@ -1,56 +1,51 @@
 """The MAC pool's interface limit is KubeVirt's own, at every supported KubeVirt release.
 
-KubeVirt's API types (module kubevirt.io/api, upstream's staging/src/kubevirt.io/api) carry the
-limit as a kubebuilder marker on `Devices.Interfaces` in core/v1/schema.go; virt-operator's CRDs
-are generated from it. `macpool.limits.MAX_INTERFACES` must equal it: lower would refuse VMs
-KubeVirt accepts, higher would reserve MACs for VMs KubeVirt then refuses.
+virt-operator installs the VirtualMachine CRD from the OpenAPI schemas generated into its own
+module (`pkg/virt-operator/resource/generate/components/validations_generated.go`, a Go map of
+YAML documents generated from the API types' kubebuilder markers), so the limit the API server
+enforces is the `maxItems` of `spec.template.spec.domain.devices.interfaces` there.
+`macpool.limits.MAX_INTERFACES` must equal it: lower would refuse VMs KubeVirt accepts, higher
+would reserve MACs for VMs KubeVirt then refuses.
+
+It is read from the kubevirt.io/kubevirt module, which the proxy serves for every supported
+release; the separate kubevirt.io/api module is refused for some of them (v1.4.1, v1.5.3).
 """
 
 from __future__ import annotations
 
-import functools
 import re
-import subprocess
-from pathlib import Path
+from typing import Any
 
 import pytest
+import yaml
 
-from tests.conformance import upstream
+from tests.conformance import kubevirt_upstream
 from vmo_operator.api import versions
 from vmo_operator.macpool.limits import MAX_INTERFACES
 
-KUBEVIRT_API = "kubevirt.io/api"
 RELEASES = sorted(set(versions.KUBEVIRT.proven.values()))
-
-# The field and the comment block right above it, inside `type Devices struct`.
-_DEVICES = re.compile(r"^type Devices struct \{\n(?P<body>.*?)^\}", re.M | re.S)
-_INTERFACES = re.compile(r"(?P<comments>(?:^\s*//[^\n]*\n)+)^\s*Interfaces\s+\[\]Interface\b", re.M)
-_MAX_ITEMS = re.compile(r"\+kubebuilder:validation:MaxItems:=(\d+)")
-
-
-@functools.cache
-def _module_cache() -> Path:
-    return Path(
-        subprocess.run(["go", "env", "GOMODCACHE"], capture_output=True, text=True, check=True).stdout.strip()
-    )
+GENERATED = "pkg/virt-operator/resource/generate/components/validations_generated.go"
+# One entry of the generated map: `"virtualmachine": ` followed by a Go raw string.
+_VIRTUAL_MACHINE = re.compile(r'^\s*"virtualmachine":\s*`(?P<yaml>[^`]*)`', re.M)
+INTERFACES_PATH = ("spec", "template", "spec", "domain", "devices", "interfaces")
 
 
-def api_module(release: str) -> Path:
-    """kubevirt.io/api at `release`: already in the module cache when a kubevirt build pulled it in
-    (as a dependency, without the .info file `go mod download` wants), else from the proxy."""
-    cached = _module_cache() / f"{KUBEVIRT_API}@{release}"
-    return cached if (cached / "core" / "v1").is_dir() else upstream.module_dir(KUBEVIRT_API, release)
+def vm_schema(release: str) -> dict[str, Any]:
+    source = (kubevirt_upstream.root(release) / GENERATED).read_text()
+    found = _VIRTUAL_MACHINE.search(source)
+    assert found, f"kubevirt {release}: no virtualmachine schema in {GENERATED}"
+    document = yaml.safe_load(found.group("yaml"))
+    schema: dict[str, Any] = document["openAPIV3Schema"]
+    return schema
 
 
 def interface_limit(release: str) -> int:
-    source = (api_module(release) / "core" / "v1" / "schema.go").read_text()
-    devices = _DEVICES.search(source)
-    assert devices, f"{KUBEVIRT_API}@{release}: no `type Devices struct` in core/v1/schema.go"
-    field = _INTERFACES.search(devices.group("body"))
-    assert field, f"{KUBEVIRT_API}@{release}: no documented Devices.Interfaces field"
-    found = _MAX_ITEMS.findall(field.group("comments"))
-    assert len(found) == 1, f"{KUBEVIRT_API}@{release}: Devices.Interfaces markers {found}"
-    return int(found[0])
+    schema = vm_schema(release)
+    for step in INTERFACES_PATH:
+        schema = schema["properties"][step]
+    assert schema.get("type") == "array", f"kubevirt {release}: interfaces is not a list: {schema}"
+    assert "maxItems" in schema, f"kubevirt {release}: the interface list has no maxItems"
+    return int(schema["maxItems"])
 
 
 @pytest.mark.parametrize("release", RELEASES)
