@@ -148,3 +148,17 @@ def test_node_selector_keys_are_label_keys() -> None:
     with pytest.raises(ValidationError, match="label key"):
         models.parse_spec({"cdi": {"infra": {"nodeSelector": {"bad key": "x"}}}})
     models.parse_spec({"cdi": {"infra": {"nodeSelector": {"node-role.kubernetes.io/infra": ""}}}})
+
+
+def test_the_bounds_that_keep_the_profile_small_are_refused_with_the_field_named() -> None:
+    labels = {f"zone-{n}": "a" for n in range(17)}
+    with pytest.raises(ValidationError, match=r"cdi\.infra\.nodeSelector"):
+        models.parse_spec({"cdi": {"infra": {"nodeSelector": labels}}})
+    models.parse_spec({"cdi": {"infra": {"nodeSelector": dict(list(labels.items())[:16])}}})
+    vsc = {"name": "c", "driver": "d.example.com"}
+    with pytest.raises(ValidationError, match=r"volumeSnapshotClass\.parameters"):
+        models.parse_spec({"snapshotController": {"volumeSnapshotClass": {**vsc, "parameters": labels}}})
+    with pytest.raises(ValidationError, match=r"volumeSnapshotClass\.parameters\.pool"):
+        models.parse_spec(
+            {"snapshotController": {"volumeSnapshotClass": {**vsc, "parameters": {"pool": "p" * 513}}}}
+        )

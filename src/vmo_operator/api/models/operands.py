@@ -187,6 +187,10 @@ class DeschedulerSpec(Model):
 
 
 MAX_PARAMETER_KEY = 253
+# Bounds that keep a profile with every class full small enough for etcd; CSI drivers take a few
+# short parameters (a pool, a cluster ID, a secret's name and namespace).
+MAX_PARAMETERS = 16
+MAX_PARAMETER_VALUE = 512
 _PARAMETER_KEYS_RULE = cel(
     f"self.all(k, size(k) <= {MAX_PARAMETER_KEY})",
     f"parameter names are at most {MAX_PARAMETER_KEY} characters",
@@ -208,10 +212,13 @@ class VolumeSnapshotClassSpec(Model):
     deletion_policy: Literal["Delete", "Retain"] = Field(
         default="Delete", description="Whether deleting a VolumeSnapshot deletes the underlying snapshot."
     )
-    parameters: dict[str, Annotated[str, Field(max_length=1024)]] = Field(
+    parameters: dict[str, Annotated[str, Field(max_length=MAX_PARAMETER_VALUE)]] = Field(
         default_factory=dict,
-        max_length=64,
-        description="Driver-specific parameters.",
+        max_length=MAX_PARAMETERS,
+        description=(
+            f"Driver-specific parameters: at most {MAX_PARAMETERS}, names of at most {MAX_PARAMETER_KEY} "
+            f"and values of at most {MAX_PARAMETER_VALUE} characters, so a full profile fits in etcd."
+        ),
         json_schema_extra=schema_extra(_PARAMETER_KEYS_RULE),
     )
 

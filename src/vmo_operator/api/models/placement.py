@@ -80,13 +80,20 @@ _NODE_SELECTOR_KEYS_RULE = cel(
 )
 
 
+# A profile has six placements; 16 labels each is far beyond real use and keeps them small.
+MAX_NODE_SELECTOR = 16
+
+
 class NodePlacement(Model):
     """Where a group of pods may run: node selector, tolerations and affinity, as in a Pod spec."""
 
     node_selector: dict[str, LabelValue] = Field(
         default_factory=dict,
-        max_length=64,
-        description="Node labels the pods require (Pod spec nodeSelector).",
+        max_length=MAX_NODE_SELECTOR,
+        description=(
+            f"Node labels the pods require (Pod spec nodeSelector), at most {MAX_NODE_SELECTOR}: the "
+            "bound keeps the whole profile small enough for etcd; use affinity for richer rules."
+        ),
         json_schema_extra=schema_extra(_NODE_SELECTOR_KEYS_RULE),
     )
     tolerations: list[Toleration] = Field(
