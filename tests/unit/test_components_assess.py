@@ -116,6 +116,7 @@ def test_disabled_component_reports_ready_and_not_enabled(component: Component) 
             "descheduler": {"enabled": False},
             "vmRoles": {"enabled": False},
             "snapshotController": {"mode": "Disabled"},
+            "monitoring": {"enabled": False},
         }
     )
     health = assess(component, off, FACTS, {})

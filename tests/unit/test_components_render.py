@@ -73,6 +73,12 @@ FULL_SPEC: dict[str, Any] = {
             "parameters": {"clusterID": "rook-ceph"},
         },
     },
+    "monitoring": {
+        "namespace": "monitoring",
+        "ruleLabels": {"release": "kube-prometheus-stack"},
+        "runbookURL": "https://docs.example.com/vmo/runbooks",
+        "thresholds": {"webhookSlowMilliseconds": 500, "driftRepairsPerHour": 3},
+    },
     "uninstallStrategy": "RemoveWorkloads",
 }
 
@@ -91,6 +97,7 @@ DISABLED_SPEC: dict[str, Any] = {
     "descheduler": {"enabled": False},
     "vmRoles": {"enabled": False},
     "snapshotController": {"mode": "Disabled"},
+    "monitoring": {"enabled": False},
 }
 
 CASES = {"default": {}, "full": FULL_SPEC, "old-versions": OLD_SPEC, "disabled": DISABLED_SPEC}
@@ -517,8 +524,10 @@ def test_snapshot_component_looks_for_the_crd_and_both_controller_labels() -> No
         (kinds.CRD, "volumesnapshots.snapshot.storage.k8s.io"),
         (kinds.DEPLOYMENT, ""),
         (kinds.DEPLOYMENT, ""),
+        (kinds.VOLUME_SNAPSHOT_CLASS, ""),
+        (kinds.STORAGE_CLASS, ""),
     ]
-    assert [q.label_selector for q in queries[1:]] == [
+    assert [q.label_selector for q in queries[1:3]] == [
         "app=snapshot-controller",
         "app.kubernetes.io/name=snapshot-controller",
     ]
@@ -532,19 +541,19 @@ THEIRS = {"metadata": {"name": "x", "labels": {"app": "snapshot-controller"}}}
 @pytest.mark.parametrize(
     ("found", "crds", "controller"),
     [
-        ([[], [], []], False, False),
-        ([[OURS], [OURS], [OURS]], False, False),
-        ([[THEIRS], [], []], True, False),
-        ([[], [THEIRS], []], False, True),
-        ([[], [OURS], [OURS, THEIRS]], False, True),
-        ([[THEIRS], [THEIRS], []], True, True),
+        ([[], [], [], [], []], False, False),
+        ([[OURS], [OURS], [OURS], [], []], False, False),
+        ([[THEIRS], [], [], [], []], True, False),
+        ([[], [THEIRS], [], [], []], False, True),
+        ([[], [OURS], [OURS, THEIRS], [], []], False, True),
+        ([[THEIRS], [THEIRS], [], [], []], True, True),
     ],
 )
 def test_snapshot_facts_count_only_what_is_not_ours(
     found: list[list[dict[str, Any]]], crds: bool, controller: bool
 ) -> None:
     facts = snapshot.SNAPSHOT_CONTROLLER.facts_from(found)
-    assert facts == snapshot.ForeignSnapshotInstallation(crds=crds, controller=controller)
+    assert (facts.crds, facts.controller) == (crds, controller)
 
 
 def test_snapshot_component_without_observed_facts_installs() -> None:
@@ -570,6 +579,7 @@ def test_registry_order_and_names() -> None:
         "cdi",
         "descheduler",
         "vmRoles",
+        "monitoring",
     ]
     assert registry.by_name("cdi") is cdi.CDI
     assert kinds.NETWORK_ATTACHMENT_DEFINITION in registry.owned_kinds()

@@ -1,8 +1,9 @@
 """The ordered set of components, and the one pure entry point that renders them all.
 
 Order matters for readability and for the engine's tie-breaks: the snapshot CRDs and Multus (NAD CRD)
-come before KubeVirt, which consumes both, and the descheduler, which moves VMs, comes last. The
-operator hands this tuple to the engine, which knows components only through `components.base`.
+come before KubeVirt, which consumes both, then the descheduler, which moves VMs, and the VM roles;
+the alert rules (monitoring), which watch them all, come last. The operator hands this tuple to
+the engine, which knows components only through `components.base`.
 Every object leaves `render_all` labelled with who manages it, which component rendered it and for
 which profile; pruning and drift watches key on those labels.
 """
@@ -15,13 +16,22 @@ from vmo_operator.components.base import ClusterFacts, Component
 from vmo_operator.components.cdi import CDI
 from vmo_operator.components.descheduler import DESCHEDULER
 from vmo_operator.components.kubevirt import KUBEVIRT
+from vmo_operator.components.monitoring import MONITORING
 from vmo_operator.components.multus import MULTUS
 from vmo_operator.components.snapshot import SNAPSHOT_CONTROLLER
 from vmo_operator.components.vmroles import VM_ROLES
 from vmo_operator.kube.kinds import Kind
 from vmo_operator.kube.objects import Manifest
 
-COMPONENTS: tuple[Component, ...] = (SNAPSHOT_CONTROLLER, MULTUS, KUBEVIRT, CDI, DESCHEDULER, VM_ROLES)
+COMPONENTS: tuple[Component, ...] = (
+    SNAPSHOT_CONTROLLER,
+    MULTUS,
+    KUBEVIRT,
+    CDI,
+    DESCHEDULER,
+    VM_ROLES,
+    MONITORING,
+)
 
 
 def components() -> tuple[Component, ...]:

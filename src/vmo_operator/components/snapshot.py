@@ -1,23 +1,26 @@
-"""The CSI snapshot controller, the three VolumeSnapshot CRDs and an optional VolumeSnapshotClass.
+"""The CSI snapshot controller, the three VolumeSnapshot CRDs and the profile's VolumeSnapshotClasses.
 
 Clusters often have a snapshot controller already (Palette's backup feature installs one, and so do
 many distributions). Two controllers fight over the same objects, so this component asks the engine
 to look for them (`fact_queries`), and whenever snapshot CRDs or a snapshot-controller Deployment
 exist that are not labelled as ours, it renders nothing at all, in Auto and in Enabled mode alike,
-and says what it found.
+and says what it found. It also reads the VolumeSnapshotClasses and StorageClasses, to leave a
+foreign class of a listed name alone and to report the storage classes no class serves
+(`snapshot_classes`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
 from typing import Any
 
 from vmo_operator.api import versions
 from vmo_operator.api.models import SnapshotControllerSpec, VMOProfileSpec
 from vmo_operator.components import _health as health
 from vmo_operator.components import _workloads as w
-from vmo_operator.components.base import ClusterFacts, ComponentHealth, FactQuery, Observed
+from vmo_operator.components import snapshot_classes as classes
+from vmo_operator.components.base import ClusterFacts, ComponentHealth, ConditionSpec, FactQuery, Observed
 from vmo_operator.kube import kinds
 from vmo_operator.kube.kinds import Kind
 from vmo_operator.kube.objects import Manifest, ObjectKey, is_ours
@@ -30,7 +33,8 @@ GROUP = "snapshot.storage.k8s.io"
 API_APPROVED = {
     "api-approved.kubernetes.io": "https://github.com/kubernetes-csi/external-snapshotter/pull/419"
 }
-DEFAULT_CLASS_ANNOTATION = "snapshot.storage.kubernetes.io/is-default-class"
+DEFAULT_CLASS_ANNOTATION = classes.DEFAULT_CLASS_ANNOTATION
+UNCOVERED_FIELD = "storageClassesWithoutSnapshotClass"
 COMPONENT_NAME = "snapshotController"
 
 # What another installation looks like: the CRD every snapshot controller needs, and its
@@ -40,6 +44,8 @@ FOREIGN_CONTROLLER_SELECTORS = ("app=snapshot-controller", "app.kubernetes.io/na
 FACT_QUERIES = (
     FactQuery(kinds.CRD, name=SNAPSHOT_CRD_NAME),
     *(FactQuery(kinds.DEPLOYMENT, label_selector=selector) for selector in FOREIGN_CONTROLLER_SELECTORS),
+    FactQuery(kinds.VOLUME_SNAPSHOT_CLASS),
+    FactQuery(kinds.STORAGE_CLASS),
 )
 
 
@@ -49,11 +55,17 @@ class ForeignSnapshotInstallation:
 
     crds: bool = False  # VolumeSnapshot CRDs exist and are not labelled as ours
     controller: bool = False  # a snapshot-controller Deployment exists that is not ours
+    # Every VolumeSnapshotClass and StorageClass; None when nothing was observed (offline rendering).
+    storage: classes.StorageFacts | None = None
+
+
+def _facts(facts: ClusterFacts) -> ForeignSnapshotInstallation:
+    return facts.of(COMPONENT_NAME, ForeignSnapshotInstallation) or ForeignSnapshotInstallation()
 
 
 def foreign_installation(facts: ClusterFacts) -> str:
     """What someone else installed, in words; "" when nothing."""
-    foreign = facts.of(COMPONENT_NAME, ForeignSnapshotInstallation) or ForeignSnapshotInstallation()
+    foreign = _facts(facts)
     found = []
     if foreign.crds:
         found.append("VolumeSnapshot CRDs")
@@ -131,23 +143,6 @@ def _deployment(spec: SnapshotControllerSpec) -> Manifest:
     return deployment
 
 
-def _snapshot_class(spec: SnapshotControllerSpec) -> list[Manifest]:
-    vsc = spec.volume_snapshot_class
-    if vsc is None:
-        return []
-    annotations = {DEFAULT_CLASS_ANNOTATION: "true"} if vsc.is_default else None
-    obj: dict[str, Any] = {
-        "apiVersion": f"{GROUP}/v1",
-        "kind": "VolumeSnapshotClass",
-        "metadata": w.meta(vsc.name, annotations=annotations),
-        "driver": vsc.driver,
-        "deletionPolicy": vsc.deletion_policy,
-    }
-    if vsc.parameters:
-        obj["parameters"] = dict(sorted(vsc.parameters.items()))
-    return [obj]
-
-
 @dataclass(frozen=True)
 class SnapshotControllerComponent:
     name: str = COMPONENT_NAME
@@ -162,11 +157,13 @@ class SnapshotControllerComponent:
     fact_queries: tuple[FactQuery, ...] = FACT_QUERIES
 
     def facts_from(self, found: Sequence[Sequence[Manifest]]) -> ForeignSnapshotInstallation:
-        """What `FACT_QUERIES` found (the CRD, then one list per selector) that is not ours."""
-        crds, *controllers = found
+        """What `FACT_QUERIES` found: the CRD and the controllers (one list per selector) that are
+        not ours, then every VolumeSnapshotClass and StorageClass."""
+        crds, by_app, by_name, snapshot_classes, storage_classes = found
         return ForeignSnapshotInstallation(
             crds=any(not is_ours(crd) for crd in crds),
-            controller=any(not is_ours(deployment) for listed in controllers for deployment in listed),
+            controller=any(not is_ours(deployment) for deployment in [*by_app, *by_name]),
+            storage=classes.storage_facts(snapshot_classes, storage_classes),
         )
 
     def enabled(self, spec: VMOProfileSpec, facts: ClusterFacts) -> bool:
@@ -188,10 +185,28 @@ class SnapshotControllerComponent:
                 "snapshot-controller-leaderelection", NAMESPACE, "snapshot-controller-leaderelection", NAME
             ),
             _deployment(spec.snapshot_controller),
-            *_snapshot_class(spec.snapshot_controller),
+            *classes.render(spec.snapshot_controller, _facts(facts).storage),
         ]
 
     def assess(
+        self, spec: VMOProfileSpec, facts: ClusterFacts, rendered: Sequence[Manifest], observed: Observed
+    ) -> ComponentHealth:
+        judged = self._judge(spec, facts, rendered, observed)
+        storage = _facts(facts).storage
+        if storage is None:
+            return judged
+        details = {UNCOVERED_FIELD: classes.uncovered(storage, rendered)}
+        foreign = classes.foreign_names(spec.snapshot_controller, storage) if judged.enabled else []
+        if foreign:
+            note = (
+                f"VolumeSnapshotClass {', '.join(foreign)} exists and was not created by vmo-operator; "
+                "left alone"
+            )
+            message = f"{judged.message}; {note}" if judged.message else note
+            return replace(judged, message=message, details=details)
+        return replace(judged, details=details)
+
+    def _judge(
         self, spec: VMOProfileSpec, facts: ClusterFacts, rendered: Sequence[Manifest], observed: Observed
     ) -> ComponentHealth:
         mode = spec.snapshot_controller.mode
@@ -211,6 +226,15 @@ class SnapshotControllerComponent:
         return health.assess_rendered(
             self.name, rendered, observed, version=health.container_image_tag(live, NAME)
         )
+
+    def status_fields(self, spec: VMOProfileSpec, health: ComponentHealth) -> Mapping[str, Any]:
+        """The storage classes whose provisioner no VolumeSnapshotClass serves, once observed."""
+        if UNCOVERED_FIELD not in health.details:
+            return {}
+        return {UNCOVERED_FIELD: list(health.details[UNCOVERED_FIELD])}
+
+    def extra_conditions(self, spec: VMOProfileSpec, health: ComponentHealth) -> Sequence[ConditionSpec]:
+        return []
 
 
 SNAPSHOT_CONTROLLER = SnapshotControllerComponent()

@@ -96,6 +96,9 @@ NETWORK_ATTACHMENT_DEFINITION = Kind(
 VOLUME_SNAPSHOT_CLASS = Kind(
     "snapshot.storage.k8s.io/v1", "VolumeSnapshotClass", "volumesnapshotclasses", namespaced=False
 )
+STORAGE_CLASS = Kind("storage.k8s.io/v1", "StorageClass", "storageclasses", namespaced=False)
+# The Prometheus Operator's alert rules: written only where its CRD exists.
+PROMETHEUS_RULE = Kind("monitoring.coreos.com/v1", "PrometheusRule", "prometheusrules", namespaced=True)
 
 # User workloads whose presence blocks uninstalling KubeVirt or CDI.
 VIRTUAL_MACHINE = Kind("kubevirt.io/v1", "VirtualMachine", "virtualmachines", namespaced=True)

@@ -250,6 +250,9 @@ async def profile_loop(shared: Runtime, name: str, stopped: kopf.DaemonStopped, 
                 metrics.available.labels(name).set(1 if outcome.available else 0)
                 for component, count in outcome.managed.items():
                     metrics.managed_objects.labels(component).set(count)
+                for health in outcome.healths:
+                    metrics.component_degraded.labels(health.name).set(1 if health.degraded else 0)
+                metrics.last_completed.set_to_current_time()
                 if _retry_soon(outcome):
                     delay = shared.config.retry_seconds
                 reporting.log_round(name, outcome, result)

@@ -7,8 +7,9 @@ confine those writes to the objects the components render. This module finds the
 that stays true as components change: by rendering every component at every supported minor, with
 every optional part switched on, and collecting what comes out.
 
-Two kinds are named by the profile's author, not by the code (a NetworkAttachmentDefinition per
-VLAN network, the optional VolumeSnapshotClass). Their names cannot be listed in a ClusterRole, so
+Three kinds are named or placed by the profile's author, not by the code (a
+NetworkAttachmentDefinition per VLAN network, the VolumeSnapshotClasses, the PrometheusRule in the
+namespace spec.monitoring names). Their names cannot be listed in a ClusterRole, so
 their writes stay unnamed in RBAC and an admission policy (`guards`) keeps the operator off objects
 of those kinds that it did not create.
 """
@@ -28,16 +29,20 @@ from vmo_operator.kube import kinds
 from vmo_operator.kube.kinds import Kind
 from vmo_operator.kube.objects import Manifest
 
-# Kinds whose object names come from the profile (spec.multus.networks[].name,
-# spec.snapshotController.volumeSnapshotClass.name).
-PROFILE_NAMED: tuple[Kind, ...] = (kinds.NETWORK_ATTACHMENT_DEFINITION, kinds.VOLUME_SNAPSHOT_CLASS)
+# Kinds whose object names or namespaces come from the profile (spec.multus.networks[].name,
+# spec.snapshotController.volumeSnapshotClasses[].name, spec.monitoring.namespace).
+PROFILE_NAMED: tuple[Kind, ...] = (
+    kinds.NETWORK_ATTACHMENT_DEFINITION,
+    kinds.VOLUME_SNAPSHOT_CLASS,
+    kinds.PROMETHEUS_RULE,
+)
 
 # Everything optional switched on, so every object any profile can produce is rendered at least once.
 _EVERYTHING: dict[str, Any] = {
     "multus": {"networks": [{"name": "inventory", "vlan": 1}]},
     "snapshotController": {
         "mode": "Enabled",
-        "volumeSnapshotClass": {"name": "inventory", "driver": "inventory.csi.example.com"},
+        "volumeSnapshotClasses": [{"name": "inventory", "driver": "inventory.csi.example.com"}],
     },
 }
 _VERSION_FIELDS: Mapping[str, versions.SupportedVersions] = {

@@ -45,6 +45,14 @@ class ProfileMetrics:
         self.available = gauge(
             "vmo_profile_available", "1 when the active VMOProfile is Available", ["profile"]
         )
+        # What the alert rules (components/alerts.py) watch beyond the counters above.
+        self.component_degraded = gauge(
+            "vmo_component_degraded", "1 while a component of the profile is Degraded", ["component"]
+        )
+        self.last_completed = gauge(
+            "vmo_reconcile_last_completed_timestamp_seconds",
+            "Unix time of the last reconcile round that read the cluster and wrote the status",
+        )
 
 
 class ApiRequestCollector(Collector):

@@ -34,7 +34,7 @@ from typing import Any
 
 from vmo_operator.api import generated
 from vmo_operator.components import registry
-from vmo_operator.components.base import workload_kinds
+from vmo_operator.components.base import ObservesCluster, workload_kinds
 from vmo_operator.components.vmroles import DESCRIPTION_ANNOTATION
 from vmo_operator.kube import kinds
 from vmo_operator.macpool import admission_config, duplicates, reservation
@@ -106,8 +106,6 @@ FIXED_GRANTS: tuple[Grant, ...] = (
         "kopf scans CRDs to discover the resources it serves; the engine waits for Established",
     ),
     Grant("", ("namespaces",), READ, "cluster identity (kube-system UID) and operand namespaces"),
-    Grant("apps", ("deployments",), ("list",), "detect a snapshot-controller someone else installed"),
-    Grant("", ("nodes",), ("list",), "KVMAvailable: whether a schedulable node advertises the KVM device"),
     Grant(
         KOPF_GROUP,
         ("clusterkopfpeerings",),
@@ -161,6 +159,13 @@ def component_grants() -> list[Grant]:
                 grants.append(Grant(kind.group, (kind.plural,), WRITE, why, found.names_of(kind)))
         for kind in workload_kinds(component):
             grants.append(Grant(kind.group, (kind.plural,), READ, f"{component.name} uninstall guard"))
+        # What a component reads before it renders (a foreign install, the StorageClasses): a
+        # named query is a GET, any other a LIST.
+        if isinstance(component, ObservesCluster):
+            for query in component.fact_queries:
+                verb = "get" if query.name else "list"
+                why = f"{component.name} observes the cluster"
+                grants.append(Grant(query.kind.group, (query.kind.plural,), (verb,), why))
     # Before a CRD we installed is removed, the engine lists its instances: one that someone else
     # created (a VolumeSnapshot, a NAD) keeps the CRD. That needs list on every kind our CRDs serve.
     for crd in _installed_crds():

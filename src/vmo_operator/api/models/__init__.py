@@ -65,6 +65,7 @@ from vmo_operator.api.models.kubevirt import (
     WorkloadUpdateStrategy,
 )
 from vmo_operator.api.models.macpool import LabelSelector, LabelSelectorRequirement, MacPoolSpec
+from vmo_operator.api.models.monitoring import AlertThresholds, MonitoringSpec
 from vmo_operator.api.models.networking import Bridge, CNIPlugins, MultusSpec, Network, NodeAgent
 from vmo_operator.api.models.operands import (
     CDISpec,
@@ -119,6 +120,7 @@ __all__ = [
     "SPEC_POINTER",
     "VERSION",
     "Affinity",
+    "AlertThresholds",
     "Bridge",
     "CDISpec",
     "CDIVersion",
@@ -144,6 +146,7 @@ __all__ = [
     "MacPoolSpec",
     "Migrations",
     "Model",
+    "MonitoringSpec",
     "MultusSpec",
     "MultusVersion",
     "Namespace",

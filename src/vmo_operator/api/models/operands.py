@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Annotated, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from vmo_operator.api import versions
 from vmo_operator.api.models.base import (
@@ -186,6 +187,8 @@ class DeschedulerSpec(Model):
 # -------------------------------------------------------------------------------------------- snapshot
 
 
+# Velero's CSI support picks, per driver, the first VolumeSnapshotClass carrying this label (any value).
+VELERO_CLASS_LABEL = "velero.io/csi-volumesnapshot-class"
 MAX_PARAMETER_KEY = 253
 # Bounds that keep a profile with every class full small enough for etcd; CSI drivers take a few
 # short parameters (a pool, a cluster ID, a secret's name and namespace).
@@ -198,7 +201,7 @@ _PARAMETER_KEYS_RULE = cel(
 
 
 class VolumeSnapshotClassSpec(Model):
-    """A VolumeSnapshotClass to create for a CSI driver, so VM snapshots work out of the box."""
+    """A VolumeSnapshotClass to create for a CSI driver, so VM snapshots and backups work out of the box."""
 
     name: str = Field(
         min_length=1, max_length=253, pattern=DNS1123_SUBDOMAIN, description="Name of the class."
@@ -221,6 +224,13 @@ class VolumeSnapshotClassSpec(Model):
         ),
         json_schema_extra=schema_extra(_PARAMETER_KEYS_RULE),
     )
+    is_default: bool = Field(
+        default=False,
+        description=(
+            "Mark it as the default class for its driver (snapshot.storage.kubernetes.io/is-default-class); "
+            "at most one class per driver may be the default."
+        ),
+    )
 
     @field_validator("parameters")
     @classmethod
@@ -229,13 +239,32 @@ class VolumeSnapshotClassSpec(Model):
             raise ValueError(_PARAMETER_KEYS_RULE["message"])
         return value
 
-    is_default: bool = Field(
-        default=False, description="Mark it as the default class for its driver (one default per driver)."
-    )
+
+MAX_SNAPSHOT_CLASSES = 8
+_ONE_DEFAULT_PER_DRIVER = cel(
+    "self.all(c, !(has(c.isDefault) && c.isDefault) || "
+    "self.exists_one(d, has(d.isDefault) && d.isDefault && d.driver == c.driver))",
+    "at most one class per driver may set isDefault",
+)
+_ONE_CLASS_FIELD = cel(
+    "!has(self.volumeSnapshotClass) || !has(self.volumeSnapshotClasses) || "
+    "size(self.volumeSnapshotClasses) == 0",
+    "set volumeSnapshotClasses or the older volumeSnapshotClass, not both",
+    ".volumeSnapshotClasses",
+)
+
+
+def one_default_per_driver(classes: Sequence[VolumeSnapshotClassSpec]) -> None:
+    defaults = [c.driver for c in classes if c.is_default]
+    twice = sorted({d for d in defaults if defaults.count(d) > 1})
+    if twice:
+        raise ValueError(f"{_ONE_DEFAULT_PER_DRIVER['message']} (driver {', '.join(twice)})")
 
 
 class SnapshotControllerSpec(Model):
     """The CSI snapshot controller and the VolumeSnapshot CRDs, needed for VM snapshots."""
+
+    model_config = Model.model_config | {"json_schema_extra": schema_extra(_ONE_CLASS_FIELD)}
 
     mode: Literal["Enabled", "Disabled", "Auto"] = Field(
         default="Auto",
@@ -251,7 +280,28 @@ class SnapshotControllerSpec(Model):
         default_factory=NodePlacement, description="Placement of the snapshot controller."
     )
     volume_snapshot_class: VolumeSnapshotClassSpec | None = Field(
-        default=None, description="Optional VolumeSnapshotClass to create."
+        default=None,
+        description=(
+            "One VolumeSnapshotClass to create: the older form of volumeSnapshotClasses, kept for "
+            "existing profiles and treated as a one-entry list. Set one or the other."
+        ),
+    )
+    volume_snapshot_classes: list[VolumeSnapshotClassSpec] = Field(
+        default_factory=list,
+        max_length=MAX_SNAPSHOT_CLASSES,
+        description=(
+            f"VolumeSnapshotClasses to create, at most {MAX_SNAPSHOT_CLASSES}, typically one per CSI driver "
+            "whose storage classes hold VM disks. Per driver, one class is labelled "
+            f"{VELERO_CLASS_LABEL}=true for Velero's CSI support: the one marked isDefault, else the first "
+            "listed (Velero takes the first labelled class of a driver, so only one carries the label). A "
+            "class someone else created under the same name is left alone and reported in status. Removing "
+            "an entry deletes the class; status.storageClassesWithoutSnapshotClass lists the storage classes "
+            "whose provisioner no class serves."
+        ),
+        json_schema_extra=schema_extra(
+            _ONE_DEFAULT_PER_DRIVER,
+            **{"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"]},
+        ),
     )
     min_ready_seconds: int = Field(
         default=35,
@@ -264,3 +314,21 @@ class SnapshotControllerSpec(Model):
             "where a faster rollout matters more than that margin, such as a test cluster."
         ),
     )
+
+    @field_validator("volume_snapshot_classes")
+    @classmethod
+    def _classes_valid(cls, value: list[VolumeSnapshotClassSpec]) -> list[VolumeSnapshotClassSpec]:
+        require_unique([c.name for c in value], "VolumeSnapshotClass name")
+        one_default_per_driver(value)
+        return value
+
+    @model_validator(mode="after")
+    def _one_class_field(self) -> SnapshotControllerSpec:
+        if self.volume_snapshot_class is not None and self.volume_snapshot_classes:
+            raise ValueError(f"volumeSnapshotClasses: {_ONE_CLASS_FIELD['message']}")
+        return self
+
+    def snapshot_classes(self) -> list[VolumeSnapshotClassSpec]:
+        """Every class to create: the list, or the older single field."""
+        single = [self.volume_snapshot_class] if self.volume_snapshot_class is not None else []
+        return [*single, *self.volume_snapshot_classes]

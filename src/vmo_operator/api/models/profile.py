@@ -18,6 +18,7 @@ from vmo_operator.api.models.kubevirt import (
 from vmo_operator.api.models.macpool import (
     MacPoolSpec,
 )
+from vmo_operator.api.models.monitoring import MonitoringSpec
 from vmo_operator.api.models.networking import MultusSpec
 from vmo_operator.api.models.operands import (
     CDISpec,
@@ -44,6 +45,9 @@ class VMOProfileSpec(Model):
     )
     mac_pool: MacPoolSpec = Field(default_factory=MacPoolSpec, description="MAC address allocation for VMs.")
     vm_roles: VMRolesSpec = Field(default_factory=VMRolesSpec, description="VM user ClusterRoles.")
+    monitoring: MonitoringSpec = Field(
+        default_factory=MonitoringSpec, description="Prometheus alerts (a PrometheusRule) for the platform."
+    )
     uninstall_strategy: Literal["BlockUninstallIfWorkloadsExist", "RemoveWorkloads"] = Field(
         default="BlockUninstallIfWorkloadsExist",
         description=(
@@ -152,6 +156,13 @@ class VMOProfileStatus(StatusModel):
         default=None, description="Effective KubeVirt feature gates."
     )
     kubevirt_version: str = Field(default="", description="KubeVirt version reported by the KubeVirt CR.")
+    storage_classes_without_snapshot_class: list[str] | None = Field(
+        default=None,
+        description=(
+            "StorageClasses whose provisioner no VolumeSnapshotClass serves: snapshots and backups of VMs "
+            "on them would fail."
+        ),
+    )
     mac_pool: dict[str, Any] | None = Field(
         default=None,
         description=(
