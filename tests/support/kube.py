@@ -131,12 +131,13 @@ def owned_index() -> KindIndex:
     return KindIndex(k for c in registry.components() for k in c.owned_kinds)
 
 
-def rendered(spec: dict[str, Any], name: str) -> list[dict[str, Any]]:
-    """What the operator should apply for `spec`, as `vmo render` prints it."""
+def rendered(spec: dict[str, Any], name: str, facts: ClusterFacts | None = None) -> list[dict[str, Any]]:
+    """What the operator should apply for `spec`, as `vmo render` prints it; with `facts`, what it
+    applies on a cluster where the components find those (a PrometheusRule CRD a test installed)."""
     from vmo_operator.api.models import VMOProfileSpec
     from vmo_operator.components import registry
 
-    return registry.render_all(VMOProfileSpec.model_validate(spec), ClusterFacts(), name)
+    return registry.render_all(VMOProfileSpec.model_validate(spec), facts or ClusterFacts(), name)
 
 
 def owned_objects(api: Any) -> dict[ObjectKey, dict[str, Any]]:

@@ -18,6 +18,7 @@ from tests.support.kube import (
     wait_condition,
 )
 from tests.support.waiting import eventually
+from vmo_operator.components.base import ClusterFacts
 from vmo_operator.kube import kinds
 from vmo_operator.kube.client import KubeClient, KubeError
 from vmo_operator.kube.objects import ObjectKey
@@ -79,8 +80,10 @@ class SharedProfile:
         result = manifest(self.custom.create_cluster_custom_object(*PROFILE, body))
         return result
 
-    def converge(self, spec: dict[str, Any]) -> dict[str, Any]:
-        """Make `spec` the profile's whole spec (creating it if absent) and wait until it is Available."""
+    def converge(self, spec: dict[str, Any], facts: ClusterFacts | None = None) -> dict[str, Any]:
+        """Make `spec` the profile's whole spec (creating it if absent) and wait until it is Available.
+
+        `facts`: what the components find on this cluster beyond a bare one (see `rendered`)."""
         current = get_profile(self.api, "vmo")
         if current is not None and current["metadata"].get("deletionTimestamp"):
             eventually(lambda: get_profile(self.api, "vmo") is None, timeout=120, what="old profile gone")
@@ -92,7 +95,7 @@ class SharedProfile:
         converged = wait_condition(self.api, "vmo", "Available", timeout=240 if current is None else 120)
         # What an earlier spec (or an earlier test's namespace) left behind must be gone too, so the
         # test starts from exactly what a fresh profile with `spec` would own.
-        wanted = {ObjectKey.of(obj) for obj in rendered(spec, "vmo")}
+        wanted = {ObjectKey.of(obj) for obj in rendered(spec, "vmo", facts)}
         eventually(
             lambda: owned_objects(self.api).keys() <= wanted, timeout=60, what="nothing owned beyond the spec"
         )

@@ -9,11 +9,12 @@ import pytest
 
 from vmo_operator.api import models
 from vmo_operator.components import _health as judging
-from vmo_operator.components import cdi, descheduler, kubevirt, multus, registry, snapshot
+from vmo_operator.components import cdi, descheduler, kubevirt, monitoring, multus, registry, snapshot
 from vmo_operator.components.base import ClusterFacts, Component, ComponentHealth, Observed, render_labelled
 from vmo_operator.kube.objects import Manifest, ObjectKey
 
-FACTS = ClusterFacts()
+# A cluster that serves PrometheusRules, so the monitoring component renders too.
+FACTS = ClusterFacts(by_component={monitoring.COMPONENT_NAME: monitoring.PrometheusRuleCRD(True)})
 SPEC = models.parse_spec({"multus": {"networks": [{"name": "vlan-20", "vlan": 20}]}})
 
 

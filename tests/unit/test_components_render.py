@@ -19,7 +19,7 @@ import pytest
 import yaml
 
 from vmo_operator.api import crd, models
-from vmo_operator.components import base, cdi, descheduler, kubevirt, multus, registry, snapshot
+from vmo_operator.components import base, cdi, descheduler, kubevirt, monitoring, multus, registry, snapshot
 from vmo_operator.components.base import ClusterFacts, ComponentHealth
 from vmo_operator.kube import kinds
 from vmo_operator.kube.objects import (
@@ -32,6 +32,10 @@ from vmo_operator.kube.objects import (
 
 GOLDEN = Path(__file__).parent / "golden"
 FACTS = ClusterFacts(cluster_id="uid-1")
+# A cluster that serves PrometheusRules: the full case shows the alert rule too.
+WITH_PROMETHEUS = ClusterFacts(
+    cluster_id="uid-1", by_component={monitoring.COMPONENT_NAME: monitoring.PrometheusRuleCRD(True)}
+)
 
 FULL_SPEC: dict[str, Any] = {
     "kubevirt": {
@@ -111,7 +115,8 @@ def render(
 
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_golden(case: str) -> None:
-    text = "".join("---\n" + crd.dump_yaml(obj) for obj in render(CASES[case]))
+    facts = WITH_PROMETHEUS if case == "full" else FACTS
+    text = "".join("---\n" + crd.dump_yaml(obj) for obj in render(CASES[case], facts))
     path = GOLDEN / f"{case}.yaml"
     if os.environ.get("UPDATE_GOLDEN"):
         path.parent.mkdir(exist_ok=True)
@@ -185,7 +190,7 @@ def test_objects_are_well_formed_and_owned(case: str) -> None:
 def test_owned_kinds_are_all_used() -> None:
     spec = models.parse_spec(FULL_SPEC)
     for component in registry.components():
-        rendered = {(o["apiVersion"], o["kind"]) for o in component.render(spec, FACTS)}
+        rendered = {(o["apiVersion"], o["kind"]) for o in component.render(spec, WITH_PROMETHEUS)}
         assert {(k.api_version, k.kind) for k in component.owned_kinds} == rendered, component.name
 
 

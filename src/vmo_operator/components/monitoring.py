@@ -55,9 +55,9 @@ class MonitoringComponent:
         return PrometheusRuleCRD(any(condition_is_true(crd, "Established") for crd in crds))
 
     def enabled(self, spec: VMOProfileSpec, facts: ClusterFacts) -> bool:
-        # Offline (`vmo render`, the RBAC inventory) the rule is shown: it is what a cluster with
-        # the CRD gets.
-        return spec.monitoring.enabled and served(facts) is not False
+        # Offline (`vmo render`) nothing is known of the cluster, so the rule is left out as on a
+        # cluster without the CRD: what is printed is what any cluster gets.
+        return spec.monitoring.enabled and served(facts) is True
 
     def render(self, spec: VMOProfileSpec, facts: ClusterFacts) -> list[Manifest]:
         if not self.enabled(spec, facts):
@@ -77,7 +77,7 @@ class MonitoringComponent:
     ) -> ComponentHealth:
         if not spec.monitoring.enabled:
             return health.disabled(self.name)
-        if served(facts) is False:
+        if not served(facts):
             return health.disabled(self.name, NO_CRD, skipped=True, reason="PrometheusRuleCRDNotFound")
         return health.assess_rendered(self.name, rendered, observed)
 
