@@ -257,6 +257,11 @@ def test_the_pack_knobs_example_is_valid_and_reaches_the_crs() -> None:
     spec = models.parse_spec(yaml.safe_load(text)["spec"])
     assert kubevirt.kubevirt_cr(spec)["spec"]["configuration"]["vmStateStorageClass"] == "rwx-state"
     assert cdi.cdi_cr(spec)["spec"]["config"]["importProxy"]["trustedCAProxy"] == "private-ca"
+    assert [c.driver for c in spec.snapshot_controller.snapshot_classes()] == [
+        "rbd.csi.ceph.com",
+        "nfs.csi.k8s.io",
+    ]
+    assert spec.monitoring.rule_labels == {"release": "kube-prometheus-stack"}
 
 
 def test_no_kvm_is_a_warning_event_unless_emulation_is_on() -> None:
