@@ -197,6 +197,15 @@ DESCHEDULER = optional_dict(
         "maintenanceTaintKeys": mostly(st.lists(LABEL_KEY, max_size=3)),
     }
 )
+SNAPSHOT_CLASS = optional_dict(
+    {
+        "name": mostly(DNS_LABEL),
+        "driver": mostly(st.sampled_from(["csi.example.com", "hostpath.csi.k8s.io"])),
+        "deletionPolicy": mostly(st.sampled_from(["Delete", "Retain"])),
+        "parameters": mostly(st.dictionaries(st.text(max_size=8), st.text(max_size=8), max_size=2)),
+        "isDefault": mostly(st.booleans()),
+    }
+)
 SNAPSHOT = optional_dict(
     {
         "mode": mostly(
@@ -204,13 +213,22 @@ SNAPSHOT = optional_dict(
         ),
         "version": version(["v8.1.0", "v8.6.0"], ["v7.0.0", "v8.0.0"]),
         "infra": PLACEMENT,
-        "volumeSnapshotClass": optional_dict(
+        "volumeSnapshotClass": SNAPSHOT_CLASS,
+        # Several classes of one driver may both ask to be its default: refused, by CEL and pydantic.
+        "volumeSnapshotClasses": mostly(st.lists(SNAPSHOT_CLASS, max_size=3), odds=3),
+    }
+)
+MONITORING = optional_dict(
+    {
+        "enabled": mostly(st.booleans()),
+        "namespace": mostly(NAMESPACE),
+        "ruleLabels": mostly(st.dictionaries(LABEL_KEY, LABEL_VALUE, max_size=2)),
+        "thresholds": optional_dict(
             {
-                "name": mostly(DNS_LABEL),
-                "driver": mostly(st.sampled_from(["csi.example.com", "hostpath.csi.k8s.io"])),
-                "deletionPolicy": mostly(st.sampled_from(["Delete", "Retain"])),
-                "parameters": mostly(st.dictionaries(st.text(max_size=8), st.text(max_size=8), max_size=2)),
-                "isDefault": mostly(st.booleans()),
+                "componentDegradedMinutes": count(1, 1440),
+                "webhookSlowMilliseconds": count(10, 30000),
+                "driftRepairsPerHour": count(1, 100000),
+                "reconcileStaleMinutes": count(2, 1440),
             }
         ),
     }
@@ -254,6 +272,7 @@ SPEC = optional_dict(
         "macPool": MAC_POOL,
         "uninstallStrategy": mostly(st.sampled_from(["BlockUninstallIfWorkloadsExist", "RemoveWorkloads"])),
         "vmRoles": optional_dict({"enabled": mostly(st.booleans())}),
+        "monitoring": MONITORING,
     }
 )
 PROFILE_NAME = mostly(

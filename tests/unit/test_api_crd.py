@@ -194,6 +194,8 @@ def apply_schema_defaults(schema: dict[str, Any], value: Any) -> Any:
         {"multus": {"networks": [{"name": "vlan-20", "vlan": 20}]}},
         {"macPool": {"namespaceSelector": {"matchLabels": {"vms": "yes"}}}},
         {"snapshotController": {"volumeSnapshotClass": {"name": "csi", "driver": "csi.example.com"}}},
+        {"snapshotController": {"volumeSnapshotClasses": [{"name": "csi", "driver": "csi.example.com"}]}},
+        {"monitoring": {"ruleLabels": {"release": "prom"}, "thresholds": {"driftRepairsPerHour": 3}}},
     ],
 )
 def test_server_side_defaults_match_pydantic_defaults(spec: dict[str, Any]) -> None:
