@@ -19,6 +19,7 @@ from kubernetes.client.exceptions import ApiException
 
 from tests.support.kube import PROFILE, condition_of, get_profile, status_body, wait_condition
 from tests.support.profiles import SharedProfile, kube_of
+from tests.support.prometheus import prometheus_rule_crd
 from tests.support.waiting import eventually
 from vmo_operator.components import monitoring
 from vmo_operator.components.base import ClusterFacts
@@ -37,39 +38,6 @@ STORAGE_CLASSES = {
 FOREIGN = "vmo-test-taken"
 RULE_NAMESPACE = "default"
 WITH_PROMETHEUS = ClusterFacts(by_component={monitoring.COMPONENT_NAME: monitoring.PrometheusRuleCRD(True)})
-
-
-def prometheus_rule_crd() -> dict[str, Any]:
-    return {
-        "apiVersion": "apiextensions.k8s.io/v1",
-        "kind": "CustomResourceDefinition",
-        "metadata": {"name": monitoring.CRD_NAME},
-        "spec": {
-            "group": "monitoring.coreos.com",
-            "names": {
-                "kind": "PrometheusRule",
-                "listKind": "PrometheusRuleList",
-                "plural": "prometheusrules",
-                "singular": "prometheusrule",
-            },
-            "scope": "Namespaced",
-            "versions": [
-                {
-                    "name": "v1",
-                    "served": True,
-                    "storage": True,
-                    "schema": {
-                        "openAPIV3Schema": {
-                            "type": "object",
-                            "properties": {
-                                "spec": {"type": "object", "x-kubernetes-preserve-unknown-fields": True}
-                            },
-                        }
-                    },
-                }
-            ],
-        },
-    }
 
 
 def live_rule(api: Any) -> dict[str, Any] | None:

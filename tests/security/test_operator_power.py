@@ -24,6 +24,7 @@ from kubernetes.client.exceptions import ApiException
 from tests.support.kube import status_body
 from tests.support.operator import OPERATOR_NAMESPACE, OPERATOR_SERVICE_ACCOUNT, bind_operator_identity
 from tests.support.paths import REPO
+from tests.support.prometheus import prometheus_rule_crd
 from tests.support.tenants import Tenant
 from tests.support.waiting import eventually
 from vmo_operator.api.models import parse_spec
@@ -300,6 +301,38 @@ def nad_crd(admin: KubeClient) -> Iterator[None]:
     yield
     if created:
         admin.delete(kinds.CRD, crd["metadata"]["name"])
+
+
+def test_it_changes_only_prometheus_rules_it_created(
+    operator_identity: KubeClient, admin: KubeClient, namespace: str, prometheus_rules_served: None
+) -> None:
+    """The rule's namespace is the profile's choice, so its writes are unnamed in RBAC; the
+    profile-named policy keeps the operator off a PrometheusRule someone else wrote."""
+    rule = kinds.PROMETHEUS_RULE
+
+    def alerts(name: str, labels: dict[str, str]) -> Manifest:
+        meta = {"name": name, "namespace": namespace, "labels": labels}
+        return {"apiVersion": rule.api_version, "kind": rule.kind, "metadata": meta, "spec": {"groups": []}}
+
+    admin.apply(rule, alerts("theirs", {}))
+    refused(
+        lambda: operator_identity.apply(
+            rule, alerts("theirs", {MANAGED_BY_LABEL: MANAGED_BY_VALUE}), dry_run=True
+        ),
+        NOT_OURS,
+        guard_settling=True,
+    )
+    refused(lambda: operator_identity.delete(rule, "theirs", namespace, dry_run=True), NOT_OURS)
+    operator_identity.apply(rule, alerts("new", {MANAGED_BY_LABEL: MANAGED_BY_VALUE}), dry_run=True)
+
+
+@pytest.fixture
+def prometheus_rules_served(admin: KubeClient) -> Iterator[None]:
+    """A PrometheusRule CRD (monitoring.coreos.com/v1, schema left open), removed afterwards."""
+    admin.apply(kinds.CRD, prometheus_rule_crd())
+    eventually(lambda: admin.served(kinds.PROMETHEUS_RULE), timeout=30, what="PrometheusRules served")
+    yield
+    admin.delete(kinds.CRD, prometheus_rule_crd()["metadata"]["name"])
 
 
 # ------------------------------------------------------------------------------- legitimate work
