@@ -163,6 +163,24 @@ def test_a_foreign_class_of_a_listed_name_is_left_alone_and_reported() -> None:
     assert sorted(rendered_classes(spec, storage(classes=[("taken", CEPH, True)]))) == ["free", "taken"]
 
 
+def test_with_someone_elses_snapshot_crds_the_classes_are_still_written() -> None:
+    spec = classes_spec({"name": "ceph", "driver": CEPH}, {"name": "taken", "driver": NFS})
+    live = [{"metadata": {"name": "taken"}, "driver": NFS}]
+    found = [[{"metadata": {"name": "volumesnapshots.snapshot.storage.k8s.io"}}], [], [], live, []]
+    facts = ClusterFacts(by_component={SNAPSHOT.name: SNAPSHOT.facts_from(found)})
+    assert [(o["kind"], o["metadata"]["name"]) for o in SNAPSHOT.render(spec, facts)] == [
+        ("VolumeSnapshotClass", "ceph")
+    ]
+    health = SNAPSHOT.assess(spec, facts, SNAPSHOT.render(spec, facts), {})
+    assert health.skipped
+    assert "VolumeSnapshotClass taken exists and was not created by vmo-operator" in health.message
+    # Disabled means no class either.
+    off = models.parse_spec(
+        {"snapshotController": {"mode": "Disabled", "volumeSnapshotClasses": [{"name": "c", "driver": CEPH}]}}
+    )
+    assert SNAPSHOT.render(off, facts) == []
+
+
 def test_status_lists_the_storage_classes_no_class_serves() -> None:
     spec = classes_spec({"name": "ceph", "driver": CEPH})
     facts = storage(

@@ -512,7 +512,11 @@ def test_snapshot_component_never_fights_a_foreign_installation(
         {"snapshotController": {"mode": mode, "volumeSnapshotClass": {"name": "c", "driver": "d"}}}
     )
     component = snapshot.SNAPSHOT_CONTROLLER
-    assert component.render(spec, facts) == []
+    # Neither controller nor CRDs; the profile's class only where someone else's CRDs serve it.
+    foreign = facts.of(component.name, snapshot.ForeignSnapshotInstallation)
+    assert foreign is not None
+    wanted = [("VolumeSnapshotClass", "c")] if foreign.crds else []
+    assert [(o["kind"], o["metadata"]["name"]) for o in component.render(spec, facts)] == wanted
     assert not component.enabled(spec, facts)
     health = component.assess(spec, facts, [], {})
     assert health.skipped is True

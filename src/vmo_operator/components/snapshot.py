@@ -3,8 +3,10 @@
 Clusters often have a snapshot controller already (Palette's backup feature installs one, and so do
 many distributions). Two controllers fight over the same objects, so this component asks the engine
 to look for them (`fact_queries`), and whenever snapshot CRDs or a snapshot-controller Deployment
-exist that are not labelled as ours, it renders nothing at all, in Auto and in Enabled mode alike,
-and says what it found. It also reads the VolumeSnapshotClasses and StorageClasses, to leave a
+exist that are not labelled as ours, it installs neither controller nor CRDs, in Auto and in Enabled
+mode alike, and says what it found. The profile's VolumeSnapshotClasses are still written where
+someone else's CRDs serve them: backups need them most where a backup product brought its own
+controller. The component also reads the VolumeSnapshotClasses and StorageClasses, to leave a
 foreign class of a listed name alone and to report the storage classes no class serves
 (`snapshot_classes`).
 """
@@ -170,8 +172,12 @@ class SnapshotControllerComponent:
         return spec.snapshot_controller.mode != "Disabled" and not foreign_installation(facts)
 
     def render(self, spec: VMOProfileSpec, facts: ClusterFacts) -> list[Manifest]:
-        if not self.enabled(spec, facts):
+        if spec.snapshot_controller.mode == "Disabled":
             return []
+        if foreign_installation(facts):
+            # Another installation's CRDs serve the classes, which are still the profile's to write.
+            found = _facts(facts)
+            return classes.render(spec.snapshot_controller, found.storage) if found.crds else []
         rules = w.data("snapshot")
         return [
             *_crds(),
@@ -196,7 +202,7 @@ class SnapshotControllerComponent:
         if storage is None:
             return judged
         details = {UNCOVERED_FIELD: classes.uncovered(storage, rendered)}
-        foreign = classes.foreign_names(spec.snapshot_controller, storage) if judged.enabled else []
+        foreign = classes.foreign_names(spec.snapshot_controller, storage) if rendered else []
         if foreign:
             note = (
                 f"VolumeSnapshotClass {', '.join(foreign)} exists and was not created by vmo-operator; "

@@ -270,8 +270,8 @@ class SnapshotControllerSpec(Model):
         default="Auto",
         description=(
             "Enabled or Auto install the controller and CRDs unless another installation (not labelled as "
-            "ours) already exists; then nothing is installed and the status says what was found. Disabled "
-            "installs nothing."
+            "ours) already exists; then neither is installed (the volumeSnapshotClasses still are, where its "
+            "CRDs serve them) and the status says what was found. Disabled installs nothing."
         ),
     )
     version: SnapshotVersion = versions.SNAPSHOT_CONTROLLER.default
