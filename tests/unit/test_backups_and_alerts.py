@@ -46,7 +46,7 @@ def storage(
         for name, driver, ours in classes
     ]
     scs = [{"metadata": {"name": name}, "provisioner": provisioner} for name, provisioner in storage_classes]
-    facts = SNAPSHOT.facts_from([[], [], [], live, scs])
+    facts = SNAPSHOT.facts_from([[], [], [], [], live, scs])
     return ClusterFacts(by_component={SNAPSHOT.name: facts})
 
 
@@ -165,8 +165,12 @@ def test_a_foreign_class_of_a_listed_name_is_left_alone_and_reported() -> None:
 
 def test_with_someone_elses_snapshot_crds_the_classes_are_still_written() -> None:
     spec = classes_spec({"name": "ceph", "driver": CEPH}, {"name": "taken", "driver": NFS})
-    live = [{"metadata": {"name": "taken"}, "driver": NFS}]
-    found = [[{"metadata": {"name": "volumesnapshots.snapshot.storage.k8s.io"}}], [], [], live, []]
+    live: list[dict[str, Any]] = [{"metadata": {"name": "taken"}, "driver": NFS}]
+    crd: list[dict[str, Any]] = [{"metadata": {"name": "volumesnapshots.snapshot.storage.k8s.io"}}]
+    class_crd: list[dict[str, Any]] = [
+        {"metadata": {"name": "volumesnapshotclasses.snapshot.storage.k8s.io"}}
+    ]
+    found: list[list[dict[str, Any]]] = [crd, [], [], class_crd, live, []]
     facts = ClusterFacts(by_component={SNAPSHOT.name: SNAPSHOT.facts_from(found)})
     assert [(o["kind"], o["metadata"]["name"]) for o in SNAPSHOT.render(spec, facts)] == [
         ("VolumeSnapshotClass", "ceph")
@@ -174,6 +178,9 @@ def test_with_someone_elses_snapshot_crds_the_classes_are_still_written() -> Non
     health = SNAPSHOT.assess(spec, facts, SNAPSHOT.render(spec, facts), {})
     assert health.skipped
     assert "VolumeSnapshotClass taken exists and was not created by vmo-operator" in health.message
+    # Without the VolumeSnapshotClass CRD there is nothing to write them to.
+    unserved = ClusterFacts(by_component={SNAPSHOT.name: SNAPSHOT.facts_from([crd, [], [], [], live, []])})
+    assert SNAPSHOT.render(spec, unserved) == []
     # Disabled means no class either.
     off = models.parse_spec(
         {"snapshotController": {"mode": "Disabled", "volumeSnapshotClasses": [{"name": "c", "driver": CEPH}]}}
@@ -203,6 +210,7 @@ def test_status_lists_the_storage_classes_no_class_serves() -> None:
 def test_coverage_is_reported_even_when_the_controller_is_not_ours_or_off() -> None:
     facts_found: list[list[dict[str, Any]]] = [
         [{"metadata": {"name": "volumesnapshots.snapshot.storage.k8s.io"}}],
+        [],
         [],
         [],
         [],

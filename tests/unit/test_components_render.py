@@ -491,8 +491,9 @@ def test_snapshot_controller_waits_upstreams_35_seconds_unless_the_profile_says_
 
 
 def foreign_snapshot(*, crds: bool = False, controller: bool = False) -> ClusterFacts:
-    """Facts as the engine files them after running the snapshot component's fact queries."""
-    found = snapshot.ForeignSnapshotInstallation(crds=crds, controller=controller)
+    """Facts as the engine files them after running the snapshot component's fact queries (with
+    foreign CRDs, the VolumeSnapshotClass CRD among them)."""
+    found = snapshot.ForeignSnapshotInstallation(crds=crds, controller=controller, classes_served=crds)
     return ClusterFacts(by_component={snapshot.SNAPSHOT_CONTROLLER.name: found})
 
 
@@ -533,6 +534,7 @@ def test_snapshot_component_looks_for_the_crd_and_both_controller_labels() -> No
         (kinds.CRD, "volumesnapshots.snapshot.storage.k8s.io"),
         (kinds.DEPLOYMENT, ""),
         (kinds.DEPLOYMENT, ""),
+        (kinds.CRD, "volumesnapshotclasses.snapshot.storage.k8s.io"),
         (kinds.VOLUME_SNAPSHOT_CLASS, ""),
         (kinds.STORAGE_CLASS, ""),
     ]
@@ -550,12 +552,12 @@ THEIRS = {"metadata": {"name": "x", "labels": {"app": "snapshot-controller"}}}
 @pytest.mark.parametrize(
     ("found", "crds", "controller"),
     [
-        ([[], [], [], [], []], False, False),
-        ([[OURS], [OURS], [OURS], [], []], False, False),
-        ([[THEIRS], [], [], [], []], True, False),
-        ([[], [THEIRS], [], [], []], False, True),
-        ([[], [OURS], [OURS, THEIRS], [], []], False, True),
-        ([[THEIRS], [THEIRS], [], [], []], True, True),
+        ([[], [], [], [], [], []], False, False),
+        ([[OURS], [OURS], [OURS], [], [], []], False, False),
+        ([[THEIRS], [], [], [], [], []], True, False),
+        ([[], [THEIRS], [], [], [], []], False, True),
+        ([[], [OURS], [OURS, THEIRS], [], [], []], False, True),
+        ([[THEIRS], [THEIRS], [], [], [], []], True, True),
     ],
 )
 def test_snapshot_facts_count_only_what_is_not_ours(

@@ -42,10 +42,12 @@ COMPONENT_NAME = "snapshotController"
 # What another installation looks like: the CRD every snapshot controller needs, and its
 # Deployment under the labels upstream and the common distributions give it.
 SNAPSHOT_CRD_NAME = f"volumesnapshots.{GROUP}"
+CLASS_CRD_NAME = f"volumesnapshotclasses.{GROUP}"
 FOREIGN_CONTROLLER_SELECTORS = ("app=snapshot-controller", "app.kubernetes.io/name=snapshot-controller")
 FACT_QUERIES = (
     FactQuery(kinds.CRD, name=SNAPSHOT_CRD_NAME),
     *(FactQuery(kinds.DEPLOYMENT, label_selector=selector) for selector in FOREIGN_CONTROLLER_SELECTORS),
+    FactQuery(kinds.CRD, name=CLASS_CRD_NAME),
     FactQuery(kinds.VOLUME_SNAPSHOT_CLASS),
     FactQuery(kinds.STORAGE_CLASS),
 )
@@ -57,6 +59,7 @@ class ForeignSnapshotInstallation:
 
     crds: bool = False  # VolumeSnapshot CRDs exist and are not labelled as ours
     controller: bool = False  # a snapshot-controller Deployment exists that is not ours
+    classes_served: bool = False  # the VolumeSnapshotClass CRD exists, whoever installed it
     # Every VolumeSnapshotClass and StorageClass; None when nothing was observed (offline rendering).
     storage: classes.StorageFacts | None = None
 
@@ -160,11 +163,13 @@ class SnapshotControllerComponent:
 
     def facts_from(self, found: Sequence[Sequence[Manifest]]) -> ForeignSnapshotInstallation:
         """What `FACT_QUERIES` found: the CRD and the controllers (one list per selector) that are
-        not ours, then every VolumeSnapshotClass and StorageClass."""
-        crds, by_app, by_name, snapshot_classes, storage_classes = found
+        not ours, whether the VolumeSnapshotClass CRD exists, every VolumeSnapshotClass and
+        StorageClass."""
+        crds, by_app, by_name, class_crd, snapshot_classes, storage_classes = found
         return ForeignSnapshotInstallation(
             crds=any(not is_ours(crd) for crd in crds),
             controller=any(not is_ours(deployment) for deployment in [*by_app, *by_name]),
+            classes_served=bool(class_crd),
             storage=classes.storage_facts(snapshot_classes, storage_classes),
         )
 
@@ -177,7 +182,7 @@ class SnapshotControllerComponent:
         if foreign_installation(facts):
             # Another installation's CRDs serve the classes, which are still the profile's to write.
             found = _facts(facts)
-            return classes.render(spec.snapshot_controller, found.storage) if found.crds else []
+            return classes.render(spec.snapshot_controller, found.storage) if found.classes_served else []
         rules = w.data("snapshot")
         return [
             *_crds(),
