@@ -205,6 +205,85 @@ def test_snapshot_classes_per_driver_are_created_labelled_reported_and_pruned(
     assert condition is not None
 
 
+def foreign_snapshot_crd(kind: str, plural: str, scope: str) -> dict[str, Any]:
+    """A snapshot CRD as another installation (a backup product) would have made it."""
+    return {
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {
+            "name": f"{plural}.snapshot.storage.k8s.io",
+            "labels": {"installed-by": "backup-tool"},
+            # *.k8s.io groups are protected; real snapshot CRDs carry this approval annotation.
+            "annotations": {
+                "api-approved.kubernetes.io": "https://github.com/kubernetes-csi/external-snapshotter/pull/419"
+            },
+        },
+        "spec": {
+            "group": "snapshot.storage.k8s.io",
+            "scope": scope,
+            "names": {"kind": kind, "plural": plural, "singular": kind.lower()},
+            "versions": [
+                {
+                    "name": "v1",
+                    "served": True,
+                    "storage": True,
+                    "schema": {
+                        "openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": True}
+                    },
+                }
+            ],
+        },
+    }
+
+
+FOREIGN_CRDS = (
+    foreign_snapshot_crd("VolumeSnapshot", "volumesnapshots", "Namespaced"),
+    foreign_snapshot_crd("VolumeSnapshotClass", "volumesnapshotclasses", "Cluster"),
+)
+
+
+def test_under_another_snapshot_installation_the_classes_are_still_written(
+    api_client: Any, profile: SharedProfile
+) -> None:
+    kube = kube_of(api_client)
+    # Nothing of ours may be installed yet, or our own snapshot CRDs would be in the way.
+    profile.remove()
+    for crd in FOREIGN_CRDS:
+        kube.create(kinds.CRD, crd)
+    eventually(lambda: kube.served(kinds.VOLUME_SNAPSHOT_CLASS), timeout=30, what="classes served")
+    try:
+        spec = {
+            "snapshotController": {"volumeSnapshotClasses": [{"name": "vmo-test-backup", "driver": CEPH}]}
+        }
+        installed = profile.fresh(spec)
+        status = installed["status"]["components"]["snapshotController"]
+        assert (status["skipped"], status["reason"]) == (True, "ForeignSnapshotController")
+        written = eventually(
+            lambda: snapshot_classes(api_client).get("vmo-test-backup"), timeout=60, what="class written"
+        )
+        assert written["metadata"]["labels"][VELERO] == "true"
+        assert written["metadata"]["labels"][MANAGED_BY_LABEL] == "vmo-operator"
+        # Their CRDs stay theirs: not labelled, and no controller of ours.
+        for crd in FOREIGN_CRDS:
+            live = kube.get(kinds.CRD, crd["metadata"]["name"])
+            assert live is not None
+            assert MANAGED_BY_LABEL not in live["metadata"]["labels"]
+        assert kube.get(kinds.DEPLOYMENT, "snapshot-controller", "kube-system") is None
+        # Removing the profile removes our class, and leaves their CRDs.
+        profile.remove()
+        assert "vmo-test-backup" not in snapshot_classes(api_client)
+        assert all(kube.get(kinds.CRD, crd["metadata"]["name"]) is not None for crd in FOREIGN_CRDS)
+    finally:
+        for crd in FOREIGN_CRDS:
+            kube.delete(kinds.CRD, crd["metadata"]["name"])
+        names = [crd["metadata"]["name"] for crd in FOREIGN_CRDS]
+        eventually(
+            lambda: all(kube.get(kinds.CRD, name) is None for name in names),
+            timeout=60,
+            what="their CRDs gone",
+        )
+
+
 def rejected(api: Any, spec: dict[str, Any]) -> str:
     body = {
         "apiVersion": "vmo.dev/v1alpha1",
