@@ -206,7 +206,9 @@ def kvm_condition(
     """KVMAvailable as the component reports it, through assess and extra_conditions."""
     parsed = models.parse_spec(spec)
     component = kubevirt.KUBEVIRT
-    facts = ClusterFacts(by_component={} if nodes is None else {"kubevirt": component.facts_from([nodes])})
+    facts = ClusterFacts(
+        by_component={} if nodes is None else {"kubevirt": component.facts_from([nodes, []])}
+    )
     judged = component.assess(parsed, facts, [], {})
     health = ComponentHealth("kubevirt", True, ready, details=judged.details)
     conditions = {c.type: c for c in component.extra_conditions(parsed, health)}

@@ -20,7 +20,7 @@ from vmo_operator.api import featuregates, versions
 from vmo_operator.api.models import CPU_HOTPLUG, KubeVirtSpec, VMOProfileSpec
 from vmo_operator.components import _health as health
 from vmo_operator.components import _workloads as w
-from vmo_operator.components import kubevirt_config, kubevirt_crd, kvm
+from vmo_operator.components import drain, kubevirt_config, kubevirt_crd, kvm
 from vmo_operator.components.base import (
     ClusterFacts,
     ComponentHealth,
@@ -42,6 +42,7 @@ APP_LABEL = {"kubevirt.io": ""}
 FEATURE_GATES_RECOGNIZED = "FeatureGatesRecognized"
 FEATURE_GATES_CHANGED = "FeatureGatesChanged"
 KVM_DETAIL = "kvmNodes"
+DRAIN_DETAIL = "drainReadiness"
 
 
 def _minor(version: str) -> tuple[int, int]:
@@ -249,6 +250,12 @@ def _judge_kubevirt(obj: Any) -> health.Verdict:
 
 
 @dataclass(frozen=True)
+class KubeVirtFacts:
+    nodes: kvm.KVMNodes
+    vmis: tuple[drain.VMIOnNode, ...] = ()
+
+
+@dataclass(frozen=True)
 class KubeVirtComponent:
     name: str = "kubevirt"
     title: str = "KubeVirt"
@@ -262,11 +269,12 @@ class KubeVirtComponent:
     )
     # VMs and VMIs block removal under BlockUninstallIfWorkloadsExist (see base.workload_kinds).
     workload_kinds: tuple[Kind, ...] = (kinds.VIRTUAL_MACHINE, kinds.VIRTUAL_MACHINE_INSTANCE)
-    # The Nodes, read before each round, for the KVMAvailable condition (see base.ObservesCluster).
-    fact_queries: tuple[FactQuery, ...] = (kvm.NODE_QUERY,)
+    # Read before each round (see base.ObservesCluster): the Nodes, for KVMAvailable, and the VMIs,
+    # for status.drainReadiness.
+    fact_queries: tuple[FactQuery, ...] = (kvm.NODE_QUERY, drain.VMI_QUERY)
 
-    def facts_from(self, found: Sequence[Sequence[Manifest]]) -> kvm.KVMNodes:
-        return kvm.kvm_nodes(found[0])
+    def facts_from(self, found: Sequence[Sequence[Manifest]]) -> KubeVirtFacts:
+        return KubeVirtFacts(kvm.kvm_nodes(found[0]), drain.on_nodes(found[1]))
 
     def enabled(self, spec: VMOProfileSpec, facts: ClusterFacts) -> bool:
         return spec.kubevirt.enabled
@@ -319,9 +327,13 @@ class KubeVirtComponent:
             version=version,
             judges={("kubevirt.io/v1", "KubeVirt"): _judge_kubevirt},
         )
-        # The Nodes' KVM facts ride along to `extra_conditions`, which sees only the health.
-        nodes = facts.of(self.name, kvm.KVMNodes)
-        judged = replace(judged, details={**judged.details, KVM_DETAIL: nodes})
+        # The facts ride along to `extra_conditions` and `status_fields`, which see only the health.
+        found = facts.of(self.name, KubeVirtFacts)
+        details: dict[str, Any] = {KVM_DETAIL: found.nodes if found else None}
+        if found is not None:
+            strategy = str(((cr.get("spec") or {}).get("configuration") or {}).get("evictionStrategy") or "")
+            details[DRAIN_DETAIL] = drain.readiness(found.vmis, strategy)
+        judged = replace(judged, details={**judged.details, **details})
         return health.override_failed(judged, override_problem(spec))
 
     def status_fields(self, spec: VMOProfileSpec, health: ComponentHealth) -> Mapping[str, Any]:
@@ -330,6 +342,8 @@ class KubeVirtComponent:
         if spec.kubevirt.enabled:
             fields["featureGates"] = gate_resolution(spec.kubevirt).status()
         fields["kubevirtVersion"] = health.version
+        if spec.kubevirt.enabled and health.details.get(DRAIN_DETAIL):
+            fields["drainReadiness"] = health.details[DRAIN_DETAIL]
         return fields
 
     def extra_conditions(self, spec: VMOProfileSpec, health: ComponentHealth) -> Sequence[ConditionSpec]:

@@ -17,11 +17,20 @@ from vmo_operator.components.descheduler import DESCHEDULER
 from vmo_operator.components.kubevirt import KUBEVIRT
 from vmo_operator.components.multus import MULTUS
 from vmo_operator.components.snapshot import SNAPSHOT_CONTROLLER
+from vmo_operator.components.vmnamespaces import VM_NAMESPACES
 from vmo_operator.components.vmroles import VM_ROLES
 from vmo_operator.kube.kinds import Kind
 from vmo_operator.kube.objects import Manifest
 
-COMPONENTS: tuple[Component, ...] = (SNAPSHOT_CONTROLLER, MULTUS, KUBEVIRT, CDI, DESCHEDULER, VM_ROLES)
+COMPONENTS: tuple[Component, ...] = (
+    SNAPSHOT_CONTROLLER,
+    MULTUS,
+    KUBEVIRT,
+    CDI,
+    DESCHEDULER,
+    VM_ROLES,
+    VM_NAMESPACES,
+)
 
 
 def components() -> tuple[Component, ...]:

@@ -161,6 +161,11 @@ def component_grants() -> list[Grant]:
                 grants.append(Grant(kind.group, (kind.plural,), WRITE, why, found.names_of(kind)))
         for kind in workload_kinds(component):
             grants.append(Grant(kind.group, (kind.plural,), READ, f"{component.name} uninstall guard"))
+    for kind in sorted(found.released_kinds, key=lambda k: k.plural):
+        # Named in the profile (VM namespaces): created and labelled, released but never deleted.
+        grants.append(
+            Grant(kind.group, (kind.plural,), ("create", "patch"), "VM namespaces, named in the profile")
+        )
     # Before a CRD we installed is removed, the engine lists its instances: one that someone else
     # created (a VolumeSnapshot, a NAD) keeps the CRD. That needs list on every kind our CRDs serve.
     for crd in _installed_crds():

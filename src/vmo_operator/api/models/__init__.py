@@ -89,6 +89,7 @@ from vmo_operator.api.models.profile import (
     parse_profile,
     parse_spec,
 )
+from vmo_operator.api.models.vmnamespaces import VMNamespacesSpec, VMRoleBinding
 
 __all__ = [
     "API_VERSION",
@@ -157,9 +158,11 @@ __all__ = [
     "SnapshotVersion",
     "StatusModel",
     "Toleration",
+    "VMNamespacesSpec",
     "VMOProfile",
     "VMOProfileSpec",
     "VMOProfileStatus",
+    "VMRoleBinding",
     "VMRolesSpec",
     "VolumeSnapshotClassSpec",
     "WorkloadUpdateStrategy",
