@@ -73,6 +73,14 @@ FULL_SPEC: dict[str, Any] = {
             "parameters": {"clusterID": "rook-ceph"},
         },
     },
+    "vmNamespaces": {
+        "namespaces": ["vms", "team-a"],
+        "goldenImageNamespace": "images",
+        "roleBindings": [
+            {"role": "vmo-vm-user", "groups": ["vm-users"], "users": ["alice@example.com"]},
+            {"role": "vmo-vm-admin", "groups": ["vm-admins"]},
+        ],
+    },
     "uninstallStrategy": "RemoveWorkloads",
 }
 
@@ -90,6 +98,7 @@ DISABLED_SPEC: dict[str, Any] = {
     "multus": {"enabled": False},
     "descheduler": {"enabled": False},
     "vmRoles": {"enabled": False},
+    "vmNamespaces": {"namespaces": []},
     "snapshotController": {"mode": "Disabled"},
 }
 
@@ -570,6 +579,7 @@ def test_registry_order_and_names() -> None:
         "cdi",
         "descheduler",
         "vmRoles",
+        "vmNamespaces",
     ]
     assert registry.by_name("cdi") is cdi.CDI
     assert kinds.NETWORK_ATTACHMENT_DEFINITION in registry.owned_kinds()

@@ -85,7 +85,7 @@ class NodePlacement(Model):
 
     node_selector: dict[str, LabelValue] = Field(
         default_factory=dict,
-        max_length=64,
+        max_length=16,
         description="Node labels the pods require (Pod spec nodeSelector).",
         json_schema_extra=schema_extra(_NODE_SELECTOR_KEYS_RULE),
     )

@@ -62,12 +62,13 @@ class VMRoleBinding(Model):
 
 
 _RESERVED_RULE = cel(
-    f"!self.namespaces.exists(n, n in {list(RESERVED)})",
+    f"!has(self.namespaces) || !self.namespaces.exists(n, n in {list(RESERVED)})",
     f"namespaces: {', '.join(RESERVED)} are not VM namespaces",
     ".namespaces",
 )
 _GOLDEN_RULE = cel(
-    f"!(self.goldenImageNamespace in self.namespaces) && !(self.goldenImageNamespace in {list(RESERVED)})",
+    "!has(self.goldenImageNamespace) || ((!has(self.namespaces) || "
+    f"!(self.goldenImageNamespace in self.namespaces)) && !(self.goldenImageNamespace in {list(RESERVED)}))",
     f"goldenImageNamespace must be neither a VM namespace nor one of {', '.join(RESERVED)}",
     ".goldenImageNamespace",
 )
