@@ -35,12 +35,12 @@ def review(api: Any, attributes: dict[str, str], user: str = "", groups: list[st
             spec=client.V1SubjectAccessReviewSpec(user=user, groups=groups, resource_attributes=resource)
         )
         answer = client.AuthorizationV1Api(api).create_subject_access_review(body)
-    else:
-        self_body = client.V1SelfSubjectAccessReview(
-            spec=client.V1SelfSubjectAccessReviewSpec(resource_attributes=resource)
-        )
-        answer = client.AuthorizationV1Api(api).create_self_subject_access_review(self_body)
-    return answer.status is not None and bool(answer.status.allowed)
+        return answer.status is not None and bool(answer.status.allowed)
+    self_body = client.V1SelfSubjectAccessReview(
+        spec=client.V1SelfSubjectAccessReviewSpec(resource_attributes=resource)
+    )
+    mine = client.AuthorizationV1Api(api).create_self_subject_access_review(self_body)
+    return mine.status is not None and bool(mine.status.allowed)
 
 
 def clone_from(golden: str) -> dict[str, str]:
