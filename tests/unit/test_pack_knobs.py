@@ -259,6 +259,8 @@ def test_the_pack_knobs_example_is_valid_and_reaches_the_crs() -> None:
     spec = models.parse_spec(yaml.safe_load(text)["spec"])
     assert kubevirt.kubevirt_cr(spec)["spec"]["configuration"]["vmStateStorageClass"] == "rwx-state"
     assert cdi.cdi_cr(spec)["spec"]["config"]["importProxy"]["trustedCAProxy"] == "private-ca"
+    assert "team-a" in spec.vm_namespaces.namespaces
+    assert spec.mac_pool.namespace_selector.match_labels == {"vmo.dev/vm-namespace": "true"}
 
 
 def test_no_kvm_is_a_warning_event_unless_emulation_is_on() -> None:
