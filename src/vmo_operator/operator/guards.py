@@ -32,19 +32,16 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from vmo_operator.components import registry, vmnamespaces, vmroles
+from vmo_operator.components import registry
 from vmo_operator.kube import kinds
 from vmo_operator.kube.kinds import Kind
 from vmo_operator.kube.objects import (
     MANAGED_BY_LABEL,
     MANAGED_BY_VALUE,
-    RELEASED_LABEL,
     Manifest,
-    managed_labels,
 )
-from vmo_operator.macpool.admission_config import NAMESPACE_NAME_LABEL
 from vmo_operator.macpool.settings import NAMESPACE_OPT_OUT_LABEL
-from vmo_operator.operator import inventory, packaged
+from vmo_operator.operator import inventory, packaged, vmguards
 
 ADMISSION = "admissionregistration.k8s.io/v1"
 PROFILE_GROUP = "vmo.dev"
@@ -125,13 +122,6 @@ def namespaced_operand_kinds() -> list[Kind]:
     ]
 
 
-def _placed(found: inventory.Inventory) -> str:
-    """CEL: the request is for an object the profile places in namespaces it names (VM namespaces)."""
-    resources = _cel_list(kind.plural for kind in found.placed)
-    names = _cel_list({name for placed in found.placed.values() for name in placed})
-    return f"(request.resource.resource in {resources} && request.name in {names})"
-
-
 def operand_namespaces_policy(identity: Identity, found: inventory.Inventory) -> list[Manifest]:
     allowed = _cel_list(found.namespaces)
     return _policy(
@@ -139,22 +129,13 @@ def operand_namespaces_policy(identity: Identity, found: inventory.Inventory) ->
         _rules(namespaced_operand_kinds(), ["CREATE", "UPDATE", "DELETE"]),
         [
             {
-                "expression": f"request.namespace in {allowed} || {_placed(found)}",
+                "expression": f"request.namespace in {allowed} || {vmguards.placed(found)}",
                 "messageExpression": (
                     f"'vmo-operator writes ' + request.resource.resource + ' only in the operand "
                     f"namespaces {', '.join(sorted(found.namespaces))}, not in ' + request.namespace"
                 ),
             },
-            {
-                # It may place this Role anywhere, so it must grant nothing but what it is for.
-                "expression": (
-                    "request.operation == 'DELETE' || request.resource.resource != 'roles' || "
-                    f"request.name != '{vmnamespaces.CLONE_SOURCE}' || object.rules.all(r, "
-                    "r.apiGroups == ['cdi.kubevirt.io'] && r.resources == ['datavolumes/source'] && "
-                    "r.verbs == ['create'] && !has(r.resourceNames))"
-                ),
-                "message": f"the Role {vmnamespaces.CLONE_SOURCE} grants only create on datavolumes/source",
-            },
+            vmguards.clone_source_role(),
         ],
         identity=identity,
     )
@@ -170,7 +151,7 @@ def operand_bindings_policy(identity: Identity, found: inventory.Inventory) -> l
                 "expression": (
                     "!has(object.subjects) || object.subjects.all(s, s.kind == 'ServiceAccount' && "
                     f"has(s.namespace) && (s.namespace + '/' + s.name) in {allowed}) || "
-                    f"{_vm_role_binding()} || {_clone_source_binding()}"
+                    f"{vmguards.placed_bindings()}"
                 ),
                 "message": (
                     "vmo-operator binds roles only to the operand ServiceAccounts it installs, the VM user "
@@ -182,69 +163,11 @@ def operand_bindings_policy(identity: Identity, found: inventory.Inventory) -> l
     )
 
 
-def _vm_role_binding() -> str:
-    """CEL: a RoleBinding of one VM user ClusterRole, named after it (subjects come from the profile)."""
-    roles = _cel_list(role.name for role in vmroles.vm_roles())
-    return (
-        f"(object.kind == 'RoleBinding' && object.roleRef.kind == 'ClusterRole' && "
-        f"object.roleRef.name in {roles} && object.metadata.name == object.roleRef.name)"
-    )
-
-
-def _clone_source_binding() -> str:
-    """CEL: the golden-image namespace's clone-source binding, to default ServiceAccounts only."""
-    name = vmnamespaces.CLONE_SOURCE
-    return (
-        f"(object.kind == 'RoleBinding' && object.metadata.name == '{name}' && "
-        f"object.roleRef.kind == 'Role' && object.roleRef.name == '{name}' && "
-        f"object.subjects.all(s, s.kind == 'ServiceAccount' && s.name == '{vmnamespaces.CLONER}'))"
-    )
-
-
 def namespace_labels_policy(identity: Identity, found: inventory.Inventory) -> list[Manifest]:
-    """On a namespace it does not install into, the operator may set and remove only its own labels.
-
-    It may create and patch any namespace (the profile names the VM namespaces), so without this it
-    could label one for privileged pods, or take a label away that someone else's policy relies on.
-    """
-    own = _cel_list(
-        [
-            *managed_labels("x", "x"),
-            vmnamespaces.VM_NAMESPACE_LABEL,
-            vmnamespaces.GOLDEN_IMAGES_LABEL,
-            RELEASED_LABEL,
-            NAMESPACE_NAME_LABEL,
-        ]
-    )
-    operand = _cel_list(found.names_of(kinds.NAMESPACE))
-    return _policy(
-        f"{identity.name}-namespace-labels",
-        _rules([kinds.NAMESPACE], ["CREATE", "UPDATE"]),
-        [
-            {
-                "expression": (
-                    f"request.name in {operand} || ("
-                    f"variables.after.all(k, k in {own} || (k in variables.before && "
-                    "variables.before[k] == variables.after[k])) && "
-                    f"variables.before.all(k, k in {own} || k in variables.after))"
-                ),
-                "messageExpression": (
-                    "'vmo-operator sets and removes only its own labels on namespace ' + request.name"
-                ),
-            }
-        ],
-        identity=identity,
-        variables=[
-            {
-                "name": "before",
-                "expression": (
-                    "request.operation == 'UPDATE' && has(oldObject.metadata.labels) ? "
-                    "oldObject.metadata.labels : {}"
-                ),
-            },
-            {"name": "after", "expression": "has(object.metadata.labels) ? object.metadata.labels : {}"},
-        ],
-    )
+    validation, variables = vmguards.own_labels_only(found)
+    name = f"{identity.name}-namespace-labels"
+    rules = _rules([kinds.NAMESPACE], ["CREATE", "UPDATE"])
+    return _policy(name, rules, [validation], identity=identity, variables=variables)
 
 
 def profile_named_policy(identity: Identity) -> list[Manifest]:
