@@ -13,7 +13,7 @@ matched on the operator's own ServiceAccount, close those gaps in the API server
   exceptions are a VM user role bound under its own name (to whom the profile names) and the
   golden-image clone source, bound only to `default` ServiceAccounts;
 - namespace labels: on a namespace other than the operand ones (a VM namespace, which the profile
-  names, so RBAC cannot), it sets and removes only its own labels;
+  names, so RBAC cannot), it sets and removes only its own labels and annotations;
 - profile-named objects: it may change or delete a NetworkAttachmentDefinition or a
   VolumeSnapshotClass only when the object already carries its managed-by label, i.e. it made it.
 
@@ -164,7 +164,7 @@ def operand_bindings_policy(identity: Identity, found: inventory.Inventory) -> l
 
 
 def namespace_labels_policy(identity: Identity, found: inventory.Inventory) -> list[Manifest]:
-    validation, variables = vmguards.own_labels_only(found)
+    validation, variables = vmguards.own_metadata_only(found)
     name = f"{identity.name}-namespace-labels"
     rules = _rules([kinds.NAMESPACE], ["CREATE", "UPDATE"])
     return _policy(name, rules, [validation], identity=identity, variables=variables)

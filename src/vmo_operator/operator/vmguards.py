@@ -2,9 +2,10 @@
 
 The VM namespaces (`components.vmnamespaces`) are named by the profile, so the operator may create
 and patch any namespace and write a few objects, by fixed names, into any namespace. These CEL
-expressions narrow that back down in the API server: on a namespace it does not install into it sets
-and removes only its own labels; the clone-source Role grants only the one permission it is for; a
-VM user role is bound only under its own name, the clone source only to `default` ServiceAccounts.
+expressions narrow that back down in the API server: on a namespace it does not install into it
+sets and removes only its own labels and annotations; the clone-source Role grants only the one
+permission it is for; a VM user role is bound only under its own name, the clone source only to
+`default` ServiceAccounts.
 """
 
 from __future__ import annotations
@@ -12,8 +13,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from vmo_operator.components import vmnamespaces, vmroles
+from vmo_operator.engine.diff import HASH_ANNOTATION
 from vmo_operator.kube import kinds
-from vmo_operator.kube.objects import RELEASED_LABEL, managed_labels
+from vmo_operator.kube.objects import ON_PRUNE_ANNOTATION, RELEASED_LABEL, managed_labels
 from vmo_operator.macpool.admission_config import NAMESPACE_NAME_LABEL
 from vmo_operator.operator import inventory
 
@@ -60,11 +62,37 @@ def placed_bindings() -> str:
     return f"{vm_role} || {clone_source}"
 
 
-def own_labels_only(found: inventory.Inventory) -> tuple[dict[str, str], list[dict[str, str]]]:
+def _only_own(own: str, before: str, after: str) -> str:
+    """CEL: between two maps, only the keys in `own` were added, changed or removed."""
+    return (
+        f"variables.{after}.all(k, k in {own} || (k in variables.{before} && "
+        f"variables.{before}[k] == variables.{after}[k])) && "
+        f"variables.{before}.all(k, k in {own} || k in variables.{after})"
+    )
+
+
+def _map_of(field: str) -> list[dict[str, str]]:
+    """Variables: the object's metadata `field` map before (empty on create) and after the request."""
+    return [
+        {
+            "name": f"{field}Before",
+            "expression": (
+                f"request.operation == 'UPDATE' && has(oldObject.metadata.{field}) ? "
+                f"oldObject.metadata.{field} : {{}}"
+            ),
+        },
+        {
+            "name": f"{field}After",
+            "expression": f"has(object.metadata.{field}) ? object.metadata.{field} : {{}}",
+        },
+    ]
+
+
+def own_metadata_only(found: inventory.Inventory) -> tuple[dict[str, str], list[dict[str, str]]]:
     """(validation, variables): on a namespace other than the operand ones, the operator sets and
-    removes only its own labels, so it cannot label one for privileged pods, or take away a label
-    someone else's policy relies on."""
-    own = cel_list(
+    removes only its own labels and annotations, so it cannot label one for privileged pods, give it a
+    node selector annotation, or take away what someone else's policy relies on."""
+    labels = cel_list(
         [
             *managed_labels("x", "x"),
             vmnamespaces.VM_NAMESPACE_LABEL,
@@ -73,26 +101,15 @@ def own_labels_only(found: inventory.Inventory) -> tuple[dict[str, str], list[di
             NAMESPACE_NAME_LABEL,
         ]
     )
+    annotations = cel_list([HASH_ANNOTATION, ON_PRUNE_ANNOTATION])
     operand = cel_list(found.names_of(kinds.NAMESPACE))
     validation = {
         "expression": (
-            f"request.name in {operand} || ("
-            f"variables.after.all(k, k in {own} || (k in variables.before && "
-            "variables.before[k] == variables.after[k])) && "
-            f"variables.before.all(k, k in {own} || k in variables.after))"
+            f"request.name in {operand} || ({_only_own(labels, 'labelsBefore', 'labelsAfter')} && "
+            f"{_only_own(annotations, 'annotationsBefore', 'annotationsAfter')})"
         ),
         "messageExpression": (
-            "'vmo-operator sets and removes only its own labels on namespace ' + request.name"
+            "'vmo-operator sets and removes only its own labels and annotations on namespace ' + request.name"
         ),
     }
-    variables = [
-        {
-            "name": "before",
-            "expression": (
-                "request.operation == 'UPDATE' && has(oldObject.metadata.labels) ? "
-                "oldObject.metadata.labels : {}"
-            ),
-        },
-        {"name": "after", "expression": "has(object.metadata.labels) ? object.metadata.labels : {}"},
-    ]
-    return validation, variables
+    return validation, [*_map_of("labels"), *_map_of("annotations")]
