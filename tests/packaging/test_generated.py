@@ -16,6 +16,7 @@ from tests.unit import test_components_render
 from vmo_operator.components import registry, vmroles
 from vmo_operator.components.base import workload_kinds
 from vmo_operator.kube import kinds
+from vmo_operator.kube.objects import released_on_prune
 from vmo_operator.macpool import duplicates
 from vmo_operator.operator import guards, inventory, packaged, rbac
 
@@ -139,8 +140,10 @@ WRITES = {"create", "update", "patch", "delete", "escalate", "bind", "deletecoll
 # Unnamed writes the operator keeps, each because no name is known in advance: Events (core, and
 # events.k8s.io for the series regarding the profile),
 # SubjectAccessReviews (never stored), its own MACReservations (one per MAC) and VMOProfiles, kopf's
-# peering, and the two kinds the profile names.
+# peering, the two kinds the profile names, and the VM namespaces the profile names (create and
+# patch only: they are released, never deleted).
 UNNAMED_WRITES = {
+    ("", "namespaces"),
     ("", "events"),
     ("events.k8s.io", "events"),
     ("authorization.k8s.io", "subjectaccessreviews"),
@@ -181,6 +184,12 @@ def test_every_object_a_profile_renders_may_be_applied_and_deleted_by_name(spec:
         group, _, _ = obj["apiVersion"].rpartition("/")
         kind = next(k for k in registry.owned_kinds() if k.kind == obj["kind"] and k.group == group)
         name = "*" if kind in inventory.PROFILE_NAMED else obj["metadata"]["name"]
+        if released_on_prune(obj):
+            # A VM namespace: named by the profile, created and labelled, released but never deleted.
+            assert {(group, kind.plural, verb, "*") for verb in ("create", "patch")} <= granted
+            assert (group, kind.plural, "delete", "*") not in granted
+            assert (group, kind.plural, "delete", obj["metadata"]["name"]) not in granted
+            continue
         for verb in rbac.WRITE:
             assert (group, kind.plural, verb, name) in granted, (obj["kind"], obj["metadata"]["name"], verb)
 
