@@ -108,6 +108,9 @@ def test_a_tenant_in_a_vm_namespace_cannot_rewrite_the_bindings_or_reach_into_th
     golden: str, tenant_a: Tenant, tenant_b: Tenant
 ) -> None:
     rbac = "rbac.authorization.k8s.io"
+    # Which namespaces are VM namespaces is the profile's to say, and the profile is an admin's.
+    for verb in ("create", "patch", "update"):
+        assert not tenant_a.can(verb, "vmoprofiles", "vmo.dev"), verb
     for verb in ("create", "patch", "delete"):
         for where in (golden, tenant_a.namespace):
             assert not tenant_a.can(verb, "rolebindings", rbac, where), (verb, where)
