@@ -101,6 +101,14 @@ def test_names_and_nodes_are_bounded_and_the_hurtful_nodes_kept() -> None:
     assert out["moreNodes"] == 6
 
 
+def test_a_long_name_and_reason_is_cut() -> None:
+    long = vmi("v" * 253, namespace="n" * 63, strategy="LiveMigrate", migratable=False)
+    out = drain.readiness(drain.on_nodes([long]), "")
+    (entry,) = out["nodes"]["n1"]["blocking"]["names"]
+    assert len(entry) == drain.MAX_ENTRY
+    assert entry.endswith("...")
+
+
 def test_the_kubevirt_component_reports_it_with_the_crs_cluster_strategy() -> None:
     spec = models.parse_spec({})
     facts = ClusterFacts(

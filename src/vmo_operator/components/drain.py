@@ -12,7 +12,7 @@ KubeVirt CR's `spec.configuration.evictionStrategy`; with neither, nothing is mi
 
 Only VMIs placed on a node (`status.nodeName`) and not finished count. The output is bounded: at most
 `MAX_NODES` nodes (those with VMs a drain would block on or shut down first) and `MAX_NAMES` VMI
-names per list, with how many more.
+names per list (each cut at `MAX_ENTRY` characters), with how many more.
 """
 
 from __future__ import annotations
@@ -28,8 +28,11 @@ from vmo_operator.kube.objects import Manifest
 VMI_QUERY = FactQuery(kinds.VIRTUAL_MACHINE_INSTANCE)
 LIVE_MIGRATABLE = "LiveMigratable"
 FINISHED = frozenset({"Succeeded", "Failed"})
-MAX_NODES = 64
-MAX_NAMES = 5
+# The status shares etcd's object limit with the spec: at most 32 nodes x 2 lists x 3 entries of
+# 160 characters, about 31 KB, whatever the cluster's size.
+MAX_NODES = 32
+MAX_NAMES = 3
+MAX_ENTRY = 160
 MIGRATE, BLOCK, SHUT_DOWN = "migrate", "block", "shutDown"
 
 
@@ -95,7 +98,8 @@ def fate(vmi: VMIOnNode, cluster_strategy: str) -> tuple[str, str]:
 
 
 def _names(entries: list[str]) -> dict[str, Any]:
-    return {"names": entries[:MAX_NAMES], "more": max(0, len(entries) - MAX_NAMES)}
+    shown = [e if len(e) <= MAX_ENTRY else e[: MAX_ENTRY - 3] + "..." for e in entries[:MAX_NAMES]]
+    return {"names": shown, "more": max(0, len(entries) - MAX_NAMES)}
 
 
 def readiness(vmis: Sequence[VMIOnNode], cluster_strategy: str) -> dict[str, Any]:
