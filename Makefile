@@ -203,7 +203,7 @@ chart-crds: crds ## Same as crds (kept for habit)
 
 .PHONY: rbac
 rbac: venv ## Regenerate operator ClusterRole/Role and VM user roles for chart and kustomize
-	$(PY) -m vmo_operator.operator.rbac --write
+	$(PY) -m vmo_operator.operator.rbac_output --write
 
 .PHONY: kind-e2e
 kind-e2e: ## kind cluster + image + chart + example profile, wait Available (needs Docker and kind; not runnable here)

@@ -262,8 +262,31 @@ MAC_POOL = optional_dict(
         "maxReservationsPerNamespace": count(1, 1_000_000),
     }
 )
+SUBJECT = mostly(
+    st.sampled_from(["vm-users", "alice@example.com", "oidc:ops"]), st.sampled_from(["", " x", "a" * 129])
+)
+VM_NAMESPACES = optional_dict(
+    {
+        # The reserved names and duplicates come up often: the golden namespace among the VM ones too.
+        "namespaces": mostly(st.lists(NAMESPACE | st.sampled_from(["kubevirt", "images"]), max_size=4)),
+        "goldenImageNamespace": mostly(st.sampled_from(["images", "vmo-golden-images", "default", "cdi"])),
+        "roleBindings": mostly(
+            st.lists(
+                optional_dict(
+                    {
+                        "role": mostly(st.sampled_from(["vmo-vm-user", "vmo-vm-admin", "cluster-admin"])),
+                        "users": mostly(st.lists(SUBJECT, max_size=2)),
+                        "groups": mostly(st.lists(SUBJECT, max_size=2)),
+                    }
+                ),
+                max_size=2,
+            )
+        ),
+    }
+)
 SPEC = optional_dict(
     {
+        "vmNamespaces": VM_NAMESPACES,
         "kubevirt": KUBEVIRT,
         "cdi": CDI,
         "multus": MULTUS,

@@ -16,8 +16,9 @@ from tests.unit import test_components_render
 from vmo_operator.components import registry, vmroles
 from vmo_operator.components.base import workload_kinds
 from vmo_operator.kube import kinds
+from vmo_operator.kube.objects import released_on_prune
 from vmo_operator.macpool import duplicates
-from vmo_operator.operator import guards, inventory, packaged, rbac
+from vmo_operator.operator import guards, inventory, packaged, rbac, rbac_output
 
 Permission = tuple[str, str, str]  # (apiGroup, resource, verb)
 
@@ -36,17 +37,17 @@ def permissions(rules: Iterable[dict[str, list[str]]]) -> set[Permission]:
 
 
 def test_generated_rbac_files_are_current() -> None:
-    stale = rbac.stale_files(REPO)
-    assert not stale, f"stale: {stale}; run .venv/bin/python -m vmo_operator.operator.rbac --write"
+    stale = rbac_output.stale_files(REPO)
+    assert not stale, f"stale: {stale}; run .venv/bin/python -m vmo_operator.operator.rbac_output --write"
 
 
 def test_staleness_check_notices_an_edited_file(tmp_path: Path) -> None:
-    assert rbac.main(["--write", "--root", str(tmp_path)]) == 0
-    assert rbac.stale_files(tmp_path) == []
+    assert rbac_output.main(["--write", "--root", str(tmp_path)]) == 0
+    assert rbac_output.stale_files(tmp_path) == []
     target = tmp_path / packaged.KUSTOMIZE / "clusterrole.yaml"
     target.write_text(target.read_text().replace("- escalate\n", ""))
-    assert rbac.stale_files(tmp_path) == [packaged.KUSTOMIZE / "clusterrole.yaml"]
-    assert rbac.main(["--check", "--root", str(tmp_path)]) == 1
+    assert rbac_output.stale_files(tmp_path) == [packaged.KUSTOMIZE / "clusterrole.yaml"]
+    assert rbac_output.main(["--check", "--root", str(tmp_path)]) == 1
 
 
 @pytest.mark.parametrize("copy_dir", ["charts/vmo-operator/crds", "deploy/base/crds"])
@@ -139,8 +140,10 @@ WRITES = {"create", "update", "patch", "delete", "escalate", "bind", "deletecoll
 # Unnamed writes the operator keeps, each because no name is known in advance: Events (core, and
 # events.k8s.io for the series regarding the profile),
 # SubjectAccessReviews (never stored), its own MACReservations (one per MAC) and VMOProfiles, kopf's
-# peering, and the two kinds the profile names.
+# peering, the two kinds the profile names, and the VM namespaces the profile names (create and
+# patch only: they are released, never deleted).
 UNNAMED_WRITES = {
+    ("", "namespaces"),
     ("", "events"),
     ("events.k8s.io", "events"),
     ("authorization.k8s.io", "subjectaccessreviews"),
@@ -181,6 +184,12 @@ def test_every_object_a_profile_renders_may_be_applied_and_deleted_by_name(spec:
         group, _, _ = obj["apiVersion"].rpartition("/")
         kind = next(k for k in registry.owned_kinds() if k.kind == obj["kind"] and k.group == group)
         name = "*" if kind in inventory.PROFILE_NAMED else obj["metadata"]["name"]
+        if released_on_prune(obj):
+            # A VM namespace: named by the profile, created and labelled, released but never deleted.
+            assert {(group, kind.plural, verb, "*") for verb in ("create", "patch")} <= granted
+            assert (group, kind.plural, "delete", "*") not in granted
+            assert (group, kind.plural, "delete", obj["metadata"]["name"]) not in granted
+            continue
         for verb in rbac.WRITE:
             assert (group, kind.plural, verb, name) in granted, (obj["kind"], obj["metadata"]["name"], verb)
 
@@ -233,7 +242,7 @@ def test_rules_are_compacted_one_per_group_verb_set_and_names() -> None:
 
 
 def test_operator_rbac_manifests_bind_the_same_rules() -> None:
-    docs = rbac.operator_rbac("vmo-operator", "vmo-system", "vmo-operator")
+    docs = rbac_output.operator_rbac("vmo-operator", "vmo-system", "vmo-operator")
     by_kind = {d["kind"]: d for d in docs}
     assert by_kind["ClusterRole"]["rules"] == rbac.cluster_role_rules()
     assert by_kind["Role"]["rules"] == rbac.namespace_role_rules()

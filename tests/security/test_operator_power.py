@@ -419,3 +419,64 @@ def test_only_who_may_edit_the_profile_may_opt_a_namespace_out(
 
     assert NAMESPACE_OPT_OUT_LABEL in eventually(refusal, timeout=30, what="opt-out label refused")
     label(client.CoreV1Api(api_client), NAMESPACE_OPT_OUT_LABEL, NAMESPACE_OPT_OUT_VALUE)()
+
+
+# ------------------------------------------------------------------------------- VM namespaces
+
+
+def test_it_sets_up_vm_namespaces_but_nothing_beyond_them(
+    operator_identity: KubeClient, admin: KubeClient
+) -> None:
+    """VM namespaces are named by the profile, so the operator may create and patch any namespace,
+    and place the clone-source Role and the VM role bindings anywhere; the admission policies hold
+    those writes to exactly what the vmNamespaces component renders."""
+    where = f"vmns-power-{uuid.uuid4().hex[:6]}"
+    admin.apply(kinds.NAMESPACE, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": where}})
+
+    def namespace(labels: dict[str, str], annotations: dict[str, str] | None = None) -> Callable[[], object]:
+        meta: dict[str, Any] = {"name": where, "labels": labels, "annotations": annotations or {}}
+        body = {"apiVersion": "v1", "kind": "Namespace", "metadata": meta}
+        return lambda: operator_identity.apply(kinds.NAMESPACE, body, dry_run=True)
+
+    def clone_role(verbs: list[str]) -> Callable[[], object]:
+        rules = [{"apiGroups": ["cdi.kubevirt.io"], "resources": ["datavolumes/source"], "verbs": verbs}]
+        meta = {"name": "vmo-cdi-clone-source", "namespace": where}
+        body = {"apiVersion": f"{RBAC}/v1", "kind": "Role", "metadata": meta, "rules": rules}
+        return lambda: operator_identity.apply(kinds.ROLE, body, dry_run=True)
+
+    def binding(name: str, kind: str, role: str, subject: dict[str, str]) -> Callable[[], object]:
+        body = {
+            "apiVersion": f"{RBAC}/v1",
+            "kind": "RoleBinding",
+            "metadata": {"name": name, "namespace": where},
+            "roleRef": {"apiGroup": RBAC, "kind": kind, "name": role},
+            "subjects": [subject],
+        }
+        return lambda: operator_identity.apply(kinds.ROLE_BINDING, body, dry_run=True)
+
+    group = {"kind": "Group", "apiGroup": RBAC, "name": "vm-users"}
+    default_account = {"kind": "ServiceAccount", "name": "default", "namespace": "team-a"}
+    other_account = {"kind": "ServiceAccount", "name": "builder", "namespace": "team-a"}
+    # What the component renders goes through.
+    namespace({"vmo.dev/vm-namespace": "true"}, {"vmo.dev/on-prune": "release"})()
+    clone_role(["create"])()
+    binding("vmo-cdi-clone-source", "Role", "vmo-cdi-clone-source", default_account)()
+    binding("vmo-vm-user", "ClusterRole", "vmo-vm-user", group)()
+    # Anything else does not.
+    own_only = "only its own labels and annotations"
+    refused(namespace({"pod-security.kubernetes.io/enforce": "privileged"}), own_only, guard_settling=True)
+    refused(
+        namespace({}, {"scheduler.alpha.kubernetes.io/node-selector": "x=y"}), own_only, guard_settling=True
+    )
+    refused(clone_role(["create", "delete"]), "grants only create", guard_settling=True)
+    refused(
+        binding("vmo-cdi-clone-source", "Role", "vmo-cdi-clone-source", other_account),
+        OPERAND_SUBJECTS,
+        guard_settling=True,
+    )
+    refused(
+        binding("vmo-vm-user", "ClusterRole", "vmo-vm-admin", group), OPERAND_SUBJECTS, guard_settling=True
+    )
+    refused(binding("vmo-vm-admin", "ClusterRole", "admin", group), ESCALATION)
+    refused(lambda: operator_identity.delete(kinds.NAMESPACE, where), NOT_GRANTED)
+    admin.delete(kinds.NAMESPACE, where)

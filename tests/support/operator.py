@@ -39,7 +39,7 @@ def bind_operator_identity(plane: ControlPlane) -> Path:
     """Credentials for the operator's ServiceAccount identity, bound only to the chart's RBAC.
 
     The RBAC objects and admission policies are the ones the Helm chart and kustomize base ship
-    (generated from `vmo_operator.operator.rbac`), so every integration test proves the
+    (generated from `vmo_operator.operator.rbac`, see `rbac_output`), so every integration test proves the
     least-privilege role is enough. A distinct identity also lets tests count the operator's writes
     in the audit log.
     """
@@ -48,7 +48,7 @@ def bind_operator_identity(plane: ControlPlane) -> Path:
 
     from vmo_operator.engine.apply import KindIndex
     from vmo_operator.kube.client import KubeClient
-    from vmo_operator.operator.rbac import operator_rbac
+    from vmo_operator.operator.rbac_output import operator_rbac
 
     api = plane.api_client()
     try:

@@ -116,6 +116,7 @@ def test_disabled_component_reports_ready_and_not_enabled(component: Component) 
             "multus": {"enabled": False},
             "descheduler": {"enabled": False},
             "vmRoles": {"enabled": False},
+            "vmNamespaces": {"namespaces": []},
             "snapshotController": {"mode": "Disabled"},
             "monitoring": {"enabled": False},
         }

@@ -19,7 +19,17 @@ import pytest
 import yaml
 
 from vmo_operator.api import crd, models
-from vmo_operator.components import base, cdi, descheduler, kubevirt, monitoring, multus, registry, snapshot
+from vmo_operator.components import (
+    base,
+    cdi,
+    descheduler,
+    kubevirt,
+    kubevirt_gates,
+    monitoring,
+    multus,
+    registry,
+    snapshot,
+)
 from vmo_operator.components.base import ClusterFacts, ComponentHealth
 from vmo_operator.kube import kinds
 from vmo_operator.kube.objects import (
@@ -83,6 +93,14 @@ FULL_SPEC: dict[str, Any] = {
         "runbookURL": "https://docs.example.com/vmo/runbooks",
         "thresholds": {"webhookSlowMilliseconds": 500, "driftRepairsPerHour": 3},
     },
+    "vmNamespaces": {
+        "namespaces": ["vms", "team-a"],
+        "goldenImageNamespace": "images",
+        "roleBindings": [
+            {"role": "vmo-vm-user", "groups": ["vm-users"], "users": ["alice@example.com"]},
+            {"role": "vmo-vm-admin", "groups": ["vm-admins"]},
+        ],
+    },
     "uninstallStrategy": "RemoveWorkloads",
 }
 
@@ -100,6 +118,7 @@ DISABLED_SPEC: dict[str, Any] = {
     "multus": {"enabled": False},
     "descheduler": {"enabled": False},
     "vmRoles": {"enabled": False},
+    "vmNamespaces": {"namespaces": []},
     "snapshotController": {"mode": "Disabled"},
     "monitoring": {"enabled": False},
 }
@@ -591,6 +610,7 @@ def test_registry_order_and_names() -> None:
         "descheduler",
         "vmRoles",
         "monitoring",
+        "vmNamespaces",
     ]
     assert registry.by_name("cdi") is cdi.CDI
     assert kinds.NETWORK_ATTACHMENT_DEFINITION in registry.owned_kinds()
@@ -608,7 +628,7 @@ def test_kubevirt_status_fields() -> None:
     models.FeatureGateStatus.model_validate(extras["featureGates"])
     off = models.parse_spec({"kubevirt": {"enabled": False}})
     assert "featureGates" not in kubevirt.KUBEVIRT.status_fields(off, base_health("kubevirt"))
-    assert any("Mystery" in w for w in kubevirt.gate_resolution(spec.kubevirt).warnings)
+    assert any("Mystery" in w for w in kubevirt_gates.gate_resolution(spec.kubevirt).warnings)
 
 
 def test_kubevirt_reports_unknown_feature_gates_as_a_condition() -> None:

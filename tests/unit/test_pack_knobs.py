@@ -206,7 +206,9 @@ def kvm_condition(
     """KVMAvailable as the component reports it, through assess and extra_conditions."""
     parsed = models.parse_spec(spec)
     component = kubevirt.KUBEVIRT
-    facts = ClusterFacts(by_component={} if nodes is None else {"kubevirt": component.facts_from([nodes])})
+    facts = ClusterFacts(
+        by_component={} if nodes is None else {"kubevirt": component.facts_from([nodes, []])}
+    )
     judged = component.assess(parsed, facts, [], {})
     health = ComponentHealth("kubevirt", True, ready, details=judged.details)
     conditions = {c.type: c for c in component.extra_conditions(parsed, health)}
@@ -262,6 +264,8 @@ def test_the_pack_knobs_example_is_valid_and_reaches_the_crs() -> None:
         "nfs.csi.k8s.io",
     ]
     assert spec.monitoring.rule_labels == {"release": "kube-prometheus-stack"}
+    assert "team-a" in spec.vm_namespaces.namespaces
+    assert spec.mac_pool.namespace_selector.match_labels == {"vmo.dev/vm-namespace": "true"}
 
 
 def test_no_kvm_is_a_warning_event_unless_emulation_is_on() -> None:

@@ -16,11 +16,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from vmo_operator.api import featuregates, versions
-from vmo_operator.api.models import CPU_HOTPLUG, KubeVirtSpec, VMOProfileSpec
+from vmo_operator.api import versions
+from vmo_operator.api.models import KubeVirtSpec, VMOProfileSpec
 from vmo_operator.components import _health as health
 from vmo_operator.components import _workloads as w
-from vmo_operator.components import kubevirt_config, kubevirt_crd, kvm
+from vmo_operator.components import drain, kubevirt_config, kubevirt_crd, kubevirt_gates, kvm
 from vmo_operator.components.base import (
     ClusterFacts,
     ComponentHealth,
@@ -39,18 +39,13 @@ SERVICE_ACCOUNT = "kubevirt-operator"
 PRIORITY_CLASS = "kubevirt-cluster-critical"
 CR_NAME = "kubevirt"
 APP_LABEL = {"kubevirt.io": ""}
-FEATURE_GATES_RECOGNIZED = "FeatureGatesRecognized"
-FEATURE_GATES_CHANGED = "FeatureGatesChanged"
 KVM_DETAIL = "kvmNodes"
+DRAIN_DETAIL = "drainReadiness"
 
 
 def _minor(version: str) -> tuple[int, int]:
     major, minor, _ = versions.parse(version)
     return major, minor
-
-
-def gate_resolution(spec: KubeVirtSpec) -> featuregates.Resolution:
-    return featuregates.resolve(spec.version, spec.feature_gates.add, spec.feature_gates.remove)
 
 
 # Upstream's virt-operator Deployment (NewOperatorDeployment) gained a liveness probe and
@@ -196,7 +191,7 @@ def override_problem(spec: VMOProfileSpec) -> str:
 
 def _modelled_cr(spec: VMOProfileSpec) -> Manifest:
     kv = spec.kubevirt
-    gates = gate_resolution(kv)
+    gates = kubevirt_gates.gate_resolution(kv)
     developer: dict[str, Any] = {"featureGates": list(gates.enabled)}
     if gates.disabled:
         developer["disabledFeatureGates"] = list(gates.disabled)
@@ -249,6 +244,12 @@ def _judge_kubevirt(obj: Any) -> health.Verdict:
 
 
 @dataclass(frozen=True)
+class KubeVirtFacts:
+    nodes: kvm.KVMNodes
+    vmis: tuple[drain.VMIOnNode, ...] = ()
+
+
+@dataclass(frozen=True)
 class KubeVirtComponent:
     name: str = "kubevirt"
     title: str = "KubeVirt"
@@ -262,11 +263,12 @@ class KubeVirtComponent:
     )
     # VMs and VMIs block removal under BlockUninstallIfWorkloadsExist (see base.workload_kinds).
     workload_kinds: tuple[Kind, ...] = (kinds.VIRTUAL_MACHINE, kinds.VIRTUAL_MACHINE_INSTANCE)
-    # The Nodes, read before each round, for the KVMAvailable condition (see base.ObservesCluster).
-    fact_queries: tuple[FactQuery, ...] = (kvm.NODE_QUERY,)
+    # Read before each round (see base.ObservesCluster): the Nodes, for KVMAvailable, and the VMIs,
+    # for status.drainReadiness.
+    fact_queries: tuple[FactQuery, ...] = (kvm.NODE_QUERY, drain.VMI_QUERY)
 
-    def facts_from(self, found: Sequence[Sequence[Manifest]]) -> kvm.KVMNodes:
-        return kvm.kvm_nodes(found[0])
+    def facts_from(self, found: Sequence[Sequence[Manifest]]) -> KubeVirtFacts:
+        return KubeVirtFacts(kvm.kvm_nodes(found[0]), drain.on_nodes(found[1]))
 
     def enabled(self, spec: VMOProfileSpec, facts: ClusterFacts) -> bool:
         return spec.kubevirt.enabled
@@ -319,17 +321,23 @@ class KubeVirtComponent:
             version=version,
             judges={("kubevirt.io/v1", "KubeVirt"): _judge_kubevirt},
         )
-        # The Nodes' KVM facts ride along to `extra_conditions`, which sees only the health.
-        nodes = facts.of(self.name, kvm.KVMNodes)
-        judged = replace(judged, details={**judged.details, KVM_DETAIL: nodes})
+        # The facts ride along to `extra_conditions` and `status_fields`, which see only the health.
+        found = facts.of(self.name, KubeVirtFacts)
+        details: dict[str, Any] = {KVM_DETAIL: found.nodes if found else None}
+        if found is not None:
+            strategy = str(((cr.get("spec") or {}).get("configuration") or {}).get("evictionStrategy") or "")
+            details[DRAIN_DETAIL] = drain.readiness(found.vmis, strategy)
+        judged = replace(judged, details={**judged.details, **details})
         return health.override_failed(judged, override_problem(spec))
 
     def status_fields(self, spec: VMOProfileSpec, health: ComponentHealth) -> Mapping[str, Any]:
         """The resolved gate set (when enabled) and the running version, for the printer column."""
         fields: dict[str, Any] = {}
         if spec.kubevirt.enabled:
-            fields["featureGates"] = gate_resolution(spec.kubevirt).status()
+            fields["featureGates"] = kubevirt_gates.gate_resolution(spec.kubevirt).status()
         fields["kubevirtVersion"] = health.version
+        if spec.kubevirt.enabled and health.details.get(DRAIN_DETAIL):
+            fields["drainReadiness"] = health.details[DRAIN_DETAIL]
         return fields
 
     def extra_conditions(self, spec: VMOProfileSpec, health: ComponentHealth) -> Sequence[ConditionSpec]:
@@ -339,55 +347,16 @@ class KubeVirtComponent:
         and KVMAvailable (whether a schedulable node offers KVM), all only while KubeVirt is enabled."""
         if not spec.kubevirt.enabled:
             return []
-        resolution = gate_resolution(spec.kubevirt)
+        resolution = kubevirt_gates.gate_resolution(spec.kubevirt)
         nodes = health.details.get(KVM_DETAIL)
         return [
-            _recognized(resolution),
-            gates_changed(resolution),
+            kubevirt_gates.recognized(resolution),
+            kubevirt_gates.gates_changed(resolution),
             kubevirt_config.configuration_supported(spec.kubevirt),
             kvm.kvm_available(
                 spec.kubevirt, nodes if isinstance(nodes, kvm.KVMNodes) else None, health.ready
             ),
         ]
-
-
-def _recognized(resolution: featuregates.Resolution) -> ConditionSpec:
-    if resolution.unknown:
-        gates = ", ".join(resolution.unknown)
-        return ConditionSpec(
-            FEATURE_GATES_RECOGNIZED,
-            "False",
-            "UnknownFeatureGate",
-            f"not known for the configured KubeVirt version, passed through as written: {gates}",
-        )
-    return ConditionSpec(
-        FEATURE_GATES_RECOGNIZED, "True", "AllGatesKnown", "every requested feature gate is known"
-    )
-
-
-def gates_changed(resolution: featuregates.Resolution) -> ConditionSpec:
-    """Requested gates KubeVirt `resolution.version` knows under another name, or not any more.
-
-    CPUHotplug is left out: it never is a gate, and its translation is its documented meaning.
-    """
-    translated = {k: v for k, v in resolution.translated.items() if k != CPU_HOTPLUG}
-    parts = []
-    if resolution.dropped:
-        parts.append(
-            f"not written, deprecated or discontinued without a successor in KubeVirt {resolution.version}: "
-            + ", ".join(resolution.dropped)
-        )
-    if translated:
-        parts.append(
-            f"written under the name KubeVirt {resolution.version} uses: "
-            + ", ".join(f"{old} -> {new}" for old, new in sorted(translated.items()))
-        )
-    if not parts:
-        return ConditionSpec(
-            FEATURE_GATES_CHANGED, "False", "AsRequested", "every gate is written as requested"
-        )
-    reason = "GatesDropped" if resolution.dropped else "GatesTranslated"
-    return ConditionSpec(FEATURE_GATES_CHANGED, "True", reason, "; ".join(parts))
 
 
 KUBEVIRT = KubeVirtComponent()

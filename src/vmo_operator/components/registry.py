@@ -19,6 +19,7 @@ from vmo_operator.components.kubevirt import KUBEVIRT
 from vmo_operator.components.monitoring import MONITORING
 from vmo_operator.components.multus import MULTUS
 from vmo_operator.components.snapshot import SNAPSHOT_CONTROLLER
+from vmo_operator.components.vmnamespaces import VM_NAMESPACES
 from vmo_operator.components.vmroles import VM_ROLES
 from vmo_operator.kube.kinds import Kind
 from vmo_operator.kube.objects import Manifest
@@ -31,6 +32,7 @@ COMPONENTS: tuple[Component, ...] = (
     DESCHEDULER,
     VM_ROLES,
     MONITORING,
+    VM_NAMESPACES,
 )
 
 

@@ -26,11 +26,14 @@ from vmo_operator.kube.objects import (
     MANAGED_BY_LABEL,
     MANAGED_SELECTOR,
     PROFILE_LABEL,
+    RELEASED_LABEL,
     Manifest,
     ObjectKey,
     component_of,
     condition_is_true,
     is_ours,
+    profile_of,
+    released_on_prune,
 )
 
 _WAVE_OF_KIND = {
@@ -48,7 +51,7 @@ _WAVE_OF_KIND = {
 _WORKLOAD_WAVE = 3
 _CUSTOM_RESOURCE_WAVE = 4
 
-Action = Literal["created", "updated", "overwritten", "deleted", "retained"]
+Action = Literal["created", "updated", "overwritten", "deleted", "retained", "released"]
 
 
 @dataclass(frozen=True)
@@ -258,6 +261,15 @@ def _prune_one(
     release_retained: bool,
 ) -> ApplyResult:
     key = ObjectKey.of(live)
+    if released_on_prune(live):
+        # Never deleted (a namespace holding users' VMs): an apply of nothing but the name and the
+        # released mark under our field manager drops every field we own, our labels among them.
+        meta = {"name": key.name, "labels": {RELEASED_LABEL: profile_of(live) or ""}}
+        if key.namespace:
+            meta["namespace"] = key.namespace
+        kube.apply(index.of(live), {"apiVersion": key.api_version, "kind": key.kind, "metadata": meta})
+        observed.pop(key, None)
+        return ApplyResult(key, "released", "kept; the operator's labels and fields were taken off")
     if live["kind"] == "CustomResourceDefinition":
         foreign = foreign_instances(kube, live)
         if foreign:

@@ -19,6 +19,12 @@ MANAGED_BY_VALUE = "vmo-operator"
 COMPONENT_LABEL = "vmo.dev/component"
 PROFILE_LABEL = "vmo.dev/profile"
 MANAGED_SELECTOR = f"{MANAGED_BY_LABEL}={MANAGED_BY_VALUE}"
+# An object rendered with this annotation set to RELEASE is never deleted by pruning: the operator
+# takes back what it wrote (labels, annotations, fields) and leaves the object marked RELEASED_LABEL
+# with the profile's name. Namespaces that hold users' VMs are managed this way.
+ON_PRUNE_ANNOTATION = "vmo.dev/on-prune"
+RELEASE = "release"
+RELEASED_LABEL = "vmo.dev/released-from"
 
 
 @dataclass(frozen=True)
@@ -137,3 +143,9 @@ def replacing_merge_patch(live: Any, desired: Any) -> Any:
         elif live[key] != value:
             patch[key] = replacing_merge_patch(live[key], value)
     return patch
+
+
+def released_on_prune(obj: Mapping[str, Any]) -> bool:
+    """Whether pruning `obj` must release it instead of deleting it (see ON_PRUNE_ANNOTATION)."""
+    annotations = (obj.get("metadata") or {}).get("annotations") or {}
+    return isinstance(annotations, Mapping) and annotations.get(ON_PRUNE_ANNOTATION) == RELEASE

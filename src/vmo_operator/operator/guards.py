@@ -2,17 +2,22 @@
 
 RBAC's `resourceNames` confine the operator's writes to the objects the components render
 (`rbac`), but a ClusterRole rule applies in every namespace, says nothing about whom a binding
-names, and cannot name objects whose names the profile chooses. Three ValidatingAdmissionPolicies,
+names, and cannot name objects whose names the profile chooses. Four ValidatingAdmissionPolicies,
 matched on the operator's own ServiceAccount, close those gaps in the API server itself:
 
 - operand namespaces: a namespaced object it writes goes only into a namespace the components
-  render into (kube-system, kubevirt, cdi), so "virt-operator" cannot be written elsewhere;
+  render into (kube-system, kubevirt, cdi), so "virt-operator" cannot be written elsewhere; only the
+  few objects placed in the profile's VM namespaces (by name) may go anywhere;
 - operand bindings: every (Cluster)RoleBinding it writes binds only operand ServiceAccounts, so it
-  cannot bind an operand role (whose rules `escalate` lets it set) to itself or anyone else;
+  cannot bind an operand role (whose rules `escalate` lets it set) to itself or anyone else; the
+  exceptions are a VM user role bound under its own name (to whom the profile names) and the
+  golden-image clone source, bound only to `default` ServiceAccounts;
+- namespace labels: on a namespace other than the operand ones (a VM namespace, which the profile
+  names, so RBAC cannot), it sets and removes only its own labels and annotations;
 - profile-named objects: it may change or delete a NetworkAttachmentDefinition or a
   VolumeSnapshotClass only when the object already carries its managed-by label, i.e. it made it.
 
-A fourth policy guards the MAC pool's namespace opt-out label for everyone: setting, changing or
+A fifth policy guards the MAC pool's namespace opt-out label for everyone: setting, changing or
 removing it needs `update` on VMOProfiles, the same right that can turn allocation off for any
 namespace through the profile's namespaceSelector. Without it, anyone allowed to patch one
 namespace (a RoleBinding inside the namespace can grant that) could opt it out.
@@ -30,9 +35,13 @@ from pathlib import Path
 from vmo_operator.components import registry
 from vmo_operator.kube import kinds
 from vmo_operator.kube.kinds import Kind
-from vmo_operator.kube.objects import MANAGED_BY_LABEL, MANAGED_BY_VALUE, Manifest
+from vmo_operator.kube.objects import (
+    MANAGED_BY_LABEL,
+    MANAGED_BY_VALUE,
+    Manifest,
+)
 from vmo_operator.macpool.settings import NAMESPACE_OPT_OUT_LABEL
-from vmo_operator.operator import inventory, packaged
+from vmo_operator.operator import inventory, packaged, vmguards
 
 ADMISSION = "admissionregistration.k8s.io/v1"
 PROFILE_GROUP = "vmo.dev"
@@ -120,12 +129,13 @@ def operand_namespaces_policy(identity: Identity, found: inventory.Inventory) ->
         _rules(namespaced_operand_kinds(), ["CREATE", "UPDATE", "DELETE"]),
         [
             {
-                "expression": f"request.namespace in {allowed}",
+                "expression": f"request.namespace in {allowed} || {vmguards.placed(found)}",
                 "messageExpression": (
                     f"'vmo-operator writes ' + request.resource.resource + ' only in the operand "
                     f"namespaces {', '.join(sorted(found.namespaces))}, not in ' + request.namespace"
                 ),
-            }
+            },
+            vmguards.clone_source_role(),
         ],
         identity=identity,
     )
@@ -140,13 +150,24 @@ def operand_bindings_policy(identity: Identity, found: inventory.Inventory) -> l
             {
                 "expression": (
                     "!has(object.subjects) || object.subjects.all(s, s.kind == 'ServiceAccount' && "
-                    f"has(s.namespace) && (s.namespace + '/' + s.name) in {allowed})"
+                    f"has(s.namespace) && (s.namespace + '/' + s.name) in {allowed}) || "
+                    f"{vmguards.placed_bindings()}"
                 ),
-                "message": "vmo-operator binds roles only to the operand ServiceAccounts it installs",
+                "message": (
+                    "vmo-operator binds roles only to the operand ServiceAccounts it installs, the VM user "
+                    "roles to whom the profile names, and the clone-source Role to default ServiceAccounts"
+                ),
             }
         ],
         identity=identity,
     )
+
+
+def namespace_labels_policy(identity: Identity, found: inventory.Inventory) -> list[Manifest]:
+    validation, variables = vmguards.own_metadata_only(found)
+    name = f"{identity.name}-namespace-labels"
+    rules = _rules([kinds.NAMESPACE], ["CREATE", "UPDATE"])
+    return _policy(name, rules, [validation], identity=identity, variables=variables)
 
 
 def profile_named_policy(identity: Identity) -> list[Manifest]:
@@ -209,6 +230,7 @@ def admission_policies(identity: Identity) -> list[Manifest]:
         *operand_namespaces_policy(identity, found),
         *operand_bindings_policy(identity, found),
         *profile_named_policy(identity),
+        *namespace_labels_policy(identity, found),
         *opt_out_label_policy(identity.name),
     ]
 

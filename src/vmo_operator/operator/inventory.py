@@ -12,10 +12,16 @@ NetworkAttachmentDefinition per VLAN network, the VolumeSnapshotClasses, the Pro
 namespace spec.monitoring names). Their names cannot be listed in a ClusterRole, so
 their writes stay unnamed in RBAC and an admission policy (`guards`) keeps the operator off objects
 of those kinds that it did not create.
+
+The VM namespaces are named by the profile too, and the role bindings placed in them (fixed names,
+profile-chosen namespaces and subjects). Those namespaces are created and labelled but never deleted
+(the engine releases them), so namespaces get an unnamed create and patch; the placed objects'
+names stay in RBAC, and `guards` says in which namespaces and with which subjects they may be written.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import cache
@@ -27,7 +33,7 @@ from vmo_operator.components import registry
 from vmo_operator.components.base import ClusterFacts
 from vmo_operator.kube import kinds
 from vmo_operator.kube.kinds import Kind
-from vmo_operator.kube.objects import Manifest
+from vmo_operator.kube.objects import Manifest, component_of, released_on_prune
 
 # Kinds whose object names or namespaces come from the profile (spec.multus.networks[].name,
 # spec.snapshotController.volumeSnapshotClasses[].name, spec.monitoring.namespace).
@@ -44,7 +50,15 @@ _EVERYTHING: dict[str, Any] = {
         "mode": "Enabled",
         "volumeSnapshotClasses": [{"name": "inventory", "driver": "inventory.csi.example.com"}],
     },
+    "vmNamespaces": {
+        "roleBindings": [
+            {"role": role, "groups": ["inventory"]}
+            for role in ("vmo-vm-admin", "vmo-vm-power-user", "vmo-vm-user", "vmo-vm-viewer")
+        ]
+    },
 }
+# The component whose objects the profile places (see the module docstring).
+PLACED_BY_PROFILE = "vmNamespaces"
 _VERSION_FIELDS: Mapping[str, versions.SupportedVersions] = {
     "kubevirt": versions.KUBEVIRT,
     "cdi": versions.CDI,
@@ -68,6 +82,9 @@ class Inventory:
     namespaces: frozenset[str]  # where namespaced objects go (profile-named kinds excluded)
     binding_subjects: frozenset[ServiceAccountRef]  # every subject of a rendered (Cluster)RoleBinding
     bound_roles: Mapping[str, frozenset[str]]  # roleRef kind ("ClusterRole", "Role") -> names bound
+    # Names of the objects placed in profile-chosen namespaces, by kind (RoleBindings, Roles).
+    placed: Mapping[Kind, frozenset[str]] = dataclasses.field(default_factory=dict)
+    released_kinds: frozenset[Kind] = frozenset()  # kinds with objects pruning releases, never deletes
 
     def names_of(self, kind: Kind) -> tuple[str, ...]:
         return tuple(sorted(self.names.get(kind, ())))
@@ -112,11 +129,22 @@ def collect(objects: Iterable[Manifest]) -> Inventory:
     namespaces: set[str] = set()
     subjects: set[ServiceAccountRef] = set()
     bound: dict[str, set[str]] = {}
+    placed: dict[Kind, set[str]] = {}
+    released: set[Kind] = set()
     for obj in objects:
         kind = by_key[(obj["apiVersion"], obj["kind"])]
         if kind in PROFILE_NAMED:
             continue
         meta = obj["metadata"]
+        if released_on_prune(obj):
+            released.add(kind)  # named by the profile: no name to list
+            continue
+        if component_of(obj) == PLACED_BY_PROFILE:
+            placed.setdefault(kind, set()).add(meta["name"])
+            names.setdefault(kind, set()).add(meta["name"])
+            if "roleRef" in obj:
+                bound.setdefault(obj["roleRef"]["kind"], set()).add(obj["roleRef"]["name"])
+            continue
         names.setdefault(kind, set()).add(meta["name"])
         if kind.namespaced:
             namespaces.add(meta["namespace"])
@@ -133,4 +161,6 @@ def collect(objects: Iterable[Manifest]) -> Inventory:
         namespaces=frozenset(namespaces),
         binding_subjects=frozenset(subjects),
         bound_roles={kind: frozenset(found) for kind, found in bound.items()},
+        placed={kind: frozenset(found) for kind, found in placed.items()},
+        released_kinds=frozenset(released),
     )

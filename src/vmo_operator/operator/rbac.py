@@ -7,7 +7,7 @@ uses to apply, observe and prune it), and the rest is a short list of fixed gran
 reason. The chart template and the kustomize file are this module's output; a unit test fails
 when they are stale. Regenerate them with::
 
-    .venv/bin/python -m vmo_operator.operator.rbac --write
+    .venv/bin/python -m vmo_operator.operator.rbac_output --write
 
 Least privilege by name: the operator reads its kinds everywhere, but it writes an operand object
 only by server-side apply or delete of that object by name, and the API server authorizes both with
@@ -27,18 +27,16 @@ readable, and are emitted in a stable order so regeneration is a no-op unless a 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-from vmo_operator.api import generated
 from vmo_operator.components import registry
 from vmo_operator.components.base import ObservesCluster, workload_kinds
 from vmo_operator.components.vmroles import DESCRIPTION_ANNOTATION
 from vmo_operator.kube import kinds
 from vmo_operator.macpool import admission_config, duplicates, reservation
-from vmo_operator.operator import guards, inventory, packaged
+from vmo_operator.operator import inventory, packaged
 
 Rule = dict[str, list[str]]
 
@@ -166,6 +164,11 @@ def component_grants() -> list[Grant]:
                 verb = "get" if query.name else "list"
                 why = f"{component.name} observes the cluster"
                 grants.append(Grant(query.kind.group, (query.kind.plural,), (verb,), why))
+    for kind in sorted(found.released_kinds, key=lambda k: k.plural):
+        # Named in the profile (VM namespaces): created and labelled, released but never deleted.
+        grants.append(
+            Grant(kind.group, (kind.plural,), ("create", "patch"), "VM namespaces, named in the profile")
+        )
     # Before a CRD we installed is removed, the engine lists its instances: one that someone else
     # created (a VolumeSnapshot, a NAD) keeps the CRD. That needs list on every kind our CRDs serve.
     for crd in _installed_crds():
@@ -208,7 +211,7 @@ def _installed_crds() -> list[tuple[str, str]]:
 GrantKey = tuple[str, str, tuple[str, ...]]  # (group, resource, names)
 
 
-def _compact(grants: Iterable[Grant]) -> list[tuple[Rule, list[str]]]:
+def compact(grants: Iterable[Grant]) -> list[tuple[Rule, list[str]]]:
     """Merge grants into one rule per (group, verb set, names), each with the sorted reasons behind it.
 
     Resources merge into one rule only when they carry the same names: resourceNames apply to every
@@ -262,12 +265,12 @@ def _merge_reasons(reasons: set[str]) -> list[str]:
 
 def cluster_role_rules() -> list[Rule]:
     """The operator's ClusterRole rules: components' owned kinds plus the fixed grants."""
-    return [rule for rule, _ in _compact([*component_grants(), *FIXED_GRANTS])]
+    return [rule for rule, _ in compact([*component_grants(), *FIXED_GRANTS])]
 
 
 def namespace_role_rules() -> list[Rule]:
     """The Role the operator holds in its own namespace (Secrets, Leases)."""
-    return [rule for rule, _ in _compact(NAMESPACE_GRANTS)]
+    return [rule for rule, _ in compact(NAMESPACE_GRANTS)]
 
 
 DUPLICATES_DESCRIPTION = (
@@ -293,111 +296,3 @@ def duplicates_cluster_role() -> dict[str, Any]:
         },
         "rules": duplicates_role_rules(),
     }
-
-
-# ------------------------------------------------------------------------------------------ manifests
-
-
-def operator_rbac(name: str, namespace: str, service_account: str) -> list[dict[str, Any]]:
-    """ClusterRole, ClusterRoleBinding, Role and RoleBinding for `service_account` in `namespace`,
-    and the admission policies that hold the operator to what the roles cannot say (`guards`).
-
-    Tests bind a ServiceAccount identity with these to run the operator with chart-equal rights.
-    """
-    subjects = [{"kind": "ServiceAccount", "name": service_account, "namespace": namespace}]
-    rbac = "rbac.authorization.k8s.io/v1"
-    return [
-        {
-            "apiVersion": rbac,
-            "kind": "ClusterRole",
-            "metadata": {"name": name},
-            "rules": cluster_role_rules(),
-        },
-        {
-            "apiVersion": rbac,
-            "kind": "ClusterRoleBinding",
-            "metadata": {"name": name},
-            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": name},
-            "subjects": subjects,
-        },
-        {
-            "apiVersion": rbac,
-            "kind": "Role",
-            "metadata": {"name": name, "namespace": namespace},
-            "rules": namespace_role_rules(),
-        },
-        {
-            "apiVersion": rbac,
-            "kind": "RoleBinding",
-            "metadata": {"name": name, "namespace": namespace},
-            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": name},
-            "subjects": subjects,
-        },
-        *guards.admission_policies(guards.Identity(name, namespace, service_account)),
-    ]
-
-
-# ------------------------------------------------------------------------------------------ rendering
-
-
-def rules_yaml(grants: Sequence[Grant]) -> str:
-    """A `rules:` block with each rule preceded by the reasons it exists."""
-    lines = ["rules:\n"]
-    for rule, why in _compact(grants):
-        lines.extend(f"# {reason}\n" for reason in why)
-        lines.append(packaged.dump([rule]))
-    return "".join(lines)
-
-
-DUPLICATES_FILE = "clusterrole-macpool-duplicates.yaml"
-
-
-def generated_files() -> dict[Path, str]:
-    """Every RBAC and policy file under charts/ and deploy/ this module owns, with its expected content."""
-    # A fixed name, not the release's: admission denials tell users to ask for exactly this role.
-    described = {DESCRIPTION_ANNOTATION: DUPLICATES_DESCRIPTION}
-    dup_rules = (
-        "# the verb the MAC webhook asks the authorizer about (SubjectAccessReview)\n"
-        + packaged.dump({"rules": duplicates_role_rules()})
-    )
-    dup_name = duplicates.CLUSTER_ROLE
-    cluster = rules_yaml([*component_grants(), *FIXED_GRANTS])
-    local = rules_yaml(NAMESPACE_GRANTS)
-    header = packaged.GENERATED_BY.format(source="src/vmo_operator/operator/rbac.py")
-    fullname, name = packaged.CHART_FULLNAME, packaged.KUSTOMIZE_NAME
-    chart, base = packaged.CHART, packaged.KUSTOMIZE
-    return {
-        chart / "clusterrole.yaml": header
-        + packaged.chart_metadata("ClusterRole", fullname, namespaced=False)
-        + cluster,
-        chart / "role.yaml": header + packaged.chart_metadata("Role", fullname, namespaced=True) + local,
-        base / "clusterrole.yaml": (
-            header + packaged.kustomize_metadata("ClusterRole", name, namespaced=False) + cluster
-        ),
-        base / "role.yaml": header + packaged.kustomize_metadata("Role", name, namespaced=True) + local,
-        chart / DUPLICATES_FILE: header
-        + packaged.chart_metadata("ClusterRole", dup_name, namespaced=False, annotations=described)
-        + dup_rules,
-        base / DUPLICATES_FILE: header
-        + packaged.kustomize_metadata("ClusterRole", dup_name, namespaced=False, annotations=described)
-        + dup_rules,
-        **guards.generated_files(),
-    }
-
-
-def stale_files(root: Path) -> list[Path]:
-    return generated.stale(generated_files(), root)
-
-
-def main(argv: list[str] | None = None) -> int:
-    return generated.main(
-        module="vmo_operator.operator.rbac",
-        description="Generate the operator's RBAC and the VM user roles for the Helm chart and kustomize.",
-        files=generated_files,
-        printed=lambda: packaged.dump({"rules": cluster_role_rules()}),
-        argv=argv,
-    )
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

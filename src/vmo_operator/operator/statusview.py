@@ -69,6 +69,8 @@ def render_status(profile: Mapping[str, Any]) -> str:
                 "feature gates translated: " + ", ".join(f"{k} -> {v}" for k, v in translated.items())
             )
         lines.append("")
+    lines += _vm_namespaces(status.get("vmNamespaces") or {})
+    lines += _drain_readiness(status.get("drainReadiness") or {})
     mac = status.get("macPool") or {}
     if mac:
         lines.append(
@@ -82,3 +84,40 @@ def render_status(profile: Mapping[str, Any]) -> str:
 
 def _yes(value: Any) -> str:
     return "yes" if value else "no"
+
+
+def _vm_namespaces(namespaces: Mapping[str, Any]) -> list[str]:
+    if not namespaces:
+        return []
+    rows = [("VM NAMESPACE", "STATE", "WHY")] + [
+        (name, str(entry.get("state", "")), str(entry.get("message", ""))[:100])
+        for name, entry in namespaces.items()
+    ]
+    return [_table(rows), ""]
+
+
+def _drain_readiness(drain: Mapping[str, Any]) -> list[str]:
+    """What a drain of each node would do to its VMs, the nodes it would hurt first."""
+    if not drain:
+        return []
+    nodes = drain.get("nodes") or {}
+    lines = [f"drain readiness (cluster eviction strategy {drain.get('clusterEvictionStrategy', '-')}):"]
+    if not nodes:
+        return [*lines, "  no VMIs run on any node", ""]
+    rows = [("NODE", "LIVE-MIGRATE", "BLOCKS DRAIN", "SHUT DOWN")] + [
+        (node, str(n.get("liveMigrate", 0)), str(n.get("blockedBy", 0)), str(n.get("shutDown", 0)))
+        for node, n in nodes.items()
+    ]
+    lines.append(_table(rows))
+    for node, n in nodes.items():
+        for key, verb, verbs in (
+            ("blocking", "blocks the drain", "block it"),
+            ("shuttingDown", "is shut down", "are shut down"),
+        ):
+            listed = n.get(key) or {}
+            lines += [f"  {node}: {name} ({verb})" for name in listed.get("names") or []]
+            if listed.get("more"):
+                lines.append(f"  {node}: {listed['more']} more that {verbs}")
+    if drain.get("moreNodes"):
+        lines.append(f"  {drain['moreNodes']} more nodes, none of which a drain would hurt more")
+    return [*lines, ""]

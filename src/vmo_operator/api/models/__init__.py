@@ -90,6 +90,7 @@ from vmo_operator.api.models.profile import (
     parse_profile,
     parse_spec,
 )
+from vmo_operator.api.models.vmnamespaces import VMNamespacesSpec, VMRoleBinding
 
 __all__ = [
     "API_VERSION",
@@ -160,9 +161,11 @@ __all__ = [
     "SnapshotVersion",
     "StatusModel",
     "Toleration",
+    "VMNamespacesSpec",
     "VMOProfile",
     "VMOProfileSpec",
     "VMOProfileStatus",
+    "VMRoleBinding",
     "VMRolesSpec",
     "VolumeSnapshotClassSpec",
     "WorkloadUpdateStrategy",

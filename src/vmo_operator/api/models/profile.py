@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic.alias_generators import to_camel
 
 from vmo_operator.api.models.base import (
     DNS1123_SUBDOMAIN,
     Model,
     cel,
+    schema_extra,
 )
 from vmo_operator.api.models.kubevirt import (
     KubeVirtSpec,
@@ -26,6 +27,15 @@ from vmo_operator.api.models.operands import (
     SnapshotControllerSpec,
     VMRolesSpec,
 )
+from vmo_operator.api.models.vmnamespaces import VMNamespacesSpec
+
+_BINDINGS_NEED_ROLES = cel(
+    "!has(self.vmNamespaces) || !has(self.vmNamespaces.roleBindings) || "
+    "size(self.vmNamespaces.roleBindings) == 0 || !has(self.vmRoles) || !has(self.vmRoles.enabled) || "
+    "self.vmRoles.enabled",
+    "vmNamespaces.roleBindings bind the VM user roles, which spec.vmRoles.enabled: false does not create",
+    ".vmNamespaces.roleBindings",
+)
 
 # ------------------------------------------------------------------------------------------------- spec
 
@@ -35,6 +45,8 @@ class VMOProfileSpec(Model):
 
     Every section has defaults: an empty spec installs and configures everything.
     """
+
+    model_config = Model.model_config | {"json_schema_extra": schema_extra(_BINDINGS_NEED_ROLES)}
 
     kubevirt: KubeVirtSpec = Field(default_factory=KubeVirtSpec, description="KubeVirt settings.")
     cdi: CDISpec = Field(default_factory=CDISpec, description="CDI settings.")
@@ -48,6 +60,9 @@ class VMOProfileSpec(Model):
     monitoring: MonitoringSpec = Field(
         default_factory=MonitoringSpec, description="Prometheus alerts (a PrometheusRule) for the platform."
     )
+    vm_namespaces: VMNamespacesSpec = Field(
+        default_factory=VMNamespacesSpec, description="Namespaces VMs run in, and what they are given."
+    )
     uninstall_strategy: Literal["BlockUninstallIfWorkloadsExist", "RemoveWorkloads"] = Field(
         default="BlockUninstallIfWorkloadsExist",
         description=(
@@ -56,6 +71,15 @@ class VMOProfileSpec(Model):
             "them. Also set on the KubeVirt and CDI CRs."
         ),
     )
+
+    @model_validator(mode="after")
+    def _bindings_need_roles(self) -> VMOProfileSpec:
+        if self.vm_namespaces.role_bindings and not self.vm_roles.enabled:
+            raise ValueError(
+                "vmNamespaces.roleBindings bind the VM user roles, which spec.vmRoles.enabled: false "
+                "does not create"
+            )
+        return self
 
 
 # ----------------------------------------------------------------------------------------------- status
@@ -161,6 +185,20 @@ class VMOProfileStatus(StatusModel):
         description=(
             "StorageClasses whose provisioner no VolumeSnapshotClass serves: snapshots and backups of VMs "
             "on them would fail."
+        ),
+    )
+    vm_namespaces: dict[str, Any] | None = Field(
+        default=None,
+        description=(
+            "Per namespace of spec.vmNamespaces, and per namespace released from it: Managed, Pending or "
+            "Released, and why. Released namespaces are kept with their VMs and PVCs."
+        ),
+    )
+    drain_readiness: dict[str, Any] | None = Field(
+        default=None,
+        description=(
+            "Per node running VMs: how many VMIs a drain would live-migrate, and which it would block on "
+            "or shut down (their eviction strategy, or not live-migratable)."
         ),
     )
     mac_pool: dict[str, Any] | None = Field(

@@ -1,0 +1,72 @@
+"""Pruning an object marked for release takes the operator's fields off it and never deletes it."""
+
+from __future__ import annotations
+
+from typing import Any, cast
+
+from vmo_operator.engine.apply import KindIndex, prune
+from vmo_operator.kube import kinds
+from vmo_operator.kube.client import KubeClient
+from vmo_operator.kube.kinds import Kind
+from vmo_operator.kube.objects import (
+    ON_PRUNE_ANNOTATION,
+    RELEASE,
+    RELEASED_LABEL,
+    Manifest,
+    ObjectKey,
+    managed_labels,
+)
+
+
+class Calls:
+    """The two writes pruning makes, recorded instead of sent."""
+
+    def __init__(self) -> None:
+        self.applied: list[Manifest] = []
+        self.deleted: list[tuple[str, str, str]] = []
+
+    def apply(self, kind: Kind, obj: Manifest, *, dry_run: bool = False) -> Manifest:
+        self.applied.append(obj)
+        return obj
+
+    def delete(self, kind: Kind, name: str, namespace: str = "") -> None:
+        self.deleted.append((kind.kind, namespace, name))
+
+
+def live(kind: str, name: str, namespace: str = "", release: bool = False) -> Manifest:
+    meta: dict[str, Any] = {"name": name, "labels": {**managed_labels("vmNamespaces", "vmo"), "mine": "x"}}
+    if namespace:
+        meta["namespace"] = namespace
+    if release:
+        meta["annotations"] = {ON_PRUNE_ANNOTATION: RELEASE}
+    api_version = "v1" if kind == "Namespace" else "rbac.authorization.k8s.io/v1"
+    return {"apiVersion": api_version, "kind": kind, "metadata": meta}
+
+
+def test_a_released_namespace_is_applied_bare_and_its_binding_deleted() -> None:
+    calls = Calls()
+    namespace = live("Namespace", "vms", release=True)
+    binding = live("RoleBinding", "vmo-vm-user", "vms")
+    observed = {ObjectKey.of(namespace): namespace, ObjectKey.of(binding): binding}
+    index = KindIndex([kinds.NAMESPACE, kinds.ROLE_BINDING])
+
+    report = prune(cast(KubeClient, calls), index, [], observed)
+
+    assert calls.deleted == [("RoleBinding", "vms", "vmo-vm-user")]
+    assert calls.applied == [
+        {
+            "apiVersion": "v1",
+            "kind": "Namespace",
+            "metadata": {"name": "vms", "labels": {RELEASED_LABEL: "vmo"}},
+        }
+    ]
+    assert {r.action for r in report.results} == {"deleted", "released"}
+    assert observed == {}
+
+
+def test_an_unmarked_namespace_is_still_deleted() -> None:
+    calls = Calls()
+    namespace = live("Namespace", "kubevirt")
+    prune(cast(KubeClient, calls), KindIndex([kinds.NAMESPACE]), [], {ObjectKey.of(namespace): namespace})
+    assert calls.deleted == [("Namespace", "", "kubevirt")]
+    assert calls.applied == []
