@@ -121,10 +121,10 @@ conformance: venv ## Rendered manifests against upstream's own source at every s
 # plane in its own loopback-only network namespace (the real operands bind fixed ports; a namespace
 # keeps the two lanes' apart). Most of the suite waits on controllers rather than computing, so two
 # lanes fill the two cores that one leaves half idle. The lanes are split by directory, about evenly
-# by time: the fault suites and the real operands, and everything else. The lint, conformance and
+# by time: the fault suites, the real operands and the hostile tenants; and everything else. The lint, conformance and
 # packaging phases run side by side first (each one's output printed whole when it ends).
-SUITE_SKIP := --ignore=$(CHAOS_ONLY) --ignore=$(PACKAGING_TESTS) --ignore=$(CONFORMANCE_TESTS) --ignore=$(NETPROOF_TESTS)
-LANE_FAULTS := tests/chaos tests/operands
+SUITE_SKIP = --ignore=$(CHAOS_ONLY) --ignore=$(PACKAGING_TESTS) --ignore=$(CONFORMANCE_TESTS) --ignore=$(NETPROOF_TESTS)
+LANE_FAULTS := tests/chaos tests/operands tests/security
 LANE_REST_SKIP := $(foreach dir,$(LANE_FAULTS),--ignore=$(dir))
 .PHONY: test
 test: venv testenv-bin operands-bin scan-tools ## Everything: lint, conformance, packaging, unit, integration, security, real operands, bounded chaos
@@ -145,10 +145,10 @@ test-suite: ## The control-plane suite alone (unit, integration, security, real 
 	$(MAKE) --no-print-directory -j 2 --output-sync=target suite-faults suite-rest
 
 .PHONY: suite-faults suite-rest
-suite-faults: ## Lane 1 of the suite: bounded chaos and the real operands
+suite-faults: ## Lane 1 of the suite: bounded chaos, the real operands, security
 	$(NETNS) env $(CHAOS_BOUNDED) $(PY) -m pytest $(LANE_FAULTS) -q $(SUITE_SKIP) $(DURATIONS) $(PYTEST_ARGS)
 
-suite-rest: ## Lane 2 of the suite: unit, integration and security
+suite-rest: ## Lane 2 of the suite: unit and integration
 	$(NETNS) $(PY) -m pytest tests -q $(SUITE_SKIP) $(LANE_REST_SKIP) $(DURATIONS) $(PYTEST_ARGS)
 
 .PHONY: chaos
