@@ -24,22 +24,6 @@ from vmo_operator.localenv.processes import leftover_processes
 settings.register_profile("vmo", deadline=None, suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile("vmo")
 
-# The real operands bind fixed ports (cdi-operator 8443/8444, virt-operator's webhooks) in the one
-# network namespace the whole run shares, so under pytest-xdist they all run on one worker.
-SHARED_WORKER_DIRS = ("operands",)
-
-
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Under `-n N --dist loadgroup`: one group per test file (its module fixtures are set up once,
-    on one worker, with its own control plane), and one for all the real operands' files."""
-    for item in items:
-        if item.get_closest_marker("xdist_group"):
-            continue
-        parts = item.path.relative_to(config.rootpath).parts
-        shared = len(parts) > 2 and parts[1] in SHARED_WORKER_DIRS
-        group = parts[1] if shared else item.path.relative_to(config.rootpath).as_posix()
-        item.add_marker(pytest.mark.xdist_group(group))
-
 
 @pytest.fixture(scope="session")
 def control_plane() -> Iterator[ControlPlane]:

@@ -34,7 +34,7 @@ from tests.chaos.budget import BUDGET, Budget
 from tests.chaos.harness import PROFILE_NAME, ChaosCluster, put_profile, settle
 from tests.support.kube import PROFILE, get_profile, manifest, owned_objects, rendered, status_body
 from tests.support.waiting import eventually
-from vmo_operator.api import models
+from vmo_operator.api import models, versions
 from vmo_operator.components import registry
 from vmo_operator.kube.objects import COMPONENT_LABEL, ObjectKey
 
@@ -200,6 +200,22 @@ def half_applied(api: Any, spec: dict[str, Any], profile: dict[str, Any]) -> lis
 
 
 @pytest.mark.timeout(300 + 60 * BUDGET.reconciled)
+def _version(tag: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in tag.lstrip("v").split("."))
+
+
+def acknowledging_downgrade(spec: dict[str, Any], live: dict[str, Any] | None) -> dict[str, Any]:
+    """`spec` as an admin would send it over `live`: a lower KubeVirt version needs the CRD's
+    acknowledgement of the version being left. Each sample was accepted by a dry-run create, where
+    no transition rule applies, so the order of the sample decides whether one is a downgrade."""
+    current = ((live or {}).get("spec") or {}).get("kubevirt", {}).get("version")
+    kubevirt = spec.get("kubevirt") or {}
+    wanted = kubevirt.get("version", versions.KUBEVIRT.default)
+    if current is None or _version(wanted) >= _version(current):
+        return spec
+    return {**spec, "kubevirt": {**kubevirt, "acceptDowngradeFrom": current}}
+
+
 def test_a_sample_of_accepted_profiles_is_reconciled_without_crash_or_silent_half_apply(
     clean: ChaosCluster, tally: Tally, budget: Budget, say: Callable[[str], None]
 ) -> None:
@@ -215,7 +231,8 @@ def test_a_sample_of_accepted_profiles_is_reconciled_without_crash_or_silent_hal
     unexpected = chaos.unexpected_errors()
     outcomes: Counter[str] = Counter()
     failures: Counter[str] = Counter()
-    for number, spec in enumerate(sample, 1):
+    for number, generated in enumerate(sample, 1):
+        spec = acknowledging_downgrade(generated, get_profile(chaos.api, PROFILE_NAME))
         generation = put_profile(chaos.api, spec)
 
         def reconciled(g: int = generation) -> dict[str, Any] | None:

@@ -65,7 +65,14 @@ class MacPool:
         return {r.mac.reservation_name: r for r in map(Reservation.from_object, items)}
 
     def reservation(self, mac: str) -> Reservation | None:
-        return self.reservations().get(macs.parse(mac).reservation_name)
+        name = macs.parse(mac).reservation_name
+        try:
+            found = self.custom.get_cluster_custom_object(GROUP, VERSION, PLURAL, name)
+        except ApiException as exc:
+            if exc.status == 404:
+                return None
+            raise
+        return Reservation.from_object(found)
 
     def stored(self, mac: str) -> Reservation:
         """The reservation a test expects to exist."""
