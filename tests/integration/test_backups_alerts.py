@@ -9,15 +9,12 @@ again, so later modules see the bare cluster they expect.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from kubernetes import client
-from kubernetes.client.exceptions import ApiException
 
-from tests.support.kube import PROFILE, condition_of, get_profile, status_body, wait_condition
+from tests.support.kube import condition_of, get_profile, refusal, wait_condition
 from tests.support.profiles import SharedProfile, kube_of
 from tests.support.prometheus import prometheus_rule_crd
 from tests.support.waiting import eventually
@@ -284,20 +281,6 @@ def test_under_another_snapshot_installation_the_classes_are_still_written(
         )
 
 
-def rejected(api: Any, spec: dict[str, Any]) -> str:
-    body = {
-        "apiVersion": "vmo.dev/v1alpha1",
-        "kind": "VMOProfile",
-        "metadata": {"name": f"bad-{uuid.uuid4().hex[:6]}"},
-        "spec": spec,
-    }
-    with pytest.raises(ApiException) as refused:
-        client.CustomObjectsApi(api).create_cluster_custom_object(*PROFILE, body)
-    assert refused.value.status == 422
-    message: str = status_body(refused.value)["message"]
-    return message
-
-
 @pytest.mark.parametrize(
     ("spec", "field", "reason"),
     [
@@ -370,6 +353,6 @@ def rejected(api: Any, spec: dict[str, Any]) -> str:
 def test_bad_input_is_refused_naming_the_field(
     api_client: Any, project_crds: list[str], spec: dict[str, Any], field: str, reason: str
 ) -> None:
-    message = rejected(api_client, spec)
+    message = refusal(api_client, spec)
     assert field in message, message
     assert reason.lower() in message.lower(), message

@@ -9,14 +9,12 @@ from __future__ import annotations
 
 import copy
 import json
-import uuid
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 import yaml
 from kubernetes import client
-from kubernetes.client.exceptions import ApiException
 
 from tests.support.kube import (
     PROFILE,
@@ -26,8 +24,8 @@ from tests.support.kube import (
     manifest,
     metadata,
     owned_objects,
+    refusal,
     rendered,
-    status_body,
     wait_condition,
 )
 from tests.support.operator import OPERATOR_USER, OperatorProcess
@@ -535,16 +533,7 @@ SECONDS_WITHOUT_NO_EXECUTE = {"key": "k", "effect": "NoSchedule", "tolerationSec
 def test_invalid_specs_are_rejected_naming_the_field(
     api_client: Any, project_crds: list[str], spec: dict[str, Any], field: str, reason: str
 ) -> None:
-    body = {
-        "apiVersion": "vmo.dev/v1alpha1",
-        "kind": "VMOProfile",
-        "metadata": {"name": f"bad-{uuid.uuid4().hex[:6]}"},
-        "spec": spec,
-    }
-    with pytest.raises(ApiException) as rejected:
-        client.CustomObjectsApi(api_client).create_cluster_custom_object(*PROFILE, body)
-    assert rejected.value.status == 422
-    message = status_body(rejected.value)["message"]
+    message = refusal(api_client, spec)
     assert field in message, message
     assert reason.lower() in message.lower(), message
 

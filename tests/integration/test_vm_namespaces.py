@@ -16,7 +16,7 @@ import pytest
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from tests.support.kube import PROFILE, get_profile, manifest, status_body
+from tests.support.kube import PROFILE, get_profile, manifest, refusal, status_body
 from tests.support.profiles import SharedProfile, create_vm_once_served
 from tests.support.vms import vm_body
 from tests.support.waiting import eventually
@@ -215,16 +215,7 @@ def test_a_dropped_namespace_is_released_and_never_deleted_with_its_vm_and_pvc(
 def test_bad_vm_namespaces_are_rejected_naming_the_field(
     api_client: Any, project_crds: list[str], vm_namespaces: dict[str, Any], field: str, reason: str
 ) -> None:
-    body = {
-        "apiVersion": "vmo.dev/v1alpha1",
-        "kind": "VMOProfile",
-        "metadata": {"name": f"bad-{uuid.uuid4().hex[:6]}"},
-        "spec": {"vmNamespaces": vm_namespaces},
-    }
-    with pytest.raises(ApiException) as rejected:
-        client.CustomObjectsApi(api_client).create_cluster_custom_object(*PROFILE, body)
-    assert rejected.value.status == 422
-    message = status_body(rejected.value)["message"]
+    message = refusal(api_client, {"vmNamespaces": vm_namespaces})
     assert field in message, message
     assert reason.lower() in message.lower(), message
 

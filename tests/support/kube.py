@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Iterable
 from functools import partial
 from pathlib import Path
 from typing import Any, Protocol, cast
 
+import pytest
 import yaml
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
@@ -47,6 +49,21 @@ def status_body(exc: ApiException) -> dict[str, Any]:
     assert exc.body is not None, f"no response body: {exc}"
     body: dict[str, Any] = json.loads(exc.body)
     return body
+
+
+def refusal(api: Any, spec: dict[str, Any]) -> str:
+    """The API server's message refusing a new profile with `spec` (a 422 is the only answer accepted)."""
+    body = {
+        "apiVersion": "vmo.dev/v1alpha1",
+        "kind": "VMOProfile",
+        "metadata": {"name": f"bad-{uuid.uuid4().hex[:6]}"},
+        "spec": spec,
+    }
+    with pytest.raises(ApiException) as refused:
+        client.CustomObjectsApi(api).create_cluster_custom_object(*PROFILE, body)
+    assert refused.value.status == 422
+    message: str = status_body(refused.value)["message"]
+    return message
 
 
 def cluster_uid(api: Any) -> str:
