@@ -15,7 +15,22 @@ from vmo_operator.kube.objects import Manifest, ObjectKey
 
 # A cluster that serves PrometheusRules, so the monitoring component renders too.
 FACTS = ClusterFacts(by_component={monitoring.COMPONENT_NAME: monitoring.PrometheusRuleCRD(True)})
-SPEC = models.parse_spec({"multus": {"networks": [{"name": "vlan-20", "vlan": 20}]}})
+SPEC = models.parse_spec(
+    {
+        "multus": {"networks": [{"name": "vlan-20", "vlan": 20}]},
+        "goldenImages": {
+            "sources": [
+                {"name": "cirros", "url": "https://example.com/cirros.img", "size": "1Gi"},
+                {
+                    "name": "fedora",
+                    "url": "docker://quay.io/containerdisks/fedora:41",
+                    "size": "8Gi",
+                    "schedule": "@daily",
+                },
+            ]
+        },
+    }
+)
 
 
 def healthy(obj: Manifest) -> Manifest:
@@ -54,6 +69,18 @@ def healthy(obj: Manifest) -> Manifest:
                 {"type": "Available", "status": "True"},
                 {"type": "Progressing", "status": "False"},
                 {"type": "Degraded", "status": "False"},
+            ],
+        }
+    elif kind == "DataVolume":
+        live["status"] = {"phase": "Succeeded", "conditions": [{"type": "Ready", "status": "True"}]}
+    elif kind == "DataSource":
+        live["status"] = {"conditions": [{"type": "Ready", "status": "True"}]}
+    elif kind == "DataImportCron":
+        live["status"] = {
+            "lastImportTimestamp": "2026-12-01T03:00:00Z",
+            "conditions": [
+                {"type": "UpToDate", "status": "True"},
+                {"type": "Progressing", "status": "False"},
             ],
         }
     elif kind == "CDI":

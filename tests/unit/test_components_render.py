@@ -58,6 +58,7 @@ FULL_SPEC: dict[str, Any] = {
         "featureGates": {"add": ["CPUManager", "HostDevices"], "remove": ["Snapshot"]},
         "migrations": {"bandwidthPerMigration": "64Mi", "allowAutoConverge": True},
         "liveUpdate": {"maxCpuSockets": 8},
+        "commonInstancetypes": {"enabled": False},
     },
     "cdi": {
         "uploadProxyURLOverride": "https://cdi-uploadproxy.example.com",
@@ -99,6 +100,24 @@ FULL_SPEC: dict[str, Any] = {
         "roleBindings": [
             {"role": "vmo-vm-user", "groups": ["vm-users"], "users": ["alice@example.com"]},
             {"role": "vmo-vm-admin", "groups": ["vm-admins"]},
+        ],
+    },
+    "goldenImages": {
+        "registry": "registry.example.com:5000",
+        "sources": [
+            {
+                "name": "fedora",
+                "url": "docker://quay.io/containerdisks/fedora:41",
+                "schedule": "0 3 * * 0",
+                "importsToKeep": 2,
+                "size": "8Gi",
+            },
+            {
+                "name": "cirros",
+                "url": "https://download.cirros-cloud.net/0.6.2/cirros-0.6.2-x86_64-disk.img",
+                "size": "1Gi",
+                "storageClass": "local-path",
+            },
         ],
     },
     "uninstallStrategy": "RemoveWorkloads",
@@ -611,6 +630,7 @@ def test_registry_order_and_names() -> None:
         "vmRoles",
         "monitoring",
         "vmNamespaces",
+        "goldenImages",
     ]
     assert registry.by_name("cdi") is cdi.CDI
     assert kinds.NETWORK_ATTACHMENT_DEFINITION in registry.owned_kinds()

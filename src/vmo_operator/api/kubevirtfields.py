@@ -8,7 +8,9 @@ tests/conformance/test_kubevirt.py checks it against upstream's KubeVirt CRD sch
 release that proves a supported minor.
 
 Source: the Go types of kubevirt.io/api at v1.4.1, v1.5.3, v1.6.1, v1.7.0, v1.8.4 and v1.9.0
-(core/v1/types.go: KubeVirtConfiguration, DeveloperConfiguration, KSMConfiguration). Every field
+(core/v1/types.go: KubeVirtConfiguration, DeveloperConfiguration, KSMConfiguration,
+CommonInstancetypesDeployment; at v1.4.1 and v1.5.3, which the proxy serves only as part of
+kubevirt.io/kubevirt, its manifests/generated/kv-resource.yaml). Every field
 below is present in all of them, so no supported release lacks one today; they are older than
 v1.4, the oldest supported minor, and are recorded as available from there (`OLDEST`).
 """
@@ -49,6 +51,13 @@ CPU_ALLOCATION_RATIO = ConfigField(
 )
 KSM = ConfigField("spec.kubevirt.density.ksm", ("configuration", "ksmConfiguration"), OLDEST)
 USE_EMULATION = ConfigField("spec.kubevirt.useEmulation", (*_DEV, "useEmulation"), OLDEST)
+# Its deployment gate (CommonInstancetypesDeploymentGate) is GA from before v1.4, so the field
+# alone decides (kubevirt v1.4.1 pkg/virt-config/deprecation/feature-gates.go).
+COMMON_INSTANCETYPES = ConfigField(
+    "spec.kubevirt.commonInstancetypes.enabled",
+    ("configuration", "commonInstancetypesDeployment"),
+    OLDEST,
+)
 
 FIELDS: tuple[ConfigField, ...] = (
     VM_STATE_STORAGE_CLASS,
@@ -56,6 +65,7 @@ FIELDS: tuple[ConfigField, ...] = (
     CPU_ALLOCATION_RATIO,
     KSM,
     USE_EMULATION,
+    COMMON_INSTANCETYPES,
 )
 
 

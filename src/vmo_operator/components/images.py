@@ -17,7 +17,7 @@ from typing import Any
 
 from vmo_operator.api import versions
 from vmo_operator.api.models import VMOProfileSpec
-from vmo_operator.components import registry
+from vmo_operator.components import _mirror, registry
 from vmo_operator.components.base import ClusterFacts
 from vmo_operator.kube.objects import Manifest
 
@@ -119,25 +119,36 @@ def started_images(manifests: Iterable[Manifest]) -> set[str]:
     return {f"{where}/{name}:{tag}" for name in kubevirt_operands(tag)}
 
 
+def _registry_urls(node: Any) -> Iterator[str]:
+    """CDI registry sources anywhere in one manifest: `source.registry.url`."""
+    if isinstance(node, dict):
+        source = node.get("registry")
+        if isinstance(source, dict) and isinstance(source.get("url"), str):
+            yield source["url"]
+        for value in node.values():
+            yield from _registry_urls(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _registry_urls(value)
+
+
+def imported_images(manifests: Iterable[Manifest]) -> set[str]:
+    """Images CDI imports as disks (golden images from a registry), as the importer pulls them."""
+    found = set()
+    for manifest in manifests:
+        if manifest.get("kind") not in ("DataVolume", "DataImportCron"):
+            continue
+        for url in _registry_urls(manifest.get("spec")):
+            image = _mirror.image_of(url)
+            if image:
+                found.add(image)
+    return found
+
+
 def profile_images(spec: VMOProfileSpec, profile: str) -> list[str]:
     """Every image `spec` will pull, sorted and without duplicates, from what `vmo render` prints."""
     manifests = registry.render_all(spec, ClusterFacts(), profile)
-    return sorted(rendered_images(manifests) | started_images(manifests))
+    return sorted(rendered_images(manifests) | started_images(manifests) | imported_images(manifests))
 
 
-def rewrite(image: str, new_registry: str) -> str:
-    """`image` pulled from `new_registry` instead: the registry host is replaced, the repository path
-    kept (quay.io/kubevirt/virt-api:v1 -> mirror:5000/kubevirt/virt-api:v1). A profile points at such a
-    mirror by setting a component's `registry` to the mirror plus that path (mirror:5000/kubevirt).
-
-    A first path segment without a dot or a port (and not localhost) is no host: the image is on
-    Docker Hub, whose repository path is the whole name (library/ for a bare one).
-    """
-    first, _, rest = image.partition("/")
-    if rest and ("." in first or ":" in first or first == "localhost"):
-        path = rest
-    elif rest:
-        path = image
-    else:
-        path = f"library/{image}"
-    return f"{new_registry.rstrip('/')}/{path}"
+rewrite = _mirror.rewrite  # the CLI's --registry: the same rule the golden images' mirror follows

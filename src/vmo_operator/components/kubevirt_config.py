@@ -1,4 +1,5 @@
-"""The KubeVirt CR's optional settings (VM state storage, density, emulation), written per version.
+"""The KubeVirt CR's optional settings (VM state storage, density, emulation, common instance types),
+written per version.
 
 Each setting maps onto one field of the KubeVirt CR (`api.kubevirtfields`). A setting the
 configured KubeVirt release lacks is not written and the `KubeVirtConfigurationSupported`
@@ -37,6 +38,8 @@ def settings_in_use(kv: KubeVirtSpec) -> dict[ConfigField, Any]:
         found[kubevirtfields.KSM] = {"nodeLabelSelector": shape}
     if kv.use_emulation:
         found[kubevirtfields.USE_EMULATION] = True
+    # Always written, true as well: the profile states it, rather than leaning on KubeVirt's default.
+    found[kubevirtfields.COMMON_INSTANCETYPES] = {"enabled": kv.common_instancetypes.enabled}
     return found
 
 

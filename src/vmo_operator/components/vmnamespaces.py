@@ -138,7 +138,8 @@ class VMNamespacesComponent:
         return Released(tuple(sorted(str(ns["metadata"]["name"]) for ns in found[0])))
 
     def enabled(self, spec: VMOProfileSpec, facts: ClusterFacts) -> bool:
-        return bool(spec.vm_namespaces.namespaces)
+        # Golden images need their namespace even where no VM namespace is listed.
+        return bool(spec.vm_namespaces.namespaces) or bool(spec.golden_images.sources)
 
     def render(self, spec: VMOProfileSpec, facts: ClusterFacts) -> list[Manifest]:
         if not self.enabled(spec, facts):
@@ -147,7 +148,7 @@ class VMNamespacesComponent:
         return [
             *(_namespace(ns, VM_NAMESPACE_LABEL) for ns in sorted(vm.namespaces)),
             _namespace(vm.golden_image_namespace, GOLDEN_IMAGES_LABEL),
-            *clone_source(vm),
+            *(clone_source(vm) if vm.namespaces else []),
             *role_bindings(spec),
         ]
 

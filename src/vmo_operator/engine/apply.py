@@ -26,12 +26,14 @@ from vmo_operator.kube.objects import (
     MANAGED_BY_LABEL,
     MANAGED_SELECTOR,
     PROFILE_LABEL,
+    RELEASE_AS_IS,
     RELEASED_LABEL,
     Manifest,
     ObjectKey,
     component_of,
     condition_is_true,
     is_ours,
+    on_prune,
     profile_of,
     released_on_prune,
 )
@@ -261,6 +263,19 @@ def _prune_one(
     release_retained: bool,
 ) -> ApplyResult:
     key = ObjectKey.of(live)
+    if on_prune(live) == RELEASE_AS_IS:
+        # Never deleted, and nothing but our ownership labels taken off (a DataVolume: its spec is
+        # immutable and its disk users' data). The other fields stay ours in managedFields, harmless:
+        # nothing of ours applies to the object again unless it is rendered again.
+        labels = {MANAGED_BY_LABEL: None, COMPONENT_LABEL: None, PROFILE_LABEL: None}
+        kube.merge_patch(
+            index.of(live),
+            key.name,
+            {"metadata": {"labels": {**labels, RELEASED_LABEL: profile_of(live) or ""}}},
+            key.namespace,
+        )
+        observed.pop(key, None)
+        return ApplyResult(key, "released", "kept as it is; the operator's labels were taken off")
     if released_on_prune(live):
         # Never deleted (a namespace holding users' VMs): an apply of nothing but the name and the
         # released mark under our field manager drops every field we own, our labels among them.

@@ -106,6 +106,9 @@ VIRTUAL_MACHINE_INSTANCE = Kind(
     "kubevirt.io/v1", "VirtualMachineInstance", "virtualmachineinstances", namespaced=True
 )
 DATA_VOLUME = Kind("cdi.kubevirt.io/v1beta1", "DataVolume", "datavolumes", namespaced=True)
+# Golden images (CDI, served once cdi-operator installs CDI): what a source is imported as.
+DATA_SOURCE = Kind("cdi.kubevirt.io/v1beta1", "DataSource", "datasources", namespaced=True)
+DATA_IMPORT_CRON = Kind("cdi.kubevirt.io/v1beta1", "DataImportCron", "dataimportcrons", namespaced=True)
 
 # What every operand's operator runs as: its ServiceAccount and the roles bound to it.
 OPERATOR_IDENTITY: tuple[Kind, ...] = (

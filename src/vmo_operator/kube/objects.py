@@ -24,6 +24,9 @@ MANAGED_SELECTOR = f"{MANAGED_BY_LABEL}={MANAGED_BY_VALUE}"
 # with the profile's name. Namespaces that hold users' VMs are managed this way.
 ON_PRUNE_ANNOTATION = "vmo.dev/on-prune"
 RELEASE = "release"
+# Released like RELEASE, but with every field left as it is: only the operator's ownership labels go.
+# For objects whose spec must not change (a DataVolume's is immutable, and its disk is users' data).
+RELEASE_AS_IS = "release-as-is"
 RELEASED_LABEL = "vmo.dev/released-from"
 
 
@@ -147,5 +150,11 @@ def replacing_merge_patch(live: Any, desired: Any) -> Any:
 
 def released_on_prune(obj: Mapping[str, Any]) -> bool:
     """Whether pruning `obj` must release it instead of deleting it (see ON_PRUNE_ANNOTATION)."""
+    return on_prune(obj) in (RELEASE, RELEASE_AS_IS)
+
+
+def on_prune(obj: Mapping[str, Any]) -> str:
+    """The object's ON_PRUNE_ANNOTATION value, "" when it has none (pruning deletes it)."""
     annotations = (obj.get("metadata") or {}).get("annotations") or {}
-    return isinstance(annotations, Mapping) and annotations.get(ON_PRUNE_ANNOTATION) == RELEASE
+    value = annotations.get(ON_PRUNE_ANNOTATION, "") if isinstance(annotations, Mapping) else ""
+    return value if isinstance(value, str) else ""

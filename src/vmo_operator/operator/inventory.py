@@ -36,11 +36,15 @@ from vmo_operator.kube.kinds import Kind
 from vmo_operator.kube.objects import Manifest, component_of, released_on_prune
 
 # Kinds whose object names or namespaces come from the profile (spec.multus.networks[].name,
-# spec.snapshotController.volumeSnapshotClasses[].name, spec.monitoring.namespace).
+# spec.snapshotController.volumeSnapshotClasses[].name, spec.monitoring.namespace, the golden images'
+# names and spec.vmNamespaces.goldenImageNamespace).
 PROFILE_NAMED: tuple[Kind, ...] = (
     kinds.NETWORK_ATTACHMENT_DEFINITION,
     kinds.VOLUME_SNAPSHOT_CLASS,
     kinds.PROMETHEUS_RULE,
+    kinds.DATA_VOLUME,
+    kinds.DATA_SOURCE,
+    kinds.DATA_IMPORT_CRON,
 )
 
 # Everything optional switched on, so every object any profile can produce is rendered at least once.
@@ -49,6 +53,17 @@ _EVERYTHING: dict[str, Any] = {
     "snapshotController": {
         "mode": "Enabled",
         "volumeSnapshotClasses": [{"name": "inventory", "driver": "inventory.csi.example.com"}],
+    },
+    "goldenImages": {
+        "sources": [
+            {
+                "name": "inventory",
+                "url": "docker://quay.io/inventory/disk:1",
+                "size": "1Gi",
+                "schedule": "@daily",
+            },
+            {"name": "inventory-http", "url": "https://example.com/disk.img", "size": "1Gi"},
+        ]
     },
     "vmNamespaces": {
         "roleBindings": [

@@ -57,7 +57,9 @@ from vmo_operator.api.models.base import (
 )
 from vmo_operator.api.models.cdiimport import ImporterResources, ImportProxy, ResourceAmounts
 from vmo_operator.api.models.density import KSM, Density
+from vmo_operator.api.models.goldenimages import GoldenImageSource, GoldenImagesSpec
 from vmo_operator.api.models.kubevirt import (
+    CommonInstancetypes,
     FeatureGates,
     KubeVirtSpec,
     LiveUpdate,
@@ -126,6 +128,7 @@ __all__ = [
     "CDISpec",
     "CDIVersion",
     "CNIPlugins",
+    "CommonInstancetypes",
     "ComponentStatus",
     "Condition",
     "Density",
@@ -135,6 +138,8 @@ __all__ = [
     "FeatureGates",
     "FilesystemOverhead",
     "GateName",
+    "GoldenImageSource",
+    "GoldenImagesSpec",
     "ImportProxy",
     "ImporterResources",
     "KubeVirtSpec",

@@ -155,6 +155,21 @@ class LiveUpdate(Model):
     )
 
 
+class CommonInstancetypes(Model):
+    """KubeVirt's common instance types and preferences (the kubevirt/common-instancetypes bundle,
+    e.g. u1.medium and fedora), deployed by virt-operator as VirtualMachineClusterInstancetypes and
+    VirtualMachineClusterPreferences (KubeVirt spec.configuration.commonInstancetypesDeployment)."""
+
+    enabled: bool = Field(
+        default=True,
+        description=(
+            "Deploy the common cluster instance types and preferences, so a VM can say "
+            "`instancetype: {name: u1.medium}` and `preference: {name: fedora}` instead of sizing "
+            "itself. False removes them (VMs already created keep a copy in a ControllerRevision)."
+        ),
+    )
+
+
 # The API server also checks these rules against the schema default `{}`, before nested defaults
 # exist, so an absent field must pass (it defaults to a value that passes).
 _KEEPS_NO_CPU_HOTPLUG = (
@@ -285,6 +300,10 @@ class KubeVirtSpec(Model):
     )
     density: Density = Field(
         default_factory=Density, description="Memory and CPU overcommit, and KSM, to run more VMs per node."
+    )
+    common_instancetypes: CommonInstancetypes = Field(
+        default_factory=CommonInstancetypes,
+        description="KubeVirt's common cluster instance types and preferences.",
     )
     overrides: list[Override] = overrides_field("KubeVirt")
 

@@ -13,6 +13,7 @@ from vmo_operator.api.models.base import (
     cel,
     schema_extra,
 )
+from vmo_operator.api.models.goldenimages import GoldenImagesSpec
 from vmo_operator.api.models.kubevirt import (
     KubeVirtSpec,
 )
@@ -36,6 +37,12 @@ _BINDINGS_NEED_ROLES = cel(
     "vmNamespaces.roleBindings bind the VM user roles, which spec.vmRoles.enabled: false does not create",
     ".vmNamespaces.roleBindings",
 )
+_GOLDEN_IMAGES_NEED_CDI = cel(
+    "!has(self.goldenImages) || !has(self.goldenImages.sources) || size(self.goldenImages.sources) == 0 || "
+    "!has(self.cdi) || !has(self.cdi.enabled) || self.cdi.enabled",
+    "goldenImages.sources are imported by CDI, which spec.cdi.enabled: false does not install",
+    ".goldenImages.sources",
+)
 
 # ------------------------------------------------------------------------------------------------- spec
 
@@ -46,7 +53,9 @@ class VMOProfileSpec(Model):
     Every section has defaults: an empty spec installs and configures everything.
     """
 
-    model_config = Model.model_config | {"json_schema_extra": schema_extra(_BINDINGS_NEED_ROLES)}
+    model_config = Model.model_config | {
+        "json_schema_extra": schema_extra(_BINDINGS_NEED_ROLES, _GOLDEN_IMAGES_NEED_CDI)
+    }
 
     kubevirt: KubeVirtSpec = Field(default_factory=KubeVirtSpec, description="KubeVirt settings.")
     cdi: CDISpec = Field(default_factory=CDISpec, description="CDI settings.")
@@ -63,6 +72,13 @@ class VMOProfileSpec(Model):
     vm_namespaces: VMNamespacesSpec = Field(
         default_factory=VMNamespacesSpec, description="Namespaces VMs run in, and what they are given."
     )
+    golden_images: GoldenImagesSpec = Field(
+        default_factory=GoldenImagesSpec,
+        description=(
+            "Golden images (boot sources) CDI imports into spec.vmNamespaces.goldenImageNamespace, "
+            "for VMs to clone."
+        ),
+    )
     uninstall_strategy: Literal["BlockUninstallIfWorkloadsExist", "RemoveWorkloads"] = Field(
         default="BlockUninstallIfWorkloadsExist",
         description=(
@@ -73,12 +89,14 @@ class VMOProfileSpec(Model):
     )
 
     @model_validator(mode="after")
-    def _bindings_need_roles(self) -> VMOProfileSpec:
+    def _sections_agree(self) -> VMOProfileSpec:
         if self.vm_namespaces.role_bindings and not self.vm_roles.enabled:
             raise ValueError(
                 "vmNamespaces.roleBindings bind the VM user roles, which spec.vmRoles.enabled: false "
                 "does not create"
             )
+        if self.golden_images.sources and not self.cdi.enabled:
+            raise ValueError(_GOLDEN_IMAGES_NEED_CDI["message"])
         return self
 
 
@@ -192,6 +210,13 @@ class VMOProfileStatus(StatusModel):
         description=(
             "Per namespace of spec.vmNamespaces, and per namespace released from it: Managed, Pending or "
             "Released, and why. Released namespaces are kept with their VMs and PVCs."
+        ),
+    )
+    golden_images: dict[str, Any] | None = Field(
+        default=None,
+        description=(
+            "Per source of spec.goldenImages: its import state (Pending, Importing, Ready, Failed, "
+            "Waiting), the last successful import's time, and the objects that hold it."
         ),
     )
     drain_readiness: dict[str, Any] | None = Field(
