@@ -7,9 +7,9 @@ observe: once its operator Deployment (rendered by vmo-operator, made Ready by k
 marks the KubeVirt or CDI custom resource Deployed/Available with the version from the operator
 image, installs the workload CRDs the real operator would, and on deletion removes them and its
 finalizer, as the real operators do. KubeVirt's CRDs are upstream's own, dumped by the real
-virt-operator binary (hack/kubevirt_api.py); CDI's DataVolume CRD is a schema-less stand-in. While a
-real operator holds its leader Lease (tests/operands runs the real virt-operator), the simulator
-leaves that operand alone.
+virt-operator binary (hack/kubevirt_api.py); CDI's DataVolume, DataSource and DataImportCron CRDs
+are schema-less stand-ins. While a real operator holds its leader Lease (tests/operands runs the
+real virt-operator), the simulator leaves that operand alone.
 """
 
 from __future__ import annotations
@@ -60,8 +60,12 @@ def _crd(group: str, version: str, kind: str, plural: str, short: list[str], own
     }
 
 
+# The kinds cdi-operator installs that the operator uses: DataVolumes (the uninstall guard; golden
+# images) and the golden images' DataSources and DataImportCrons.
 CDI_WORKLOAD_CRDS = [
     _crd("cdi.kubevirt.io", "v1beta1", "DataVolume", "datavolumes", ["dv", "dvs"], "cdi-operator"),
+    _crd("cdi.kubevirt.io", "v1beta1", "DataSource", "datasources", ["das"], "cdi-operator"),
+    _crd("cdi.kubevirt.io", "v1beta1", "DataImportCron", "dataimportcrons", ["dic", "dics"], "cdi-operator"),
 ]
 
 

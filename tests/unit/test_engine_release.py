@@ -11,6 +11,7 @@ from vmo_operator.kube.kinds import Kind
 from vmo_operator.kube.objects import (
     ON_PRUNE_ANNOTATION,
     RELEASE,
+    RELEASE_AS_IS,
     RELEASED_LABEL,
     Manifest,
     ObjectKey,
@@ -24,6 +25,7 @@ class Calls:
     def __init__(self) -> None:
         self.applied: list[Manifest] = []
         self.deleted: list[tuple[str, str, str]] = []
+        self.patched: list[tuple[str, str, str, Manifest]] = []
 
     def apply(self, kind: Kind, obj: Manifest, *, dry_run: bool = False) -> Manifest:
         self.applied.append(obj)
@@ -31,6 +33,10 @@ class Calls:
 
     def delete(self, kind: Kind, name: str, namespace: str = "") -> None:
         self.deleted.append((kind.kind, namespace, name))
+
+    def merge_patch(self, kind: Kind, name: str, patch: Manifest, namespace: str = "") -> Manifest:
+        self.patched.append((kind.kind, namespace, name, patch))
+        return patch
 
 
 def live(kind: str, name: str, namespace: str = "", release: bool = False) -> Manifest:
@@ -70,3 +76,33 @@ def test_an_unmarked_namespace_is_still_deleted() -> None:
     prune(cast(KubeClient, calls), KindIndex([kinds.NAMESPACE]), [], {ObjectKey.of(namespace): namespace})
     assert calls.deleted == [("Namespace", "", "kubevirt")]
     assert calls.applied == []
+
+
+def test_a_data_volume_released_as_is_keeps_its_spec_and_loses_only_our_labels() -> None:
+    """A golden image's DataVolume: CDI refuses spec changes, and its disk is users' data."""
+    calls = Calls()
+    dv = {
+        "apiVersion": kinds.DATA_VOLUME.api_version,
+        "kind": "DataVolume",
+        "metadata": {
+            "name": "fedora-1234abcd",
+            "namespace": "vmo-golden-images",
+            "labels": managed_labels("goldenImages", "vmo"),
+            "annotations": {ON_PRUNE_ANNOTATION: RELEASE_AS_IS},
+        },
+        "spec": {"source": {"http": {"url": "https://example.com/x.img"}}},
+    }
+    source = {**dv, "kind": "DataSource", "metadata": {**dv["metadata"], "name": "fedora", "annotations": {}}}
+    observed = {ObjectKey.of(dv): dv, ObjectKey.of(source): source}
+    index = KindIndex([kinds.DATA_VOLUME, kinds.DATA_SOURCE])
+
+    report = prune(cast(KubeClient, calls), index, [], observed)
+
+    assert calls.applied == []
+    assert calls.deleted == [("DataSource", "vmo-golden-images", "fedora")]
+    ((kind, namespace, name, patch),) = calls.patched
+    assert (kind, namespace, name) == ("DataVolume", "vmo-golden-images", "fedora-1234abcd")
+    assert patch == {
+        "metadata": {"labels": {**dict.fromkeys(managed_labels("x", "x")), RELEASED_LABEL: "vmo"}}
+    }
+    assert {r.action for r in report.results} == {"deleted", "released"}

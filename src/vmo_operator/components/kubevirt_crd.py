@@ -106,6 +106,7 @@ def cr_schema(version: str) -> dict[str, Any]:
                     ),
                     "vmStateStorageClass": string,
                     "ksmConfiguration": _object({"nodeLabelSelector": _label_selector()}),
+                    "commonInstancetypesDeployment": _object({"enabled": boolean}),
                 }
             ),
             "infra": placement,
