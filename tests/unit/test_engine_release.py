@@ -25,7 +25,6 @@ class Calls:
     def __init__(self) -> None:
         self.applied: list[Manifest] = []
         self.deleted: list[tuple[str, str, str]] = []
-        self.patched: list[tuple[str, str, str, Manifest]] = []
 
     def apply(self, kind: Kind, obj: Manifest, *, dry_run: bool = False) -> Manifest:
         self.applied.append(obj)
@@ -33,10 +32,6 @@ class Calls:
 
     def delete(self, kind: Kind, name: str, namespace: str = "") -> None:
         self.deleted.append((kind.kind, namespace, name))
-
-    def merge_patch(self, kind: Kind, name: str, patch: Manifest, namespace: str = "") -> Manifest:
-        self.patched.append((kind.kind, namespace, name, patch))
-        return patch
 
 
 def live(kind: str, name: str, namespace: str = "", release: bool = False) -> Manifest:
@@ -81,6 +76,7 @@ def test_an_unmarked_namespace_is_still_deleted() -> None:
 def test_a_data_volume_released_as_is_keeps_its_spec_and_loses_only_our_labels() -> None:
     """A golden image's DataVolume: CDI refuses spec changes, and its disk is users' data."""
     calls = Calls()
+    spec = {"source": {"http": {"url": "https://example.com/x.img"}}, "storage": {}}
     dv = {
         "apiVersion": kinds.DATA_VOLUME.api_version,
         "kind": "DataVolume",
@@ -90,7 +86,7 @@ def test_a_data_volume_released_as_is_keeps_its_spec_and_loses_only_our_labels()
             "labels": managed_labels("goldenImages", "vmo"),
             "annotations": {ON_PRUNE_ANNOTATION: RELEASE_AS_IS},
         },
-        "spec": {"source": {"http": {"url": "https://example.com/x.img"}}},
+        "spec": spec,
     }
     source = {**dv, "kind": "DataSource", "metadata": {**dv["metadata"], "name": "fedora", "annotations": {}}}
     observed = {ObjectKey.of(dv): dv, ObjectKey.of(source): source}
@@ -98,11 +94,18 @@ def test_a_data_volume_released_as_is_keeps_its_spec_and_loses_only_our_labels()
 
     report = prune(cast(KubeClient, calls), index, [], observed)
 
-    assert calls.applied == []
     assert calls.deleted == [("DataSource", "vmo-golden-images", "fedora")]
-    ((kind, namespace, name, patch),) = calls.patched
-    assert (kind, namespace, name) == ("DataVolume", "vmo-golden-images", "fedora-1234abcd")
-    assert patch == {
-        "metadata": {"labels": {**dict.fromkeys(managed_labels("x", "x")), RELEASED_LABEL: "vmo"}}
-    }
+    assert calls.applied == [
+        {
+            "apiVersion": kinds.DATA_VOLUME.api_version,
+            "kind": "DataVolume",
+            "metadata": {
+                "name": "fedora-1234abcd",
+                "namespace": "vmo-golden-images",
+                "labels": {RELEASED_LABEL: "vmo"},
+            },
+            "spec": spec,
+        }
+    ]
     assert {r.action for r in report.results} == {"deleted", "released"}
+    assert observed == {}

@@ -329,3 +329,11 @@ def test_common_instancetypes_are_written_on_by_default_and_off_when_asked() -> 
     assert configuration({})["commonInstancetypesDeployment"] == {"enabled": True}
     off = configuration({"commonInstancetypes": {"enabled": False}, "version": "v1.4.1"})
     assert off["commonInstancetypesDeployment"] == {"enabled": False}
+
+
+def test_a_data_volume_taken_back_is_not_listed_as_released() -> None:
+    """A removed source named again: its DataVolume (same spec, same name) is the source's again."""
+    s = spec(CIRROS)
+    name = gi.import_name(s.golden_images.sources[0], None)
+    found = states(s, {}, [("vmo-golden-images", name)])
+    assert set(found) == {"cirros"}

@@ -209,7 +209,8 @@ def source_states(
         else:
             data_source = observed.get(ObjectKey(CDI_API, "DataSource", namespace, source.name))
             out[source.name] = dv_state(live, data_source)
-    gone = sorted(name for ns, name in released if ns == namespace and name not in out)
+    current = {import_name(source, gi.registry) for source in gi.sources} | set(out)
+    gone = sorted(name for ns, name in released if ns == namespace and name not in current)
     for name in gone[:MAX_RELEASED]:
         out[name] = {
             "state": RELEASED,

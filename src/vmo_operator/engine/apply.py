@@ -264,16 +264,21 @@ def _prune_one(
 ) -> ApplyResult:
     key = ObjectKey.of(live)
     if on_prune(live) == RELEASE_AS_IS:
-        # Never deleted, and nothing but our ownership labels taken off (a DataVolume: its spec is
-        # immutable and its disk users' data). The other fields stay ours in managedFields, harmless:
-        # nothing of ours applies to the object again unless it is rendered again.
-        labels = {MANAGED_BY_LABEL: None, COMPONENT_LABEL: None, PROFILE_LABEL: None}
-        kube.merge_patch(
-            index.of(live),
-            key.name,
-            {"metadata": {"labels": {**labels, RELEASED_LABEL: profile_of(live) or ""}}},
-            key.namespace,
-        )
+        # Never deleted, and its spec applied as it is (a DataVolume: CDI refuses any spec change,
+        # and its disk is users' data), so only our labels and annotations go. The released mark is
+        # ours by apply too, so an apply that takes the object back removes it.
+        meta = {
+            "name": key.name,
+            "namespace": key.namespace,
+            "labels": {RELEASED_LABEL: profile_of(live) or ""},
+        }
+        body = {
+            "apiVersion": key.api_version,
+            "kind": key.kind,
+            "metadata": meta,
+            "spec": live.get("spec") or {},
+        }
+        kube.apply(index.of(live), body)
         observed.pop(key, None)
         return ApplyResult(key, "released", "kept as it is; the operator's labels were taken off")
     if released_on_prune(live):

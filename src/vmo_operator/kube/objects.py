@@ -24,8 +24,9 @@ MANAGED_SELECTOR = f"{MANAGED_BY_LABEL}={MANAGED_BY_VALUE}"
 # with the profile's name. Namespaces that hold users' VMs are managed this way.
 ON_PRUNE_ANNOTATION = "vmo.dev/on-prune"
 RELEASE = "release"
-# Released like RELEASE, but with every field left as it is: only the operator's ownership labels go.
-# For objects whose spec must not change (a DataVolume's is immutable, and its disk is users' data).
+# Released like RELEASE, but with the spec applied as it is: only the operator's labels and
+# annotations go. For objects whose spec must not change (a DataVolume's is immutable, and its disk
+# is users' data).
 RELEASE_AS_IS = "release-as-is"
 RELEASED_LABEL = "vmo.dev/released-from"
 

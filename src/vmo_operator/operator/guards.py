@@ -14,8 +14,9 @@ matched on the operator's own ServiceAccount, close those gaps in the API server
   golden-image clone source, bound only to `default` ServiceAccounts;
 - namespace labels: on a namespace other than the operand ones (a VM namespace, which the profile
   names, so RBAC cannot), it sets and removes only its own labels and annotations;
-- profile-named objects: it may change or delete a NetworkAttachmentDefinition or a
-  VolumeSnapshotClass only when the object already carries its managed-by label, i.e. it made it.
+- profile-named objects: it may change or delete a NetworkAttachmentDefinition, a
+  VolumeSnapshotClass or a golden image's CDI object only when the object already carries its
+  managed-by label, i.e. it made it (or change one carrying its released mark, to take it back).
 
 A fifth policy guards the MAC pool's namespace opt-out label for everyone: setting, changing or
 removing it needs `update` on VMOProfiles, the same right that can turn allocation off for any
@@ -38,6 +39,7 @@ from vmo_operator.kube.kinds import Kind
 from vmo_operator.kube.objects import (
     MANAGED_BY_LABEL,
     MANAGED_BY_VALUE,
+    RELEASED_LABEL,
     Manifest,
 )
 from vmo_operator.macpool.settings import NAMESPACE_OPT_OUT_LABEL
@@ -177,13 +179,17 @@ def profile_named_policy(identity: Identity) -> list[Manifest]:
         _rules(inventory.PROFILE_NAMED, ["UPDATE", "DELETE"]),
         [
             {
+                # Or, to take it back, one it released (a golden image's DataVolume whose source is
+                # named again): whoever could set that label could set the managed-by one as well.
                 "expression": (
-                    f"has(oldObject.metadata.labels) && '{label}' in oldObject.metadata.labels && "
-                    f"oldObject.metadata.labels['{label}'] == '{MANAGED_BY_VALUE}'"
+                    f"has(oldObject.metadata.labels) && (('{label}' in oldObject.metadata.labels && "
+                    f"oldObject.metadata.labels['{label}'] == '{MANAGED_BY_VALUE}') || "
+                    f"(request.operation == 'UPDATE' && '{RELEASED_LABEL}' in oldObject.metadata.labels))"
                 ),
                 "messageExpression": (
                     "'vmo-operator changes only the ' + request.resource.resource + ' it created "
-                    f"(labelled {label}={MANAGED_BY_VALUE}); ' + oldObject.metadata.name + ' is not'"
+                    f"(labelled {label}={MANAGED_BY_VALUE}) or released ({RELEASED_LABEL}); ' + "
+                    "oldObject.metadata.name + ' is neither'"
                 ),
             }
         ],
