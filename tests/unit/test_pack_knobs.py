@@ -265,6 +265,10 @@ def test_the_pack_knobs_example_is_valid_and_reaches_the_crs() -> None:
     ]
     assert spec.monitoring.rule_labels == {"release": "kube-prometheus-stack"}
     assert "team-a" in spec.vm_namespaces.namespaces
+    assert [s.name for s in spec.golden_images.sources] == ["fedora", "centos-stream9", "cirros"]
+    assert kubevirt.kubevirt_cr(spec)["spec"]["configuration"]["commonInstancetypesDeployment"] == {
+        "enabled": True
+    }
     assert spec.mac_pool.namespace_selector.match_labels == {"vmo.dev/vm-namespace": "true"}
 
 

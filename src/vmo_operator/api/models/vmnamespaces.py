@@ -87,8 +87,8 @@ class VMNamespacesSpec(Model):
         default=list(DEFAULT_VM_NAMESPACES),
         max_length=MAX_VM_NAMESPACES,
         description=(
-            f"VM namespaces, at most {MAX_VM_NAMESPACES}. An empty list manages none. Never "
-            f"{', '.join(RESERVED)}."
+            f"VM namespaces, at most {MAX_VM_NAMESPACES}. An empty list manages none (the golden-image "
+            f"namespace is still created while spec.goldenImages has sources). Never {', '.join(RESERVED)}."
         ),
         json_schema_extra={"x-kubernetes-list-type": "set"},
     )
