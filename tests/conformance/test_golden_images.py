@@ -5,7 +5,8 @@
   constants (the retention policy) are upstream's (kubevirt.io/containerized-data-importer-api,
   `pkg/apis/core/v1beta1/types.go`).
 - The instance type and preference the examples use exist in the common-instancetypes bundles
-  virt-operator deploys (kubevirt.io/kubevirt, `pkg/virt-operator/resource/generate/components/data`)
+  virt-operator deploys (kubevirt.io/kubevirt, `pkg/virt-operator/resource/generate/components/data`, the file
+  virt-operator embeds)
   at every proven KubeVirt release, and the golden-image example clones a DataSource the pack-knobs
   example profile imports.
 """
@@ -74,10 +75,12 @@ def test_the_retention_policy_keeps_what_was_imported(release: str) -> None:
 
 
 def _bundle_names(release: str, bundle: str) -> set[str]:
+    # data/<bundle> up to v1.7, data/common-instancetypes/<bundle> from v1.8: wherever it is, once.
     data = kubevirt_upstream.root(release) / "pkg/virt-operator/resource/generate/components/data"
+    (path,) = data.rglob(bundle)
     return {
         str(doc["metadata"]["name"])
-        for doc in yaml.safe_load_all((data / bundle).read_text())
+        for doc in yaml.safe_load_all(path.read_text())
         if isinstance(doc, dict) and "metadata" in doc
     }
 

@@ -21,6 +21,7 @@ import yaml
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
+from hack.simulators.operands import CDI_WORKLOAD_CRDS
 from tests.support.kube import status_body
 from tests.support.operator import OPERATOR_NAMESPACE, OPERATOR_SERVICE_ACCOUNT, bind_operator_identity
 from tests.support.paths import REPO
@@ -34,7 +35,7 @@ from vmo_operator.engine.apply import KindIndex
 from vmo_operator.kube import kinds
 from vmo_operator.kube.client import KubeClient, KubeError, connect_kubeconfig
 from vmo_operator.kube.kinds import Kind
-from vmo_operator.kube.objects import MANAGED_BY_LABEL, MANAGED_BY_VALUE, Manifest
+from vmo_operator.kube.objects import MANAGED_BY_LABEL, MANAGED_BY_VALUE, RELEASED_LABEL, Manifest
 from vmo_operator.localenv.controlplane import ControlPlane
 from vmo_operator.macpool import admission_config
 from vmo_operator.macpool.settings import NAMESPACE_OPT_OUT_LABEL, NAMESPACE_OPT_OUT_VALUE
@@ -324,6 +325,46 @@ def test_it_changes_only_prometheus_rules_it_created(
     )
     refused(lambda: operator_identity.delete(rule, "theirs", namespace, dry_run=True), NOT_OURS)
     operator_identity.apply(rule, alerts("new", {MANAGED_BY_LABEL: MANAGED_BY_VALUE}), dry_run=True)
+
+
+def test_it_changes_only_golden_image_data_volumes_it_created_or_released(
+    operator_identity: KubeClient, admin: KubeClient, namespace: str, data_volumes_served: None
+) -> None:
+    """Golden images go where the profile says, so DataVolume writes are unnamed in RBAC; the
+    profile-named policy keeps the operator off anyone else's, lets it take back one it released
+    (a source named again), and never lets it delete a released one."""
+    dv = kinds.DATA_VOLUME
+
+    def volume(name: str, labels: dict[str, str]) -> Manifest:
+        meta = {"name": name, "namespace": namespace, "labels": labels}
+        spec = {"source": {"http": {"url": "https://example.com/x.img"}}}
+        return {"apiVersion": dv.api_version, "kind": dv.kind, "metadata": meta, "spec": spec}
+
+    ours = {MANAGED_BY_LABEL: MANAGED_BY_VALUE}
+    admin.apply(dv, volume("theirs", {}))
+    refused(
+        lambda: operator_identity.apply(dv, volume("theirs", ours), dry_run=True),
+        NOT_OURS,
+        guard_settling=True,
+    )
+    refused(lambda: operator_identity.delete(dv, "theirs", namespace, dry_run=True), NOT_OURS)
+    admin.apply(dv, volume("released", {RELEASED_LABEL: "vmo"}))
+    operator_identity.apply(dv, volume("released", ours), dry_run=True)
+    refused(lambda: operator_identity.delete(dv, "released", namespace, dry_run=True), NOT_OURS)
+    operator_identity.apply(dv, volume("new", ours), dry_run=True)
+
+
+@pytest.fixture
+def data_volumes_served(admin: KubeClient) -> Iterator[None]:
+    """CDI's DataVolume CRD (the simulator's schema-less stand-in); removed afterwards only if made here."""
+    (crd,) = [c for c in CDI_WORKLOAD_CRDS if c["spec"]["names"]["kind"] == "DataVolume"]
+    created = admin.get(kinds.CRD, crd["metadata"]["name"]) is None
+    if created:
+        admin.apply(kinds.CRD, crd)
+    eventually(lambda: admin.served(kinds.DATA_VOLUME), timeout=30, what="DataVolumes served")
+    yield
+    if created:
+        admin.delete(kinds.CRD, crd["metadata"]["name"])
 
 
 @pytest.fixture
