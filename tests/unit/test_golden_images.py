@@ -337,3 +337,20 @@ def test_a_data_volume_taken_back_is_not_listed_as_released() -> None:
     name = gi.import_name(s.golden_images.sources[0], None)
     found = states(s, {}, [("vmo-golden-images", name)])
     assert set(found) == {"cirros"}
+
+
+def test_vmo_status_prints_the_golden_images() -> None:
+    from vmo_operator.operator.statusview import render_status
+
+    profile = {
+        "metadata": {"name": "vmo", "generation": 1},
+        "status": {
+            "goldenImages": {
+                "fedora": {"state": "Ready", "lastSuccess": "2026-12-01T03:00:00Z", "message": "up to date"},
+                "cirros": {"state": "Importing", "message": "ImportInProgress 42.0%"},
+            }
+        },
+    }
+    lines = render_status(profile).splitlines()
+    assert any(line.split()[:3] == ["fedora", "Ready", "2026-12-01T03:00:00Z"] for line in lines), lines
+    assert any(line.split()[:3] == ["cirros", "Importing", "-"] for line in lines), lines

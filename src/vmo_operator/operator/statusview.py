@@ -70,6 +70,7 @@ def render_status(profile: Mapping[str, Any]) -> str:
             )
         lines.append("")
     lines += _vm_namespaces(status.get("vmNamespaces") or {})
+    lines += _golden_images(status.get("goldenImages") or {})
     lines += _drain_readiness(status.get("drainReadiness") or {})
     mac = status.get("macPool") or {}
     if mac:
@@ -92,6 +93,16 @@ def _vm_namespaces(namespaces: Mapping[str, Any]) -> list[str]:
     rows = [("VM NAMESPACE", "STATE", "WHY")] + [
         (name, str(entry.get("state", "")), str(entry.get("message", ""))[:100])
         for name, entry in namespaces.items()
+    ]
+    return [_table(rows), ""]
+
+
+def _golden_images(images: Mapping[str, Any]) -> list[str]:
+    if not images:
+        return []
+    rows = [("GOLDEN IMAGE", "STATE", "LAST SUCCESS", "WHY")] + [
+        (name, str(e.get("state", "")), str(e.get("lastSuccess", "-")), str(e.get("message", ""))[:80])
+        for name, e in images.items()
     ]
     return [_table(rows), ""]
 
