@@ -77,7 +77,7 @@ def test_a_data_volume_released_as_is_keeps_its_spec_and_loses_only_our_labels()
     """A golden image's DataVolume: CDI refuses spec changes, and its disk is users' data."""
     calls = Calls()
     spec = {"source": {"http": {"url": "https://example.com/x.img"}}, "storage": {}}
-    dv = {
+    dv: Manifest = {
         "apiVersion": kinds.DATA_VOLUME.api_version,
         "kind": "DataVolume",
         "metadata": {
@@ -88,7 +88,8 @@ def test_a_data_volume_released_as_is_keeps_its_spec_and_loses_only_our_labels()
         },
         "spec": spec,
     }
-    source = {**dv, "kind": "DataSource", "metadata": {**dv["metadata"], "name": "fedora", "annotations": {}}}
+    meta = {**dv["metadata"], "name": "fedora", "annotations": {}}
+    source: Manifest = {**dv, "kind": "DataSource", "metadata": meta}
     observed = {ObjectKey.of(dv): dv, ObjectKey.of(source): source}
     index = KindIndex([kinds.DATA_VOLUME, kinds.DATA_SOURCE])
 
