@@ -118,6 +118,9 @@ def test_a_tenant_in_a_vm_namespace_cannot_rewrite_the_bindings_or_reach_into_th
     for verb in ("get", "list", "create", "delete"):
         assert not tenant_a.can(verb, "persistentvolumeclaims", "", golden), verb
         assert not tenant_a.can(verb, "datavolumes", "cdi.kubevirt.io", golden), verb
+        # The golden images themselves (spec.goldenImages): published, refreshed and kept by the operator.
+        assert not tenant_a.can(verb, "datasources", "cdi.kubevirt.io", golden), verb
+        assert not tenant_a.can(verb, "dataimportcrons", "cdi.kubevirt.io", golden), verb
     # The clone right belongs to the VM namespace's default account, which tenant_b cannot borrow.
     impersonate = {"verb": "impersonate", "resource": "serviceaccounts", "namespace": tenant_a.namespace}
     assert not review(tenant_b.api, {**impersonate, "name": "default"})
