@@ -99,7 +99,8 @@ class Inventory:
     bound_roles: Mapping[str, frozenset[str]]  # roleRef kind ("ClusterRole", "Role") -> names bound
     # Names of the objects placed in profile-chosen namespaces, by kind (RoleBindings, Roles).
     placed: Mapping[Kind, frozenset[str]] = dataclasses.field(default_factory=dict)
-    released_kinds: frozenset[Kind] = frozenset()  # kinds with objects pruning releases, never deletes
+    # Kinds with objects pruning releases, never deletes (VM namespaces, golden-image DataVolumes).
+    released_kinds: frozenset[Kind] = frozenset()
 
     def names_of(self, kind: Kind) -> tuple[str, ...]:
         return tuple(sorted(self.names.get(kind, ())))
@@ -148,12 +149,12 @@ def collect(objects: Iterable[Manifest]) -> Inventory:
     released: set[Kind] = set()
     for obj in objects:
         kind = by_key[(obj["apiVersion"], obj["kind"])]
+        if released_on_prune(obj):
+            released.add(kind)  # named by the profile (VM namespaces, golden-image DataVolumes)
+            continue
         if kind in PROFILE_NAMED:
             continue
         meta = obj["metadata"]
-        if released_on_prune(obj):
-            released.add(kind)  # named by the profile: no name to list
-            continue
         if component_of(obj) == PLACED_BY_PROFILE:
             placed.setdefault(kind, set()).add(meta["name"])
             names.setdefault(kind, set()).add(meta["name"])

@@ -150,6 +150,8 @@ def component_grants() -> list[Grant]:
         for kind in component.owned_kinds:
             why = f"operand {component.name}"
             grants.append(Grant(kind.group, (kind.plural,), READ, why))
+            if kind in inventory.PROFILE_NAMED and kind in found.released_kinds:
+                continue  # released, never deleted (golden-image DataVolumes): create and patch below
             if kind in inventory.PROFILE_NAMED:
                 # Named in the profile, so unnamed here; guards.py keeps these writes to our own objects.
                 grants.append(Grant(kind.group, (kind.plural,), WRITE, why))
@@ -165,10 +167,10 @@ def component_grants() -> list[Grant]:
                 why = f"{component.name} observes the cluster"
                 grants.append(Grant(query.kind.group, (query.kind.plural,), (verb,), why))
     for kind in sorted(found.released_kinds, key=lambda k: k.plural):
-        # Named in the profile (VM namespaces): created and labelled, released but never deleted.
-        grants.append(
-            Grant(kind.group, (kind.plural,), ("create", "patch"), "VM namespaces, named in the profile")
-        )
+        # Named in the profile (VM namespaces, golden-image DataVolumes): created and labelled,
+        # released but never deleted, so the operator holds no delete on them at all.
+        why = "named in the profile: released, never deleted"
+        grants.append(Grant(kind.group, (kind.plural,), ("create", "patch"), why))
     # Before a CRD we installed is removed, the engine lists its instances: one that someone else
     # created (a VolumeSnapshot, a NAD) keeps the CRD. That needs list on every kind our CRDs serve.
     for crd in _installed_crds():
