@@ -127,7 +127,10 @@ SUITE_SKIP = --ignore=$(CHAOS_ONLY) --ignore=$(PACKAGING_TESTS) --ignore=$(CONFO
 LANE_FAULTS := tests/chaos tests/operands tests/security
 LANE_REST_SKIP := $(foreach dir,$(LANE_FAULTS),--ignore=$(dir))
 .PHONY: test
-test: venv testenv-bin operands-bin scan-tools ## Everything: lint, conformance, packaging, unit, integration, security, real operands, bounded chaos
+# The set-up steps run side by side: on a cold machine the Go builds are mostly CPU, while module
+# downloads, the venvs and the Debian packages wait on the network, so each fills the other's gaps.
+test: ## Everything: lint, conformance, packaging, unit, integration, security, real operands, bounded chaos
+	$(MAKE) --no-print-directory -j 4 --output-sync=target venv testenv-bin operands-bin scan-tools netproof-deps
 	$(MAKE) --no-print-directory -j 4 --output-sync=target lint conformance packaging-online packaging-local netproof
 	$(MAKE) --no-print-directory test-suite
 
@@ -135,10 +138,13 @@ test: venv testenv-bin operands-bin scan-tools ## Everything: lint, conformance,
 # static checks, which leave the other core mostly idle, and before the control-plane suite.
 NETPROOF_TESTS := tests/netproof
 .PHONY: netproof
-netproof: venv ## The rendered VLAN networks and the node agent for real, in a QEMU guest (installs its Debian packages)
+netproof: venv netproof-deps ## The rendered VLAN networks and the node agent for real, in a QEMU guest (installs its Debian packages)
+	$(PY) -m pytest $(NETPROOF_TESTS) -q $(DURATIONS) $(PYTEST_ARGS)
+
+.PHONY: netproof-deps
+netproof-deps: ## QEMU and the Debian guest kernel (Debian packages), and the real bridge CNI plugin
 	hack/netproof/install.sh
 	hack/testenv/build.sh cni-plugins
-	$(PY) -m pytest $(NETPROOF_TESTS) -q $(DURATIONS) $(PYTEST_ARGS)
 
 .PHONY: test-suite
 test-suite: ## The control-plane suite alone (unit, integration, security, real operands, bounded chaos), in two lanes
