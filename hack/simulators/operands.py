@@ -18,6 +18,7 @@ import argparse
 import contextlib
 import datetime as dt
 import threading
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,7 +28,9 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from hack import kubevirt_api
-from vmo_operator.kube.client import connect_kubeconfig
+from vmo_operator.kube.client import KubeClient, KubeError, connect_kubeconfig
+from vmo_operator.kube.kinds import CRD
+from vmo_operator.kube.objects import Manifest
 
 
 def _crd(group: str, version: str, kind: str, plural: str, short: list[str], owner: str) -> dict[str, Any]:
@@ -69,28 +72,36 @@ CDI_WORKLOAD_CRDS = [
 ]
 
 
+def _live_crds(api: Any, crds: list[dict[str, Any]]) -> dict[str, Manifest | None]:
+    """Each CRD as the API server holds it, as plain JSON, None where it does not exist.
+
+    KubeVirt's CRDs are megabytes of schema: decoding them into the generated client's typed models,
+    or sending one in a create that is refused as AlreadyExists, costs the API server and this
+    process far more than reading the JSON.
+    """
+    kube = KubeClient(api)
+    return {crd["metadata"]["name"]: kube.get(CRD, crd["metadata"]["name"]) for crd in crds}
+
+
 def install_crds(api: Any, crds: list[dict[str, Any]]) -> None:
-    ext = client.ApiextensionsV1Api(api)
+    """Create those of `crds` that do not exist (as the real operators do, never replacing one)."""
+    live = _live_crds(api, crds)
+    kube = KubeClient(api)
     for crd in crds:
-        with contextlib.suppress(ApiException):
-            ext.create_custom_resource_definition(client.V1CustomResourceDefinition.model_validate(crd))
+        if live[crd["metadata"]["name"]] is None:
+            with contextlib.suppress(KubeError):
+                kube.create(CRD, crd)
+
+
+def _established(live: Manifest | None) -> bool:
+    if live is None or live["metadata"].get("deletionTimestamp"):
+        return False  # a CRD being deleted is still Established, but about to stop being served
+    conditions = (live.get("status") or {}).get("conditions") or []
+    return any(c.get("type") == "Established" and c.get("status") == "True" for c in conditions)
 
 
 def crds_established(api: Any, crds: list[dict[str, Any]]) -> bool:
-    ext = client.ApiextensionsV1Api(api)
-    for crd in crds:
-        try:
-            live = ext.read_custom_resource_definition(crd["metadata"]["name"])
-        except ApiException:
-            return False
-        # The API server sets both on a CRD it returns.
-        assert live.metadata is not None
-        assert live.status is not None
-        if live.metadata.deletion_timestamp is not None:
-            return False  # still Established while being deleted, but about to stop being served
-        if not any(c.type == "Established" and c.status == "True" for c in (live.status.conditions or [])):
-            return False
-    return True
+    return all(_established(live) for live in _live_crds(api, crds).values())
 
 
 def _now() -> str:
@@ -145,6 +156,9 @@ CDI = Operand(
 )
 
 
+CRD_RECHECK_SECONDS = 5.0
+
+
 class OperandSimulator:
     """Polls the custom resources of KubeVirt and CDI and plays their operators' part."""
 
@@ -155,6 +169,7 @@ class OperandSimulator:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.errors: list[str] = []
+        self._crds_served_until: dict[str, float] = {}
 
     def start(self) -> OperandSimulator:
         self._thread = threading.Thread(target=self._loop, name="operand-simulator", daemon=True)
@@ -202,6 +217,7 @@ class OperandSimulator:
             return
         finalizers = list(meta.get("finalizers") or [])
         if meta.get("deletionTimestamp"):
+            self._crds_served_until.pop(operand.plural, None)
             ext = client.ApiextensionsV1Api(self.api)
             for crd in operand.workload_crds:
                 with contextlib.suppress(ApiException):
@@ -217,8 +233,7 @@ class OperandSimulator:
         deploy_ns = namespace or operand.deployment_namespace
         deployed, image_tag = self._operator_ready(operand.deployment, deploy_ns)
         if deployed:
-            install_crds(self.api, operand.workload_crds)
-            deployed = crds_established(self.api, operand.workload_crds)
+            deployed = self._workload_crds_served(operand)
         status = cr.get("status") or {}
         wanted_phase = "Deployed" if deployed else "Deploying"
         if status.get("phase") == wanted_phase and (
@@ -267,6 +282,26 @@ class OperandSimulator:
             custom.patch_cluster_custom_object(
                 operand.group, operand.version, operand.plural, name, {"status": new_status}
             )
+
+    def _workload_crds_served(self, operand: Operand) -> bool:
+        """Create the operand's missing workload CRDs; whether all of them are served.
+
+        Once they are, they are checked again only every CRD_RECHECK_SECONDS (so CRDs deleted behind
+        the operator's back come back, as with the real one, which reconciles them on its resyncs):
+        each check reads megabytes of KubeVirt schema, too much for every 0.3-second step.
+        """
+        now = time.monotonic()
+        if now < self._crds_served_until.get(operand.plural, 0.0):
+            return True
+        live = _live_crds(self.api, operand.workload_crds)
+        missing = [crd for crd in operand.workload_crds if live[crd["metadata"]["name"]] is None]
+        if missing:
+            install_crds(self.api, missing)
+            return False
+        served = all(_established(crd) for crd in live.values())
+        if served:
+            self._crds_served_until[operand.plural] = now + CRD_RECHECK_SECONDS
+        return served
 
     def _real_operator_leads(self, operand: Operand, namespace: str) -> bool:
         if not operand.leader_lease:
