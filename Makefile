@@ -113,8 +113,12 @@ packaging-online:
 packaging-local:
 	$(NETNS) $(PY) -m pytest $(PACKAGING_TESTS) --ignore=$(PACKAGING_ONLINE) -q $(DURATIONS) $(PYTEST_ARGS)
 
+.PHONY: conformance-bin
+conformance-bin: venv ## Build the Go programs the conformance tests run against upstream's releases (cached)
+	$(PY) -m tests.conformance.gobuild
+
 .PHONY: conformance
-conformance: venv ## Rendered manifests against upstream's own source at every supported version (Go module cache)
+conformance: venv conformance-bin ## Rendered manifests against upstream's own source at every supported version (Go module cache)
 	$(PY) -m pytest $(CONFORMANCE_TESTS) -q $(DURATIONS) $(PYTEST_ARGS)
 
 # The control-plane suite runs in two lanes side by side, each a pytest session with its own control
@@ -130,7 +134,7 @@ LANE_REST_SKIP := $(foreach dir,$(LANE_FAULTS),--ignore=$(dir))
 # The set-up steps run side by side: on a cold machine the Go builds are mostly CPU, while module
 # downloads, the venvs and the Debian packages wait on the network, so each fills the other's gaps.
 test: ## Everything: lint, conformance, packaging, unit, integration, security, real operands, bounded chaos
-	$(MAKE) --no-print-directory -j 4 --output-sync=target venv testenv-bin operands-bin scan-tools netproof-deps
+	$(MAKE) --no-print-directory -j 4 --output-sync=target venv testenv-bin operands-bin scan-tools netproof-deps conformance-bin
 	$(MAKE) --no-print-directory -j 4 --output-sync=target lint conformance packaging-online packaging-local netproof
 	$(MAKE) --no-print-directory test-suite
 

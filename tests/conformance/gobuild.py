@@ -77,3 +77,22 @@ def build(program: str, module: str, version: str) -> Path:
             shutil.rmtree(out)
         staged.rename(out)
     return binary
+
+
+def build_all() -> list[Path]:
+    """Every program the conformance suite runs, at every release it runs it against.
+
+    `make test` builds them in its set-up step, beside the other Go builds, so no conformance test
+    waits on a cold Go build under its own timeout.
+    """
+    from vmo_operator.api import versions
+
+    return [
+        build("policydecode", upstream.DESCHEDULER, release)
+        for release in sorted(versions.DESCHEDULER.proven.values())
+    ]
+
+
+if __name__ == "__main__":
+    for binary in build_all():
+        print(binary)
