@@ -61,6 +61,11 @@ class LeaderElection:
         renewed = self._renewed_at
         return renewed is not None and self.clock() - renewed < self.duration
 
+    def renewed_within(self, seconds: float) -> bool:
+        """Whether this replica's last renewal (timed from before its request) is younger than `seconds`."""
+        renewed = self._renewed_at
+        return renewed is not None and self.clock() - renewed < seconds
+
     def attempt(self) -> bool:
         """Acquire or renew the lease; whether this replica now leads."""
         now = self.clock()
@@ -127,6 +132,44 @@ class LeaderElection:
         return True
 
 
+class LeaseObserver:
+    """Whether other replicas' leases still live, by client-go's rule: a lease whose record (holder,
+    renewTime) this observer has watched stand unchanged for its whole duration, on its own
+    monotonic clock, has expired; so has one that is absent or has no holder (stepped down).
+
+    Blocking reads (one GET per lease and call of `observe`); run it in a thread.
+    """
+
+    def __init__(self, kube: KubeClient, namespace: str, *, clock: Clock = time.monotonic) -> None:
+        self.kube = kube
+        self.namespace = namespace
+        self.clock = clock
+        self._seen: dict[str, tuple[tuple[str, str], float, float]] = {}  # name -> (record, since, duration)
+
+    def observe(self, name: str) -> bool:
+        """Read lease `name` now; whether it has expired."""
+        lease = self.kube.get(kinds.LEASE, name, self.namespace)
+        if lease is None:
+            self._seen.pop(name, None)
+            return True
+        spec = lease.get("spec") or {}
+        record = (str(spec.get("holderIdentity") or ""), str(spec.get("renewTime") or ""))
+        if not record[0]:
+            return True
+        now = self.clock()
+        duration = float(spec.get("leaseDurationSeconds") or 15)
+        seen = self._seen.get(name)
+        if seen is None or seen[0] != record:
+            self._seen[name] = (record, now, duration)
+            return False
+        return now - seen[1] >= duration
+
+    def forget(self, keep: set[str]) -> None:
+        """Drop what was observed of leases not in `keep` (their spares are gone)."""
+        for name in [n for n in self._seen if n not in keep]:
+            del self._seen[name]
+
+
 class LeaseKeeper:
     """A thread that attempts the lease every `period` seconds and releases it when stopped."""
 
@@ -139,6 +182,9 @@ class LeaseKeeper:
     @property
     def is_leader(self) -> bool:
         return self.election.is_leader
+
+    def renewed_within(self, seconds: float) -> bool:
+        return self.election.renewed_within(seconds)
 
     def start(self) -> LeaseKeeper:
         self._thread.start()

@@ -7,7 +7,8 @@ admission to apply the webhooks' namespaceSelector itself. VM and VMI events com
 own 404-tolerant watchers, not kopf's: KubeVirt's CRDs vanish when KubeVirt is removed, and a
 kopf watcher that gets 404 takes the whole operator down (see `kube.watches`). Events are handled
 one at a time per kind, in order, on kopf's loop; existing objects and anything a watch gap
-missed are the audit's work.
+missed are the audit's work. A spare this replica handed out is committed to the object that
+carries it here, the first time the object is seen (`macpool.spares`: adopted on commit).
 
 A VMI that names a VM as its controller is usually that VM's (which holds its MACs), but the
 ownerReference proves nothing. Its events therefore plan like a bare VMI's; only when the plan
@@ -71,6 +72,16 @@ async def object_event(
                 writes.labels("Release").inc()
         return
     reserved = {c.mac: r for c in carriers if (r := cache.get(c.mac)) is not None}
+    pool = runtime.allocator.spares
+    for carrier in carriers:
+        current = reserved.get(carrier.mac)
+        if pool is not None and current is not None and current.state == "Spare":
+            # A spare this replica handed out to this object: adopted on commit, like a Pending.
+            issued = pool.issued_to(carrier.mac, carrier.holder)
+            if issued is not None and current.replica == issued.spare.replica:
+                reserved[carrier.mac] = current.pending_for(
+                    issued.holder, issued.interface, current.reserved_at
+                )
     actions = reconcile.plan_for_object(
         carriers, holder, reserved=reserved, held_by_holder=held, deleted=False
     )
