@@ -193,7 +193,8 @@ class LeaseKeeper:
     def stop(self) -> None:
         """Stop attempting and step down (blocking: one or two API requests)."""
         self._stop.set()
-        self._thread.join(timeout=self.period + 10)
+        if self._thread.is_alive():
+            self._thread.join(timeout=self.period + 10)
         try:
             self.election.release()
         except KubeError as exc:

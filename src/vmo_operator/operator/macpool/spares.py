@@ -21,6 +21,7 @@ tick. A clean stop hands every handout over, deletes the free spares and the Lea
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
@@ -66,13 +67,14 @@ class SpareKeeper:
         replica: str,
         layout: Callable[[], macs.PoolLayout | None],
         target: int = spares.TARGET,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.kube, self.store, self.allocator, self.cache = kube, store, allocator, cache
         self.namespace = namespace
         self.replica = replica
         self.layout = layout
         election = LeaderElection(
-            kube, lease_name(replica), namespace, replica, duration_seconds=LEASE_SECONDS
+            kube, lease_name(replica), namespace, replica, duration_seconds=LEASE_SECONDS, clock=clock
         )
         self.lease = LeaseKeeper(election, period_seconds=RENEW_SECONDS)
         self._wake = threading.Event()
@@ -86,7 +88,7 @@ class SpareKeeper:
             on_settle=cache.settle_issued,
             on_take=self._wake.set,
         )
-        self.observer = LeaseObserver(kube, namespace)
+        self.observer = LeaseObserver(kube, namespace, clock=clock)
         self._thread = threading.Thread(target=self._run, name="macpool-spares", daemon=True)
         self._refill = ThreadPoolExecutor(max_workers=REFILL_WORKERS, thread_name_prefix="macpool-spare")
 
