@@ -6,6 +6,7 @@ from __future__ import annotations
 import random
 import threading
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -446,3 +447,18 @@ def test_a_clean_stop_hands_over_handouts_and_deletes_free_spares_and_the_lease(
     keeper.stop()
     assert [(r.mac, r.state) for r in store.list()] == [(issued.spare.mac, "Pending")]
     assert ("vmo-system", lease_name(ME)) not in leases.objects
+
+
+@pytest.mark.parametrize(("quota", "from_spare"), [(4096, True), (100, False)])
+def test_spares_go_only_to_namespaces_far_from_their_quota(quota: int, from_spare: bool) -> None:
+    """Near its limit a namespace's MACs are written before the answer, so every replica counts them."""
+    cache = ReservationCache()
+    cache.begin_listing()
+    cache.end_listing()
+    store = MemoryReservationStore()
+    ctx = replace(context(store, max_reservations_per_namespace=quota), quota=cache)
+    ctx.allocator.spares = filled_pool(store, 2, on_issue=cache.note_issued)
+    decision = mutate(request(vm()), ctx)
+    assert isinstance(decision, Allowed)
+    (claim,) = decision.claims
+    assert (claim.spare, claim.wrote) == (from_spare, not from_spare)

@@ -112,6 +112,7 @@ class Allocator:
         dry_run: bool = False,
         exclude: Collection[macs.Mac] = (),
         deadline: Deadline = NO_DEADLINE,
+        spares: bool = True,
     ) -> Claimed:
         """Reserve a fresh MAC from the pool for `holder`'s `interface`.
 
@@ -121,10 +122,11 @@ class Allocator:
         claims for other interfaces concurrently: their reservation may not exist yet, and a
         claim by the same holder would accept one we had just created. Each attempt is one API
         call; none is started once `deadline` has passed (`DeadlineExceededError`). A spare of this
-        replica, when one is ready, costs no call at all.
+        replica, when one is ready and `spares` allows it (the namespace is far from its quota),
+        costs no call at all.
         """
         now = self.clock()
-        if not dry_run and self.spares is not None:
+        if spares and not dry_run and self.spares is not None:
             deadline.check()
             issued = self.spares.take(layout, holder, interface, exclude)
             if issued is not None:

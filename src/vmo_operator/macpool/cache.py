@@ -20,8 +20,11 @@ reserves.
 A spare handed out at admission (`macpool.spares`) is still a Spare, of no namespace, in the API
 server until its object is committed or it is handed over (seconds at most). Meanwhile this replica
 counts it for its namespace (`note_issued`), until the watch shows it changed; other replicas
-see it once it is written, which widens the overshoot above to what one replica handed out in
-that time.
+see it only once it is written. So spares go only to namespaces far from their limit (`hold`
+says so): within a maximal request of it, admission writes each reservation before it answers,
+as without spares. Another replica's handouts not yet written when a namespace comes near its
+limit (at most `spares.MAX_OUTSTANDING` per replica, for `spares.HANDOVER_SECONDS` at most) are
+what the quota may then overshoot by, besides the concurrent requests above.
 
 Thread-safe: the watch thread writes, admission threads and kopf's loop read.
 """
@@ -190,8 +193,9 @@ class ReservationCache:
     # ---- the namespace quota (`limits.NamespaceQuota`) -------------------------------------------
 
     @contextmanager
-    def hold(self, namespace: str, wanted: Sequence[macs.Mac | None], limit: int) -> Iterator[None]:
-        """Count `wanted` against `namespace` while the block runs (see `limits.NamespaceQuota`).
+    def hold(self, namespace: str, wanted: Sequence[macs.Mac | None], limit: int) -> Iterator[bool]:
+        """Count `wanted` against `namespace` while the block runs (see `limits.NamespaceQuota`);
+        the block gets whether the namespace is far from its limit (spares may be handed out).
 
         A MAC the namespace already has a reservation for costs nothing more (a webhook
         reinvocation, a claim of its own released MAC); a new or another namespace's MAC costs
@@ -226,7 +230,7 @@ class ReservationCache:
             with self._lock:
                 self._admit(namespace, len(fresh) + self._in_flight.get(namespace, 0), needed, limit)
         try:
-            yield
+            yield not near
         finally:
             with self._lock:
                 _decrement(self._in_flight, namespace, needed)

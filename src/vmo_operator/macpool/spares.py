@@ -22,8 +22,10 @@ else happens after the answer, in the background (`operator/macpool/spares.py`):
 
 The tenant rules hold on the fast path: the namespace quota counts a handed-out spare for its
 namespace from the moment it is taken (`ReservationCache.note_issued`) until the cache shows it
-committed or handed over; a spare is taken only before the admission deadline; a spare handed back
-by a denied request returns to the pool without a write.
+committed or handed over, and spares go only to namespaces far from their limit (near it, other
+replicas could not count a handout yet, so admission writes first, as without spares); a spare
+is taken only before the admission deadline; a spare handed back by a denied request returns to
+the pool without a write.
 
 Framework-free and thread-safe: admission threads take and give back, the keeper thread refills.
 """
@@ -43,7 +45,7 @@ from vmo_operator.macpool.reservation import VM_KIND, Holder, Reservation, same_
 TARGET = 32
 # At most this many handed out and not yet committed or handed over: beyond it admission writes
 # synchronously, so a flood of creates that never persist cannot grow an unbounded backlog.
-MAX_OUTSTANDING = 256
+MAX_OUTSTANDING = 64
 # How long a handed-out spare waits for its object before it becomes its holder's Pending reservation.
 HANDOVER_SECONDS = 2.0
 

@@ -40,9 +40,9 @@ from vmo_operator.macpool.reservation import Reservation
 log = structlog.get_logger("vmo.macpool")
 
 LEASE_PREFIX = "vmo-macpool-replica-"
-LEASE_SECONDS = 30
-RENEW_SECONDS = 5.0
-ISSUE_WITHIN = LEASE_SECONDS - 2 * admission_config.TIMEOUT_SECONDS
+LEASE_SECONDS = 20
+RENEW_SECONDS = 4.0
+ISSUE_WITHIN = LEASE_SECONDS - admission_config.TIMEOUT_SECONDS
 TICK_SECONDS = 1.0
 REFILL_WORKERS = 4
 
