@@ -462,3 +462,33 @@ def test_spares_go_only_to_namespaces_far_from_their_quota(quota: int, from_spar
     assert isinstance(decision, Allowed)
     (claim,) = decision.claims
     assert (claim.spare, claim.wrote) == (from_spare, not from_spare)
+
+
+def test_a_spare_is_shown_as_its_carriers_pending_only_when_handed_out_to_it() -> None:
+    """What the bookkeeping commits: this replica's handout, or another's that a grant proves."""
+    mine = spares.spare(macs.Mac(0x02_12_34_00_00_01), ME, T0)
+    theirs = spares.spare(macs.Mac(0x02_12_34_00_00_02), "replica-b", T0)
+    unproven = spares.spare(macs.Mac(0x02_12_34_00_00_03), "replica-b", T0)
+    persisted = Holder(VM_KIND, "ns1", "vm-a", "uid-a", "c-a")
+    carriers = [
+        reconcile.Carrier(persisted, "nic0", mine.mac),
+        reconcile.Carrier(persisted, "nic1", theirs.mac),
+        reconcile.Carrier(persisted, "nic2", unproven.mac),
+    ]
+    pool = spares.SparePool(ME, clock=Clock())
+    pool.add(mine)
+    assert pool.take(LAYOUT, holder(), "nic0") is not None
+    reserved = {r.mac: r for r in (mine, theirs, unproven)}
+    shown = spares.as_handed_out(
+        carriers, reserved, issued_to=pool.issued_to, granted={"nic1": theirs.mac, "nic2": mine.mac}
+    )
+    assert shown[mine.mac].state == "Pending"
+    assert shown[mine.mac].holder == holder()
+    assert shown[theirs.mac].state == "Pending"
+    assert shown[theirs.mac].holder == persisted
+    assert shown[unproven.mac] == unproven  # the grant covers another MAC on that interface
+    plan = reconcile.plan_for_object(carriers, persisted, reserved=shown, held_by_holder=[], deleted=False)
+    assert {a.reservation.mac for a in plan if isinstance(a, reconcile.Commit)} == {mine.mac, theirs.mac}
+    other = Holder(VM_KIND, "ns1", "vm-b", "uid-b", "c-b")  # the same MAC carried by another object
+    copied = [reconcile.Carrier(other, "nic0", mine.mac)]
+    assert spares.as_handed_out(copied, reserved, issued_to=pool.issued_to, granted={}) == reserved

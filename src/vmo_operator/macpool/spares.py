@@ -37,9 +37,13 @@ from collections import deque
 from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from vmo_operator.macpool import mac as macs
 from vmo_operator.macpool.reservation import VM_KIND, Holder, Reservation, same_holder
+
+if TYPE_CHECKING:
+    from vmo_operator.macpool.reconcile import Carrier
 
 # Spares each replica keeps ready: a burst of this many creates at once is served without a write.
 TARGET = 32
@@ -215,3 +219,31 @@ def refreshed(issued: Issued, current: Reservation | None) -> Issued | None:
     if current is None or current.state != "Spare" or current.replica != issued.spare.replica:
         return None
     return replace(issued, spare=current)
+
+
+def as_handed_out(
+    carriers: Iterable[Carrier],
+    reserved: Mapping[macs.Mac, Reservation],
+    *,
+    issued_to: Callable[[macs.Mac, Holder], Issued | None] | None,
+    granted: Mapping[str, macs.Mac],
+) -> dict[macs.Mac, Reservation]:
+    """`reserved`, with each spare handed out to a carrier shown as the carrier's Pending, so the
+    bookkeeping commits it (adopted on commit).
+
+    Handed out by this replica: its pool says so (`issued_to`). By another replica, which may have
+    died before it could commit: the object's grant says so (`granted`: the pairs a valid, fresh
+    grant covers), signed by the mutating webhook that handed the spare out. Without either, a
+    Spare stays its replica's, and only `reconcile.plan_reclaim` ever takes it from it.
+    """
+    shown = dict(reserved)
+    for carrier in carriers:
+        current = reserved.get(carrier.mac)
+        if current is None or current.state != "Spare":
+            continue
+        issued = issued_to(carrier.mac, carrier.holder) if issued_to is not None else None
+        if issued is not None and current.replica == issued.spare.replica:
+            shown[carrier.mac] = current.pending_for(issued.holder, issued.interface, current.reserved_at)
+        elif granted.get(carrier.interface) == carrier.mac:
+            shown[carrier.mac] = current.pending_for(carrier.holder, carrier.interface, current.reserved_at)
+    return shown
