@@ -23,6 +23,7 @@ from vmo_operator.macpool.cache import ReservationCache
 from vmo_operator.macpool.reservation import VM_KIND, Holder, Reservation
 from vmo_operator.macpool.webhook import AdmissionRequest, Allowed, Denied, mutate
 from vmo_operator.operator.macpool.spares import ISSUE_WITHIN, LEASE_SECONDS, SpareKeeper, lease_name
+from vmo_operator.operator.macpool.spares import RENEW_SECONDS as RENEW
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 LAYOUT = macs.PoolLayout(macs.DEFAULT_PREFIXES, (0x12, 0x34))
@@ -492,3 +493,30 @@ def test_a_spare_is_shown_as_its_carriers_pending_only_when_handed_out_to_it() -
     other = Holder(VM_KIND, "ns1", "vm-b", "uid-b", "c-b")  # the same MAC carried by another object
     copied = [reconcile.Carrier(other, "nic0", mine.mac)]
     assert spares.as_handed_out(copied, reserved, issued_to=pool.issued_to, granted={}) == reserved
+
+
+def test_spares_of_an_earlier_lease_term_are_never_handed_out() -> None:
+    """A replica whose lease lapsed (paused, cut off) may have had its spares reclaimed meanwhile."""
+    term = [1]
+    pool = filled_pool(MemoryReservationStore(), 2, term=lambda: term[0])
+    taken = pool.take(LAYOUT, holder("a", claim="a"), "nic0")
+    assert taken is not None
+    term[0] = 2  # the lease was taken afresh after lapsing
+    assert pool.take(LAYOUT, holder("b", claim="b"), "nic0") is None
+    pool.give_back(taken.spare.mac)  # a handout of the earlier term does not come back usable
+    assert pool.take(LAYOUT, holder("c", claim="c"), "nic0") is None
+    assert pool.shortfall() == spares.TARGET  # the keeper makes new ones (and deletes the old)
+
+
+def test_a_lease_term_starts_only_when_the_lease_is_taken_afresh() -> None:
+    leases, clock = Leases(), Clock()
+    keeper = keeper_of(ME, leases, clock, ReservationCache(), WatchedStore(ReservationCache()))
+    election = keeper.lease.election
+    assert election.attempt()
+    assert election.term == 1
+    clock.now += RENEW
+    assert election.attempt()
+    assert election.term == 1  # renewed in time: the same term
+    clock.now += LEASE_SECONDS
+    assert election.attempt()
+    assert election.term == 2  # lapsed, then taken again

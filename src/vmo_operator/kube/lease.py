@@ -54,6 +54,9 @@ class LeaderElection:
         self._observed: tuple[str, str] | None = None  # (holder, renewTime) last seen
         self._observed_at = 0.0
         self._renewed_at: float | None = None
+        # Counts the times this replica took the lease afresh (first, or after it had lapsed):
+        # whatever others may have done while it had lapsed, a new term does not inherit.
+        self.term = 0
 
     @property
     def is_leader(self) -> bool:
@@ -128,6 +131,8 @@ class LeaderElection:
                 raise
             self._renewed_at = None  # another replica wrote first: it leads
             return False
+        if not self.is_leader:
+            self.term += 1
         self._renewed_at = now
         return True
 

@@ -72,6 +72,7 @@ class Issued:
     holder: Holder
     interface: str
     at: float  # when, on the pool's clock
+    term: int = 0  # the lease term the spare was added in
 
     def as_pending(self, now: datetime) -> Reservation:
         """The holder's Pending reservation this spare becomes (the handover write)."""
@@ -94,6 +95,7 @@ class SparePool:
         target: int = TARGET,
         max_outstanding: int = MAX_OUTSTANDING,
         may_issue: Callable[[], bool] = lambda: True,
+        term: Callable[[], int] = lambda: 0,
         clock: Clock,
         on_issue: Callable[[macs.Mac, str], None] = lambda _mac, _namespace: None,
         on_settle: Callable[[macs.Mac], None] = lambda _mac: None,
@@ -103,10 +105,13 @@ class SparePool:
         self.target = target
         self.max_outstanding = max_outstanding
         self.may_issue = may_issue  # the replica's lease is fresh enough to hand spares out
+        # The lease's term: a spare added in an earlier term may have been reclaimed while the
+        # lease had lapsed (a paused or cut-off replica), so it is never handed out (`take`).
+        self.term = term
         self.clock = clock
         self._on_issue, self._on_settle, self._on_take = on_issue, on_settle, on_take
         self._lock = threading.Lock()
-        self._free: deque[Reservation] = deque()
+        self._free: deque[tuple[int, Reservation]] = deque()  # (term it was added in, spare)
         self._issued: dict[int, Issued] = {}
         self._closed = False
 
@@ -118,15 +123,18 @@ class SparePool:
         """A spare for `holder`'s `interface`, or None (admission then allocates with a write)."""
         if not self.may_issue():
             return None
+        term = self.term()
         with self._lock:
             if self._closed or len(self._issued) >= self.max_outstanding:
                 return None
             for _ in range(len(self._free)):
-                candidate = self._free.popleft()
+                added_in, candidate = self._free.popleft()
+                if added_in != term:
+                    continue  # forgotten: the keeper deletes it unless it was reclaimed meanwhile
                 if not layout.contains(candidate.mac) or candidate.mac in exclude:
-                    self._free.append(candidate)  # another layout's, or this request's: keep it
+                    self._free.append((added_in, candidate))  # another layout's, or this request's
                     continue
-                issued = Issued(candidate, holder, interface, self.clock())
+                issued = Issued(candidate, holder, interface, self.clock(), added_in)
                 self._issued[candidate.mac.value] = issued
                 break
             else:
@@ -140,7 +148,7 @@ class SparePool:
         with self._lock:
             issued = self._issued.pop(mac.value, None)
             if issued is not None and not self._closed:
-                self._free.appendleft(issued.spare)
+                self._free.appendleft((issued.term, issued.spare))
         if issued is not None:
             self._on_settle(mac)
 
@@ -158,9 +166,11 @@ class SparePool:
 
     def shortfall(self) -> int:
         """How many spares to make now: what was used, so an idle replica makes none."""
+        term = self.term()
         with self._lock:
             if self._closed:
                 return 0
+            self._free = deque((t, r) for t, r in self._free if t == term)  # forget earlier terms'
             return max(0, self.target - len(self._free))
 
     def add(self, reservation: Reservation) -> bool:
@@ -170,7 +180,7 @@ class SparePool:
         with self._lock:
             if self._closed:
                 return False
-            self._free.append(reservation)
+            self._free.append((self.term(), reservation))
             return True
 
     def due(self, handover_seconds: float = HANDOVER_SECONDS) -> list[Issued]:
@@ -189,19 +199,19 @@ class SparePool:
     def known(self) -> Known:
         """Every spare this pool holds, free or handed out, read at one instant."""
         with self._lock:
-            return Known(frozenset(r.mac.value for r in self._free), frozenset(self._issued))
+            return Known(frozenset(r.mac.value for _, r in self._free), frozenset(self._issued))
 
     def drop(self, macs_gone: Iterable[macs.Mac]) -> None:
         """Free spares that are no longer ours to hand out (deleted, or changed by someone else)."""
         gone = {mac.value for mac in macs_gone}
         with self._lock:
-            self._free = deque(r for r in self._free if r.mac.value not in gone)
+            self._free = deque((t, r) for t, r in self._free if r.mac.value not in gone)
 
     def close(self) -> tuple[list[Reservation], list[Issued]]:
         """Stop handing out (the replica stops); the free spares to delete and handouts to hand over."""
         with self._lock:
             self._closed = True
-            free, self._free = list(self._free), deque()
+            free, self._free = [r for _, r in self._free], deque()
             return free, list(self._issued.values())
 
     def __len__(self) -> int:

@@ -14,8 +14,11 @@ once when admission takes a spare, else every `TICK_SECONDS`) it:
 The Lease is `LEASE_PREFIX` + the replica's identity, renewed every `RENEW_SECONDS`. Spares are
 handed out only while the last renewal is younger than `ISSUE_WITHIN`: the lease less twice the
 webhook timeout, so an object admitted with a spare is persisted (or refused) before any other
-replica may consider the lease expired. The GC leader calls `reclaim_dead` on its maintenance
-tick. A clean stop hands every handout over, deletes the free spares and the Lease.
+replica may consider the lease expired. Each time the lease is taken afresh (after it lapsed: a
+paused or cut-off replica, whose spares others may have reclaimed meanwhile) a new term begins,
+and the pool never hands out a spare of an earlier term; step 3 deletes those. The GC leader
+calls `reclaim_dead` on its maintenance tick: it releases a dead replica's spares and deletes its
+Lease. A clean stop hands every handout over, deletes the free spares and the Lease.
 """
 
 from __future__ import annotations
@@ -83,6 +86,7 @@ class SpareKeeper:
             replica,
             target=target,
             may_issue=lambda: self.lease.renewed_within(ISSUE_WITHIN),
+            term=lambda: election.term,
             clock=election.clock,
             on_issue=cache.note_issued,
             on_settle=cache.settle_issued,
@@ -179,6 +183,12 @@ class SpareKeeper:
         report = reconcile.execute(actions, self.store, now=_now(), workers=REFILL_WORKERS)
         for error in report.errors:
             log.warning("spare reclaim failed", error=error)
+        if not report.errors and not report.conflicts:
+            for replica in dead:  # nothing of theirs is left to guard: their Leases go too
+                try:
+                    self.kube.delete(kinds.LEASE, lease_name(replica), self.namespace)
+                except KubeError as exc:
+                    log.warning("could not delete a dead replica's lease", replica=replica, error=str(exc))
         return report.applied.get("Release", 0)
 
     # ---- stopping ------------------------------------------------------------------------------
