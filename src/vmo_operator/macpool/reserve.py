@@ -53,8 +53,12 @@ def reserve(
             task = _allocate_task(ctx, holder, slot.name, request.dry_run, planned_macs, spares_ok)
             work.append((position, task))
             wanted.append(None)
-    # A dry run writes nothing, so concurrent allocations could pick the same free MAC.
-    fan_out = ctx.fan_out if not request.dry_run else in_turn
+    # A dry run writes nothing, so concurrent allocations could pick the same free MAC. Nor is
+    # there anything to overlap when every task is an allocation this replica's spares can serve
+    # from memory: handing them to other threads would only add thread hops to the hot path.
+    spares = allocator.spares
+    from_memory = spares is not None and all(mac is None for mac in wanted) and len(spares) >= len(work)
+    fan_out = ctx.fan_out if not (request.dry_run or from_memory) else in_turn
     quota = ctx.settings.max_reservations_per_namespace
     try:
         with limits.hold(ctx.quota, request.namespace, wanted, quota) as far:
