@@ -231,6 +231,8 @@ class MacPoolRuntime:
         )
         self.spare_keeper = keeper.start()
         self.allocator.spares = keeper.pool
+        self.metrics.spares.labels("free").set_function(lambda: len(keeper.pool))
+        self.metrics.spares.labels("handed-out").set_function(lambda: keeper.pool.outstanding)
 
     def stop_spares(self) -> None:
         """Stop handing spares out, hand over the handed-out ones, delete the rest (blocking)."""
