@@ -315,12 +315,12 @@ def uncommitted_macs(api: Any) -> list[str]:
 
 
 def leaked_reservations(api: Any) -> list[str]:
-    """Held reservations whose holder no longer exists."""
+    """Held reservations whose holder no longer exists (a replica's spares have no holder yet)."""
     live = {vm["metadata"]["uid"] for vm in list_vms(api)}
     return [
         f"{r.mac} {r.state} for {r.holder.namespace}/{r.holder.name}"
         for r in reservations(api)
-        if r.held and r.holder.uid not in live
+        if r.held and r.state != "Spare" and r.holder.uid not in live
     ]
 
 

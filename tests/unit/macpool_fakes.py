@@ -3,12 +3,17 @@ create-if-absent, resourceVersion-guarded replace, uid+resourceVersion-guarded d
 
 from __future__ import annotations
 
+import copy
 import itertools
 import threading
 import uuid
 from collections import Counter
 from dataclasses import replace
+from typing import Any
 
+from vmo_operator.kube import kinds
+from vmo_operator.kube.client import KubeError
+from vmo_operator.kube.kinds import Kind
 from vmo_operator.macpool.mac import Mac
 from vmo_operator.macpool.reservation import Reservation
 
@@ -79,3 +84,43 @@ class MemoryReservationStore:
 
     def writes(self) -> int:
         return sum(self.calls[verb] for verb in ("create", "replace", "delete"))
+
+
+class Leases:
+    """The API server's semantics that matter: create-if-absent, replace at the current resourceVersion."""
+
+    def __init__(self) -> None:
+        self.objects: dict[tuple[str, str], dict[str, Any]] = {}
+        self.versions = itertools.count(1)
+
+    def get(self, kind: Kind, name: str, namespace: str = "") -> dict[str, Any] | None:
+        assert kind == kinds.LEASE
+        found = self.objects.get((namespace, name))
+        return copy.deepcopy(found) if found else None
+
+    def create(self, kind: Kind, obj: dict[str, Any]) -> dict[str, Any]:
+        key = (obj["metadata"]["namespace"], obj["metadata"]["name"])
+        if key in self.objects:
+            raise KubeError(409, "AlreadyExists", "exists")
+        return self._store(key, obj)
+
+    def replace(self, kind: Kind, obj: dict[str, Any]) -> dict[str, Any]:
+        key = (obj["metadata"]["namespace"], obj["metadata"]["name"])
+        current = self.objects.get(key)
+        if current is None:
+            raise KubeError(404, "NotFound", "gone")
+        if current["metadata"]["resourceVersion"] != obj["metadata"].get("resourceVersion"):
+            raise KubeError(409, "Conflict", "changed")
+        return self._store(key, obj)
+
+    def delete(self, kind: Kind, name: str, namespace: str = "", **_: Any) -> bool:
+        return self.objects.pop((namespace, name), None) is not None
+
+    def _store(self, key: tuple[str, str], obj: dict[str, Any]) -> dict[str, Any]:
+        stored = copy.deepcopy(obj)
+        stored["metadata"]["resourceVersion"] = str(next(self.versions))
+        self.objects[key] = stored
+        return copy.deepcopy(stored)
+
+    def holder(self) -> str:
+        return str(self.objects[("vmo-system", "gc")]["spec"]["holderIdentity"])

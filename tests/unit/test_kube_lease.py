@@ -3,50 +3,10 @@
 from __future__ import annotations
 
 import copy
-import itertools
-from typing import Any
 
+from tests.unit.macpool_fakes import Leases
 from vmo_operator.kube import kinds
-from vmo_operator.kube.client import KubeError
-from vmo_operator.kube.kinds import Kind
 from vmo_operator.kube.lease import LeaderElection
-
-
-class Leases:
-    """The API server's semantics that matter: create-if-absent, replace at the current resourceVersion."""
-
-    def __init__(self) -> None:
-        self.objects: dict[tuple[str, str], dict[str, Any]] = {}
-        self.versions = itertools.count(1)
-
-    def get(self, kind: Kind, name: str, namespace: str = "") -> dict[str, Any] | None:
-        assert kind == kinds.LEASE
-        found = self.objects.get((namespace, name))
-        return copy.deepcopy(found) if found else None
-
-    def create(self, kind: Kind, obj: dict[str, Any]) -> dict[str, Any]:
-        key = (obj["metadata"]["namespace"], obj["metadata"]["name"])
-        if key in self.objects:
-            raise KubeError(409, "AlreadyExists", "exists")
-        return self._store(key, obj)
-
-    def replace(self, kind: Kind, obj: dict[str, Any]) -> dict[str, Any]:
-        key = (obj["metadata"]["namespace"], obj["metadata"]["name"])
-        current = self.objects.get(key)
-        if current is None:
-            raise KubeError(404, "NotFound", "gone")
-        if current["metadata"]["resourceVersion"] != obj["metadata"].get("resourceVersion"):
-            raise KubeError(409, "Conflict", "changed")
-        return self._store(key, obj)
-
-    def _store(self, key: tuple[str, str], obj: dict[str, Any]) -> dict[str, Any]:
-        stored = copy.deepcopy(obj)
-        stored["metadata"]["resourceVersion"] = str(next(self.versions))
-        self.objects[key] = stored
-        return copy.deepcopy(stored)
-
-    def holder(self) -> str:
-        return str(self.objects[("vmo-system", "gc")]["spec"]["holderIdentity"])
 
 
 class Clock:

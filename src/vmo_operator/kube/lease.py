@@ -54,12 +54,20 @@ class LeaderElection:
         self._observed: tuple[str, str] | None = None  # (holder, renewTime) last seen
         self._observed_at = 0.0
         self._renewed_at: float | None = None
+        # Counts the times this replica took the lease afresh (first, or after it had lapsed):
+        # whatever others may have done while it had lapsed, a new term does not inherit.
+        self.term = 0
 
     @property
     def is_leader(self) -> bool:
         """Whether this replica renewed the lease less than a duration ago."""
         renewed = self._renewed_at
         return renewed is not None and self.clock() - renewed < self.duration
+
+    def renewed_within(self, seconds: float) -> bool:
+        """Whether this replica's last renewal (timed from before its request) is younger than `seconds`."""
+        renewed = self._renewed_at
+        return renewed is not None and self.clock() - renewed < seconds
 
     def attempt(self) -> bool:
         """Acquire or renew the lease; whether this replica now leads."""
@@ -123,8 +131,48 @@ class LeaderElection:
                 raise
             self._renewed_at = None  # another replica wrote first: it leads
             return False
+        if not self.is_leader:
+            self.term += 1
         self._renewed_at = now
         return True
+
+
+class LeaseObserver:
+    """Whether other replicas' leases still live, by client-go's rule: a lease whose record (holder,
+    renewTime) this observer has watched stand unchanged for its whole duration, on its own
+    monotonic clock, has expired; so has one that is absent or has no holder (stepped down).
+
+    Blocking reads (one GET per lease and call of `observe`); run it in a thread.
+    """
+
+    def __init__(self, kube: KubeClient, namespace: str, *, clock: Clock = time.monotonic) -> None:
+        self.kube = kube
+        self.namespace = namespace
+        self.clock = clock
+        self._seen: dict[str, tuple[tuple[str, str], float, float]] = {}  # name -> (record, since, duration)
+
+    def observe(self, name: str) -> bool:
+        """Read lease `name` now; whether it has expired."""
+        lease = self.kube.get(kinds.LEASE, name, self.namespace)
+        if lease is None:
+            self._seen.pop(name, None)
+            return True
+        spec = lease.get("spec") or {}
+        record = (str(spec.get("holderIdentity") or ""), str(spec.get("renewTime") or ""))
+        if not record[0]:
+            return True
+        now = self.clock()
+        duration = float(spec.get("leaseDurationSeconds") or 15)
+        seen = self._seen.get(name)
+        if seen is None or seen[0] != record:
+            self._seen[name] = (record, now, duration)
+            return False
+        return now - seen[1] >= duration
+
+    def forget(self, keep: set[str]) -> None:
+        """Drop what was observed of leases not in `keep` (their spares are gone)."""
+        for name in [n for n in self._seen if n not in keep]:
+            del self._seen[name]
 
 
 class LeaseKeeper:
@@ -140,6 +188,9 @@ class LeaseKeeper:
     def is_leader(self) -> bool:
         return self.election.is_leader
 
+    def renewed_within(self, seconds: float) -> bool:
+        return self.election.renewed_within(seconds)
+
     def start(self) -> LeaseKeeper:
         self._thread.start()
         return self
@@ -147,7 +198,8 @@ class LeaseKeeper:
     def stop(self) -> None:
         """Stop attempting and step down (blocking: one or two API requests)."""
         self._stop.set()
-        self._thread.join(timeout=self.period + 10)
+        if self._thread.is_alive():
+            self._thread.join(timeout=self.period + 10)
         try:
             self.election.release()
         except KubeError as exc:

@@ -20,6 +20,7 @@ from typing import Protocol
 from vmo_operator.macpool import mac as macs
 from vmo_operator.macpool.deadline import NO_DEADLINE, Deadline
 from vmo_operator.macpool.reservation import Holder, Reservation, previous_incarnation, same_holder
+from vmo_operator.macpool.spares import SparePool, spare
 
 Clock = Callable[[], datetime]
 
@@ -57,11 +58,13 @@ class ContendedError(Exception):
 
 @dataclass(frozen=True)
 class Claimed:
-    """The MAC is now held for the requester. `previous` is what a write replaced, for revert."""
+    """The MAC is now held for the requester. `previous` is what a write replaced, for revert;
+    `spare`: taken from this replica's spares without a write (revert gives it back)."""
 
     reservation: Reservation
     wrote: bool
     previous: Reservation | None = None
+    spare: bool = False
 
 
 @dataclass(frozen=True)
@@ -90,8 +93,10 @@ class Allocator:
         rng: random.Random | None = None,
         max_attempts: int = 64,
         known_taken: Callable[[macs.Mac], bool] = lambda _mac: False,
+        spares: SparePool | None = None,
     ) -> None:
         self.store = store
+        self.spares = spares  # this replica's spares: allocation without a write (`macpool.spares`)
         self.clock = clock
         # SystemRandom: replicas must not share a seed, or they would walk the pool in lockstep.
         self.rng = rng or random.SystemRandom()
@@ -107,6 +112,7 @@ class Allocator:
         dry_run: bool = False,
         exclude: Collection[macs.Mac] = (),
         deadline: Deadline = NO_DEADLINE,
+        spares: bool = True,
     ) -> Claimed:
         """Reserve a fresh MAC from the pool for `holder`'s `interface`.
 
@@ -115,9 +121,16 @@ class Allocator:
         a just-freed MAC stays out of automatic allocation. `exclude` holds MACs the same request
         claims for other interfaces concurrently: their reservation may not exist yet, and a
         claim by the same holder would accept one we had just created. Each attempt is one API
-        call; none is started once `deadline` has passed (`DeadlineExceededError`).
+        call; none is started once `deadline` has passed (`DeadlineExceededError`). A spare of this
+        replica, when one is ready and `spares` allows it (the namespace is far from its quota),
+        costs no call at all.
         """
         now = self.clock()
+        if spares and not dry_run and self.spares is not None:
+            deadline.check()
+            issued = self.spares.take(layout, holder, interface, exclude)
+            if issued is not None:
+                return Claimed(issued.as_pending(now), wrote=False, spare=True)
         known_taken = self.known_taken
         skip = (lambda mac: mac in exclude or known_taken(mac)) if exclude else known_taken
         walk = macs.candidates(layout, self.rng, skip=skip)
@@ -177,6 +190,10 @@ class Allocator:
                 continue
             if existing.held and same_holder(existing.holder, holder):
                 return Claimed(existing, wrote=False)
+            if existing.state == "Spare" and self.spares is not None:
+                issued = self.spares.issued_to(mac, holder)  # a reinvocation of the request it went to
+                if issued is not None:
+                    return Claimed(issued.as_pending(now), wrote=False, spare=True)
             if existing.held and not previous_incarnation(existing.holder, holder):
                 return HeldElsewhere(existing)
             if not existing.held and quarantined_from(existing, holder, now, quarantine_seconds):
@@ -190,6 +207,15 @@ class Allocator:
             existing = self.store.get(mac)
         raise ContendedError(f"the reservation for MAC {mac} kept changing; retry")
 
+    def make_spare(self, layout: macs.PoolLayout, replica: str) -> Reservation:
+        """Create one spare for `replica`: the same random walk and create-if-absent as `allocate`."""
+        walk = macs.candidates(layout, self.rng, skip=self.known_taken)
+        for _attempt, mac in zip(range(self.max_attempts), walk, strict=False):
+            created = self.store.create(spare(mac, replica, self.clock()))
+            if created is not None:
+                return created
+        raise PoolExhaustedError(f"no free MAC found in {self.max_attempts} tries for a spare")
+
     def revert(self, claims: Iterable[Claimed]) -> None:
         """Undo this admission's writes after a later check denied it.
 
@@ -197,6 +223,8 @@ class Allocator:
         after the grace period.
         """
         for claim in claims:
+            if claim.spare and self.spares is not None:
+                self.spares.give_back(claim.reservation.mac)  # nothing was written: free it again
             if not claim.wrote:
                 continue
             if claim.previous is None:

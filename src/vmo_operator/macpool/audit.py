@@ -42,20 +42,23 @@ class PoolUsage:
     allocated: int  # Pending + Committed reservations, whatever their MAC
     quarantined: int  # Released tombstones still waiting out the grace period
     free_per_prefix: Mapping[str, int]  # per configured prefix, MACs automatic allocation may still use
+    spares: int = 0  # made ahead of demand by the replicas (`macpool.spares`), nobody's yet
 
 
 def pool_usage(layout: macs.PoolLayout, reservations: Iterable[Reservation]) -> PoolUsage:
-    allocated = quarantined = 0
+    allocated = quarantined = spares = 0
     used: dict[int, int] = dict.fromkeys(layout.prefixes, 0)
     for reservation in reservations:
-        if reservation.held:
+        if reservation.state == "Spare":
+            spares += 1
+        elif reservation.held:
             allocated += 1
         else:
             quarantined += 1
         if layout.contains(reservation.mac):
             used[reservation.mac.first_octet] += 1
     free = {macs.format_prefix(p): layout.size_per_prefix(p) - used[p] for p in layout.prefixes}
-    return PoolUsage(allocated, quarantined, free)
+    return PoolUsage(allocated, quarantined, free, spares)
 
 
 @dataclass(frozen=True)

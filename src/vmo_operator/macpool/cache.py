@@ -17,6 +17,15 @@ list), so a sequence of requests stops exactly at the limit whichever replica se
 requests running at the same moment on different replicas can overshoot it, each by what it
 reserves.
 
+A spare handed out at admission (`macpool.spares`) is still a Spare, of no namespace, in the API
+server until its object is committed or it is handed over (seconds at most). Meanwhile this replica
+counts it for its namespace (`note_issued`), until the watch shows it changed; other replicas
+see it only once it is written. So spares go only to namespaces far from their limit (`hold`
+says so): within a maximal request of it, admission writes each reservation before it answers,
+as without spares. Another replica's handouts not yet written when a namespace comes near its
+limit (at most `spares.MAX_OUTSTANDING` per replica, for `spares.HANDOVER_SECONDS` at most) are
+what the quota may then overshoot by, besides the concurrent requests above.
+
 Thread-safe: the watch thread writes, admission threads and kopf's loop read.
 """
 
@@ -55,6 +64,8 @@ class ReservationCache:
         self._by_holder: dict[str, tuple[int, ...]] = {}  # holder UID -> MAC values
         self._per_namespace: dict[str, int] = {}  # holder namespace -> reservations, any state
         self._in_flight: dict[str, int] = {}  # holder namespace -> admitted here, not yet finished
+        self._issued: dict[int, str] = {}  # spare MAC value -> namespace it was handed out to
+        self._issued_count: dict[str, int] = {}  # namespace -> spares handed out, not yet written
         self._listed: set[int] | None = None  # while a (re)list runs: the MACs it delivered
         self._synced = threading.Event()
 
@@ -86,12 +97,31 @@ class ReservationCache:
             self._drop(value)
             if reservation is not None:
                 self._add(value, reservation)
+            if reservation is None or reservation.state != "Spare":
+                self._unnote(value)  # committed or handed over: counted under its namespace now
 
     def remove(self, obj: Mapping[str, Any]) -> None:
         value = _mac_value_of_name((obj.get("metadata") or {}).get("name"))
         if value is not None:
             with self._lock:
                 self._drop(value)
+
+    def note_issued(self, mac: macs.Mac, namespace: str) -> None:
+        """A spare was handed out to `namespace`: count it there until it is written as its."""
+        with self._lock:
+            self._unnote(mac.value)
+            self._issued[mac.value] = namespace
+            self._issued_count[namespace] = self._issued_count.get(namespace, 0) + 1
+
+    def settle_issued(self, mac: macs.Mac) -> None:
+        """A handout is given back or settled: stop counting it here."""
+        with self._lock:
+            self._unnote(mac.value)
+
+    def _unnote(self, value: int) -> None:
+        namespace = self._issued.pop(value, None)
+        if namespace is not None:
+            _decrement(self._issued_count, namespace)
 
     def _add(self, value: int, reservation: Reservation) -> None:
         self._by_mac[value] = reservation
@@ -141,6 +171,15 @@ class ReservationCache:
         with self._lock:
             return list(self._by_mac.values())
 
+    def spares_of(self, replica: str | None) -> list[Reservation]:
+        """The Spare reservations of `replica` (of every replica when None)."""
+        with self._lock:
+            return [
+                r
+                for r in self._by_mac.values()
+                if r.state == "Spare" and (replica is None or r.replica == replica)
+            ]
+
     def count(self, namespace: str) -> int:
         with self._lock:
             return self._per_namespace.get(namespace, 0)
@@ -154,8 +193,9 @@ class ReservationCache:
     # ---- the namespace quota (`limits.NamespaceQuota`) -------------------------------------------
 
     @contextmanager
-    def hold(self, namespace: str, wanted: Sequence[macs.Mac | None], limit: int) -> Iterator[None]:
-        """Count `wanted` against `namespace` while the block runs (see `limits.NamespaceQuota`).
+    def hold(self, namespace: str, wanted: Sequence[macs.Mac | None], limit: int) -> Iterator[bool]:
+        """Count `wanted` against `namespace` while the block runs (see `limits.NamespaceQuota`);
+        the block gets whether the namespace is far from its limit (spares may be handed out).
 
         A MAC the namespace already has a reservation for costs nothing more (a webhook
         reinvocation, a claim of its own released MAC); a new or another namespace's MAC costs
@@ -166,10 +206,17 @@ class ReservationCache:
                 raise limits.QuotaUnavailableError(
                     "the MAC allocator is still loading its reservations; retry in a few seconds"
                 )
-            held = self._per_namespace.get(namespace, 0) + self._in_flight.get(namespace, 0)
+            held = (
+                self._per_namespace.get(namespace, 0)
+                + self._in_flight.get(namespace, 0)
+                + self._issued_count.get(namespace, 0)
+            )
             needed = _needed(
                 wanted,
-                lambda value: (r := self._by_mac.get(value)) is not None and r.holder.namespace == namespace,
+                lambda value: (
+                    self._issued.get(value) == namespace
+                    or ((r := self._by_mac.get(value)) is not None and r.holder.namespace == namespace)
+                ),
             )
             near = held + needed > limit - limits.MAX_INTERFACES
             if not near or self._namespace_macs is None:
@@ -177,11 +224,13 @@ class ReservationCache:
         if near and self._namespace_macs is not None:
             # The cache may miss what another replica reserved a moment ago: ask the API server.
             fresh = self._namespace_macs(namespace)
+            with self._lock:
+                fresh |= {value for value, ns in self._issued.items() if ns == namespace}
             needed = _needed(wanted, fresh.__contains__)
             with self._lock:
                 self._admit(namespace, len(fresh) + self._in_flight.get(namespace, 0), needed, limit)
         try:
-            yield
+            yield not near
         finally:
             with self._lock:
                 _decrement(self._in_flight, namespace, needed)

@@ -20,7 +20,11 @@ def macreservation_crd() -> dict[str, Any]:
         "required": ["kind", "namespace"],
         "properties": {
             "kind": {"type": "string", "enum": [res.VM_KIND, res.VMI_KIND]},
-            "namespace": {"type": "string", "maxLength": 63},
+            "namespace": {
+                "type": "string",
+                "maxLength": 63,
+                "description": "Empty on a spare, which no object holds yet.",
+            },
             "name": {
                 "type": "string",
                 "maxLength": 253,
@@ -53,7 +57,8 @@ def macreservation_crd() -> dict[str, Any]:
                 "enum": list(res.STATES),
                 "description": (
                     "Pending: reserved at admission, object not yet seen. Committed: the object is persisted "
-                    "with this MAC. Released: freed, quarantined until the grace period ends."
+                    "with this MAC. Released: freed, quarantined until the grace period ends. Spare: made "
+                    "ahead of demand by one operator replica, not yet handed to any object."
                 ),
             },
             "holder": holder,

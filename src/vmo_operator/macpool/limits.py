@@ -101,17 +101,19 @@ class QuotaUnavailableError(QuotaError):
 class NamespaceQuota(Protocol):
     def hold(
         self, namespace: str, wanted: Sequence[macs.Mac | None], limit: int
-    ) -> AbstractContextManager[None]:
+    ) -> AbstractContextManager[bool]:
         """Count `wanted` (a MAC to claim, or None for one to allocate) against the namespace for
-        the duration of the block; raises `QuotaError` on entry when they do not fit."""
+        the duration of the block; raises `QuotaError` on entry when they do not fit. The block
+        gets whether the namespace is far enough from its limit for spares (`macpool.spares`),
+        which other replicas cannot count until they are written."""
 
 
 def hold(
     quota: NamespaceQuota | None, namespace: str, wanted: Sequence[macs.Mac | None], limit: int
-) -> AbstractContextManager[None]:
+) -> AbstractContextManager[bool]:
     """`quota.hold(...)`, or a block that counts nothing when there is no quota or nothing wanted."""
     if quota is None or not wanted:
-        return nullcontext()
+        return nullcontext(True)
     return quota.hold(namespace, wanted, limit)
 
 

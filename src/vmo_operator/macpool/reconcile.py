@@ -28,7 +28,7 @@ take minutes, during which every other orphan waits past its grace period.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -160,6 +160,8 @@ def plan_reconcile(
         if current is None:
             actions.append(Adopt(found[0], None))
             continue
+        if current.state == "Spare":
+            continue  # its replica commits or hands it over; if it dies, `plan_reclaim` releases it
         holders = [c for c in found if same_holder(current.holder, c.holder)]
         heir = next((c for c in found if may_inherit(current, c)), None)
         if current.state == "Pending":
@@ -183,8 +185,19 @@ def plan_reconcile(
 
 
 def may_inherit(reservation: Reservation, carrier: Carrier) -> bool:
-    """Whether `carrier` may take over a reservation another object made: same namespace only."""
-    return carrier.holder.namespace == reservation.holder.namespace
+    """Whether `carrier` may take over a reservation another object made: same namespace only,
+    or any namespace for a spare's tombstone (no tenant ever held it; see `macpool.spares`)."""
+    return carrier.holder.namespace == reservation.holder.namespace or reservation.spare_born
+
+
+def plan_reclaim(reservations: Iterable[Reservation], dead: Callable[[str], bool]) -> list[Release]:
+    """Release every spare of a replica that is gone (`dead(replica)`): tombstones, never deletes.
+
+    A tombstone keeps the MAC out of automatic allocation for the grace period. If the dead
+    replica had handed the spare out, the object that carries it inherits the tombstone whatever
+    its namespace (`may_inherit`), so the MAC is never given to a second object.
+    """
+    return [Release(r) for r in reservations if r.state == "Spare" and r.replica and dead(r.replica)]
 
 
 def plan_for_object(

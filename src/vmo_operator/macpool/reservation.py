@@ -10,6 +10,11 @@ restarts. The object's lifecycle is a small state machine:
     Released --an object of the same namespace turns out to carry the MAC--> Committed (adopted)
     Released --grace period over--> (deleted)
 
+    (absent) --a replica fills its spare pool--> Spare (no holder yet; see `macpool.spares`)
+    Spare --handed out at admission, object seen persisted--> Committed (adopted on commit)
+    Spare --handed out, object not seen within seconds--> Pending (handed over to the holder)
+    Spare --its replica's lease expired--> Released (reclaimed; any namespace may inherit it)
+
 A Released tombstone keeps a just-freed MAC out of automatic allocation for the grace period, so
 a neighbour's ARP cache or a DHCP lease does not hand the old VM's traffic to a new one. A user
 of the same namespace who asks for that MAC explicitly (delete and recreate a VM with the same
@@ -43,9 +48,11 @@ CLAIM_ANNOTATION = "macpool.vmo.dev/claim"
 STATE_LABEL = "macpool.vmo.dev/state"
 HOLDER_NAMESPACE_LABEL = "macpool.vmo.dev/holder-namespace"
 HOLDER_UID_LABEL = "macpool.vmo.dev/holder-uid"
+# On a spare (and the tombstone a reclaimed spare becomes): the identity of the replica that made it.
+SPARE_OF_LABEL = "macpool.vmo.dev/spare-of"
 
-State = Literal["Pending", "Committed", "Released"]
-STATES: tuple[State, ...] = ("Pending", "Committed", "Released")
+State = Literal["Pending", "Committed", "Released", "Spare"]
+STATES: tuple[State, ...] = ("Pending", "Committed", "Released", "Spare")
 
 VM_KIND = "VirtualMachine"
 VMI_KIND = "VirtualMachineInstance"
@@ -124,6 +131,8 @@ class Reservation:
     # Server bookkeeping; empty until the object has been written.
     resource_version: str = ""
     uid: str = ""
+    # The replica that made it as a spare ("" for a reservation admission made for its holder).
+    replica: str = ""
 
     @property
     def name(self) -> str:
@@ -131,14 +140,25 @@ class Reservation:
 
     @property
     def held(self) -> bool:
-        """Pending or Committed: the MAC is spoken for."""
+        """Pending, Committed or Spare: the MAC is spoken for."""
         return self.state != "Released"
+
+    @property
+    def spare_born(self) -> bool:
+        """Made as a spare and never held by a tenant: no namespace has a claim on it."""
+        return bool(self.replica) and not self.holder.namespace
 
     # ---- transitions (values in, values out) --------------------------------------------------
 
     def committed_to(self, holder: Holder, interface: str, now: datetime) -> Reservation:
         return replace(
-            self, holder=holder, interface=interface, state="Committed", committed_at=now, released_at=None
+            self,
+            holder=holder,
+            interface=interface,
+            state="Committed",
+            committed_at=now,
+            released_at=None,
+            replica="",
         )
 
     def pending_for(self, holder: Holder, interface: str, now: datetime) -> Reservation:
@@ -150,6 +170,7 @@ class Reservation:
             reserved_at=now,
             committed_at=None,
             released_at=None,
+            replica="",
         )
 
     def released(self, now: datetime) -> Reservation:
@@ -168,6 +189,8 @@ class Reservation:
         labels = {STATE_LABEL: self.state, HOLDER_NAMESPACE_LABEL: self.holder.namespace}
         if self.holder.uid:
             labels[HOLDER_UID_LABEL] = self.holder.uid
+        if self.replica:
+            labels[SPARE_OF_LABEL] = self.replica
         metadata: dict[str, Any] = {"name": self.name, "labels": labels}
         if self.resource_version:
             metadata["resourceVersion"] = self.resource_version
@@ -223,6 +246,7 @@ class Reservation:
             released_at=parse_time(spec.get("releasedAt")),
             resource_version=str(meta.get("resourceVersion", "")),
             uid=str(meta.get("uid", "")),
+            replica=sys.intern(str((meta.get("labels") or {}).get(SPARE_OF_LABEL, ""))),
         )
 
 

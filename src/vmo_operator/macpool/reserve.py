@@ -44,18 +44,25 @@ def reserve(
     planned_macs = frozenset(slot.mac for slot in slots if slot.mac is not None)
     work: list[tuple[int, Task]] = []
     wanted: list[macs.Mac | None] = []  # what the namespace quota counts: a MAC, or one to allocate
+    spares_ok = [True]  # set by the quota, before any task runs: spares only far from the limit
     for position, slot in enumerate(slots):
         if slot.mac is not None and slot.needs_check and covered.get(slot.name) != slot.mac:
             work.append((position, _claim_task(ctx, slot.mac, holder, slot.name, request.dry_run)))
             wanted.append(slot.mac)
         elif allocate and slot.origin == "allocate":
-            work.append((position, _allocate_task(ctx, holder, slot.name, request.dry_run, planned_macs)))
+            task = _allocate_task(ctx, holder, slot.name, request.dry_run, planned_macs, spares_ok)
+            work.append((position, task))
             wanted.append(None)
-    # A dry run writes nothing, so concurrent allocations could pick the same free MAC.
-    fan_out = ctx.fan_out if not request.dry_run else in_turn
+    # A dry run writes nothing, so concurrent allocations could pick the same free MAC. Nor is
+    # there anything to overlap when every task is an allocation this replica's spares can serve
+    # from memory: handing them to other threads would only add thread hops to the hot path.
+    spares = allocator.spares
+    from_memory = spares is not None and all(mac is None for mac in wanted) and len(spares) >= len(work)
+    fan_out = ctx.fan_out if not (request.dry_run or from_memory) else in_turn
     quota = ctx.settings.max_reservations_per_namespace
     try:
-        with limits.hold(ctx.quota, request.namespace, wanted, quota):
+        with limits.hold(ctx.quota, request.namespace, wanted, quota) as far:
+            spares_ok[0] = far
             outcomes = fan_out([task for _, task in work], deadline=ctx.deadline, undo=allocator.revert)
     except limits.QuotaError as exc:
         return Denied(str(exc), code=exc.code)
@@ -114,8 +121,19 @@ def _claim_task(ctx: Context, mac: macs.Mac, holder: Holder, interface: str, dry
 
 
 def _allocate_task(
-    ctx: Context, holder: Holder, interface: str, dry_run: bool, exclude: frozenset[macs.Mac]
+    ctx: Context,
+    holder: Holder,
+    interface: str,
+    dry_run: bool,
+    exclude: frozenset[macs.Mac],
+    spares_ok: list[bool],
 ) -> Task:
     return lambda: ctx.allocator.allocate(
-        ctx.layout, holder, interface, dry_run=dry_run, exclude=exclude, deadline=ctx.deadline
+        ctx.layout,
+        holder,
+        interface,
+        dry_run=dry_run,
+        exclude=exclude,
+        deadline=ctx.deadline,
+        spares=spares_ok[0],
     )

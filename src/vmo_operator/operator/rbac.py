@@ -136,8 +136,9 @@ NAMESPACE_GRANTS: tuple[Grant, ...] = (
     Grant(
         "coordination.k8s.io",
         ("leases",),
-        ("get", "create", "update"),
-        "the MAC pool's GC lease: one replica runs the audit and collects orphaned reservations",
+        ("get", "create", "update", "delete"),
+        "the MAC pool's leases: the GC lease (one replica runs the audit and collects orphaned "
+        "reservations) and one per replica, which keeps its spare reservations alive",
     ),
 )
 

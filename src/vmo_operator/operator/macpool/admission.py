@@ -90,6 +90,8 @@ async def admit(
     for claim in decision.claims:
         if claim.wrote:
             runtime.metrics.reservations.labels("takeover" if claim.previous else "new").inc()
+        elif claim.spare:
+            runtime.metrics.reservations.labels("spare").inc()
     if decision.patch:
         operations = list(decision.patch)
         patch.fns.append(lambda raw: vmshape.apply_patch_in_place(cast(dict[str, Any], raw), operations))

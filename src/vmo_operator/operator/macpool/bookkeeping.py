@@ -7,7 +7,9 @@ admission to apply the webhooks' namespaceSelector itself. VM and VMI events com
 own 404-tolerant watchers, not kopf's: KubeVirt's CRDs vanish when KubeVirt is removed, and a
 kopf watcher that gets 404 takes the whole operator down (see `kube.watches`). Events are handled
 one at a time per kind, in order, on kopf's loop; existing objects and anything a watch gap
-missed are the audit's work.
+missed are the audit's work. A spare this replica handed out is committed to the object that
+carries it here, the first time the object is seen (`macpool.spares`: adopted on commit); so
+does any replica for a spare the object's fresh grant covers (its replica may have died).
 
 A VMI that names a VM as its controller is usually that VM's (which holds its MACs), but the
 ownerReference proves nothing. Its events therefore plan like a bare VMI's; only when the plan
@@ -27,7 +29,9 @@ import structlog
 
 from vmo_operator.kube import kinds
 from vmo_operator.kube.watches import KindWatcher
-from vmo_operator.macpool import reconcile, vmshape
+from vmo_operator.macpool import grant as grants
+from vmo_operator.macpool import mac as macs
+from vmo_operator.macpool import reconcile, spares, vmshape
 from vmo_operator.macpool.reservation import VM_KIND, VMI_KIND, Holder, same_holder
 from vmo_operator.operator.macpool.runtime import MacPoolRuntime, Serving
 
@@ -71,6 +75,14 @@ async def object_event(
                 writes.labels("Release").inc()
         return
     reserved = {c.mac: r for c in carriers if (r := cache.get(c.mac)) is not None}
+    if any(r.state == "Spare" for r in reserved.values()):
+        pool = runtime.allocator.spares
+        reserved = spares.as_handed_out(
+            carriers,
+            reserved,
+            issued_to=pool.issued_to if pool is not None else None,
+            granted=_granted(serving, body, holder),
+        )
     actions = reconcile.plan_for_object(
         carriers, holder, reserved=reserved, held_by_holder=held, deleted=False
     )
@@ -83,6 +95,20 @@ async def object_event(
         report = await runtime.in_thread(lambda: reconcile.execute(actions, store, now=datetime.now(UTC)))
         for action, count in report.applied.items():
             writes.labels(action).inc(count)
+
+
+def _granted(serving: Serving, body: Mapping[str, Any], holder: Holder) -> Mapping[str, macs.Mac]:
+    """The interface/MAC pairs the object's grant covers (fresh, signed by a mutating webhook)."""
+    keys = serving.certificates.grant_keys
+    value = ((body.get("metadata") or {}).get("annotations") or {}).get(grants.GRANT_ANNOTATION)
+    if not keys or not value:
+        return {}
+    now = int(datetime.now(UTC).timestamp())
+    subject = {"namespace": holder.namespace, "kind": holder.kind, "claim": holder.claim}
+    # A CREATE's grant binds no UID (the webhook saw none); an UPDATE's binds the object's.
+    return grants.verify(keys, value, uid="", now=now, **subject) or grants.verify(
+        keys, value, uid=holder.uid, now=now, **subject
+    )
 
 
 def start_object_watchers(runtime: MacPoolRuntime, serving: Serving) -> None:

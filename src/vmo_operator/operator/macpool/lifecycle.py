@@ -4,10 +4,11 @@
 reads the cluster identity, the active profile's settings and the shared certificate, points
 kopf's admission server at that certificate, writes the webhook configurations, and then builds
 the `Serving` object admission reads, starts the reservation cache's watch (once per process),
-the contention for the GC lease, the maintenance loop and the VM/VMI watchers. A profile event
-re-reads the settings and wakes the loop. The cleanup handler stops the loop and the watchers and
-hands the GC lease over, but leaves the webhook configurations: other replicas keep serving, and
-failurePolicy Fail must keep guarding VM creation while this one is gone.
+this replica's spare pool, the contention for the GC lease, the maintenance loop and the VM/VMI
+watchers. A profile event re-reads the settings and wakes the loop. The cleanup handler stops the
+loop and the watchers, hands the spares back (`SpareKeeper.stop`) and the GC lease over, but
+leaves the webhook configurations: other replicas keep serving, and failurePolicy Fail must keep
+guarding VM creation while this one is gone.
 """
 
 from __future__ import annotations
@@ -87,6 +88,7 @@ async def start(runtime: MacPoolRuntime, settings: kopf.OperatorSettings, indexe
     if runtime.maintenance is not None and not runtime.maintenance.done():
         runtime.maintenance.cancel()  # configured again (a retried startup): one loop per process
     runtime.serving = serving
+    runtime.keep_spares()
     runtime.stand_for_gc()
     runtime.maintenance = asyncio.create_task(maintenance.run(runtime, serving), name="macpool-maintenance")
     log.info(
@@ -106,6 +108,7 @@ async def stop(runtime: MacPoolRuntime) -> None:
         runtime.maintenance.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await runtime.maintenance
+    await runtime.in_thread(runtime.stop_spares)
     await runtime.in_thread(runtime.step_down)
     runtime.metrics.webhook_ready.set(0)
 

@@ -2,7 +2,8 @@
 
 One loop per process, started by the startup handler. Each tick re-checks the configurations and
 this replica's readiness (and rotates certificates on a longer interval). The replica that holds
-the GC lease (`runtime.GC_LEASE`) also audits, and writes `status.macPool` of the active profile
+the GC lease (`runtime.GC_LEASE`) also reclaims the spares of replicas whose lease expired
+(`SpareKeeper.reclaim_dead`), audits, and writes `status.macPool` of the active profile
 when it changed: on the audit interval, and early when orphaned Pending reservations come due (the
 cache knows when the oldest one's grace period ends), so a flood of orphans is collected within
 seconds of their grace period instead of up to an audit interval later. A profile change wakes
@@ -62,6 +63,11 @@ async def run(runtime: MacPoolRuntime, serving: Serving) -> None:
                 deferred = await _audit_round(runtime, serving)
                 last_audit = time.monotonic()
                 next_audit = last_audit + (MIN_AUDIT_GAP_SECONDS if deferred else options.audit_seconds)
+            keeper = runtime.spare_keeper
+            if leader and keeper is not None and runtime.reservations.synced:
+                reclaimed = await runtime.in_thread(keeper.reclaim_dead)
+                if reclaimed:
+                    metrics.reconcile_writes.labels("ReclaimSpare").inc(reclaimed)
             if leader:
                 due = await runtime.in_thread(_orphans_due, runtime, serving)
                 next_audit = min(next_audit, max(due, last_audit + MIN_AUDIT_GAP_SECONDS))

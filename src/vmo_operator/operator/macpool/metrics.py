@@ -49,6 +49,12 @@ class MacPoolMetrics:
         self.audit_seconds = gauge(
             "vmo_macpool_audit_last_duration_seconds", "How long the last audit round took"
         )
+        self.spares = gauge(
+            "vmo_macpool_spares",
+            "This replica's spare reservations: free ones ready to hand out, and handed-out ones not yet "
+            "committed or handed over",
+            ["state"],
+        )
         self.gc_leader = gauge(
             "vmo_macpool_gc_leader", "1 while this replica holds the lease that runs the audit and its GC"
         )

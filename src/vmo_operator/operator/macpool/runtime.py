@@ -10,11 +10,12 @@ server cannot stall admission handling of other requests. An admission decision 
 per-interface reservation calls out to a second pool (never the one it runs in, so a full pool
 cannot deadlock on itself).
 
-Also process-wide: the reservation cache (`macpool.cache`, kept by one list-then-watch thread)
-and the GC lease. Admission has no leader, but the audit's reconcile round (the garbage
-collection of orphaned reservations) runs on the replica that holds the Lease `GC_LEASE`: it is
-safe on every replica (each write is guarded) but wasteful, and two replicas racing through a
-backlog of thousands would mostly collect each other's 409s.
+Also process-wide: the reservation cache (`macpool.cache`, kept by one list-then-watch thread),
+this replica's spare pool (`operator/macpool/spares.py`: MACs reserved ahead of demand, so
+admission allocates without a write) and the GC lease. Admission has no leader, but the audit's
+reconcile round (the garbage collection of orphaned reservations) runs on the replica that
+holds the Lease `GC_LEASE`: it is safe on every replica (each write is guarded) but wasteful, and
+two replicas racing through a backlog of thousands would mostly collect each other's 409s.
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ from vmo_operator.macpool.settings import MacPoolSettings
 from vmo_operator.macpool.store import KubeAccessReviews, KubeObjectSource, KubeReservationStore
 from vmo_operator.operator.config import OperatorConfig
 from vmo_operator.operator.macpool.metrics import MacPoolMetrics
+from vmo_operator.operator.macpool.spares import SpareKeeper
 from vmo_operator.operator.reactor import Reactor
 
 T = TypeVar("T")
@@ -167,6 +169,7 @@ class MacPoolRuntime:
         # What the audit lists from: the cache, once synced; its writes go to the API server.
         self.audit_store = CacheListedStore(self.store, self.reservations)
         self.reservation_watcher: ListWatcher | None = None
+        self.spare_keeper: SpareKeeper | None = None
         self.gc_lease: LeaseKeeper | None = None
         self.reactor = reactor
         self.metrics = metrics
@@ -205,6 +208,38 @@ class MacPoolRuntime:
             self.reservation_watcher = ListWatcher(
                 self.kube, kinds.MAC_RESERVATION, self.reservations
             ).start()
+
+    def keep_spares(self) -> None:
+        """Start this replica's spare pool and its Lease (once; again after `stop_spares`)."""
+        if self.spare_keeper is not None:
+            return
+
+        def layout() -> macs.PoolLayout | None:
+            serving = self.serving
+            view = serving.view if serving is not None else None
+            return view.layout if view is not None and view.settings.enabled else None
+
+        replica = f"{socket.gethostname()[:40]}-{uuid.uuid4().hex[:8]}".lower()
+        keeper = SpareKeeper(
+            self.kube,
+            self.store,
+            self.allocator,
+            self.reservations,
+            namespace=self.options.namespace,
+            replica=replica,
+            layout=layout,
+        )
+        self.spare_keeper = keeper.start()
+        self.allocator.spares = keeper.pool
+        self.metrics.spares.labels("free").set_function(lambda: len(keeper.pool))
+        self.metrics.spares.labels("handed-out").set_function(lambda: keeper.pool.outstanding)
+
+    def stop_spares(self) -> None:
+        """Stop handing spares out, hand over the handed-out ones, delete the rest (blocking)."""
+        keeper, self.spare_keeper = self.spare_keeper, None
+        if keeper is not None:
+            self.allocator.spares = None
+            keeper.stop()
 
     def stand_for_gc(self) -> None:
         """Contend for the GC lease (again, after `step_down`)."""

@@ -1,0 +1,141 @@
+"""Spare reservations end to end (#17): two replicas, a real API server, tenants with `edit` only.
+
+Each replica keeps spares made ahead of demand; a VM create gets one without any write on the
+admission path (the reservation it ends up with is the very object that existed, as a Spare,
+before the AdmissionReview), the spare is adopted on commit, and the pool is refilled only after
+use. The namespace quota still holds exactly for a tenant: spares far from the limit, writes
+before answering near it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from functools import partial
+from typing import Any
+
+import pytest
+from kubernetes.client.exceptions import ApiException
+
+from tests.support.macpool import MacPool, await_fresh_audits, committed_to, running_macpool
+from tests.support.tenants import Tenant, edit_tenant, install_vm_roles
+from tests.support.vms import create_vm, denial, vm_macs
+from tests.support.waiting import eventually
+from vmo_operator.localenv.controlplane import ControlPlane
+from vmo_operator.macpool import mac as macs
+from vmo_operator.macpool import spares
+from vmo_operator.macpool.limits import MAX_INTERFACES, PROFILE_FIELD
+from vmo_operator.macpool.reservation import SPARE_OF_LABEL, Reservation
+
+pytestmark = pytest.mark.integration
+
+# Far from it, spares; within MAX_INTERFACES of it, writes: with 8-NIC VMs, three get spares.
+QUOTA = MAX_INTERFACES + 24
+PER_VM = 8
+
+
+@pytest.fixture(scope="module")
+def macpool(
+    control_plane: ControlPlane,
+    api_client: Any,
+    project_crds: list[str],
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[MacPool]:
+    logs = tmp_path_factory.mktemp("spares-macpool")
+    with running_macpool(
+        control_plane, api_client, logs, mac_pool={"maxReservationsPerNamespace": QUOTA}
+    ) as pool:
+        yield pool
+
+
+@pytest.fixture
+def tenant(control_plane: ControlPlane, api_client: Any) -> Iterator[Tenant]:
+    install_vm_roles(api_client)
+    with edit_tenant(control_plane, api_client, "spares") as found:
+        yield found
+
+
+def spares_now(pool: MacPool) -> dict[str, Reservation]:
+    """Every Spare reservation, by name."""
+    return {name: r for name, r in pool.reservations().items() if r.state == "Spare"}
+
+
+def full_pools(pool: MacPool) -> dict[str, Reservation] | None:
+    """The spares once both replicas hold a full pool, else None."""
+    found = spares_now(pool)
+    per_replica: dict[str, int] = {}
+    for reservation in found.values():
+        per_replica[reservation.replica] = per_replica.get(reservation.replica, 0) + 1
+    full = len(per_replica) == len(pool.replicas) and all(n == spares.TARGET for n in per_replica.values())
+    return found if full else None
+
+
+def uid_of(pool: MacPool, name: str) -> str:
+    found = pool.custom.get_cluster_custom_object("vmo.dev", "v1alpha1", "macreservations", name)
+    return str(found["metadata"]["uid"])
+
+
+def test_a_create_gets_spares_that_existed_before_it_and_they_are_adopted_on_commit(
+    macpool: MacPool, tenant: Tenant
+) -> None:
+    before = eventually(lambda: full_pools(macpool), timeout=60, what="a full spare pool on each replica")
+    uids_before = {name: uid_of(macpool, name) for name in before}
+    vm = create_vm(tenant.api, tenant.namespace, "from-spares", {"a": None, "b": None})
+    names = [macs.parse(m).reservation_name for m in vm_macs(vm).values()]
+    # Both MACs were reserved as spares before the AdmissionReview was sent: nothing was written
+    # for them on the admission path.
+    assert set(names) <= set(before), (names, sorted(before))
+    uid = vm["metadata"]["uid"]
+    for text in vm_macs(vm).values():
+        eventually(partial(committed_to, macpool, text, uid), timeout=30, what=f"{text} adopted on commit")
+    for name in names:
+        assert uid_of(macpool, name) == uids_before[name]  # the same object, committed in place
+        committed = macpool.reservations()[name]
+        assert committed.replica == ""  # no longer any replica's spare
+        assert committed.holder.namespace == tenant.namespace
+
+
+def test_the_pool_is_refilled_only_after_use(macpool: MacPool, tenant: Tenant) -> None:
+    eventually(lambda: full_pools(macpool), timeout=60, what="a full spare pool on each replica")
+    idle = {name: r.resource_version for name, r in spares_now(macpool).items()}
+    await_fresh_audits(macpool)  # two whole audit rounds, and many keeper ticks, with nothing to do
+    assert {name: r.resource_version for name, r in spares_now(macpool).items()} == idle
+
+    vm = create_vm(tenant.api, tenant.namespace, "uses-two", {"a": None, "b": None})
+    used = {macs.parse(m).reservation_name for m in vm_macs(vm).values()}
+    refilled = eventually(lambda: full_pools(macpool), timeout=60, what="the pool refilled")
+    made = set(refilled) - set(idle)
+    assert len(made) == len(used)  # exactly one new spare per spare used
+    assert set(refilled) - made == set(idle) - used  # the unused ones untouched
+    assert all(refilled[n].resource_version == idle[n] for n in set(idle) - used)
+
+
+def quota_refused(exc: ApiException, namespace: str) -> bool:
+    message = denial(exc)
+    return (
+        exc.status == 403 and f'namespace "{namespace}" holds {QUOTA}' in message and PROFILE_FIELD in message
+    )
+
+
+def test_an_edit_tenant_gets_spares_far_from_its_quota_and_is_held_exactly_to_it(
+    macpool: MacPool, tenant: Tenant
+) -> None:
+    spare_names = set(eventually(lambda: full_pools(macpool), timeout=60, what="full spare pools"))
+    nics = {f"nic{n}": None for n in range(PER_VM)}
+    first = create_vm(tenant.api, tenant.namespace, "fill-0", nics)
+    assert {macs.parse(m).reservation_name for m in vm_macs(first).values()} <= spare_names
+    for n in range(1, QUOTA // PER_VM):
+        create_vm(tenant.api, tenant.namespace, f"fill-{n}", nics)
+    with pytest.raises(ApiException) as refused:
+        create_vm(tenant.api, tenant.namespace, "one-too-many", nics)
+    assert quota_refused(refused.value, tenant.namespace), denial(refused.value)
+
+    def held() -> list[Reservation]:
+        return [r for r in macpool.reservations().values() if r.holder.namespace == tenant.namespace]
+
+    eventually(
+        lambda: len(held()) == QUOTA and all(r.state == "Committed" for r in held()),
+        timeout=60,
+        what="exactly the quota, all committed",
+    )
+    assert not any(r.holder.namespace == tenant.namespace for r in spares_now(macpool).values())
+    assert all(SPARE_OF_LABEL not in r.to_object()["metadata"]["labels"] for r in held())
