@@ -1,0 +1,282 @@
+"""The dashboard's pure core: rows from VMs and VMIs, filters, which actions are offered, what each
+sends, escaping, sessions and CSRF, and the live mirror."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from vmo_operator.dashboard import actions, health, live, pages, views
+from vmo_operator.dashboard.actions import Permission
+from vmo_operator.dashboard.sessions import CONTENT_SECURITY_POLICY, SessionStore, cookie_attributes
+from vmo_operator.kube import kinds
+
+
+def vm(name: str = "web", namespace: str = "team-a", run: str = "Halted", **spec: Any) -> dict[str, Any]:
+    template = {
+        "domain": {
+            "devices": {
+                "interfaces": [{"name": "vlan20", "bridge": {}, "macAddress": "02:00:00:00:00:01"}],
+                "disks": [{"name": "root", "disk": {"bus": "virtio"}}],
+            }
+        },
+        "networks": [{"name": "vlan20", "multus": {"networkName": "vms/vlan-20"}}],
+        "volumes": [{"name": "root", "containerDisk": {"image": "quay.io/containerdisks/fedora:41"}}],
+        **spec,
+    }
+    return {
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {"runStrategy": run, "template": {"spec": template}},
+    }
+
+
+def vmi(
+    name: str = "web", namespace: str = "team-a", *, migratable: bool = True, node: str = "n1"
+) -> dict[str, Any]:
+    return {
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {"evictionStrategy": "LiveMigrate"},
+        "status": {
+            "phase": "Running",
+            "nodeName": node,
+            "interfaces": [
+                {"name": "vlan20", "mac": "02:00:00:00:00:09", "ipAddresses": ["10.0.20.5", "fd00::5"]}
+            ],
+            "conditions": [
+                {
+                    "type": "LiveMigratable",
+                    "status": "True" if migratable else "False",
+                    "reason": "DisksNotLiveMigratable",
+                }
+            ],
+        },
+    }
+
+
+def test_a_row_joins_the_vm_with_its_instance() -> None:
+    [row] = views.vm_rows([vm(run="Always")], [vmi()])
+    assert (row.namespace, row.name, row.status, row.node) == ("team-a", "web", "Running", "n1")
+    assert row.ips == ("10.0.20.5", "fd00::5")
+    assert row.macs == ("02:00:00:00:00:09",)  # the MAC in use wins over the one asked for
+    assert row.networks == (views.Network("vlan20", "vms/vlan-20"),)
+    assert row.migratable and row.eviction_strategy == "LiveMigrate"
+
+
+def test_a_halted_vm_shows_the_macs_it_asks_for_and_no_node() -> None:
+    [row] = views.vm_rows([vm()], [])
+    assert (row.status, row.node, row.ips, row.has_instance) == ("Stopped", "", (), False)
+    assert row.macs == ("02:00:00:00:00:01",)
+    assert (row.migratable, row.why_not_migratable) == (False, "not running")
+
+
+def test_printable_status_and_the_deprecated_running_field_are_honoured() -> None:
+    stopped = {
+        "metadata": {"name": "a", "namespace": "n"},
+        "spec": {"running": False},
+        "status": {"printableStatus": "Stopped"},
+    }
+    assert views.run_strategy(stopped) == "Halted"
+    assert views.vm_row(stopped, None).status == "Stopped"
+    assert views.run_strategy({"spec": {"running": True}}) == "Always"
+
+
+def test_rows_are_sorted_by_namespace_then_name() -> None:
+    rows = views.vm_rows([vm("b", "z"), vm("a", "z"), vm("c", "a")], [])
+    assert [r.key for r in rows] == ["a/c", "z/a", "z/b"]
+
+
+@pytest.mark.parametrize(
+    ("query", "shown"),
+    [
+        ({}, True),
+        ({"namespace": "team-a"}, True),
+        ({"namespace": "team-b"}, False),
+        ({"status": "Running"}, True),
+        ({"status": "Stopped"}, False),
+        ({"q": "10.0.20"}, True),
+        ({"q": "02:00:00:00:00:09"}, True),
+        ({"q": "VLAN-20"}, True),  # case-insensitive, matches the network
+        ({"q": "nothing-like-it"}, False),
+    ],
+)
+def test_filters(query: dict[str, str], shown: bool) -> None:
+    row = views.vm_row(vm(run="Always"), vmi())
+    assert views.Filter.from_query(query).matches(row) is shown
+
+
+def test_filter_values_are_bounded() -> None:
+    current = views.Filter.from_query({"q": "x" * 10_000, "namespace": "n" * 500})
+    assert len(current.text) == 100 and len(current.namespace) == 63
+
+
+ALL = frozenset(actions.PERMISSIONS)
+
+
+def names(found: tuple[actions.Action, ...]) -> list[str]:
+    return [a.name for a in found]
+
+
+def test_actions_follow_the_state_and_the_permissions() -> None:
+    halted = views.vm_row(vm(), None)
+    running = views.vm_row(vm(run="Always"), vmi())
+    stuck = views.vm_row(vm(run="Always"), vmi(migratable=False))
+    assert names(actions.offered(halted, ALL)) == ["start", "delete"]
+    assert names(actions.offered(running, ALL)) == ["stop", "restart", "migrate", "delete"]
+    assert names(actions.offered(stuck, ALL)) == ["stop", "restart", "delete"]
+    assert actions.offered(running, frozenset()) == ()
+    only_patch = frozenset({Permission("patch", "virtualmachines")})
+    assert names(actions.offered(running, only_patch)) == ["stop"]
+
+
+def test_what_each_action_sends() -> None:
+    start = actions.operation("start", "ns", "web")
+    assert (start.method, start.kind, start.body) == (
+        "merge_patch",
+        kinds.VIRTUAL_MACHINE,
+        {"spec": {"runStrategy": "Always"}},
+    )
+    assert actions.operation("stop", "ns", "web").body == {"spec": {"runStrategy": "Halted"}}
+    restart = actions.operation("restart", "ns", "web")
+    assert (restart.method, restart.kind, restart.name) == ("delete", kinds.VIRTUAL_MACHINE_INSTANCE, "web")
+    migrate = actions.operation("migrate", "ns", "web")
+    assert migrate.kind == kinds.VIRTUAL_MACHINE_INSTANCE_MIGRATION
+    assert migrate.body is not None and migrate.body["spec"] == {"vmiName": "web"}
+    assert migrate.body["metadata"] == {"generateName": "web-migration-", "namespace": "ns"}
+    with pytest.raises(KeyError):
+        actions.operation("format-disk", "ns", "web")
+
+
+def test_access_reviews_and_their_answers() -> None:
+    review = actions.access_review(Permission("patch", "virtualmachines"), "ns")
+    assert review["kind"] == "SelfSubjectAccessReview"
+    assert review["spec"]["resourceAttributes"] == {
+        "verb": "patch",
+        "resource": "virtualmachines",
+        "group": "kubevirt.io",
+        "namespace": "ns",
+    }
+    assert "namespace" not in actions.access_review(actions.LIST_VMS, "")["spec"]["resourceAttributes"]
+    assert actions.allowed({"status": {"allowed": True}})
+    assert not actions.allowed({"status": {"allowed": True, "denied": True}})
+    assert not actions.allowed({"status": {}}) and not actions.allowed(None)
+
+
+HOSTILE = '<script>alert("x")</script>&"\''
+
+
+def test_every_value_from_the_api_is_escaped() -> None:
+    row = views.vm_row(
+        {"metadata": {"name": HOSTILE, "namespace": HOSTILE}, "spec": {"runStrategy": HOSTILE}}, None
+    )
+    html = pages.vm_row_html(row, actions.offered(row, ALL), csrf=HOSTILE)
+    assert "<script>" not in html and "&lt;script&gt;" in html
+    page = pages.vm_list_page(
+        [row], views.Filter(text=HOSTILE), [HOSTILE], lambda r: (), user=HOSTILE, csrf=HOSTILE
+    )
+    assert "<script>alert" not in page
+    profile = {
+        "metadata": {"name": HOSTILE},
+        "status": {"conditions": [{"type": HOSTILE, "message": HOSTILE}]},
+    }
+    assert "<script>alert" not in health.health_page([profile], profile, user="u", csrf="c")
+
+
+def test_pages_carry_no_inline_script_and_post_forms_carry_the_csrf_token() -> None:
+    row = views.vm_row(vm(run="Always"), vmi())
+    page = pages.vm_list_page(
+        [row], views.Filter(), ["team-a"], lambda r: actions.offered(r, ALL), user="u", csrf="TOKEN"
+    )
+    assert page.count("<script") == 1 and '<script src="/static/app.js" defer>' in page
+    assert (
+        " on" not in page.replace("\n", " ").lower().split("<body", 1)[1].split("=")[0]
+    )  # no onclick= attributes
+    forms = page.split("<form")[1:]
+    posts = [f for f in forms if 'method="post"' in f]
+    assert posts and all('name="csrf" value="TOKEN"' in f for f in posts)
+    assert "script-src 'self'" in CONTENT_SECURITY_POLICY and "unsafe-inline" not in CONTENT_SECURITY_POLICY
+
+
+def test_sessions_expire_when_idle_and_at_their_lifetime() -> None:
+    now = [1000.0]
+    store = SessionStore(lambda: now[0], idle=60, lifetime=300)
+    session = store.create("tok", "alice", (), ())
+    assert store.get(session.id) == session
+    now[0] += 59
+    assert store.get(session.id) is not None  # a request restarts the idle timer
+    now[0] += 59
+    assert store.get(session.id) is not None
+    now[0] += 61
+    assert store.get(session.id) is None
+    other = store.create("tok", "bob", (), ())
+    for _ in range(10):
+        now[0] += 50
+        store.get(other.id)
+    assert store.get(other.id) is None  # 500 s > lifetime, however busy
+    assert store.get("not-a-session") is None and store.get(None) is None
+
+
+def test_session_ids_and_csrf_tokens_are_random_and_the_token_is_never_printed() -> None:
+    store = SessionStore(lambda: 0.0)
+    a, b = store.create("secret-token", "a", (), ()), store.create("secret-token", "b", (), ())
+    assert a.id != b.id and a.csrf != b.csrf and len(a.id) >= 40
+    assert "secret-token" not in repr(a)
+    assert a.csrf_ok(a.csrf) and not a.csrf_ok(b.csrf) and not a.csrf_ok(None) and not a.csrf_ok("")
+
+
+def test_the_store_is_bounded() -> None:
+    now = [0.0]
+    store = SessionStore(lambda: now[0], capacity=3)
+    first = store.create("t", "u0", (), ())
+    for i in range(1, 5):
+        now[0] += 1
+        store.create("t", f"u{i}", (), ())
+    assert len(store) == 3 and store.get(first.id) is None
+
+
+def test_the_cookie_is_httponly_secure_and_strict() -> None:
+    assert cookie_attributes() == {"httponly": True, "secure": True, "samesite": "Strict", "path": "/"}
+
+
+def test_the_live_mirror_says_which_rows_changed() -> None:
+    mirror = live.Mirror()
+    assert mirror.apply(("sync", "VirtualMachine", "team-a", [vm("a"), vm("b")])) == {"team-a/a", "team-a/b"}
+    assert mirror.apply(("sync", "VirtualMachineInstance", "team-a", [vmi("a")])) == {"team-a/a"}
+    row = mirror.row("team-a/a")
+    assert row is not None and row.node == "n1"
+    assert mirror.apply(("event", "VirtualMachineInstance", "DELETED", vmi("a"))) == {"team-a/a"}
+    row = mirror.row("team-a/a")
+    assert row is not None and not row.has_instance
+    # A re-list drops what vanished meanwhile, in its scope only.
+    mirror.apply(("sync", "VirtualMachine", "team-b", [vm("c", "team-b")]))
+    assert mirror.apply(("sync", "VirtualMachine", "team-a", [vm("a")])) == {"team-a/a", "team-a/b"}
+    assert mirror.row("team-a/b") is None and mirror.row("team-b/c") is not None
+
+
+def test_server_sent_events_are_framed_line_by_line() -> None:
+    assert live.sse("problem", "a\nb") == b"event: problem\ndata: a\ndata: b\n\n"
+
+
+def test_drain_readiness_and_components_show_on_the_health_page() -> None:
+    profile = {
+        "metadata": {"name": "vmo"},
+        "status": {
+            "components": {"snapshot": {"enabled": True, "skipped": True, "version": "v8.2.0"}},
+            "featureGates": {"enabled": ["Snapshot"], "implied": ["LiveMigration"]},
+            "drainReadiness": {
+                "clusterEvictionStrategy": "LiveMigrate",
+                "nodes": {
+                    "n1": {
+                        "liveMigrate": 1,
+                        "blockedBy": 1,
+                        "shutDown": 0,
+                        "blocking": {"names": ["ns/db: DisksNotLiveMigratable"]},
+                    }
+                },
+            },
+        },
+    }
+    page = health.health_page([profile], profile, user="u", csrf="c")
+    assert "skipped (stands aside)" in page and "v8.2.0" in page
+    assert "LiveMigration" in page and "ns/db: DisksNotLiveMigratable" in page
+    assert "No VMOProfile exists" in health.health_page([], None, user="u", csrf="c")
