@@ -299,3 +299,28 @@ def test_drain_readiness_and_components_show_on_the_health_page() -> None:
     assert "LiveMigration" in page
     assert "ns/db: DisksNotLiveMigratable" in page
     assert "No VMOProfile exists" in health.health_page([], None, user="u", csrf="c")
+
+
+def test_the_user_client_carries_the_users_token_and_none_of_the_kubeconfigs_credentials(
+    tmp_path: Any,
+) -> None:
+    from vmo_operator.kube.client import connect_as, server_only
+
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(
+        "apiVersion: v1\nkind: Config\ncurrent-context: x\n"
+        "clusters: [{name: c, cluster: {server: 'https://127.0.0.1:6443', insecure-skip-tls-verify: true}}]\n"
+        "users: [{name: u, user: {token: the-dashboards-own-secret, username: admin, password: pw}}]\n"
+        "contexts: [{name: x, context: {cluster: c, user: u}}]\n"
+    )
+    server = server_only(kubeconfig)
+    assert server.host == "https://127.0.0.1:6443"
+    assert server.api_key == {}
+    assert (server.username, server.password, server.cert_file, server.key_file) == (None, None, None, None)
+    api = connect_as(server, "alices-token")
+    try:
+        settings = api.configuration.auth_settings()
+        assert settings["BearerToken"]["value"] == "Bearer alices-token"
+        assert "the-dashboards-own-secret" not in repr(vars(api.configuration))
+    finally:
+        api.close()
