@@ -15,7 +15,9 @@ from vmo_operator.kube.objects import Manifest, ObjectKey
 
 # A cluster that serves PrometheusRules, so the monitoring component renders too.
 FACTS = ClusterFacts(by_component={monitoring.COMPONENT_NAME: monitoring.PrometheusRuleCRD(True)})
-SPEC = models.parse_spec({"multus": {"networks": [{"name": "vlan-20", "vlan": 20}]}})
+SPEC = models.parse_spec(
+    {"multus": {"networks": [{"name": "vlan-20", "vlan": 20}]}, "dashboard": {"enabled": True}}
+)
 
 
 def healthy(obj: Manifest) -> Manifest:

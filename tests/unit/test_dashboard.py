@@ -324,3 +324,37 @@ def test_the_user_client_carries_the_users_token_and_none_of_the_kubeconfigs_cre
         assert "the-dashboards-own-secret" not in repr(vars(api.configuration))
     finally:
         api.close()
+
+
+def test_the_dashboard_component_is_off_by_default_and_its_account_holds_nothing() -> None:
+    from vmo_operator.api import models
+    from vmo_operator.components import registry
+    from vmo_operator.components.base import ClusterFacts
+    from vmo_operator.components.dashboard import DASHBOARD, NAME, NAMESPACE
+
+    assert DASHBOARD.render(models.parse_spec({}), ClusterFacts()) == []
+    spec = models.parse_spec(
+        {"dashboard": {"enabled": True, "placement": {"tolerations": [{"operator": "Exists"}]}}}
+    )
+    everything = registry.render_all(spec, ClusterFacts(), "p")
+    subject = {"kind": "ServiceAccount", "name": NAME, "namespace": NAMESPACE}
+    bound = [o for o in everything if subject in (o.get("subjects") or [])]
+    assert bound == []  # no Role or ClusterRole is bound to the dashboard's ServiceAccount
+    account, deployment, service = DASHBOARD.render(spec, ClusterFacts())
+    assert account["automountServiceAccountToken"] is False
+    pod = deployment["spec"]["template"]["spec"]
+    assert pod["automountServiceAccountToken"] is False
+    assert pod["tolerations"] == [{"operator": "Exists"}]
+    assert "--vm-namespace=virtual-machines" in pod["containers"][0]["args"]
+    assert service["spec"]["sessionAffinity"] == "ClientIP"
+
+
+def test_dashboard_placement_refuses_a_bad_label_key_naming_the_field() -> None:
+    from pydantic import ValidationError
+
+    from vmo_operator.api import models
+
+    with pytest.raises(ValidationError, match="nodeSelector"):
+        models.parse_spec({"dashboard": {"placement": {"nodeSelector": {"not a key!": "x"}}}})
+    with pytest.raises(ValidationError, match="serviceType"):
+        models.parse_spec({"dashboard": {"serviceType": "Ingress"}})

@@ -2,7 +2,8 @@
 
 Order matters for readability and for the engine's tie-breaks: the snapshot CRDs and Multus (NAD CRD)
 come before KubeVirt, which consumes both, then the descheduler, which moves VMs, and the VM roles;
-the alert rules (monitoring), which watch them all, come last. The operator hands this tuple to
+the alert rules (monitoring), which watch them all, and the VM namespaces follow; the dashboard,
+which only shows them, is last. The operator hands this tuple to
 the engine, which knows components only through `components.base`.
 Every object leaves `render_all` labelled with who manages it, which component rendered it and for
 which profile; pruning and drift watches key on those labels.
@@ -14,6 +15,7 @@ from vmo_operator.api.models import VMOProfileSpec
 from vmo_operator.components import base
 from vmo_operator.components.base import ClusterFacts, Component
 from vmo_operator.components.cdi import CDI
+from vmo_operator.components.dashboard import DASHBOARD
 from vmo_operator.components.descheduler import DESCHEDULER
 from vmo_operator.components.kubevirt import KUBEVIRT
 from vmo_operator.components.monitoring import MONITORING
@@ -33,6 +35,7 @@ COMPONENTS: tuple[Component, ...] = (
     VM_ROLES,
     MONITORING,
     VM_NAMESPACES,
+    DASHBOARD,
 )
 
 

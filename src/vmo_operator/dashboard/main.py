@@ -45,6 +45,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="take the API server's address and CA from this kubeconfig (never its credentials); "
         "default: in-cluster, else $KUBECONFIG",
     )
+    parser.add_argument("--api-server", help="the API server's URL (with --api-ca; instead of --kubeconfig)")
+    parser.add_argument("--api-ca", type=Path, help="the CA file that signed the API server's certificate")
     parser.add_argument(
         "--vm-namespace",
         action="append",
@@ -96,11 +98,19 @@ async def _reload_on_change(context: ssl.SSLContext, directory: Path) -> None:
 
 async def serve(args: argparse.Namespace) -> None:
     from vmo_operator.dashboard import server
-    from vmo_operator.kube.client import server_only
+    from vmo_operator.kube.client import server_at, server_only
 
     directory = args.certs_dir or _generated(args.tls_name or ["localhost", "127.0.0.1"], args.ca_out)
     context = tls_context(directory)
-    settings = server.Settings(server_only(args.kubeconfig), namespaces=tuple(args.vm_namespace))
+    if args.api_server:
+        if args.api_ca is None:
+            raise SystemExit(
+                "error: --api-server needs --api-ca, the CA that signed the API server's certificate"
+            )
+        where = server_at(args.api_server, args.api_ca)
+    else:
+        where = server_only(args.kubeconfig)
+    settings = server.Settings(where, namespaces=tuple(args.vm_namespace))
     runner = web.AppRunner(server.app(settings), access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, args.address, args.port, ssl_context=context)

@@ -87,6 +87,16 @@ def server_only(kubeconfig: str | os.PathLike[str] | None = None) -> Any:
     return bare
 
 
+def server_at(host: str, ca_file: str | os.PathLike[str]) -> Any:
+    """The same as `server_only`, from an address and a CA file: a pod that mounts only the cluster's
+    CA (the kube-root-ca.crt ConfigMap) holds no credential at all."""
+    from kubernetes import client
+
+    bare = client.Configuration(host=host)
+    bare.ssl_ca_cert = os.fspath(ca_file)
+    return bare
+
+
 def connect_as(server: Any, token: str, *, pool_size: int = 4) -> Any:
     """An API client that authenticates with `token` alone, to the server described by `server_only`."""
     from kubernetes import client

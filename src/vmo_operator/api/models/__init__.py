@@ -56,6 +56,7 @@ from vmo_operator.api.models.base import (
     schema_extra,
 )
 from vmo_operator.api.models.cdiimport import ImporterResources, ImportProxy, ResourceAmounts
+from vmo_operator.api.models.dashboard import DashboardSpec
 from vmo_operator.api.models.density import KSM, Density
 from vmo_operator.api.models.kubevirt import (
     FeatureGates,
@@ -128,6 +129,7 @@ __all__ = [
     "CNIPlugins",
     "ComponentStatus",
     "Condition",
+    "DashboardSpec",
     "Density",
     "DeschedulerSpec",
     "DeschedulerVersion",

@@ -13,6 +13,7 @@ from vmo_operator.api.models.base import (
     cel,
     schema_extra,
 )
+from vmo_operator.api.models.dashboard import DashboardSpec
 from vmo_operator.api.models.kubevirt import (
     KubeVirtSpec,
 )
@@ -62,6 +63,9 @@ class VMOProfileSpec(Model):
     )
     vm_namespaces: VMNamespacesSpec = Field(
         default_factory=VMNamespacesSpec, description="Namespaces VMs run in, and what they are given."
+    )
+    dashboard: DashboardSpec = Field(
+        default_factory=DashboardSpec, description="The VM dashboard, acting as each logged-in user."
     )
     uninstall_strategy: Literal["BlockUninstallIfWorkloadsExist", "RemoveWorkloads"] = Field(
         default="BlockUninstallIfWorkloadsExist",
