@@ -233,6 +233,12 @@ def test_a_post_without_the_csrf_token_is_refused(
     )
     assert cross_site.status == 403
     assert get_vm(api_client, namespace, "guarded")["spec"]["runStrategy"] == "Halted"
+    # The control: the same request with the session's token and no foreign Origin goes through,
+    # so the refusals above are the CSRF and Origin checks, not a missing session.
+    token = page.locator('input[name="csrf"]').first.get_attribute("value") or ""
+    accepted = page.request.post(f"{dashboard.url}/vms/{namespace}/guarded/start", form={"csrf": token})
+    assert accepted.status == 200
+    assert get_vm(api_client, namespace, "guarded")["spec"]["runStrategy"] == "Always"
 
 
 def test_delete_asks_for_the_name_first(

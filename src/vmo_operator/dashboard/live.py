@@ -139,7 +139,10 @@ async def stream(request: web.Request) -> web.StreamResponse:
     from vmo_operator.dashboard.server import STATE, candidates, session_of
 
     state = request.app[STATE]
-    session = session_of(request)
+    try:
+        session = session_of(request)
+    except web.HTTPSeeOther:
+        return web.Response(status=401, text="no session")  # EventSource stops; the page shows login
     current = views.Filter.from_query(request.query)
 
     def scopes_now() -> tuple[str, ...]:
@@ -189,8 +192,8 @@ async def stream(request: web.Request) -> web.StreamResponse:
                 if sent.get(key) != chunk:
                     sent[key] = chunk
                     await response.write(chunk)
-    except (ConnectionResetError, asyncio.CancelledError):
-        pass
+    except ConnectionResetError:
+        pass  # the page was closed or left
     finally:
         stop.set()
     return response

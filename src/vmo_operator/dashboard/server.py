@@ -210,25 +210,18 @@ async def vm_list(request: web.Request) -> web.Response:
     session = session_of(request)
     current = views.Filter.from_query(request.query)
 
-    def build() -> str:
-        with access.user_client(state.settings.server, session.token) as kube:
-            reviews = state.access_of(session)
-            scopes = reviews.vm_scopes(kube, candidates(state, session))
-            vms = access.list_in(kube, kinds.VIRTUAL_MACHINE, scopes)
-            vmis = access.list_in(kube, kinds.VIRTUAL_MACHINE_INSTANCE, scopes)
-            rows = views.vm_rows(vms, vmis)
-            namespaces = sorted({r.namespace for r in rows} | {s for s in scopes if s})
-            return pages.vm_list_page(
-                rows,
-                current,
-                namespaces,
-                _offered(state, session, kube),
-                user=session.user,
-                csrf=session.csrf,
-            )
+    def build(kube: KubeClient) -> str:
+        reviews = state.access_of(session)
+        scopes = reviews.vm_scopes(kube, candidates(state, session))
+        vms = access.list_in(kube, kinds.VIRTUAL_MACHINE, scopes)
+        vmis = access.list_in(kube, kinds.VIRTUAL_MACHINE_INSTANCE, scopes)
+        rows = views.vm_rows(vms, vmis)
+        namespaces = sorted({r.namespace for r in rows} | {s for s in scopes if s})
+        offered = _offered(state, session, kube)
+        return pages.vm_list_page(rows, current, namespaces, offered, user=session.user, csrf=session.csrf)
 
     try:
-        return html_response(await asyncio.to_thread(build))
+        return html_response(await call(session, request, build))
     except KubeError as exc:
         return api_error(session, exc, back="/login")
 
