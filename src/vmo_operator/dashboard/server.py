@@ -351,6 +351,10 @@ async def healthz(_request: web.Request) -> web.Response:
     return web.Response(text="ok")
 
 
+async def no_icon(_request: web.Request) -> web.Response:
+    return web.Response(status=204)  # browsers ask; a 404 would be a console error on every page
+
+
 async def root(_request: web.Request) -> web.Response:
     raise web.HTTPSeeOther("/vms")
 
@@ -362,6 +366,7 @@ def app(settings: Settings) -> web.Application:
         [
             web.get("/", root),
             web.get("/healthz", healthz),
+            web.get("/favicon.ico", no_icon),
             web.get("/static/{file}", static),
             web.get("/login", login_form),
             web.post("/login", login),
