@@ -71,6 +71,7 @@ def access_review(permission: Permission, namespace: str) -> Manifest:
     return {
         "apiVersion": "authorization.k8s.io/v1",
         "kind": "SelfSubjectAccessReview",
+        "metadata": {},
         "spec": {"resourceAttributes": attributes},
     }
 
