@@ -4,14 +4,16 @@ per test whose screenshot is saved to test-artifacts/dashboard/ when the test fa
 from __future__ import annotations
 
 import re
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from kubernetes import client
 from playwright.sync_api import Browser, Page, Playwright, sync_playwright
 
-from tests.support.dashboard import Dashboard, chromium, running_dashboard
+from tests.support.dashboard import Dashboard, User, admin_user, chromium, running_dashboard
 from tests.support.tenants import install_vm_roles
 from tests.support.vms import install_vm_api
 from vmo_operator.localenv.controlplane import ControlPlane
@@ -81,3 +83,23 @@ def page(browser: Browser, request: pytest.FixtureRequest) -> Iterator[Page]:
     # Refused requests (403/401 answers the tests provoke) log a console error for the resource.
     unexpected = [e for e in errors if "Failed to load resource" not in e]
     assert unexpected == [], f"console errors: {unexpected}"
+
+
+@pytest.fixture
+def other_namespace(api_client: Any) -> Iterator[str]:
+    name = f"t-{uuid.uuid4().hex[:10]}"
+    core = client.CoreV1Api(api_client)
+    core.create_namespace(
+        client.V1Namespace(metadata=client.V1ObjectMeta(name=name, labels={"vmo.dev/test": "true"}))
+    )
+    yield name
+    core.delete_namespace(name)
+
+
+@pytest.fixture
+def admin(api_client: Any, namespace: str) -> Iterator[User]:
+    user = admin_user(api_client, namespace)
+    yield user
+    client.RbacAuthorizationV1Api(api_client).delete_collection_cluster_role_binding(
+        label_selector="vmo.dev/test=true"
+    )

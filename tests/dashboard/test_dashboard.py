@@ -7,42 +7,19 @@ API server allows is what the page offers, and what it refuses is shown with its
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 from playwright.sync_api import Page, expect
 
-from tests.support.dashboard import Dashboard, User, admin_user, viewer_user
+from tests.support.dashboard import Dashboard, User, log_in, viewer_user
 from tests.support.kube import manifest
 from tests.support.vms import vm_body
 from tests.support.waiting import eventually
 
 VM = ("kubevirt.io", "v1")
 LIVE_TIMEOUT_MS = 30_000
-
-
-@pytest.fixture
-def other_namespace(api_client: Any) -> Iterator[str]:
-    name = f"t-{uuid.uuid4().hex[:10]}"
-    core = client.CoreV1Api(api_client)
-    core.create_namespace(
-        client.V1Namespace(metadata=client.V1ObjectMeta(name=name, labels={"vmo.dev/test": "true"}))
-    )
-    yield name
-    core.delete_namespace(name)
-
-
-@pytest.fixture
-def admin(api_client: Any, namespace: str) -> Iterator[User]:
-    user = admin_user(api_client, namespace)
-    yield user
-    client.RbacAuthorizationV1Api(api_client).delete_collection_cluster_role_binding(
-        label_selector="vmo.dev/test=true"
-    )
 
 
 def create_vm(api: Any, namespace: str, name: str, run: str = "Halted") -> dict[str, Any]:
@@ -84,13 +61,6 @@ def create_running_vmi(api: Any, namespace: str, name: str, node: str) -> None:
         if exc.status != 404:  # no status subresource: the status is part of the object
             raise
         custom.patch_namespaced_custom_object(*VM, namespace, "virtualmachineinstances", name, status)
-
-
-def log_in(page: Page, dashboard: Dashboard, user: User) -> None:
-    page.goto(f"{dashboard.url}/login")
-    page.get_by_label("Token").fill(user.token)
-    page.get_by_role("button", name="Log in").click()
-    expect(page.get_by_role("heading", name="Virtual machines")).to_be_visible()
 
 
 def row(page: Page, namespace: str, name: str) -> Any:

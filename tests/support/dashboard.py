@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from kubernetes import client
+from playwright.sync_api import Page, expect
 
 from tests.support.waiting import eventually
 from vmo_operator.localenv.processes import free_port
@@ -157,3 +158,10 @@ def running_dashboard(kubeconfig: Path, workdir: Path) -> Iterator[Dashboard]:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+def log_in(page: Page, dashboard: Dashboard, user: User) -> None:
+    page.goto(f"{dashboard.url}/login")
+    page.get_by_label("Token").fill(user.token)
+    page.get_by_role("button", name="Log in").click()
+    expect(page.get_by_role("heading", name="Virtual machines")).to_be_visible()
