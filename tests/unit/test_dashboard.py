@@ -358,3 +358,85 @@ def test_dashboard_placement_refuses_a_bad_label_key_naming_the_field() -> None:
         models.parse_spec({"dashboard": {"placement": {"nodeSelector": {"not a key!": "x"}}}})
     with pytest.raises(ValidationError, match="serviceType"):
         models.parse_spec({"dashboard": {"serviceType": "Ingress"}})
+
+
+GOOD_FORM = {
+    "name": "web",
+    "namespace": "team-a",
+    "cpus": "2",
+    "memory": "2Gi",
+    "source": "containerDisk",
+    "image": "quay.io/containerdisks/fedora:41",
+    "podNetwork": "on",
+}
+
+
+def test_the_form_makes_one_halted_vm_without_macs() -> None:
+    from vmo_operator.dashboard import newvm
+
+    form = newvm.parse(GOOD_FORM, ["vlan-20"], ["vlan-20", "vlan-30"])
+    vm = newvm.manifest(form)
+    assert vm["metadata"] == {"name": "web", "namespace": "team-a"}
+    template = vm["spec"]["template"]["spec"]
+    assert vm["spec"]["runStrategy"] == "Halted"
+    assert template["domain"]["cpu"] == {"cores": 2}
+    assert template["networks"] == [
+        {"name": "default", "pod": {}},
+        {"name": "vlan-20", "multus": {"networkName": "vlan-20"}},
+    ]
+    assert all("macAddress" not in i for i in template["domain"]["devices"]["interfaces"])
+    assert template["volumes"] == [
+        {"name": "boot", "containerDisk": {"image": "quay.io/containerdisks/fedora:41"}}
+    ]
+    # What the preview carries on as hidden fields parses back to the same form: the same manifest.
+    pairs = form.hidden_fields()
+    again = newvm.parse(dict(pairs), [v for k, v in pairs if k == "network"], ["vlan-20"])
+    assert newvm.manifest(again) == vm
+
+
+def test_a_pvc_clone_becomes_a_data_volume_template() -> None:
+    from vmo_operator.dashboard import newvm
+
+    fields = {
+        **GOOD_FORM,
+        "source": "pvcClone",
+        "pvcNamespace": "images",
+        "pvcName": "fedora",
+        "diskSize": "20Gi",
+    }
+    vm = newvm.manifest(newvm.parse(fields, [], []))
+    [template] = vm["spec"]["dataVolumeTemplates"]
+    assert template["spec"]["source"] == {"pvc": {"namespace": "images", "name": "fedora"}}
+    assert vm["spec"]["template"]["spec"]["volumes"] == [{"name": "boot", "dataVolume": {"name": "web-boot"}}]
+
+
+@pytest.mark.parametrize(
+    ("change", "networks", "field"),
+    [
+        ({"name": "Web_1"}, [], "name"),
+        ({"cpus": "0"}, [], "cpus"),
+        ({"cpus": "two"}, [], "cpus"),
+        ({"memory": "2GB"}, [], "memory"),
+        ({"source": "iso"}, [], "source"),
+        ({"image": "has space"}, [], "image"),
+        ({"source": "pvcClone"}, [], "pvcName"),
+        ({}, ["not-offered"], "network"),
+        ({"podNetwork": ""}, [], "network"),
+    ],
+)
+def test_bad_fields_are_named(change: dict[str, str], networks: list[str], field: str) -> None:
+    from vmo_operator.dashboard import newvm
+
+    with pytest.raises(newvm.FormError) as caught:
+        newvm.parse({**GOOD_FORM, **change}, networks, ["vlan-20"])
+    assert field in caught.value.problems
+
+
+def test_profile_networks_by_namespace() -> None:
+    from vmo_operator.dashboard import newvm
+
+    profile = {"spec": {"multus": {"networks": [{"name": "a", "namespaces": ["x"]}, {"name": "b"}]}}}
+    assert newvm.profile_networks(profile) == ["a", "b"]
+    assert newvm.profile_networks(profile, "x") == ["a"]
+    assert newvm.profile_networks(profile, "default") == ["b"]
+    assert newvm.profile_networks(None) == []

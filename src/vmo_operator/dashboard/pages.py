@@ -252,6 +252,7 @@ def vm_list_page(
     scope = ", ".join(namespaces) if namespaces else "no namespace"
     parts: list[object] = [
         el("h1", None, "Virtual machines"),
+        el("p", None, el("a", {"href": "/vms/new", "class": "button"}, "Create a VM")),
         el(
             "p",
             {"class": "scope"},

@@ -21,7 +21,7 @@ import yaml
 from aiohttp import web
 
 from vmo_operator.api import profiles
-from vmo_operator.dashboard import access, actions, health, live, pages, views
+from vmo_operator.dashboard import access, actions, creation, health, live, pages, views
 from vmo_operator.dashboard.access import Access
 from vmo_operator.dashboard.sessions import (
     COOKIE,
@@ -374,6 +374,9 @@ def app(settings: Settings) -> web.Application:
             web.get("/vms", vm_list),
             web.get("/vms/events", live.stream),
             web.get("/health", stack_health),
+            web.get("/vms/new", creation.new_vm),
+            web.post("/vms/new/preview", creation.preview),
+            web.post("/vms/new/create", creation.create),
             web.get("/vms/{namespace}/{name}", vm_detail),
             web.get("/vms/{namespace}/{name}/delete", confirm_delete),
             web.post("/vms/{namespace}/{name}/{action}", act),

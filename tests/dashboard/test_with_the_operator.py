@@ -1,5 +1,6 @@
-"""The stack health page in the browser, over a profile the real operator reconciled: conditions,
-components, and drain readiness naming a VM a drain of a cordoned node would block on."""
+"""With the real operator running: the stack health page over the profile it reconciled (conditions,
+components, drain readiness naming a VM a drain of a cordoned node would block on), and the create-VM
+form, whose VM is exactly the previewed manifest and gets its MACs from the MAC allocator."""
 
 from __future__ import annotations
 
@@ -7,15 +8,19 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+import yaml
 from kubernetes import client
 from playwright.sync_api import Page, expect
 
 from tests.support.dashboard import Dashboard, User, log_in, viewer_user
-from tests.support.kube import get_profile
+from tests.support.kube import get_profile, manifest
 from tests.support.profiles import SharedProfile, delete_vms
 from tests.support.waiting import eventually
+from vmo_operator.macpool import mac as macs
 
 VM = ("kubevirt.io", "v1")
+# The profile of this module: one VLAN network, its NetworkAttachmentDefinition in `default`.
+SPEC: dict[str, Any] = {"multus": {"networks": [{"name": "vlan-20", "vlan": 20}]}}
 
 
 @pytest.fixture(scope="module")
@@ -61,7 +66,7 @@ def test_an_admin_sees_the_stack_and_the_vm_a_drain_of_a_cordoned_node_would_blo
     shared_profile: SharedProfile,
     cordoned: str,
 ) -> None:
-    shared_profile.converge({})
+    shared_profile.converge(SPEC)
     place_pinned_vmi(api_client, namespace, "pinned", cordoned)
 
     def listed() -> bool:
@@ -93,3 +98,51 @@ def test_a_viewer_who_may_not_read_profiles_is_told_so_by_the_api_server(
     page.get_by_role("link", name="Stack health").click()
     expect(page.get_by_role("heading", name="Forbidden by the API server")).to_be_visible()
     expect(page.get_by_role("alert")).to_contain_text("vmoprofiles")
+
+
+def test_create_vm_creates_exactly_the_previewed_manifest_and_the_allocator_gives_the_macs(
+    page: Page, dashboard: Dashboard, api_client: Any, admin: User, shared_profile: SharedProfile
+) -> None:
+    shared_profile.converge(SPEC)
+    log_in(page, dashboard, admin)
+    page.get_by_role("link", name="Create a VM").click()
+    page.get_by_label("Name").fill("made-here")
+    page.get_by_label("Namespace").select_option("default")
+    page.get_by_label("CPU cores").fill("2")
+    page.get_by_label("Memory").fill("1Gi")
+    page.get_by_label("Image").fill("quay.io/containerdisks/fedora:41")
+    page.get_by_label("vlan-20 (in default)").check()
+    page.get_by_role("button", name="Preview").click()
+    expect(page.get_by_role("heading", name="Create default/made-here?")).to_be_visible()
+    previewed = yaml.safe_load(page.locator("#manifest").inner_text())
+    page.get_by_role("button", name="Create").click()
+    expect(page.get_by_role("status")).to_contain_text("made-here created")
+    created = manifest(
+        client.CustomObjectsApi(api_client).get_namespaced_custom_object(
+            *VM, "default", "virtualmachines", "made-here"
+        )
+    )
+    interfaces = created["spec"]["template"]["spec"]["domain"]["devices"]["interfaces"]
+    assert [i["name"] for i in interfaces] == ["default", "vlan-20"]
+    for interface in interfaces:
+        given = macs.parse(interface.pop("macAddress"))
+        assert given.is_locally_administered
+        # The allocator's: a MACReservation holds it.
+        client.CustomObjectsApi(api_client).get_cluster_custom_object(
+            "vmo.dev", "v1alpha1", "macreservations", given.reservation_name
+        )
+    assert created["spec"]["template"] == previewed["spec"]["template"]
+    assert created["spec"]["runStrategy"] == previewed["spec"]["runStrategy"] == "Halted"
+    assert created["metadata"]["name"] == previewed["metadata"]["name"]
+
+
+def test_a_bad_form_is_sent_back_naming_the_field(
+    page: Page, dashboard: Dashboard, admin: User, shared_profile: SharedProfile
+) -> None:
+    log_in(page, dashboard, admin)
+    page.goto(f"{dashboard.url}/vms/new")
+    page.get_by_label("Name").fill("Not_A_Name")
+    page.get_by_label("Memory").fill("lots")
+    page.get_by_role("button", name="Preview").click()
+    expect(page.get_by_text("name: must be a DNS-1123 label")).to_be_visible()
+    expect(page.get_by_text("memory: must be a quantity")).to_be_visible()
