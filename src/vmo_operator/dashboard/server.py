@@ -21,7 +21,7 @@ import yaml
 from aiohttp import web
 
 from vmo_operator.api import profiles
-from vmo_operator.dashboard import access, actions, creation, health, live, pages, views
+from vmo_operator.dashboard import access, actions, creation, health, live, newvm, pages, views
 from vmo_operator.dashboard.access import Access
 from vmo_operator.dashboard.sessions import (
     COOKIE,
@@ -154,7 +154,7 @@ async def login_form(request: web.Request) -> web.Response:
 
 def _namespaces_field(text: str) -> tuple[str, ...]:
     names = [n.strip() for n in text.split(",") if n.strip()]
-    return tuple(dict.fromkeys(n for n in names if len(n) <= 63 and n.replace("-", "").isalnum()))[:32]
+    return tuple(dict.fromkeys(n for n in names if newvm.DNS1123_LABEL.match(n)))[:32]
 
 
 async def login(request: web.Request) -> web.StreamResponse:
@@ -178,6 +178,8 @@ async def login(request: web.Request) -> web.StreamResponse:
     sa_namespace = access.service_account_namespace(identity.user)
     if sa_namespace:
         namespaces = (*namespaces, sa_namespace)
+    # A fresh id at every login (no fixation); a session this browser had before ends here.
+    state.sessions.drop(request.cookies.get(COOKIE))
     session = state.sessions.create(token, identity.user, identity.groups, namespaces)
     response = redirect("/vms")
     response.set_cookie(COOKIE, session.id, **cookie_attributes())  # type: ignore[arg-type]
