@@ -13,7 +13,7 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 from playwright.sync_api import Page, expect
 
-from tests.support.dashboard import Dashboard, User, log_in, viewer_user
+from tests.support.dashboard import Dashboard, User, log_in, reference_screenshot, viewer_user
 from tests.support.kube import manifest
 from tests.support.vms import vm_body
 from tests.support.waiting import eventually
@@ -156,6 +156,7 @@ def test_migrate_creates_the_migration(
     create_running_vmi(api_client, namespace, "db", "kwok-node-0")
     log_in(page, dashboard, admin)
     expect(row(page, namespace, "db")).to_contain_text("kwok-node-0")
+    reference_screenshot(page, "vms")
     row(page, namespace, "db").locator('button[data-action="migrate"]').click()
     expect(page.get_by_role("status")).to_contain_text("Migration db-migration-")
     migrations = client.CustomObjectsApi(api_client).list_namespaced_custom_object(
@@ -245,3 +246,4 @@ def test_the_detail_page_shows_the_vm(
     expect(page.get_by_role("heading", name=f"{namespace}/shown")).to_be_visible()
     expect(page.locator("#vm-yaml")).to_contain_text("runStrategy: Halted")
     expect(page.get_by_role("heading", name="Networks")).to_be_visible()
+    reference_screenshot(page, "vm-detail")

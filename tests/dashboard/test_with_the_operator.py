@@ -12,7 +12,7 @@ import yaml
 from kubernetes import client
 from playwright.sync_api import Page, expect
 
-from tests.support.dashboard import Dashboard, User, log_in, viewer_user
+from tests.support.dashboard import Dashboard, User, log_in, reference_screenshot, viewer_user
 from tests.support.kube import get_profile, manifest
 from tests.support.profiles import SharedProfile, delete_vms
 from tests.support.waiting import eventually
@@ -85,6 +85,7 @@ def test_an_admin_sees_the_stack_and_the_vm_a_drain_of_a_cordoned_node_would_blo
     drain_row = page.locator("tr", has_text=cordoned).last
     expect(drain_row).to_contain_text(f"{namespace}/pinned")
     expect(drain_row).to_contain_text("not live-migratable")
+    reference_screenshot(page, "stack-health")
     client.CustomObjectsApi(api_client).delete_namespaced_custom_object(
         *VM, namespace, "virtualmachineinstances", "pinned"
     )
@@ -115,6 +116,7 @@ def test_create_vm_creates_exactly_the_previewed_manifest_and_the_allocator_give
     page.get_by_role("button", name="Preview").click()
     expect(page.get_by_role("heading", name="Create default/made-here?")).to_be_visible()
     previewed = yaml.safe_load(page.locator("#manifest").inner_text())
+    reference_screenshot(page, "create-preview")
     page.get_by_role("button", name="Create").click()
     expect(page.get_by_role("status")).to_contain_text("made-here created")
     created = manifest(

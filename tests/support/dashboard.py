@@ -165,3 +165,14 @@ def log_in(page: Page, dashboard: Dashboard, user: User) -> None:
     page.get_by_label("Token").fill(user.token)
     page.get_by_role("button", name="Log in").click()
     expect(page.get_by_role("heading", name="Virtual machines")).to_be_visible()
+
+
+def reference_screenshot(page: Page, name: str) -> None:
+    """Save `page` as docs' reference screenshot `name`.png when VMO_DASHBOARD_SCREENSHOTS names a
+    directory (docs/dashboard for the README); otherwise nothing."""
+    import os
+
+    target = os.environ.get("VMO_DASHBOARD_SCREENSHOTS")
+    if target:
+        Path(target).mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(Path(target) / f"{name}.png"), full_page=True)
