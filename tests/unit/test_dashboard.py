@@ -440,3 +440,26 @@ def test_profile_networks_by_namespace() -> None:
     assert newvm.profile_networks(profile, "x") == ["a"]
     assert newvm.profile_networks(profile, "default") == ["b"]
     assert newvm.profile_networks(None) == []
+
+
+def test_drift_events_are_the_profiles_overwritten_ones_newest_first() -> None:
+    def event(name: str, reason: str, when: str, note: str) -> dict[str, Any]:
+        return {
+            "reason": reason,
+            "regarding": {"kind": "VMOProfile", "name": name},
+            "eventTime": when,
+            "note": note,
+        }
+
+    events = [
+        event("vmo", "Overwritten", "2026-01-01T00:00:01Z", "old"),
+        event("vmo", "Overwritten", "2026-01-01T00:00:09Z", "new"),
+        event("other", "Overwritten", "2026-01-01T00:00:05Z", "not ours"),
+        event("vmo", "ConditionChanged", "2026-01-01T00:00:07Z", "not drift"),
+    ]
+    assert [note for _, _, note in health.drift_events(events, "vmo")] == ["new", "old"]
+    profile = {"metadata": {"name": "vmo"}, "status": {}}
+    assert "You may not read the Events" in health.health_page(
+        [profile], profile, user="u", csrf="c", drift=None
+    )
+    assert "No drift" in health.health_page([profile], profile, user="u", csrf="c", drift=[])

@@ -65,9 +65,40 @@ def _mac_pool(mac: Mapping[str, Any]) -> Html:
     return join(parts)
 
 
+MAX_DRIFT_EVENTS = 10
+
+
+def drift_events(events: Sequence[Mapping[str, Any]], profile: str) -> list[tuple[str, str, str]]:
+    """The newest `Overwritten` events about `profile` (when, count, note): someone changed what
+    the operator owns, and the operator put it back."""
+    mine = [
+        e
+        for e in events
+        if e.get("reason") == "Overwritten"
+        and (e.get("regarding") or {}).get("kind") == "VMOProfile"
+        and (e.get("regarding") or {}).get("name") == profile
+    ]
+
+    def when(event: Mapping[str, Any]) -> str:
+        series = event.get("series") or {}
+        return str(series.get("lastObservedTime") or event.get("eventTime") or "")
+
+    mine.sort(key=when, reverse=True)
+    return [
+        (when(e), str((e.get("series") or {}).get("count") or 1), str(e.get("note") or ""))
+        for e in mine[:MAX_DRIFT_EVENTS]
+    ]
+
+
 def health_page(
-    profiles: Sequence[Mapping[str, Any]], active: Mapping[str, Any] | None, *, user: str, csrf: str
+    profiles: Sequence[Mapping[str, Any]],
+    active: Mapping[str, Any] | None,
+    *,
+    user: str,
+    csrf: str,
+    drift: Sequence[tuple[str, str, str]] | None = None,
 ) -> Html:
+    """`drift`: the recent Overwritten events, or None when the user may not read them."""
     if active is None:
         body = join(
             [
@@ -128,6 +159,10 @@ def health_page(
             ((label, ", ".join(gates.get(key) or [])) for label, key in GATE_KINDS if gates.get(key)),
             "No feature gates resolved yet.",
         ),
+        el("h2", None, "Drift repaired (Overwritten events)"),
+        table(("When", "Times", "What"), drift, "No drift: nobody changed what the operator owns.")
+        if drift is not None
+        else el("p", {"class": "empty"}, "You may not read the Events in namespace default."),
         el("h2", None, "MAC pool"),
         _mac_pool(status.get("macPool") or {}),
         el("h2", None, "Drain readiness"),

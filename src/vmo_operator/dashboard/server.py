@@ -330,7 +330,18 @@ async def stack_health(request: web.Request) -> web.Response:
 
     def build(kube: KubeClient) -> str:
         found = kube.list(kinds.PROFILE)
-        return health.health_page(found, profiles.active_profile(found), user=session.user, csrf=session.csrf)
+        active = profiles.active_profile(found)
+        drift: list[tuple[str, str, str]] | None = []
+        if active is not None:
+            try:
+                # Events about a cluster-scoped object live in `default` (kube.events).
+                events = kube.list(kinds.EVENT_V1, namespace="default")
+                drift = health.drift_events(events, str(active["metadata"]["name"]))
+            except KubeError as exc:
+                if exc.status != 403:
+                    raise
+                drift = None
+        return health.health_page(found, active, user=session.user, csrf=session.csrf, drift=drift)
 
     try:
         return html_response(await call(session, request, build))
