@@ -463,3 +463,47 @@ def test_drift_events_are_the_profiles_overwritten_ones_newest_first() -> None:
         [profile], profile, user="u", csrf="c", drift=None
     )
     assert "No drift" in health.health_page([profile], profile, user="u", csrf="c", drift=[])
+
+
+def _served(requests: Any) -> Any:
+    """Run `requests(client)` against the dashboard app in-process (no API server is contacted)."""
+    import asyncio
+
+    from aiohttp.test_utils import TestClient, TestServer
+
+    from vmo_operator.dashboard import server
+    from vmo_operator.kube.client import server_at
+
+    async def run() -> Any:
+        app = server.app(server.Settings(server_at("https://127.0.0.1:1", "/nonexistent-ca.crt")))
+        async with TestClient(TestServer(app)) as test_client:
+            return await requests(test_client)
+
+    return asyncio.run(run())
+
+
+def test_every_answer_carries_the_security_headers_and_pages_need_a_session() -> None:
+    async def requests(c: Any) -> Any:
+        login = await c.get("/login")
+        vms = await c.get("/vms", allow_redirects=False)
+        events = await c.get("/vms/events")
+        return login.headers, vms.status, vms.headers.get("Location"), vms.headers, events.status
+
+    login_headers, status, location, vms_headers, events_status = _served(requests)
+    for headers in (login_headers, vms_headers):
+        assert headers["Content-Security-Policy"] == CONTENT_SECURITY_POLICY
+        assert headers["X-Frame-Options"] == "DENY"
+        assert headers["Cache-Control"] == "no-store"
+    assert (status, location) == (303, "/login")
+    assert events_status == 401
+
+
+def test_posts_without_a_session_token_or_from_another_origin_are_refused() -> None:
+    async def requests(c: Any) -> Any:
+        no_session = await c.post("/vms/ns/vm/start", data={"csrf": "x"})
+        cross_site = await c.post("/login", data={"token": "t"}, headers={"Origin": "https://evil.example"})
+        empty = await c.post("/login", data={"token": "  "})
+        spaced = await c.post("/login", data={"token": "two words"})
+        return no_session.status, cross_site.status, empty.status, spaced.status
+
+    assert _served(requests) == (403, 403, 400, 400)
