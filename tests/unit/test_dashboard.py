@@ -507,3 +507,30 @@ def test_posts_without_a_session_token_or_from_another_origin_are_refused() -> N
         return no_session.status, cross_site.status, empty.status, spaced.status
 
     assert _served(requests) == (403, 403, 400, 400)
+
+
+def test_node_agent_findings_are_listed_per_node_and_bridge() -> None:
+    reports = [
+        {
+            "metadata": {"name": "n2"},
+            "status": {"bridges": [{"name": "br0", "exists": False, "message": "missing"}]},
+        },
+        {
+            "metadata": {"name": "n1"},
+            "status": {
+                "bridges": [
+                    {
+                        "name": "br0",
+                        "exists": True,
+                        "vlanFiltering": True,
+                        "uplinks": ["eth1"],
+                        "filteredVlans": ["30"],
+                    }
+                ]
+            },
+        },
+    ]
+    assert health.bridge_rows(reports) == [
+        ("n1", "br0", "yes", "on", "eth1", "30", ""),
+        ("n2", "br0", "no", "off", "", "", "missing"),
+    ]

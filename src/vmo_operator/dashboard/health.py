@@ -68,6 +68,29 @@ def _mac_pool(mac: Mapping[str, Any]) -> Html:
 MAX_DRIFT_EVENTS = 10
 
 
+def bridge_rows(reports: Sequence[Mapping[str, Any]]) -> list[tuple[str, ...]]:
+    """Per node and bridge, what the node agent found (its NodeBridgeReport), by node name."""
+    rows: list[tuple[str, ...]] = []
+    for report in sorted(reports, key=lambda r: str((r.get("metadata") or {}).get("name", ""))):
+        node = str((report.get("metadata") or {}).get("name", ""))
+        for bridge in (report.get("status") or {}).get("bridges") or []:
+            filtering = "on" if bridge.get("vlanFiltering") else "off"
+            if bridge.get("vlanFilteringSupported") is False:
+                filtering = "unsupported"
+            rows.append(
+                (
+                    node,
+                    str(bridge.get("name", "")),
+                    "yes" if bridge.get("exists") else "no",
+                    filtering,
+                    ", ".join(bridge.get("uplinks") or []),
+                    ", ".join(bridge.get("filteredVlans") or []),
+                    str(bridge.get("message") or ""),
+                )
+            )
+    return rows
+
+
 def drift_events(events: Sequence[Mapping[str, Any]], profile: str) -> list[tuple[str, str, str]]:
     """The newest `Overwritten` events about `profile` (when, count, note): someone changed what
     the operator owns, and the operator put it back."""
@@ -97,8 +120,10 @@ def health_page(
     user: str,
     csrf: str,
     drift: Sequence[tuple[str, str, str]] | None = None,
+    bridges: Sequence[tuple[str, ...]] | None = (),
 ) -> Html:
-    """`drift`: the recent Overwritten events, or None when the user may not read them."""
+    """`drift`: the recent Overwritten events; `bridges`: the node agents' findings (`bridge_rows`);
+    each None when the user may not read them."""
     if active is None:
         body = join(
             [
@@ -163,6 +188,14 @@ def health_page(
         table(("When", "Times", "What"), drift, "No drift: nobody changed what the operator owns.")
         if drift is not None
         else el("p", {"class": "empty"}, "You may not read the Events in namespace default."),
+        el("h2", None, "Node networks (node agent findings)"),
+        table(
+            ("Node", "Bridge", "Exists", "VLAN filtering", "Uplinks", "VLANs not carried", "Problem"),
+            bridges,
+            "No node has reported its bridges.",
+        )
+        if bridges is not None
+        else el("p", {"class": "empty"}, "You may not read the NodeBridgeReports."),
         el("h2", None, "MAC pool"),
         _mac_pool(status.get("macPool") or {}),
         el("h2", None, "Drain readiness"),

@@ -341,7 +341,16 @@ async def stack_health(request: web.Request) -> web.Response:
                 if exc.status != 403:
                     raise
                 drift = None
-        return health.health_page(found, active, user=session.user, csrf=session.csrf, drift=drift)
+        bridges: list[tuple[str, ...]] | None
+        try:
+            bridges = health.bridge_rows(kube.list(kinds.NODE_BRIDGE_REPORT))
+        except KubeError as exc:
+            if exc.status != 403:
+                raise
+            bridges = None
+        return health.health_page(
+            found, active, user=session.user, csrf=session.csrf, drift=drift, bridges=bridges
+        )
 
     try:
         return html_response(await call(session, request, build))
