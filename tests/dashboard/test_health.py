@@ -85,8 +85,8 @@ def test_an_admin_sees_the_stack_and_the_vm_a_drain_of_a_cordoned_node_would_blo
     log_in(page, dashboard, admin)
     page.get_by_role("link", name="Stack health").click()
     expect(page.get_by_role("heading", name="Stack health: vmo")).to_be_visible()
-    conditions = page.locator("table").first
-    expect(conditions.locator("tr", has_text="Available")).to_contain_text("True")
+    available = page.get_by_role("row").filter(has=page.get_by_role("cell", name="Available", exact=True))
+    expect(available).to_contain_text("True")
     expect(page.locator("tr", has_text="kubevirt").first).to_be_visible()
     drain_row = page.locator("tr", has_text=cordoned).last
     expect(drain_row).to_contain_text(f"{namespace}/pinned")

@@ -21,6 +21,19 @@ GATE_KINDS = (
 )
 
 
+# Conditions whose True is bad news (the rest: True is good), as engine/status writes them.
+NEGATIVE = frozenset({"Degraded", "Progressing", "TaintedConfiguration"})
+
+
+def _verdict(condition: Mapping[str, Any]) -> str:
+    """ "good", "bad" or "unknown": how the condition reads, its polarity considered."""
+    status = condition.get("status")
+    if status not in ("True", "False"):
+        return "unknown"
+    good = (status == "True") != (condition.get("type") in NEGATIVE)
+    return "good" if good else "bad"
+
+
 def _yes(value: Any) -> str:
     return "yes" if value else "no"
 
@@ -155,7 +168,7 @@ def health_page(
             (
                 (
                     c.get("type", ""),
-                    el("span", {"class": f"cond c-{str(c.get('status', '')).lower()}"}, c.get("status", "")),
+                    el("span", {"class": f"cond c-{_verdict(c)}"}, c.get("status", "")),
                     c.get("reason", ""),
                     c.get("message", ""),
                 )
@@ -170,7 +183,7 @@ def health_page(
                 (
                     name,
                     _yes(c.get("enabled")),
-                    "skipped (stands aside)" if c.get("skipped") else _yes(c.get("ready")),
+                    "skipped" if c.get("skipped") else _yes(c.get("ready")),
                     c.get("version") or "—",
                     c.get("message") or "",
                 )
