@@ -24,6 +24,7 @@ from typing import Any
 from kubernetes import client
 from playwright.sync_api import Page, expect
 
+from tests.support.tenants import install_vm_roles
 from tests.support.waiting import eventually
 from vmo_operator.localenv.processes import free_port
 
@@ -99,6 +100,8 @@ def admin_user(api: Any, namespace: str) -> User:
 
 def viewer_user(api: Any, namespace: str) -> User:
     """A ServiceAccount that holds `view` in its own namespace and nothing anywhere else."""
+    # The VM roles again: removing a profile that rendered them (the MAC tests' does) removes them.
+    install_vm_roles(api)
     name, user = service_account(api, namespace, "viewer")
     binding = client.V1RoleBinding(
         metadata=client.V1ObjectMeta(name=f"{name}-view"),
