@@ -128,7 +128,7 @@ conformance: venv conformance-bin ## Rendered manifests against upstream's own s
 # by time: the fault suites, the real operands and the hostile tenants; and everything else. The lint, conformance and
 # packaging phases run side by side first (each one's output printed whole when it ends).
 SUITE_SKIP = --ignore=$(CHAOS_ONLY) --ignore=$(PACKAGING_TESTS) --ignore=$(CONFORMANCE_TESTS) --ignore=$(NETPROOF_TESTS)
-LANE_FAULTS := tests/chaos tests/operands tests/security
+LANE_FAULTS := tests/chaos tests/operands tests/security tests/dashboard
 LANE_REST_SKIP := $(foreach dir,$(LANE_FAULTS),--ignore=$(dir))
 .PHONY: test
 # The set-up steps run side by side: on a cold machine the Go builds are mostly CPU, while module
@@ -151,11 +151,18 @@ netproof-deps: ## QEMU and the Debian guest kernel (Debian packages), and the re
 	hack/testenv/build.sh cni-plugins
 
 .PHONY: test-suite
-test-suite: ## The control-plane suite alone (unit, integration, security, real operands, bounded chaos), in two lanes
+test-suite: browser ## The control-plane suite alone (unit, integration, security, dashboard, real operands, bounded chaos), in two lanes
 	$(MAKE) --no-print-directory -j 2 --output-sync=target suite-faults suite-rest
 
+# The dashboard's browser tests (tests/dashboard, in the lane of the hostile tenants) drive Debian's
+# Chromium with Playwright; this installs the package when it is missing (nothing is downloaded at
+# test time).
+.PHONY: browser
+browser: ## Install Debian's chromium for the dashboard's browser tests (tests/dashboard)
+	hack/dashboard/install.sh
+
 .PHONY: suite-faults suite-rest
-suite-faults: ## Lane 1 of the suite: bounded chaos, the real operands, security
+suite-faults: ## Lane 1 of the suite: bounded chaos, the real operands, security, the dashboard in a browser
 	$(NETNS) env $(CHAOS_BOUNDED) $(PY) -m pytest $(LANE_FAULTS) -q $(SUITE_SKIP) $(DURATIONS) $(PYTEST_ARGS)
 
 suite-rest: ## Lane 2 of the suite: unit and integration

@@ -24,6 +24,7 @@ from kubernetes import client
 
 from bench.cli import cli_rows
 from bench.core import REPO, Bench, Row, available, environment
+from bench.dashboard import dashboard_rows
 from bench.faults import restart_rows
 from bench.flood import gc_rows, memory_rows
 from bench.macpool import scale_rows, webhook_rows
@@ -131,6 +132,8 @@ def profile_rows(bench: Bench) -> list[Row]:
 BENCHMARKS: dict[str, Callable[[Bench], list[Row]]] = {
     "cli": cli_rows,
     "profile": profile_rows,
+    # Before the webhook ones: its 1,000 VMs are created without admission.
+    "dashboard": dashboard_rows,
     "restart": restart_rows,
     "webhook": webhook_rows,
     "scale": scale_rows,

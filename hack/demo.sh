@@ -71,6 +71,23 @@ stop_pidfile() {
   fi
 }
 
+# The dashboard as a process in the namespace, and two ServiceAccounts to log in as: an admin and a
+# viewer of namespace default (tokens valid a day, written to $DEMO/dashboard-*.token).
+start_dashboard() {
+  dashboard_port="$($PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+  echo "==> starting the VM dashboard on https://127.0.0.1:$dashboard_port (log: $DEMO/dashboard.log)"
+  start_bg "$DEMO/dashboard.pid" "$DEMO/dashboard.log" $VMO dashboard --address 127.0.0.1 \
+    --port "$dashboard_port" --kubeconfig "$KUBECONFIG" --ca-out "$DEMO/dashboard-ca.crt" --vm-namespace default
+  in_ns kubectl create serviceaccount demo-admin -n default >/dev/null
+  in_ns kubectl create clusterrolebinding demo-admin --clusterrole=cluster-admin \
+    --serviceaccount=default:demo-admin >/dev/null
+  in_ns kubectl create serviceaccount demo-viewer -n default >/dev/null
+  in_ns kubectl create rolebinding demo-viewer -n default --clusterrole=view \
+    --serviceaccount=default:demo-viewer >/dev/null
+  in_ns kubectl create token demo-admin -n default --duration=24h >"$DEMO/dashboard-admin.token"
+  in_ns kubectl create token demo-viewer -n default --duration=24h >"$DEMO/dashboard-viewer.token"
+}
+
 case "${1:-up}" in
   up)
     if [ -f "$DEMO/cluster/state.json" ]; then
@@ -173,6 +190,7 @@ case "${1:-up}" in
     echo
     echo "==> the real operands: still running, and not one forbidden (403) in their logs"
     in_ns $PY -m hack.operands check --dir "$DEMO"
+    start_dashboard
     if [ "$KUBEVIRT" = real ]; then
       cat <<MSG
 
@@ -222,6 +240,14 @@ MSG
     fi
     cat <<MSG
   kubectl delete deployment -n kubevirt virt-operator   # watch it come back
+
+The VM dashboard (vmo dashboard; the profile's Deployment is only "run" by kwok, so it runs here as a
+process, with the API server's address and CA and no credential of its own):
+  https://127.0.0.1:$dashboard_port/   inside $NETNS_NAME, e.g.
+  sudo ip netns exec $NETNS_NAME chromium --no-sandbox --ignore-certificate-errors https://127.0.0.1:$dashboard_port/
+  (its CA: $DEMO/dashboard-ca.crt). Log in by pasting a token:
+  admin (cluster-admin):             $(cat "$DEMO/dashboard-admin.token" | cut -c1-24)...  whole: $DEMO/dashboard-admin.token
+  viewer (view in namespace default): $(cat "$DEMO/dashboard-viewer.token" | cut -c1-24)...  whole: $DEMO/dashboard-viewer.token
 Stop everything with: make demo-down
 MSG
     ;;

@@ -1,4 +1,4 @@
-"""The `vmo` command line: `run`, `status`, `render`, `images`, `crd` and `node-agent`.
+"""The `vmo` command line: `run`, `status`, `render`, `images`, `crd`, `node-agent` and `dashboard`.
 
 Subcommands register in `SUBCOMMANDS` (name -> (help, add-arguments, handler)), so a new one is a
 function pair and one entry, and `main` stays a dispatcher. Handlers return the exit code.
@@ -213,6 +213,22 @@ def _node_agent(args: argparse.Namespace) -> int:
     return run(args)
 
 
+def _configure_dashboard(parser: argparse.ArgumentParser) -> None:
+    from vmo_operator.dashboard.main import add_arguments
+
+    add_arguments(parser)
+
+
+def _dashboard(args: argparse.Namespace) -> int:
+    from vmo_operator.dashboard.main import run
+    from vmo_operator.kube.client import KubeError
+
+    try:
+        return run(args)
+    except KubeError as exc:
+        raise InputError(exc.message) from None  # no cluster configuration: one line
+
+
 SUBCOMMANDS: dict[str, tuple[str, Configure, Handler]] = {
     "run": ("run the operator (kopf event loop, reconciles, webhooks)", _configure_run, _run),
     "status": ("show a VMOProfile's conditions, components, gates and MAC pool", _configure_status, _status),
@@ -227,6 +243,11 @@ SUBCOMMANDS: dict[str, tuple[str, Configure, Handler]] = {
         "on a node: check the profile's bridges, apply VLAN filtering, report (a DaemonSet runs it)",
         _configure_node_agent,
         _node_agent,
+    ),
+    "dashboard": (
+        "serve the web dashboard over HTTPS; every request is made with the logged-in user's token",
+        _configure_dashboard,
+        _dashboard,
     ),
 }
 

@@ -18,6 +18,7 @@ FACTS = ClusterFacts(by_component={monitoring.COMPONENT_NAME: monitoring.Prometh
 SPEC = models.parse_spec(
     {
         "multus": {"networks": [{"name": "vlan-20", "vlan": 20}]},
+        "dashboard": {"enabled": True},
         "goldenImages": {
             "sources": [
                 {"name": "cirros", "url": "https://example.com/cirros.img", "size": "1Gi"},

@@ -48,6 +48,12 @@ WITH_PROMETHEUS = ClusterFacts(
 )
 
 FULL_SPEC: dict[str, Any] = {
+    "dashboard": {
+        "enabled": True,
+        "replicas": 2,
+        "serviceType": "NodePort",
+        "placement": {"nodeSelector": {"node-role.kubernetes.io/control-plane": ""}},
+    },
     "kubevirt": {
         "registry": "registry.example.com:5000/mirror",
         "infra": {
@@ -631,6 +637,7 @@ def test_registry_order_and_names() -> None:
         "monitoring",
         "vmNamespaces",
         "goldenImages",
+        "dashboard",
     ]
     assert registry.by_name("cdi") is cdi.CDI
     assert kinds.NETWORK_ATTACHMENT_DEFINITION in registry.owned_kinds()

@@ -3,7 +3,7 @@
 Order matters for readability and for the engine's tie-breaks: the snapshot CRDs and Multus (NAD CRD)
 come before KubeVirt, which consumes both, then the descheduler, which moves VMs, and the VM roles;
 the alert rules (monitoring), which watch them all, then the VM namespaces and the golden images
-imported into one of them. The operator hands this tuple to
+imported into one of them; the dashboard, which only shows them, is last. The operator hands this tuple to
 the engine, which knows components only through `components.base`.
 Every object leaves `render_all` labelled with who manages it, which component rendered it and for
 which profile; pruning and drift watches key on those labels.
@@ -15,6 +15,7 @@ from vmo_operator.api.models import VMOProfileSpec
 from vmo_operator.components import base
 from vmo_operator.components.base import ClusterFacts, Component
 from vmo_operator.components.cdi import CDI
+from vmo_operator.components.dashboard import DASHBOARD
 from vmo_operator.components.descheduler import DESCHEDULER
 from vmo_operator.components.goldenimages import GOLDEN_IMAGES
 from vmo_operator.components.kubevirt import KUBEVIRT
@@ -36,6 +37,7 @@ COMPONENTS: tuple[Component, ...] = (
     MONITORING,
     VM_NAMESPACES,
     GOLDEN_IMAGES,
+    DASHBOARD,
 )
 
 

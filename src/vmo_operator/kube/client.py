@@ -10,6 +10,7 @@ This is the only module that imports `kubernetes`.
 from __future__ import annotations
 
 import builtins
+import copy
 import json
 import os
 import threading
@@ -55,6 +56,54 @@ def connect(*, pool_size: int = 32) -> Any:
             raise KubeError(0, "NoConfiguration", no_configuration(exc)) from None
     configuration = client.Configuration.get_default_copy()
     # Callers run requests from a thread pool; give each worker a connection instead of queueing.
+    configuration.connection_pool_maxsize = pool_size
+    return client.ApiClient(configuration)
+
+
+def server_only(kubeconfig: str | os.PathLike[str] | None = None) -> Any:
+    """Where the API server is and how to trust it, and nobody's credentials (the dashboard's base).
+
+    In a pod: the service host and the cluster CA; else from `kubeconfig` (or $KUBECONFIG). Only
+    the server's address, CA and TLS name are kept, so a client made from it (`connect_as`) can
+    authenticate only with what its caller hands it.
+    """
+    from kubernetes import client, config
+
+    loaded = client.Configuration()
+    try:
+        if kubeconfig is not None:
+            raise config.ConfigException("a kubeconfig was named")
+        config.load_incluster_config(client_configuration=loaded)  # type: ignore[no-untyped-call]
+    except config.ConfigException:
+        try:
+            path = None if kubeconfig is None else os.fspath(kubeconfig)
+            config.load_kube_config(config_file=path, client_configuration=loaded)  # type: ignore[no-untyped-call]
+        except (config.ConfigException, OSError) as exc:
+            raise KubeError(0, "NoConfiguration", no_configuration(exc)) from None
+    bare = client.Configuration(host=loaded.host)
+    bare.ssl_ca_cert = loaded.ssl_ca_cert
+    bare.verify_ssl = loaded.verify_ssl
+    bare.tls_server_name = getattr(loaded, "tls_server_name", None)
+    return bare
+
+
+def server_at(host: str, ca_file: str | os.PathLike[str]) -> Any:
+    """The same as `server_only`, from an address and a CA file: a pod that mounts only the cluster's
+    CA (the kube-root-ca.crt ConfigMap) holds no credential at all."""
+    from kubernetes import client
+
+    bare = client.Configuration(host=host)
+    bare.ssl_ca_cert = os.fspath(ca_file)
+    return bare
+
+
+def connect_as(server: Any, token: str, *, pool_size: int = 4) -> Any:
+    """An API client that authenticates with `token` alone, to the server described by `server_only`."""
+    from kubernetes import client
+
+    configuration = copy.deepcopy(server)
+    configuration.api_key = {"BearerToken": token}
+    configuration.api_key_prefix = {"BearerToken": "Bearer"}
     configuration.connection_pool_maxsize = pool_size
     return client.ApiClient(configuration)
 
@@ -188,11 +237,19 @@ class KubeClient:
         ):
             yield from page.get("items") or []
 
-    def list_into(self, kind: Kind, consume: Callable[[Manifest], None], *, label_selector: str = "") -> str:
+    def list_into(
+        self,
+        kind: Kind,
+        consume: Callable[[Manifest], None],
+        *,
+        label_selector: str = "",
+        namespace: str = "",
+    ) -> str:
         """Hand every object of `kind` to `consume`, page by page; the list's resourceVersion, to
         watch from (the pages of one list are one snapshot). Raises 404 for an unserved kind."""
         version = ""
-        for page in self._pages(kind, label_selector=label_selector, missing_ok=False):
+        pages = self._pages(kind, label_selector=label_selector, namespace=namespace, missing_ok=False)
+        for page in pages:
             version = version or str((page.get("metadata") or {}).get("resourceVersion", ""))
             for item in page.get("items") or []:
                 consume(item)
@@ -243,7 +300,13 @@ class KubeClient:
         return str((result.get("metadata") or {}).get("resourceVersion", ""))
 
     def watch(
-        self, kind: Kind, *, label_selector: str, resource_version: str, timeout_seconds: int = 60
+        self,
+        kind: Kind,
+        *,
+        label_selector: str,
+        resource_version: str,
+        timeout_seconds: int = 60,
+        namespace: str = "",
     ) -> Iterator[dict[str, Any]]:
         """Stream watch events (including BOOKMARKs) until the server closes the request."""
         self._count("watch")
@@ -257,7 +320,7 @@ class KubeClient:
         try:
             method, url, headers, _, _ = self._api.param_serialize(
                 "GET",
-                kind_path(kind),
+                kind_path(kind, namespace),
                 query_params=query,
                 header_params={"Accept": "application/json"},
                 auth_settings=["BearerToken"],

@@ -60,6 +60,13 @@ ROLE_BINDING = Kind("rbac.authorization.k8s.io/v1", "RoleBinding", "rolebindings
 SUBJECT_ACCESS_REVIEW = Kind(
     "authorization.k8s.io/v1", "SubjectAccessReview", "subjectaccessreviews", namespaced=False
 )
+# Asked with the user's own credentials by the dashboard: what may I do, and who am I.
+SELF_SUBJECT_ACCESS_REVIEW = Kind(
+    "authorization.k8s.io/v1", "SelfSubjectAccessReview", "selfsubjectaccessreviews", namespaced=False
+)
+SELF_SUBJECT_REVIEW = Kind(
+    "authentication.k8s.io/v1", "SelfSubjectReview", "selfsubjectreviews", namespaced=False
+)
 PRIORITY_CLASS = Kind("scheduling.k8s.io/v1", "PriorityClass", "priorityclasses", namespaced=False)
 DEPLOYMENT = Kind("apps/v1", "Deployment", "deployments", namespaced=True)
 DAEMON_SET = Kind("apps/v1", "DaemonSet", "daemonsets", namespaced=True)
@@ -104,6 +111,12 @@ PROMETHEUS_RULE = Kind("monitoring.coreos.com/v1", "PrometheusRule", "prometheus
 VIRTUAL_MACHINE = Kind("kubevirt.io/v1", "VirtualMachine", "virtualmachines", namespaced=True)
 VIRTUAL_MACHINE_INSTANCE = Kind(
     "kubevirt.io/v1", "VirtualMachineInstance", "virtualmachineinstances", namespaced=True
+)
+VIRTUAL_MACHINE_INSTANCE_MIGRATION = Kind(
+    "kubevirt.io/v1",
+    "VirtualMachineInstanceMigration",
+    "virtualmachineinstancemigrations",
+    namespaced=True,
 )
 DATA_VOLUME = Kind("cdi.kubevirt.io/v1beta1", "DataVolume", "datavolumes", namespaced=True)
 # Golden images (CDI, served once cdi-operator installs CDI): what a source is imported as.

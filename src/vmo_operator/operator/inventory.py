@@ -49,6 +49,7 @@ PROFILE_NAMED: tuple[Kind, ...] = (
 
 # Everything optional switched on, so every object any profile can produce is rendered at least once.
 _EVERYTHING: dict[str, Any] = {
+    "dashboard": {"enabled": True},
     "multus": {"networks": [{"name": "inventory", "vlan": 1}]},
     "snapshotController": {
         "mode": "Enabled",

@@ -56,6 +56,7 @@ from vmo_operator.api.models.base import (
     schema_extra,
 )
 from vmo_operator.api.models.cdiimport import ImporterResources, ImportProxy, ResourceAmounts
+from vmo_operator.api.models.dashboard import DashboardSpec
 from vmo_operator.api.models.density import KSM, Density
 from vmo_operator.api.models.goldenimages import GoldenImageSource, GoldenImagesSpec
 from vmo_operator.api.models.kubevirt import (
@@ -131,6 +132,7 @@ __all__ = [
     "CommonInstancetypes",
     "ComponentStatus",
     "Condition",
+    "DashboardSpec",
     "Density",
     "DeschedulerSpec",
     "DeschedulerVersion",

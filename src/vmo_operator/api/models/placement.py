@@ -123,3 +123,26 @@ class NodePlacement(Model):
         if self.affinity is None:
             return None
         return self.affinity.model_dump(mode="json", by_alias=True, exclude_defaults=True)
+
+
+class NodeSelection(Model):
+    """Where pods may run by node labels and taints only: a placement without affinity, for optional
+    components where a full Affinity would cost more of the profile's etcd budget than it is worth."""
+
+    node_selector: dict[str, LabelValue] = Field(
+        default_factory=dict,
+        max_length=MAX_NODE_SELECTOR,
+        description=f"Node labels the pods require (Pod spec nodeSelector), at most {MAX_NODE_SELECTOR}.",
+        json_schema_extra=schema_extra(_NODE_SELECTOR_KEYS_RULE),
+    )
+    tolerations: list[Toleration] = Field(
+        default_factory=list, max_length=32, description="Tolerations added to the pods."
+    )
+
+    @field_validator("node_selector")
+    @classmethod
+    def _label_keys(cls, value: dict[str, str]) -> dict[str, str]:
+        return NodePlacement._label_keys(value)
+
+    def as_placement(self) -> NodePlacement:
+        return NodePlacement(node_selector=self.node_selector, tolerations=self.tolerations)

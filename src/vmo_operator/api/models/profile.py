@@ -13,6 +13,7 @@ from vmo_operator.api.models.base import (
     cel,
     schema_extra,
 )
+from vmo_operator.api.models.dashboard import DashboardSpec
 from vmo_operator.api.models.goldenimages import GoldenImagesSpec
 from vmo_operator.api.models.kubevirt import (
     KubeVirtSpec,
@@ -78,6 +79,9 @@ class VMOProfileSpec(Model):
             "Golden images (boot sources) CDI imports into spec.vmNamespaces.goldenImageNamespace, "
             "for VMs to clone."
         ),
+    )
+    dashboard: DashboardSpec = Field(
+        default_factory=DashboardSpec, description="The VM dashboard, acting as each logged-in user."
     )
     uninstall_strategy: Literal["BlockUninstallIfWorkloadsExist", "RemoveWorkloads"] = Field(
         default="BlockUninstallIfWorkloadsExist",
