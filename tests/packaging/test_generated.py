@@ -233,9 +233,10 @@ def test_secrets_are_granted_only_in_the_operator_namespace() -> None:
     local = permissions(rbac.namespace_role_rules())
     assert ("", "secrets", "patch") in local
     assert ("", "secrets", "delete") not in local
-    # Leases only here, and only what the MAC pool's GC lease takes (kube.lease): no list, no delete.
+    # Leases only here, and only what the MAC pool's leases take (kube.lease): the GC lease and each
+    # replica's own, whose spares the GC reclaims when it lapses and then deletes; no list.
     leases = {verb for group, resource, verb in local if group == "coordination.k8s.io"}
-    assert leases == {"get", "create", "update"}
+    assert leases == {"get", "create", "update", "delete"}
 
 
 def test_rules_are_compacted_one_per_group_verb_set_and_names() -> None:
