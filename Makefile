@@ -146,7 +146,8 @@ netproof: venv netproof-deps ## The rendered VLAN networks and the node agent fo
 	$(PY) -m pytest $(NETPROOF_TESTS) -q $(DURATIONS) $(PYTEST_ARGS)
 
 .PHONY: netproof-deps
-netproof-deps: ## QEMU and the Debian guest kernel (Debian packages), and the real bridge CNI plugin
+# After `browser`: both install Debian packages, and two apt-gets at once fail on dpkg's lock.
+netproof-deps: browser ## QEMU and the Debian guest kernel (Debian packages), and the real bridge CNI plugin
 	hack/netproof/install.sh
 	hack/testenv/build.sh cni-plugins
 
