@@ -25,7 +25,8 @@ from pathlib import Path
 import yaml
 
 from vmo_operator.kube import kinds
-from vmo_operator.kube.client import KubeClient, connect_kubeconfig
+from vmo_operator.kube.client import KubeClient
+from vmo_operator.kube.connect import connect_kubeconfig
 from vmo_operator.kube.objects import Manifest
 
 REPO = Path(__file__).resolve().parents[1]

@@ -45,7 +45,8 @@ from typing import Any
 import yaml
 
 from vmo_operator.kube import kinds
-from vmo_operator.kube.client import KubeClient, connect_kubeconfig
+from vmo_operator.kube.client import KubeClient
+from vmo_operator.kube.connect import connect_kubeconfig
 from vmo_operator.kube.objects import COMPONENT_LABEL, MANAGED_SELECTOR, Manifest
 from vmo_operator.localenv.controlplane import ControlPlane
 from vmo_operator.localenv.processes import Process, stop_pids

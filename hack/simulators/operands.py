@@ -28,7 +28,8 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from hack import kubevirt_api
-from vmo_operator.kube.client import KubeClient, KubeError, connect_kubeconfig
+from vmo_operator.kube.client import KubeClient, KubeError
+from vmo_operator.kube.connect import connect_kubeconfig
 from vmo_operator.kube.kinds import CRD
 from vmo_operator.kube.objects import Manifest
 

@@ -21,7 +21,7 @@ from kubernetes.client.exceptions import ApiException
 from tests.support.kube import metadata
 from tests.support.paths import REPO
 from tests.support.waiting import eventually
-from vmo_operator.kube.client import connect_kubeconfig
+from vmo_operator.kube.connect import connect_kubeconfig
 from vmo_operator.localenv.controlplane import ControlPlane
 from vmo_operator.localenv.pki import CertificateAuthority
 from vmo_operator.localenv.processes import leftover_processes

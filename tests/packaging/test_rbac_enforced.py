@@ -22,7 +22,8 @@ from tests.support.kube import metadata
 from tests.support.waiting import eventually
 from vmo_operator.components import vmroles
 from vmo_operator.kube import kinds
-from vmo_operator.kube.client import KubeClient, KubeError, connect_kubeconfig
+from vmo_operator.kube.client import KubeClient, KubeError
+from vmo_operator.kube.connect import connect_kubeconfig
 from vmo_operator.localenv.controlplane import ControlPlane
 
 pytestmark = pytest.mark.integration

@@ -33,7 +33,8 @@ from vmo_operator.components import registry
 from vmo_operator.components.base import ClusterFacts
 from vmo_operator.engine.apply import KindIndex
 from vmo_operator.kube import kinds
-from vmo_operator.kube.client import KubeClient, KubeError, connect_kubeconfig
+from vmo_operator.kube.client import KubeClient, KubeError
+from vmo_operator.kube.connect import connect_kubeconfig
 from vmo_operator.kube.kinds import Kind
 from vmo_operator.kube.objects import MANAGED_BY_LABEL, MANAGED_BY_VALUE, RELEASED_LABEL, Manifest
 from vmo_operator.localenv.controlplane import ControlPlane

@@ -4,7 +4,7 @@ Users log in with ServiceAccount tokens from the TokenRequest API, as a person w
 output of `kubectl create token`: the admin's ServiceAccount is bound to `cluster-admin`; a
 viewer's to the built-in `view` role in its own namespace only (which the VM roles aggregate into).
 The dashboard process is given the admin kubeconfig only to learn where the API server is and
-which CA it has (`kube.client.server_only`): it never uses its credentials.
+which CA it has (`kube.connect.server_only`): it never uses its credentials.
 """
 
 from __future__ import annotations

@@ -14,7 +14,8 @@ from typing import Any
 
 from vmo_operator.components import node_network, node_reports
 from vmo_operator.kube import kinds
-from vmo_operator.kube.client import KubeClient, connect_kubeconfig
+from vmo_operator.kube.client import KubeClient
+from vmo_operator.kube.connect import connect_kubeconfig
 from vmo_operator.localenv.controlplane import ControlPlane
 from vmo_operator.nodeagent.main import FIELD_MANAGER, report
 from vmo_operator.nodeagent.plan import Finding

@@ -20,7 +20,8 @@ from tests.support.waiting import eventually
 from vmo_operator.components.vmroles import cluster_roles
 from vmo_operator.engine.apply import KindIndex
 from vmo_operator.kube import kinds
-from vmo_operator.kube.client import KubeClient, connect_kubeconfig
+from vmo_operator.kube.client import KubeClient
+from vmo_operator.kube.connect import connect_kubeconfig
 from vmo_operator.localenv.controlplane import ControlPlane
 from vmo_operator.macpool import duplicates
 from vmo_operator.operator.rbac import duplicates_cluster_role

@@ -304,7 +304,7 @@ def test_drain_readiness_and_components_show_on_the_health_page() -> None:
 def test_the_user_client_carries_the_users_token_and_none_of_the_kubeconfigs_credentials(
     tmp_path: Any,
 ) -> None:
-    from vmo_operator.kube.client import connect_as, server_only
+    from vmo_operator.kube.connect import connect_as, server_only
 
     kubeconfig = tmp_path / "kubeconfig"
     kubeconfig.write_text(
@@ -471,11 +471,11 @@ def _served(requests: Any) -> Any:
 
     from aiohttp.test_utils import TestClient, TestServer
 
-    from vmo_operator.dashboard import server
-    from vmo_operator.kube.client import server_at
+    from vmo_operator.dashboard import context, server
+    from vmo_operator.kube.connect import server_at
 
     async def run() -> Any:
-        app = server.app(server.Settings(server_at("https://127.0.0.1:1", "/nonexistent-ca.crt")))
+        app = server.app(context.Settings(server_at("https://127.0.0.1:1", "/nonexistent-ca.crt")))
         async with TestClient(TestServer(app)) as test_client:
             return await requests(test_client)
 

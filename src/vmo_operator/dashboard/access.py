@@ -21,7 +21,8 @@ from typing import Any
 from vmo_operator.dashboard import actions
 from vmo_operator.dashboard.actions import Permission
 from vmo_operator.kube import kinds
-from vmo_operator.kube.client import KubeClient, KubeError, connect_as
+from vmo_operator.kube.client import KubeClient, KubeError
+from vmo_operator.kube.connect import connect_as
 
 TTL = 30.0
 FIELD_MANAGER = "vmo-dashboard"

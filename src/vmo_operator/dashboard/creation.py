@@ -15,6 +15,7 @@ from aiohttp import web
 from vmo_operator.api import profiles
 from vmo_operator.dashboard import access, forms, newvm, pages
 from vmo_operator.dashboard.actions import Permission
+from vmo_operator.dashboard.context import STATE, api_error, call, candidates, html_response, session_of
 from vmo_operator.kube import kinds
 from vmo_operator.kube.client import KubeClient, KubeError
 
@@ -23,7 +24,6 @@ CREATE_VMS = Permission("create", "virtualmachines")
 
 def _choices(state: Any, session: Any, kube: KubeClient) -> tuple[list[str], dict[str, list[str]]]:
     """The namespaces the user may create VMs in, and each profile network's namespaces."""
-    from vmo_operator.dashboard.server import candidates
 
     reviews = state.access_of(session)
     scopes = reviews.vm_scopes(kube, candidates(state, session))
@@ -55,7 +55,6 @@ def _fields(form: Mapping[str, Any]) -> tuple[dict[str, str], list[str]]:
 
 
 async def new_vm(request: web.Request) -> web.Response:
-    from vmo_operator.dashboard.server import STATE, call, html_response, session_of
 
     state = request.app[STATE]
     session = session_of(request)
@@ -69,7 +68,6 @@ async def new_vm(request: web.Request) -> web.Response:
 
 async def preview(request: web.Request) -> web.Response:
     """POST /vms/new/preview: the form checked, and the manifest it makes; or the form, with why."""
-    from vmo_operator.dashboard.server import STATE, call, html_response, session_of
 
     state = request.app[STATE]
     session = session_of(request)
@@ -93,7 +91,6 @@ async def preview(request: web.Request) -> web.Response:
 
 async def create(request: web.Request) -> web.Response:
     """POST /vms/new/create: the previewed manifest, created with the user's token."""
-    from vmo_operator.dashboard.server import STATE, api_error, call, html_response, session_of
 
     state = request.app[STATE]
     session = session_of(request)

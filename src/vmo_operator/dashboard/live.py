@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from vmo_operator.dashboard import access, actions, pages, views
+from vmo_operator.dashboard.context import STATE, candidates, session_of
 from vmo_operator.kube import kinds
 from vmo_operator.kube.client import KubeError
 from vmo_operator.kube.kinds import Kind
@@ -136,7 +137,6 @@ def _render(
 
 
 async def stream(request: web.Request) -> web.StreamResponse:
-    from vmo_operator.dashboard.server import STATE, candidates, session_of
 
     state = request.app[STATE]
     try:

@@ -97,8 +97,9 @@ async def _reload_on_change(context: ssl.SSLContext, directory: Path) -> None:
 
 
 async def serve(args: argparse.Namespace) -> None:
+    from vmo_operator.dashboard import context as shared
     from vmo_operator.dashboard import server
-    from vmo_operator.kube.client import server_at, server_only
+    from vmo_operator.kube.connect import server_at, server_only
 
     directory = args.certs_dir or _generated(args.tls_name or ["localhost", "127.0.0.1"], args.ca_out)
     context = tls_context(directory)
@@ -110,7 +111,7 @@ async def serve(args: argparse.Namespace) -> None:
         where = server_at(args.api_server, args.api_ca)
     else:
         where = server_only(args.kubeconfig)
-    settings = server.Settings(where, namespaces=tuple(args.vm_namespace))
+    settings = shared.Settings(where, namespaces=tuple(args.vm_namespace))
     runner = web.AppRunner(server.app(settings), access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, args.address, args.port, ssl_context=context)

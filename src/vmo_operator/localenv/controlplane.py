@@ -31,7 +31,8 @@ from typing import Any
 import yaml
 
 from vmo_operator.kube import kinds
-from vmo_operator.kube.client import KubeClient, KubeError, connect_kubeconfig
+from vmo_operator.kube.client import KubeClient, KubeError
+from vmo_operator.kube.connect import connect_kubeconfig
 from vmo_operator.localenv import commands, pki
 from vmo_operator.localenv.pki import CertificateAuthority, kubeconfig_document
 from vmo_operator.localenv.processes import (

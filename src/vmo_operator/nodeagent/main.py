@@ -106,7 +106,8 @@ def report(node: str, digest: str, findings: Sequence[plan.Finding]) -> Manifest
 
 
 def _publisher(kubeconfig: str) -> Any:
-    from vmo_operator.kube.client import KubeClient, connect, connect_kubeconfig
+    from vmo_operator.kube.client import KubeClient
+    from vmo_operator.kube.connect import connect, connect_kubeconfig
 
     api = connect_kubeconfig(kubeconfig) if kubeconfig else connect(pool_size=2)
     return KubeClient(api, FIELD_MANAGER)

@@ -15,7 +15,8 @@ from typing import Any, get_args
 import kopf
 import structlog
 
-from vmo_operator.kube.client import KubeClient, connect
+from vmo_operator.kube.client import KubeClient
+from vmo_operator.kube.connect import connect
 from vmo_operator.operator import handlers, metrics
 from vmo_operator.operator.config import LogFormat, LogLevel, OperatorConfig, WebhookMode
 from vmo_operator.operator.logs import configure_logging

@@ -34,7 +34,8 @@ from typing import Any, Literal, TypeVar
 import kopf
 
 from vmo_operator.kube import kinds
-from vmo_operator.kube.client import KubeClient, connect
+from vmo_operator.kube.client import KubeClient
+from vmo_operator.kube.connect import connect
 from vmo_operator.kube.lease import LeaderElection, LeaseKeeper
 from vmo_operator.kube.watches import KindWatcher, ListWatcher
 from vmo_operator.macpool import admission_config, audit, certs, duplicates, fanout, grant, webhook
