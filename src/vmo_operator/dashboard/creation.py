@@ -55,7 +55,6 @@ def _fields(form: Mapping[str, Any]) -> tuple[dict[str, str], list[str]]:
 
 
 async def new_vm(request: web.Request) -> web.Response:
-
     state = request.app[STATE]
     session = session_of(request)
 
@@ -68,7 +67,6 @@ async def new_vm(request: web.Request) -> web.Response:
 
 async def preview(request: web.Request) -> web.Response:
     """POST /vms/new/preview: the form checked, and the manifest it makes; or the form, with why."""
-
     state = request.app[STATE]
     session = session_of(request)
     fields, chosen = _fields(await request.post())
@@ -91,7 +89,6 @@ async def preview(request: web.Request) -> web.Response:
 
 async def create(request: web.Request) -> web.Response:
     """POST /vms/new/create: the previewed manifest, created with the user's token."""
-
     state = request.app[STATE]
     session = session_of(request)
     fields, chosen = _fields(await request.post())

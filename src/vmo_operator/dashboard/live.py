@@ -137,7 +137,6 @@ def _render(
 
 
 async def stream(request: web.Request) -> web.StreamResponse:
-
     state = request.app[STATE]
     try:
         session = session_of(request)
