@@ -221,6 +221,14 @@ def container_image_tag(obj: Mapping[str, Any] | None, container: str) -> str:
     return ""
 
 
+def assess_deployed(
+    name: str, rendered: Sequence[Manifest], observed: Observed, deployment: ObjectKey, container: str
+) -> ComponentHealth:
+    """`assess_rendered` for a component whose version is the image tag of one of its Deployments."""
+    version = container_image_tag(observed.get(deployment), container)
+    return assess_rendered(name, rendered, observed, version=version)
+
+
 OVERRIDE_NOT_APPLIED = "OverrideNotApplied"
 
 

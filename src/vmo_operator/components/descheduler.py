@@ -179,10 +179,8 @@ class DeschedulerComponent:
     ) -> ComponentHealth:
         if not self.enabled(spec, facts):
             return health.disabled(self.name)
-        live = observed.get(ObjectKey("apps/v1", "Deployment", NAMESPACE, NAME))
-        return health.assess_rendered(
-            self.name, rendered, observed, version=health.container_image_tag(live, NAME)
-        )
+        deployment = ObjectKey("apps/v1", "Deployment", NAMESPACE, NAME)
+        return health.assess_deployed(self.name, rendered, observed, deployment, NAME)
 
 
 DESCHEDULER = DeschedulerComponent()

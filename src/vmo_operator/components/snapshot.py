@@ -233,10 +233,8 @@ class SnapshotControllerComponent:
                 skipped=True,
                 reason="ForeignSnapshotController",
             )
-        live = observed.get(ObjectKey("apps/v1", "Deployment", NAMESPACE, NAME))
-        return health.assess_rendered(
-            self.name, rendered, observed, version=health.container_image_tag(live, NAME)
-        )
+        deployment = ObjectKey("apps/v1", "Deployment", NAMESPACE, NAME)
+        return health.assess_deployed(self.name, rendered, observed, deployment, NAME)
 
     def status_fields(self, spec: VMOProfileSpec, health: ComponentHealth) -> Mapping[str, Any]:
         """The storage classes whose provisioner no VolumeSnapshotClass serves, once observed."""
