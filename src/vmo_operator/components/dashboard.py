@@ -86,8 +86,7 @@ def _deployment(spec: VMOProfileSpec, dashboard: DashboardSpec) -> Manifest:
                                 "limits": {"memory": "256Mi"},
                             },
                             "securityContext": {
-                                "allowPrivilegeEscalation": False,
-                                "capabilities": {"drop": ["ALL"]},
+                                **w.RESTRICTED_CONTAINER,
                                 "privileged": False,
                                 "readOnlyRootFilesystem": True,
                                 "runAsNonRoot": True,
