@@ -32,8 +32,13 @@ def install_vm_api(api: Any, kubeconfig: Path) -> list[dict[str, Any]]:
     `kubeconfig` is an admin's, for the one-time dump of the CRDs from the binary. Returns them.
     """
     crds = kubevirt_api.workload_crds(kubeconfig)
-    install_crds(api, crds)
-    eventually(lambda: crds_established(api, crds), timeout=60, what="the VirtualMachine API")
+
+    def served() -> bool:
+        # Created again each round: an earlier module's KubeVirt removal may still be deleting them.
+        install_crds(api, crds)
+        return crds_established(api, crds)
+
+    eventually(served, timeout=120, interval=0.5, what="the VirtualMachine API")
     return crds
 
 

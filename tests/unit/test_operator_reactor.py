@@ -110,3 +110,42 @@ def test_restarts_in_a_burst_end_the_process(monkeypatch: pytest.MonkeyPatch, re
     monkeypatch.setattr(kopf, "operator", always_restart)
     log = structlog.get_logger()
     assert main._run_kopf(OperatorConfig.from_env(), log, kopf.OperatorRegistry(), reactor) == 1
+
+
+@pytest.fixture
+def default_signal_actions() -> Any:
+    """The test process's SIGTERM and SIGINT actions, put back afterwards."""
+    import signal
+
+    saved = {signum: signal.getsignal(signum) for signum in (signal.SIGTERM, signal.SIGINT)}
+    yield
+    for signum, action in saved.items():
+        signal.signal(signum, action)
+
+
+@pytest.mark.usefixtures("default_signal_actions")
+def test_a_sigterm_before_kopf_runs_stops_the_run_and_ends_cleanly(
+    monkeypatch: pytest.MonkeyPatch, reactor: Reactor
+) -> None:
+    """The kubelet may stop a pod that is still starting: the signal must end it as a stop, exit 0."""
+    import os
+    import signal
+
+    from vmo_operator.operator import main
+    from vmo_operator.operator.config import OperatorConfig
+
+    flags: list[bool] = []
+
+    async def fake_operator(**kwargs: Any) -> None:
+        flags.append(kwargs["stop_flag"].is_set())
+
+    monkeypatch.setattr(kopf, "operator", fake_operator)
+    # What `vmo run` does first; the signal comes before kopf's loop exists.
+    reactor.catch_signals()
+    os.kill(os.getpid(), signal.SIGTERM)
+    assert reactor.stopping.is_set()
+    assert (
+        main._run_kopf(OperatorConfig.from_env(), structlog.get_logger(), kopf.OperatorRegistry(), reactor)
+        == 0
+    )
+    assert flags == [True], "the run started with its stop flag already raised, and was the only one"

@@ -85,6 +85,7 @@ def run(args: argparse.Namespace) -> int:
     log = structlog.get_logger("vmo")
     kube = KubeClient(connect())
     reactor = Reactor()
+    reactor.catch_signals()
     registry = _registry()
     kopf.on.cleanup(id="release-stop-flag", registry=registry)(reactor.release)
     handlers.register(registry, handlers.Runtime(kube, config, metrics.ProfileMetrics()))
@@ -124,15 +125,20 @@ def _run_kopf(config: OperatorConfig, log: Any, registry: kopf.OperatorRegistry,
     restarts: list[float] = []
     while True:
         reactor.restart_requested.clear()
+        reactor.catch_signals()  # the last run's loop put the default actions back as it closed
         try:
             _run_kopf_once(config, registry, reactor)
         except Exception as exc:
             if not _is_vanished_resource(exc):
                 raise
             log.warning("a watched resource vanished; restarting the reactor", error=str(exc))
-        else:
-            if not reactor.restart_requested.is_set():
-                return 0  # a signal or a clean exit, not a restart request
+        if reactor.stopping.is_set():
+            log.info(
+                "stopped by a signal that came before kopf handled signals", signal=reactor.caught_signal
+            )
+            return 0
+        if not reactor.restart_requested.is_set():
+            return 0  # a signal kopf handled or a clean exit, not a restart request
         now = time.monotonic()
         restarts = [t for t in restarts if now - t < _RESTART_WINDOW_SECONDS] + [now]
         if len(restarts) > _MAX_RESTARTS_IN_WINDOW:

@@ -11,13 +11,20 @@ kopf's stop flag is an asyncio.Event made inside kopf's own event loop (`stop_fl
 threading.Event: kopf waits for a threading.Event in an executor thread that nothing wakes when
 kopf stops on SIGTERM, and asyncio.run joins that thread on its way out, so the process never
 exited by itself and was killed at the end of its grace period.
+
+kopf installs its own SIGTERM handler only once its loop runs; a SIGTERM before that (the kubelet
+stops a pod that is still starting) would end the process by the signal's default action, and one
+between two runs of a restart would too. `catch_signals` covers those gaps: the signal becomes a
+stop like any other, and the run about to start ends at once.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import signal
 import threading
+from types import FrameType
 
 import structlog
 
@@ -30,6 +37,9 @@ class Reactor:
     def __init__(self) -> None:
         self.restart_requested = threading.Event()
         """Set when a restart was asked for; `main` clears it before each run of kopf."""
+        self.stopping = threading.Event()
+        """Set by a SIGTERM or SIGINT that came while kopf's own handlers were not installed."""
+        self.caught_signal = ""
         self._lock = threading.Lock()
         self._running: tuple[asyncio.AbstractEventLoop, asyncio.Event] | None = None
 
@@ -38,9 +48,25 @@ class Reactor:
         flag = asyncio.Event()
         with self._lock:
             self._running = (asyncio.get_running_loop(), flag)
-            if self.restart_requested.is_set():  # asked for before this run started
+            if self.restart_requested.is_set() or self.stopping.is_set():  # asked before this run
                 flag.set()
         return flag
+
+    def catch_signals(self) -> None:
+        """Turn SIGTERM and SIGINT into a stop until kopf installs its own handlers (main thread)."""
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, self._on_signal)
+
+    def _on_signal(self, signum: int, _frame: FrameType | None) -> None:
+        # No logging here: a handler runs between two bytecodes of the main thread, which may be
+        # inside the logger holding its lock. `main` says it once the run has ended.
+        self.caught_signal = signal.Signals(signum).name
+        self.stopping.set()
+        with self._lock:
+            running = self._running
+        if running is not None:
+            with contextlib.suppress(RuntimeError):
+                running[0].call_soon_threadsafe(running[1].set)
 
     def request_restart(self, reason: str) -> None:
         """Stop kopf gracefully so that `main` starts it again; callable from any thread."""
