@@ -89,10 +89,15 @@ def project_crds(api_client: Any) -> list[str]:
 
 @pytest.fixture(scope="session")
 def simulator(control_plane: ControlPlane, api_client: Any) -> Iterator[Any]:
-    """virt-operator and cdi-operator stand-ins (test scaffolding, see hack/simulators)."""
+    """virt-operator and cdi-operator stand-ins (test scaffolding, see hack/simulators).
+
+    They keep the workload CRDs across profiles: re-installing KubeVirt's after every module's
+    profile was the costliest routine work of the session (hack/simulators/operands.py says why
+    and which tests turn it off)."""
     from hack.simulators.operands import OperandSimulator, simulated_operands
 
-    sim = OperandSimulator(api_client, simulated_operands(control_plane.kubeconfig)).start()
+    operands = simulated_operands(control_plane.kubeconfig)
+    sim = OperandSimulator(api_client, operands, keep_workload_crds=True).start()
     yield sim
     sim.stop()
 

@@ -10,6 +10,13 @@ finalizer, as the real operators do. KubeVirt's CRDs are upstream's own, dumped 
 virt-operator binary (hack/kubevirt_api.py); CDI's DataVolume, DataSource and DataImportCron CRDs
 are schema-less stand-ins. While a real operator holds its leader Lease (tests/operands runs the
 real virt-operator), the simulator leaves that operand alone.
+
+`keep_workload_crds` departs from upstream on purpose, for the test session: KubeVirt's CRDs are
+megabytes of schema, and each removal and re-install costs the API server about 9 s of CPU and a
+profile install about 20 s of waiting on a loaded 2-core machine. The test session's simulator
+keeps them across profiles (a profile installed after the first finds the VM API served); the
+tests about KubeVirt's removal taking the VM API away turn it off
+(tests/integration/test_kubevirt_removal.py).
 """
 
 from __future__ import annotations
@@ -163,10 +170,19 @@ CRD_RECHECK_SECONDS = 5.0
 class OperandSimulator:
     """Polls the custom resources of KubeVirt and CDI and plays their operators' part."""
 
-    def __init__(self, api: Any, operands: tuple[Operand, ...], interval: float = 0.3) -> None:
+    def __init__(
+        self,
+        api: Any,
+        operands: tuple[Operand, ...],
+        interval: float = 0.3,
+        *,
+        keep_workload_crds: bool = False,
+    ) -> None:
         self.api = api
         self.operands = operands
         self.interval = interval
+        self.keep_workload_crds = keep_workload_crds
+        """When a custom resource is deleted, leave its workload CRDs (see the module's docstring)."""
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.errors: list[str] = []
@@ -220,7 +236,7 @@ class OperandSimulator:
         if meta.get("deletionTimestamp"):
             self._crds_served_until.pop(operand.plural, None)
             ext = client.ApiextensionsV1Api(self.api)
-            for crd in operand.workload_crds:
+            for crd in [] if self.keep_workload_crds else operand.workload_crds:
                 with contextlib.suppress(ApiException):
                     ext.delete_custom_resource_definition(crd["metadata"]["name"])
             if operand.finalizer in finalizers:
