@@ -1,12 +1,16 @@
 """The netproof guest driver: runs inside the QEMU guest (see vm.py), as root, on a kernel with
-bridge VLAN filtering and 802.1Q, and prints one `NETPROOF PASS|FAIL <check>` line per check.
+bridge VLAN filtering and 802.1Q, and prints one `NETPROOF PASS|FAIL [scenario] <check>` line per
+check.
 
 Inputs, in the directory named on the command line (written by the host test):
-- inputs.json: {"cniPath": dir of the bridge plugin, "nads": {network: its NAD's exact CNI config},
-  "settings": [agent settings file with every network, with one network removed]}.
-Three "VM" network namespaces are attached with CNI ADD: vm1 and vm2 on the first network, vm3 on
-the second. The agent's VLAN filtering runs against the bridge the plugin made, then CNI DEL must
-leave nothing behind.
+- inputs.json: {"cniPath": dir of the bridge plugin, "settings": [agent settings file with every
+  network, with one network removed], "expectedUplinkVlans": [...], "scenarios": [{"name": ...,
+  "nads": {network: its NAD's exact CNI config}}, ...]}.
+Each scenario attaches three "VM" network namespaces with CNI ADD: vm1 and vm2 on the first
+network, vm3 on the second. The agent's VLAN filtering runs against the bridge the plugin made,
+then CNI DEL must leave nothing behind, and the bridge goes before the next scenario. One boot
+serves every scenario: booting the kernel and starting Python under software emulation is most of
+the cost.
 """
 
 from __future__ import annotations
@@ -27,8 +31,12 @@ BRIDGE = "br0"
 IFNAME = "net1"
 
 
+SCENARIO = [""]  # the scenario whose checks are running, named on every verdict
+
+
 def verdict(ok: bool, check: str, why: str = "") -> bool:
-    print(f"NETPROOF {'PASS' if ok else 'FAIL'} {check}{': ' + why if why and not ok else ''}", flush=True)
+    said = f"[{SCENARIO[0]}] {check}{': ' + why if why and not ok else ''}"
+    print(f"NETPROOF {'PASS' if ok else 'FAIL'} {said}", flush=True)
     return ok
 
 
@@ -72,7 +80,30 @@ def links() -> dict[str, Any]:
 
 def main(work: Path) -> int:
     inputs = json.loads((work / "inputs.json").read_text())
-    cni_path, nads = inputs["cniPath"], inputs["nads"]
+    ok = True
+    for scenario in inputs["scenarios"]:
+        SCENARIO[0] = scenario["name"]
+        try:
+            ok &= run_scenario(inputs, scenario["nads"])
+        except Exception as exc:  # the next scenario still runs; this one's missing verdicts fail it
+            ok = verdict(False, "driver", repr(exc))
+        reset_guest()
+    return 0 if ok else 1
+
+
+def reset_guest() -> None:
+    """No VM namespace, bridge or uplink left, so that the next scenario starts from a bare guest."""
+    for ns in netns.listnetns():
+        netns.remove(ns)
+    with IPRoute() as ipr:
+        for name in ("up0", BRIDGE):
+            found = ipr.link_lookup(ifname=name)
+            if found:
+                ipr.link("del", index=found[0])
+
+
+def run_scenario(inputs: dict[str, Any], nads: dict[str, str]) -> bool:
+    cni_path = inputs["cniPath"]
     first, second = sorted(nads)
     members = {"vm1": first, "vm2": first, "vm3": second}
     ok = True
@@ -126,7 +157,7 @@ def main(work: Path) -> int:
         "CNI DEL leaves no veth or VLAN entry behind",
         f"ports {ports}, other links {veths}, VLAN entries on {vlan_ports}",
     )
-    return 0 if ok else 1
+    return ok
 
 
 if __name__ == "__main__":

@@ -137,6 +137,14 @@ class Outcome:
     finished: bool
     console: str
 
+    def of(self, scenario: str) -> tuple[list[str], list[str]]:
+        """The checks one scenario passed and failed, without its name."""
+        mark = f"[{scenario}] "
+        return (
+            [c.removeprefix(mark) for c in self.passed if c.startswith(mark)],
+            [c.removeprefix(mark) for c in self.failed if c.startswith(mark)],
+        )
+
 
 def boot(work: Path, *, timeout: float = 900) -> Outcome:
     """Boot the guest on the inputs in `work` (see guest.py) and read its verdicts off the console."""

@@ -1,9 +1,9 @@
 """make netproof: the NADs the operator renders, run by the real bridge plugin in a QEMU guest whose
 kernel has bridge VLAN filtering and 802.1Q, and the node agent's VLAN filtering on that bridge.
 
-Each test boots Debian's kernel under software emulation (hack/netproof/vm.py); the guest driver
-(hack/netproof/guest.py) prints one verdict per check on the serial console, which fails the test
-with the guest's reason.
+One boot of Debian's kernel under software emulation (hack/netproof/vm.py) serves both tests; the
+guest driver (hack/netproof/guest.py) prints one verdict per check and scenario on the serial
+console, which fails the test with the guest's reason.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ def _nads(networks: list[dict[str, Any]]) -> dict[str, str]:
     }
 
 
-def _inputs(work: Path, nads: dict[str, str]) -> Path:
+def _inputs(work: Path, scenarios: dict[str, dict[str, str]]) -> Path:
     settings = []
     for name, networks in (("settings-both.json", NETWORKS), ("settings-one.json", NETWORKS[:1])):
         path = work / name
@@ -43,35 +43,41 @@ def _inputs(work: Path, nads: dict[str, str]) -> Path:
         settings.append(str(path))
     inputs = {
         "cniPath": str(Path(vm.REPO / ".bin" / "bridge").resolve().parent),
-        "nads": nads,
         "settings": settings,
         "expectedUplinkVlans": [[100, 200], [100]],
+        "scenarios": [{"name": name, "nads": nads} for name, nads in scenarios.items()],
     }
     (work / "inputs.json").write_text(json.dumps(inputs))
     return work
 
 
-@pytest.fixture
-def work(tmp_path: Path) -> Path:
+def _untagged(nads: dict[str, str]) -> dict[str, str]:
+    """The rendered configs with their VLAN dropped: what the proof must catch."""
+    return {
+        name: json.dumps({k: v for k, v in json.loads(c).items() if k != "vlan"}) for name, c in nads.items()
+    }
+
+
+@pytest.fixture(scope="module")
+def outcome(tmp_path_factory: pytest.TempPathFactory) -> vm.Outcome:
+    """One boot of the guest runs both scenarios: the rendered NADs, and the same without their VLAN."""
     if not (vm.REPO / ".bin" / "bridge").exists():
         pytest.fail(".bin/bridge is missing: make netproof builds it (hack/testenv/build.sh cni-plugins)")
-    return tmp_path
+    rendered = _nads(NETWORKS)
+    work = _inputs(
+        tmp_path_factory.mktemp("netproof"), {"rendered": rendered, "untagged": _untagged(rendered)}
+    )
+    booted = vm.boot(work)
+    assert booted.finished, booted.console[-3000:]
+    return booted
 
 
-def test_rendered_vlans_carry_and_isolate_traffic_and_the_agent_filters(work: Path) -> None:
-    outcome = vm.boot(_inputs(work, _nads(NETWORKS)))
-    assert outcome.finished, outcome.console[-3000:]
-    assert outcome.failed == [], outcome.console[-3000:]
-    assert len(outcome.passed) == CHECKS, outcome.console[-3000:]
+def test_rendered_vlans_carry_and_isolate_traffic_and_the_agent_filters(outcome: vm.Outcome) -> None:
+    passed, failed = outcome.of("rendered")
+    assert failed == [], outcome.console[-3000:]
+    assert len(passed) == CHECKS, outcome.console[-3000:]
 
 
-def test_it_fails_when_the_rendered_config_drops_the_vlan(work: Path) -> None:
-    untagged = {
-        name: json.dumps({k: v for k, v in json.loads(c).items() if k != "vlan"})
-        for name, c in _nads(NETWORKS).items()
-    }
-    outcome = vm.boot(_inputs(work, untagged))
-    assert outcome.finished, outcome.console[-3000:]
-    assert "vm3 on vlan-200 does not reach vm1: vlan-200 reached vlan-100" in outcome.failed, outcome.console[
-        -3000:
-    ]
+def test_it_fails_when_the_rendered_config_drops_the_vlan(outcome: vm.Outcome) -> None:
+    _, failed = outcome.of("untagged")
+    assert "vm3 on vlan-200 does not reach vm1: vlan-200 reached vlan-100" in failed, outcome.console[-3000:]
