@@ -6,7 +6,7 @@ from typing import Any, cast
 
 from vmo_operator.engine.apply import KindIndex, prune
 from vmo_operator.kube import kinds
-from vmo_operator.kube.client import KubeClient
+from vmo_operator.kube.client import FIELD_MANAGER, KubeClient
 from vmo_operator.kube.kinds import Kind
 from vmo_operator.kube.objects import (
     ON_PRUNE_ANNOTATION,
@@ -22,6 +22,8 @@ from vmo_operator.kube.objects import (
 class Calls:
     """The two writes pruning makes, recorded instead of sent."""
 
+    field_manager = FIELD_MANAGER
+
     def __init__(self) -> None:
         self.applied: list[Manifest] = []
         self.deleted: list[tuple[str, str, str]] = []
@@ -34,12 +36,22 @@ class Calls:
         self.deleted.append((kind.kind, namespace, name))
 
 
-def live(kind: str, name: str, namespace: str = "", release: bool = False) -> Manifest:
+def applied_by(manager: str, *annotations: str) -> list[dict[str, Any]]:
+    """managedFields saying that `manager`'s server-side apply owns these annotations."""
+    owned: dict[str, Any] = {f"f:{key}": {} for key in annotations}
+    fields = {"f:metadata": {"f:annotations": owned}}
+    return [{"manager": manager, "operation": "Apply", "fieldsType": "FieldsV1", "fieldsV1": fields}]
+
+
+def live(
+    kind: str, name: str, namespace: str = "", release: bool = False, marked_by: str = FIELD_MANAGER
+) -> Manifest:
     meta: dict[str, Any] = {"name": name, "labels": {**managed_labels("vmNamespaces", "vmo"), "mine": "x"}}
     if namespace:
         meta["namespace"] = namespace
     if release:
         meta["annotations"] = {ON_PRUNE_ANNOTATION: RELEASE}
+        meta["managedFields"] = applied_by(marked_by, ON_PRUNE_ANNOTATION)
     api_version = "v1" if kind == "Namespace" else "rbac.authorization.k8s.io/v1"
     return {"apiVersion": api_version, "kind": kind, "metadata": meta}
 
@@ -85,10 +97,11 @@ def test_a_data_volume_released_as_is_keeps_its_spec_and_loses_only_our_labels()
             "namespace": "vmo-golden-images",
             "labels": managed_labels("goldenImages", "vmo"),
             "annotations": {ON_PRUNE_ANNOTATION: RELEASE_AS_IS},
+            "managedFields": applied_by(FIELD_MANAGER, ON_PRUNE_ANNOTATION),
         },
         "spec": spec,
     }
-    meta = {**dv["metadata"], "name": "fedora", "annotations": {}}
+    meta = {**dv["metadata"], "name": "fedora", "annotations": {}, "managedFields": []}
     source: Manifest = {**dv, "kind": "DataSource", "metadata": meta}
     observed = {ObjectKey.of(dv): dv, ObjectKey.of(source): source}
     index = KindIndex([kinds.DATA_VOLUME, kinds.DATA_SOURCE])
@@ -110,3 +123,15 @@ def test_a_data_volume_released_as_is_keeps_its_spec_and_loses_only_our_labels()
     ]
     assert {r.action for r in report.results} == {"deleted", "released"}
     assert observed == {}
+
+
+def test_a_release_mark_someone_else_added_is_not_honoured() -> None:
+    """A tenant who may edit a NetworkAttachmentDefinition must not keep it alive by annotating it."""
+    calls = Calls()
+    added_by_user = live("RoleBinding", "vmo-vm-user", "vms", release=True, marked_by="kubectl-annotate")
+    observed = {ObjectKey.of(added_by_user): added_by_user}
+
+    prune(cast(KubeClient, calls), KindIndex([kinds.ROLE_BINDING]), [], observed)
+
+    assert calls.deleted == [("RoleBinding", "vms", "vmo-vm-user")]
+    assert calls.applied == []

@@ -25,17 +25,19 @@ from vmo_operator.kube.objects import (
     COMPONENT_LABEL,
     MANAGED_BY_LABEL,
     MANAGED_SELECTOR,
+    ON_PRUNE_ANNOTATION,
     PROFILE_LABEL,
+    RELEASE,
     RELEASE_AS_IS,
     RELEASED_LABEL,
     Manifest,
     ObjectKey,
+    applied_annotation,
     component_of,
     condition_is_true,
     is_ours,
     on_prune,
     profile_of,
-    released_on_prune,
 )
 
 _WAVE_OF_KIND = {
@@ -263,7 +265,10 @@ def _prune_one(
     release_retained: bool,
 ) -> ApplyResult:
     key = ObjectKey.of(live)
-    if on_prune(live) == RELEASE_AS_IS:
+    # Only a mark the operator applied counts: a user who may edit the object (a tenant's
+    # NetworkAttachmentDefinition) must not turn its deletion into a release by annotating it.
+    mode = on_prune(live) if applied_annotation(live, ON_PRUNE_ANNOTATION, kube.field_manager) else ""
+    if mode == RELEASE_AS_IS:
         # Never deleted, and its spec applied as it is (a DataVolume: CDI refuses any spec change,
         # and its disk is users' data), so only our labels and annotations go. The released mark is
         # ours by apply too, so an apply that takes the object back removes it.
@@ -281,7 +286,7 @@ def _prune_one(
         kube.apply(index.of(live), body)
         observed.pop(key, None)
         return ApplyResult(key, "released", "kept as it is; the operator's labels were taken off")
-    if released_on_prune(live):
+    if mode == RELEASE:
         # Never deleted (a namespace holding users' VMs): an apply of nothing but the name and the
         # released mark under our field manager drops every field we own, our labels among them.
         meta = {"name": key.name, "labels": {RELEASED_LABEL: profile_of(live) or ""}}

@@ -154,6 +154,25 @@ def released_on_prune(obj: Mapping[str, Any]) -> bool:
     return on_prune(obj) in (RELEASE, RELEASE_AS_IS)
 
 
+def applied_annotation(obj: Mapping[str, Any], key: str, manager: str) -> bool:
+    """Whether `manager`'s server-side apply owns annotation `key` of the live `obj` (managedFields).
+
+    Anyone who may edit an object may add an annotation to it; only the ones the operator applied
+    itself say what the operator meant.
+    """
+    for entry in (obj.get("metadata") or {}).get("managedFields") or []:
+        if (
+            not isinstance(entry, Mapping)
+            or entry.get("manager") != manager
+            or entry.get("operation") != "Apply"
+        ):
+            continue
+        owned = ((entry.get("fieldsV1") or {}).get("f:metadata") or {}).get("f:annotations") or {}
+        if isinstance(owned, Mapping) and f"f:{key}" in owned:
+            return True
+    return False
+
+
 def on_prune(obj: Mapping[str, Any]) -> str:
     """The object's ON_PRUNE_ANNOTATION value, "" when it has none (pruning deletes it)."""
     annotations = (obj.get("metadata") or {}).get("annotations") or {}
