@@ -31,7 +31,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from vmo_operator.components import registry
+from vmo_operator.components import dashboard, registry
 from vmo_operator.components.base import ObservesCluster, workload_kinds
 from vmo_operator.components.vmroles import DESCRIPTION_ANNOTATION
 from vmo_operator.kube import kinds
@@ -122,6 +122,14 @@ FIXED_GRANTS: tuple[Grant, ...] = (
         WRITE,
         "MAC webhook configurations: applied with a current caBundle, removed when MAC allocation is off",
         names=(admission_config.CONFIGURATION_NAME,),
+    ),
+    Grant(
+        "",
+        ("secrets",),
+        ("get", "create", "patch", "delete"),
+        "the dashboard's CA and serving certificate: this one Secret, issued and renewed by the "
+        "operator (server-side apply on its name), kept to kube-system by an admission policy",
+        names=(dashboard.TLS_SECRET,),
     ),
 )
 

@@ -26,10 +26,6 @@ SECRET_NAME = "vmo-macpool-webhook-tls"
 ATTEMPTS = 5
 
 
-def _secret_data(secret: Manifest) -> dict[str, bytes]:
-    return {key: base64.b64decode(value) for key, value in (secret.get("data") or {}).items()}
-
-
 def _secret(namespace: str, bundle: certs.CertBundle) -> Manifest:
     return {
         "apiVersion": "v1",
@@ -48,7 +44,7 @@ def ensure_certificates(kube: KubeClient, options: AdmissionOptions) -> certs.Ce
     """Load, create or rotate the shared CA + serving certificate, then write the files kopf serves."""
     for _attempt in range(ATTEMPTS):
         secret = kube.get(kinds.SECRET, SECRET_NAME, options.namespace)
-        current = certs.CertBundle.from_secret_data(_secret_data(secret)) if secret is not None else None
+        current = certs.stored_bundle(secret)
         desired = certs.plan_certificates(current, options.sans, now=datetime.now(UTC))
         if desired is not current:
             body = _secret(options.namespace, desired)
