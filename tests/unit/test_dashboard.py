@@ -348,6 +348,21 @@ def test_drain_readiness_and_components_show_on_the_health_page() -> None:
     assert "No VMOProfile exists" in health.health_page([], None, user="u", csrf="c")
 
 
+def test_mac_collisions_are_listed_one_by_one_on_the_health_page() -> None:
+    colliding = {
+        "mac": "02:00:00:00:00:07",
+        "carriers": ["VirtualMachine team-a/web", "VirtualMachine team-b/<db>"],
+        "namespaces": ["team-a", "team-b"],
+    }
+    status = {"macPool": {"webhookReady": True, "collisions": 3, "collidingMACs": [colliding]}}
+    profile = {"metadata": {"name": "vmo"}, "status": status}
+    page = health.health_page([profile], profile, user="u", csrf="c")
+    row = re.search(r"<tr><td>02:00:00:00:00:07</td><td>(.*?)</td><td>(.*?)</td></tr>", page)
+    assert row is not None
+    assert row.groups() == ("VirtualMachine team-a/web, VirtualMachine team-b/&lt;db&gt;", "team-a, team-b")
+    assert "2 more colliding MACs" in page
+
+
 def test_the_user_client_carries_the_users_token_and_none_of_the_kubeconfigs_credentials(
     tmp_path: Any,
 ) -> None:
