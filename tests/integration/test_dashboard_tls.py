@@ -12,9 +12,10 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from tests.support.kube import PROFILE
-from tests.support.profiles import SharedProfile
+from tests.support.profiles import SharedProfile, kube_of
 from tests.support.waiting import eventually
 from vmo_operator.components import dashboard
+from vmo_operator.kube import kinds
 from vmo_operator.macpool import certs
 
 ON = {"dashboard": {"enabled": True}}
@@ -56,13 +57,13 @@ def test_the_operator_issues_renews_and_removes_the_dashboards_certificate(
     assert certs.signed_by(issued.serving.cert, issued.ca.cert)
 
     deployment = eventually(
-        lambda: client.AppsV1Api(api_client).read_namespaced_deployment(dashboard.NAME, dashboard.NAMESPACE),
+        lambda: kube_of(api_client).get(kinds.DEPLOYMENT, dashboard.NAME, dashboard.NAMESPACE),
         timeout=120,
         what="the dashboard's Deployment",
     )
-    volumes = {v.name: v for v in deployment.spec.template.spec.volumes}
-    assert volumes["tls"].secret.secret_name == dashboard.TLS_SECRET
-    assert [item.key for item in volumes["tls"].secret.items] == ["tls.crt", "tls.key"]
+    volumes = {v["name"]: v for v in deployment["spec"]["template"]["spec"]["volumes"]}
+    assert volumes["tls"]["secret"]["secretName"] == dashboard.TLS_SECRET
+    assert [item["key"] for item in volumes["tls"]["secret"]["items"]] == ["tls.crt", "tls.key"]
 
     # A serving certificate past two thirds of its life, as 61 days after issue: the operator renews
     # it under the same CA on a following round.

@@ -293,7 +293,7 @@ def test_a_row_follows_its_vms_newest_migration_live() -> None:
     assert mirror.row("team-a/b").migration == ""  # type: ignore[union-attr]
     new = migration("a-migration-2", "a", "2026-01-02T00:00:00Z")
     assert mirror.apply(("event", "VirtualMachineInstanceMigration", "ADDED", new)) == {"team-a/a"}
-    assert mirror.row("team-a/a").migration == "Pending"  # newest wins; none picked it up yet
+    assert mirror.row("team-a/a").migration == "Pending"  # type: ignore[union-attr]  # newest; not picked up yet
     new["status"] = {"phase": "Running"}
     mirror.apply(("event", "VirtualMachineInstanceMigration", "MODIFIED", new))
     row = mirror.row("team-a/a")
@@ -497,11 +497,15 @@ def test_bad_fields_are_named(change: dict[str, str], networks: list[str], field
 def test_profile_networks_by_namespace() -> None:
     from vmo_operator.dashboard import newvm
 
-    profile = {"spec": {"multus": {"networks": [{"name": "a", "namespaces": ["x"]}, {"name": "b"}]}}}
+    profile: dict[str, Any] = {
+        "spec": {"multus": {"networks": [{"name": "a", "namespaces": ["x"]}, {"name": "b"}]}}
+    }
     assert newvm.profile_networks(profile) == ["a", "b"]
     assert newvm.profile_networks(profile, "x") == ["a"]
     assert newvm.profile_networks(profile, "default") == ["b"]
     assert newvm.profile_networks(None) == []
+    profile["spec"]["multus"]["enabled"] = False  # not installed: nothing to attach to
+    assert newvm.profile_networks(profile, "x") == []
 
 
 def test_drift_events_are_the_profiles_overwritten_ones_newest_first() -> None:

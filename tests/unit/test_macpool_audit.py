@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from tests.unit.macpool_fakes import MemoryReservationStore
-from vmo_operator.macpool import mac as macs
 from vmo_operator.macpool import audit
+from vmo_operator.macpool import mac as macs
 from vmo_operator.macpool.audit import collision_message, pool_usage, run_audit, status_of
 from vmo_operator.macpool.reconcile import Carrier, Collision
 from vmo_operator.macpool.reservation import Holder, Reservation
