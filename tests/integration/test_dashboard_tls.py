@@ -1,5 +1,6 @@
-"""The dashboard's certificate on a real API server, with the operator running under the chart's RBAC:
-issued into the Secret the Deployment mounts, renewed when due, removed with the dashboard."""
+"""The dashboard's certificate on a real API server, with the operator running under the chart's RBAC
+(which reads no Secret outside the operator's namespace): issued, published into the Secret the
+Deployment mounts, renewed when due, removed with the dashboard."""
 
 from __future__ import annotations
 
@@ -8,53 +9,57 @@ import functools
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from cryptography import x509
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from tests.support.kube import PROFILE
+from tests.support.operator import OPERATOR_NAMESPACE
 from tests.support.profiles import SharedProfile, kube_of
 from tests.support.waiting import eventually
 from vmo_operator.components import dashboard
 from vmo_operator.kube import kinds
 from vmo_operator.macpool import certs
+from vmo_operator.operator import dashboard_tls
 
 ON = {"dashboard": {"enabled": True}}
 
 
-def stored(api: Any) -> certs.CertBundle | None:
+def published(api: Any) -> dict[str, bytes] | None:
+    """The Secret the dashboard's pod mounts, as the API server holds it (None while absent)."""
     try:
         secret = client.CoreV1Api(api).read_namespaced_secret(dashboard.TLS_SECRET, dashboard.NAMESPACE)
     except ApiException as exc:
         if exc.status == 404:
             return None
         raise
-    return certs.stored_bundle({"data": secret.data})
+    return {key: base64.b64decode(value) for key, value in (secret.data or {}).items()}
 
 
 def gone(api: Any) -> bool:
-    try:
-        client.CoreV1Api(api).read_namespaced_secret(dashboard.TLS_SECRET, dashboard.NAMESPACE)
-    except ApiException as exc:
-        if exc.status == 404:
-            return True
-        raise
-    return False
+    return published(api) is None
 
 
-def renewed_under(api: Any, planted: certs.CertBundle) -> certs.CertBundle | None:
-    bundle = stored(api)
-    if bundle is None or bundle.serving.cert_pem == planted.serving.cert_pem:
+def serving(data: dict[str, bytes]) -> x509.Certificate:
+    return x509.load_pem_x509_certificate(data["tls.crt"])
+
+
+def renewed_under(api: Any, planted: certs.CertBundle) -> dict[str, bytes] | None:
+    data = published(api)
+    if data is None or data["tls.crt"] == planted.serving.cert_pem:
         return None
-    return bundle
+    return data
 
 
 def test_the_operator_issues_renews_and_removes_the_dashboards_certificate(
     api_client: Any, profile: SharedProfile
 ) -> None:
     profile.create(ON)
-    issued = eventually(functools.partial(stored, api_client), timeout=120, what="the dashboard's Secret")
-    assert certs.sans_of(issued.serving.cert) == set(dashboard.service_names())
-    assert certs.signed_by(issued.serving.cert, issued.ca.cert)
+    issued = eventually(functools.partial(published, api_client), timeout=120, what="the dashboard's Secret")
+    assert set(issued) == {"tls.crt", "tls.key", "ca-bundle.crt"}  # never the CA's key
+    assert certs.sans_of(serving(issued)) == set(dashboard.service_names())
+    [ca] = certs.split_pem(issued["ca-bundle.crt"])
+    assert certs.signed_by(serving(issued), x509.load_pem_x509_certificate(ca))
 
     deployment = eventually(
         lambda: kube_of(api_client).get(kinds.DEPLOYMENT, dashboard.NAME, dashboard.NAMESPACE),
@@ -65,22 +70,22 @@ def test_the_operator_issues_renews_and_removes_the_dashboards_certificate(
     assert volumes["tls"]["secret"]["secretName"] == dashboard.TLS_SECRET
     assert [item["key"] for item in volumes["tls"]["secret"]["items"]] == ["tls.crt", "tls.key"]
 
-    # A serving certificate past two thirds of its life, as 61 days after issue: the operator renews
-    # it under the same CA on a following round.
+    # A serving certificate past two thirds of its life, as 61 days after issue, in the bundle the
+    # operator keeps in its namespace: it renews it under the same CA and publishes the new pair.
     past = datetime.now(UTC) - timedelta(days=61)
     planted = certs.plan_certificates(None, dashboard.service_names(), now=past, name=dashboard.TLS_CA_NAME)
     assert certs.renewal_due(planted.serving.cert, datetime.now(UTC))
     body = client.V1Secret(
-        metadata=client.V1ObjectMeta(name=dashboard.TLS_SECRET, namespace=dashboard.NAMESPACE),
+        metadata=client.V1ObjectMeta(name=dashboard_tls.CA_SECRET, namespace=OPERATOR_NAMESPACE),
         data={k: base64.b64encode(v).decode() for k, v in planted.to_secret_data().items()},
     )
-    client.CoreV1Api(api_client).replace_namespaced_secret(dashboard.TLS_SECRET, dashboard.NAMESPACE, body)
+    client.CoreV1Api(api_client).replace_namespaced_secret(dashboard_tls.CA_SECRET, OPERATOR_NAMESPACE, body)
     renewed = eventually(
         functools.partial(renewed_under, api_client, planted), timeout=120, what="a renewed certificate"
     )
-    assert renewed.ca == planted.ca
-    assert certs.signed_by(renewed.serving.cert, planted.ca.cert)
-    assert not certs.renewal_due(renewed.serving.cert, datetime.now(UTC))
+    assert renewed["ca-bundle.crt"] == planted.ca_bundle
+    assert certs.signed_by(serving(renewed), planted.ca.cert)
+    assert not certs.renewal_due(serving(renewed), datetime.now(UTC))
 
     # The dashboard turned off: its certificate goes with it.
     custom = client.CustomObjectsApi(api_client)

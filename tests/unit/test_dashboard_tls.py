@@ -4,6 +4,7 @@ with the webhook's machinery, mounted without the CA key, re-read by the dashboa
 from __future__ import annotations
 
 import asyncio
+import base64
 import copy
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -24,8 +25,11 @@ from vmo_operator.operator import dashboard_tls, guards, rbac
 NOW = datetime(2026, 3, 1, tzinfo=UTC)
 
 
+OPERATOR_NS = "vmo-system"
+
+
 class Secrets:
-    """The API server's part in this: get, server-side apply with a resourceVersion precondition, delete."""
+    """The API server's part: get, create-if-absent, replace at resourceVersion, apply, delete."""
 
     def __init__(self) -> None:
         self.objects: dict[tuple[str, str], dict[str, Any]] = {}
@@ -34,107 +38,126 @@ class Secrets:
 
     def get(self, kind: Kind, name: str, namespace: str = "") -> dict[str, Any] | None:
         assert kind == kinds.SECRET
+        assert namespace == OPERATOR_NS, "the operator reads Secrets only in its own namespace"
         found = self.objects.get((namespace, name))
         return copy.deepcopy(found) if found else None
 
-    def apply(self, kind: Kind, obj: dict[str, Any], **_: Any) -> dict[str, Any]:
+    def _store(self, verb: str, obj: dict[str, Any]) -> dict[str, Any]:
         meta = obj["metadata"]
-        key = (meta["namespace"], meta["name"])
-        live = self.objects.get(key)
-        wanted = meta.get("resourceVersion")
-        if wanted and (live is None or live["metadata"]["resourceVersion"] != wanted):
-            raise KubeError(409, "Conflict", "the object has been modified")
         self.version += 1
         stored = copy.deepcopy(obj)
         stored["metadata"]["resourceVersion"] = str(self.version)
-        self.objects[key] = stored
-        self.writes.append(f"apply {meta['name']}")
+        self.objects[(meta["namespace"], meta["name"])] = stored
+        self.writes.append(f"{verb} {meta['namespace']}/{meta['name']}")
         return stored
 
+    def create(self, kind: Kind, obj: dict[str, Any]) -> dict[str, Any]:
+        if (obj["metadata"]["namespace"], obj["metadata"]["name"]) in self.objects:
+            raise KubeError(409, "AlreadyExists", "exists")
+        return self._store("create", obj)
+
+    def replace(self, kind: Kind, obj: dict[str, Any]) -> dict[str, Any]:
+        live = self.objects[(obj["metadata"]["namespace"], obj["metadata"]["name"])]
+        if live["metadata"]["resourceVersion"] != obj["metadata"]["resourceVersion"]:
+            raise KubeError(409, "Conflict", "the object has been modified")
+        return self._store("replace", obj)
+
+    def apply(self, kind: Kind, obj: dict[str, Any], **_: Any) -> dict[str, Any]:
+        return self._store("apply", obj)
+
     def delete(self, kind: Kind, name: str, namespace: str = "", **_: Any) -> bool:
-        self.writes.append(f"delete {name}")
+        self.writes.append(f"delete {namespace}/{name}")
         return self.objects.pop((namespace, name), None) is not None
 
 
-def stored(api: Secrets) -> certs.CertBundle:
-    bundle = certs.stored_bundle(api.get(kinds.SECRET, dashboard.TLS_SECRET, dashboard.NAMESPACE))
+PUBLISHED = f"{dashboard.NAMESPACE}/{dashboard.TLS_SECRET}"
+CA = f"{OPERATOR_NS}/{dashboard_tls.CA_SECRET}"
+
+
+def kept(api: Secrets) -> certs.CertBundle:
+    bundle = certs.stored_bundle(api.objects[(OPERATOR_NS, dashboard_tls.CA_SECRET)])
     assert bundle is not None
     return bundle
 
 
+def published(api: Secrets) -> dict[str, bytes]:
+    secret = api.objects[(dashboard.NAMESPACE, dashboard.TLS_SECRET)]
+    return {key: base64.b64decode(value) for key, value in secret["data"].items()}
+
+
+def settle(api: Secrets, state: dashboard_tls.Published, enabled: bool = True, **kw: Any) -> Any:
+    return dashboard_tls.settle(api, OPERATOR_NS, enabled, state, **kw)  # type: ignore[arg-type]
+
+
 def test_the_operator_issues_a_certificate_for_the_service_names_under_a_ca_of_the_dashboards_own() -> None:
-    api = Secrets()
-    issued = dashboard_tls.settle(api, True, now=NOW)  # type: ignore[arg-type]
+    api, state = Secrets(), dashboard_tls.Published()
+    issued = settle(api, state, now=NOW)
     assert issued is not None
-    assert api.writes == ["apply vmo-dashboard-tls"]
-    bundle = stored(api)
+    assert api.writes == [f"create {CA}", f"apply {PUBLISHED}"]
+    bundle = kept(api)
     assert certs.sans_of(bundle.serving.cert) == set(dashboard.service_names())
     assert certs.signed_by(bundle.serving.cert, bundle.ca.cert)
     # Its CA can sign for the dashboard's names only (not the webhook's, nor anything else).
     constraints = certs.constraints_of(bundle.ca.cert)
     assert constraints is not None
     assert {n.value for n in constraints.permitted_subtrees or ()} == set(dashboard.service_names())
-    assert bundle.ca_bundle == bundle.ca.cert_pem
+    # What the dashboard's namespace gets: the serving pair and the CA bundle, never the CA key.
+    assert published(api) == {
+        "tls.crt": bundle.serving.cert_pem,
+        "tls.key": bundle.serving.key_pem,
+        "ca-bundle.crt": bundle.ca.cert_pem,
+    }
 
-    again = dashboard_tls.settle(api, True, now=NOW + timedelta(days=1))  # type: ignore[arg-type]
+    again = settle(api, state, now=NOW + timedelta(days=1))
     assert again == bundle
-    assert api.writes == ["apply vmo-dashboard-tls"]  # nothing due: no write
+    assert api.writes == [f"create {CA}", f"apply {PUBLISHED}"]  # nothing due: one read, no write
+    # A new operator process cannot read the published copy: it publishes once, then rests.
+    restarted = dashboard_tls.Published()
+    settle(api, restarted, now=NOW + timedelta(days=1))
+    settle(api, restarted, now=NOW + timedelta(days=2))
+    assert api.writes[2:] == [f"apply {PUBLISHED}"]
 
 
 def test_the_serving_certificate_is_renewed_like_the_webhooks_under_the_same_ca() -> None:
-    api = Secrets()
-    dashboard_tls.settle(api, True, now=NOW)  # type: ignore[arg-type]
-    first = stored(api)
+    api, state = Secrets(), dashboard_tls.Published()
+    settle(api, state, now=NOW)
+    first = kept(api)
     later = NOW + certs.SERVING_VALIDITY * certs.RENEW_AT + timedelta(hours=1)
-    dashboard_tls.settle(api, True, now=later)  # type: ignore[arg-type]
-    renewed = stored(api)
+    settle(api, state, now=later)
+    renewed = kept(api)
     assert renewed.serving.cert_pem != first.serving.cert_pem
     assert renewed.ca == first.ca  # browsers told to trust the CA keep trusting
     assert certs.signed_by(renewed.serving.cert, first.ca.cert)
     assert renewed.serving.cert.not_valid_after_utc > first.serving.cert.not_valid_after_utc
+    assert published(api)["tls.crt"] == renewed.serving.cert_pem
+    assert api.writes[2:] == [f"replace {CA}", f"apply {PUBLISHED}"]
 
 
-def test_a_writer_that_lost_a_race_keeps_the_winners_certificate() -> None:
-    api = Secrets()
-    dashboard_tls.settle(api, True, now=NOW)  # type: ignore[arg-type]
-    winner = stored(api)
-
-    class Racing(Secrets):
-        """Another replica renews between our read and our write."""
-
-        def get(self, kind: Kind, name: str, namespace: str = "") -> dict[str, Any] | None:
-            found = api.get(kind, name, namespace)
-            api.objects[(namespace, name)]["metadata"]["resourceVersion"] = "elsewhere"
-            return found
-
-        def apply(self, kind: Kind, obj: dict[str, Any], **kw: Any) -> dict[str, Any]:
-            return api.apply(kind, obj, **kw)
-
-    due = NOW + timedelta(days=80)
-    assert dashboard_tls.settle(Racing(), True, now=due) == winner  # type: ignore[arg-type]
-    assert stored(api) == winner
+def test_turning_the_dashboard_off_removes_the_published_pair_once_and_keeps_the_ca() -> None:
+    api, state = Secrets(), dashboard_tls.Published()
+    settle(api, state, now=NOW)
+    ca = kept(api).ca
+    assert settle(api, state, False, now=NOW) is None
+    assert settle(api, state, False, now=NOW) is None
+    assert api.writes[2:] == [f"delete {PUBLISHED}"]  # once, not at every round
+    assert (dashboard.NAMESPACE, dashboard.TLS_SECRET) not in api.objects
+    settle(api, state, now=NOW)
+    assert kept(api).ca == ca  # on again: the same CA, so browsers still trust it
+    assert published(api)["ca-bundle.crt"] == ca.cert_pem
 
 
-def test_turning_the_dashboard_off_or_a_corrupt_secret() -> None:
-    api = Secrets()
-    assert dashboard_tls.settle(api, False, now=NOW) is None  # type: ignore[arg-type]
-    assert api.writes == []  # nothing there, nothing written
-    dashboard_tls.settle(api, True, now=NOW)  # type: ignore[arg-type]
-    api.objects[(dashboard.NAMESPACE, dashboard.TLS_SECRET)]["data"]["tls.key"] = "not base64!"
-    dashboard_tls.settle(api, True, now=NOW)  # type: ignore[arg-type]
-    assert stored(api).serving.key_pem.startswith(b"-----BEGIN PRIVATE KEY")  # regenerated whole
-    dashboard_tls.settle(api, False, now=NOW)  # type: ignore[arg-type]
-    assert api.objects == {}
-    assert api.writes[-1] == "delete vmo-dashboard-tls"
-
-
-def test_an_invalid_spec_leaves_the_certificate_alone() -> None:
-    api = Secrets()
-    dashboard_tls.settle(api, True, now=NOW)  # type: ignore[arg-type]
-    dashboard_tls.settle_for(api, {"spec": {"dashboard": {"enabled": "perhaps", "replicas": -1}}})  # type: ignore[arg-type]
-    assert api.writes == ["apply vmo-dashboard-tls"]
-    dashboard_tls.settle_for(api, {"spec": {}})  # type: ignore[arg-type]
-    assert api.writes[-1] == "delete vmo-dashboard-tls"  # off by default
+def test_a_corrupt_bundle_is_issued_again_and_an_invalid_spec_changes_nothing() -> None:
+    api, state = Secrets(), dashboard_tls.Published()
+    settle(api, state, now=NOW)
+    api.objects[(OPERATOR_NS, dashboard_tls.CA_SECRET)]["data"]["tls.key"] = "not base64!"
+    settle(api, state, now=NOW)
+    assert kept(api).serving.key_pem.startswith(b"-----BEGIN PRIVATE KEY")  # regenerated whole
+    writes = list(api.writes)
+    profile = {"spec": {"dashboard": {"enabled": "perhaps", "replicas": -1}}}
+    dashboard_tls.settle_for(api, OPERATOR_NS, profile, state)  # type: ignore[arg-type]
+    assert api.writes == writes
+    dashboard_tls.settle_for(api, OPERATOR_NS, {"spec": {}}, state)  # type: ignore[arg-type]
+    assert api.writes[-1] == f"delete {PUBLISHED}"  # off by default
 
 
 def test_the_pod_mounts_the_serving_pair_and_never_the_ca_key() -> None:
@@ -158,7 +181,7 @@ def test_the_operator_may_write_that_one_secret_by_name_and_only_in_kube_system(
             "apiGroups": [""],
             "resources": ["secrets"],
             "resourceNames": [dashboard.TLS_SECRET],
-            "verbs": ["get", "create", "patch", "delete"],
+            "verbs": ["create", "patch", "delete"],  # no read of any Secret outside its namespace
         }
     ]
     identity = guards.Identity("vmo", "vmo-system", "vmo")

@@ -6,18 +6,18 @@ API server is and which CA signed its certificate (the kube-root-ca.crt ConfigMa
 has). Whoever takes over a dashboard pod holds no credential of its own.
 
 TLS: the operator issues the serving certificate for the Service's names with the webhook's
-certificate machinery (`macpool.certs.plan_certificates`: a name-constrained CA of its own, renewed
-at two thirds of its life, the CA in two phases) into the Secret `vmo-dashboard-tls`, rendered here
-(`tls_secret`) and written by `operator/dashboard_tls.py`, because planning a certificate needs
-the clock, fresh keys and the Secret's current content, none of which a rendering may have. The pod
-mounts only `tls.crt` and `tls.key` of it (never the CA's key) and re-reads them when the kubelet
+certificate machinery (a name-constrained CA of its own, renewed at two thirds of its life, the CA
+in two phases) and publishes the serving pair and the CA bundle into the Secret `vmo-dashboard-tls`,
+rendered here (`tls_secret`) and written by `operator/dashboard_tls.py`, because planning a
+certificate needs the clock, fresh keys and the CA kept in the operator's namespace, none of which a
+rendering may have. The pod mounts only `tls.crt` and `tls.key` and re-reads them when the kubelet
 swaps in a renewed pair. Browsers trust `ca-bundle.crt` of the same Secret.
 """
 
 from __future__ import annotations
 
 import base64
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from vmo_operator import __version__
@@ -39,6 +39,7 @@ TLS_SECRET = "vmo-dashboard-tls"
 TLS_CA_NAME = "vmo-dashboard-ca"  # the common name of the dashboard's CA
 # What the pod mounts of the Secret: the serving pair, not the CA key that sits next to it.
 TLS_FILES = ("tls.crt", "tls.key")
+CA_BUNDLE_FILE = "ca-bundle.crt"  # in the Secret for whoever sets up a browser; not mounted
 LABELS = {"app.kubernetes.io/name": NAME}
 
 
@@ -146,21 +147,15 @@ def _service(dashboard: DashboardSpec) -> Manifest:
     }
 
 
-def tls_secret(data: Mapping[str, bytes], resource_version: str = "") -> Manifest:
-    """The Secret holding the dashboard's CA and serving certificate (`macpool.certs` layout).
-
-    With `resource_version`, a write of it is a compare-and-swap: a writer that read an older
-    Secret gets 409 instead of replacing a certificate it never saw.
-    """
-    metadata: dict[str, object] = {"name": TLS_SECRET, "namespace": NAMESPACE, "labels": dict(LABELS)}
-    if resource_version:
-        metadata["resourceVersion"] = resource_version
+def tls_secret(cert_pem: bytes, key_pem: bytes, ca_bundle: bytes) -> Manifest:
+    """The Secret the pod mounts: its serving pair, and the CA bundle for browsers (no CA key)."""
+    data = {TLS_FILES[0]: cert_pem, TLS_FILES[1]: key_pem, CA_BUNDLE_FILE: ca_bundle}
     return {
         "apiVersion": "v1",
         "kind": "Secret",
-        "metadata": metadata,
+        "metadata": {"name": TLS_SECRET, "namespace": NAMESPACE, "labels": dict(LABELS)},
         "type": "Opaque",
-        "data": {key: base64.b64encode(value).decode("ascii") for key, value in sorted(data.items())},
+        "data": {key: base64.b64encode(value).decode("ascii") for key, value in data.items()},
     }
 
 

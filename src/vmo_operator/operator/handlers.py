@@ -57,6 +57,7 @@ class Runtime:
         self.watchers: list[watches.KindWatcher] = []
         # profile -> namespaces its objects wait for; a namespace appearing wakes the profile
         self.awaited: dict[str, frozenset[str]] = {}
+        self.dashboard_tls = dashboard_tls.Published()
 
     def wakeup(self, name: str) -> asyncio.Event:
         return self._wakeups.setdefault(name, asyncio.Event())
@@ -198,7 +199,8 @@ def _reconcile_once(shared: Runtime, name: str) -> tuple[engine.Outcome | None, 
         else (f"VMOProfile {active!r} is the active profile; only one profile is applied per cluster")
     )
     if not inactive:
-        dashboard_tls.settle_for(kube, profile)  # before the Deployment that mounts it is applied
+        # Before the Deployment that mounts it is applied.
+        dashboard_tls.settle_for(kube, shared.config.namespace, profile, shared.dashboard_tls)
     outcome = engine.reconcile(kube, profile, registry.components(), inactive_because=inactive)
     if outcome.status_needs_write:
         kube.patch_status(kinds.PROFILE, name, outcome.status_fields, live=profile.get("status") or {})

@@ -126,9 +126,9 @@ FIXED_GRANTS: tuple[Grant, ...] = (
     Grant(
         "",
         ("secrets",),
-        ("get", "create", "patch", "delete"),
-        "the dashboard's CA and serving certificate: this one Secret, issued and renewed by the "
-        "operator (server-side apply on its name), kept to kube-system by an admission policy",
+        ("create", "patch", "delete"),
+        "the dashboard's serving certificate, published by server-side apply on this one name (never "
+        "read: the CA stays in the operator's namespace); kept to kube-system by an admission policy",
         names=(dashboard.TLS_SECRET,),
     ),
 )
@@ -139,7 +139,8 @@ NAMESPACE_GRANTS: tuple[Grant, ...] = (
         "",
         ("secrets",),
         ("get", "list", "watch", "create", "update", "patch"),
-        "the MAC webhook's CA and serving certificate, one Secret shared by all replicas",
+        "the MAC webhook's CA and serving certificate, one Secret shared by all replicas, and the "
+        "dashboard's CA (vmo-dashboard-ca)",
     ),
     Grant(
         "coordination.k8s.io",

@@ -79,7 +79,7 @@ async def profile_deleted(shared: Runtime, body: kopf.Body, name: str, **_: Any)
                 await asyncio.to_thread(write_deletion_status, kube, profile, remaining=result.remaining)
                 await asyncio.sleep(REMOVAL_POLL_SECONDS)
             else:
-                await asyncio.to_thread(dashboard_tls.remove, kube)
+                await asyncio.to_thread(dashboard_tls.remove, kube, shared.dashboard_tls)
                 note = "every component was removed"
                 await asyncio.to_thread(shared.events.normal, profile, "Removed", note, "Delete")
                 log.info("removed", object=f"VMOProfile/{name}")
