@@ -45,10 +45,11 @@ def serving(data: dict[str, bytes]) -> x509.Certificate:
 
 
 def renewed_under(api: Any, planted: certs.CertBundle) -> dict[str, bytes] | None:
+    """The published pair once it is a new one under the planted CA (not the planted, due one)."""
     data = published(api)
     if data is None or data["tls.crt"] == planted.serving.cert_pem:
         return None
-    return data
+    return data if certs.signed_by(serving(data), planted.ca.cert) else None
 
 
 def test_the_operator_issues_renews_and_removes_the_dashboards_certificate(
