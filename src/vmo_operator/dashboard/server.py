@@ -215,6 +215,7 @@ async def act(request: web.Request) -> web.Response:
     if action == "delete":
         done = pages.message_page("Done", message, user=session.user, csrf=session.csrf, kind="done")
         return html_response(done)
+    state = request.app[STATE]
 
     def follow_up(kube: KubeClient) -> str:
         """The page that shows the action's progress: the VM's row as it is now, kept live."""
@@ -227,7 +228,6 @@ async def act(request: web.Request) -> web.Response:
         offered = _offered(state, session, kube)(row) if row else ()
         return pages.action_done_page(message, row, offered, user=session.user, csrf=session.csrf, back=back)
 
-    state = request.app[STATE]
     try:
         return html_response(await call(session, request, follow_up))
     except KubeError as exc:  # done, but its VM cannot be read back: say so, and what was done
