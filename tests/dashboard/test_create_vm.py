@@ -1,9 +1,10 @@
 """The create-VM form with the MAC allocator running (two webhook replicas, as the MAC tests run
-them): the VM created is exactly the previewed manifest, and the allocator gives every interface
-its MAC. The form's choice of the profile's VLAN networks is covered in tests/unit/test_dashboard.py."""
+them): the VM created is exactly the previewed manifest, on the profile's VLAN network chosen in the
+form, and the allocator gives every interface, the VLAN one included, its MAC."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -14,7 +15,7 @@ from playwright.sync_api import Page, expect
 
 from tests.support.dashboard import Dashboard, User, log_in, reference_screenshot
 from tests.support.kube import manifest
-from tests.support.macpool import MacPool, running_macpool
+from tests.support.macpool import MacPool, put_profile, running_macpool
 from vmo_operator.localenv.controlplane import ControlPlane
 from vmo_operator.macpool import mac as macs
 
@@ -32,8 +33,17 @@ def macpool(
         yield pool
 
 
+@pytest.fixture
+def vlan_network(api_client: Any, namespace: str, macpool: MacPool) -> Iterator[str]:
+    """The profile's VLAN network vlan-20 in the test's namespace (Multus on); off again afterwards."""
+    network = {"name": "vlan-20", "vlan": 20, "namespaces": [namespace]}
+    put_profile(api_client, {"multus": {"enabled": True, "networks": [network]}})
+    yield "vlan-20"
+    put_profile(api_client, {"multus": {"enabled": False, "networks": None}})
+
+
 def test_create_vm_creates_exactly_the_previewed_manifest_and_the_allocator_gives_the_macs(
-    page: Page, dashboard: Dashboard, api_client: Any, admin: User, namespace: str, macpool: MacPool
+    page: Page, dashboard: Dashboard, api_client: Any, admin: User, namespace: str, vlan_network: str
 ) -> None:
     log_in(page, dashboard, admin)
     page.get_by_role("link", name="Create a VM").click()
@@ -42,6 +52,7 @@ def test_create_vm_creates_exactly_the_previewed_manifest_and_the_allocator_give
     page.get_by_label("CPU cores", exact=True).fill("2")
     page.get_by_label("Memory", exact=True).fill("1Gi")
     page.get_by_label("Image", exact=True).fill("quay.io/containerdisks/fedora:41")
+    page.get_by_role("checkbox", name=re.compile(rf"^{vlan_network} \(in .*{namespace}")).check()
     page.get_by_role("button", name="Preview").click()
     expect(page.get_by_role("heading", name=f"Create {namespace}/made-here?")).to_be_visible()
     previewed = yaml.safe_load(page.locator("#manifest").inner_text())
@@ -53,8 +64,11 @@ def test_create_vm_creates_exactly_the_previewed_manifest_and_the_allocator_give
             *VM, namespace, "virtualmachines", "made-here"
         )
     )
-    interfaces = created["spec"]["template"]["spec"]["domain"]["devices"]["interfaces"]
-    assert [i["name"] for i in interfaces] == ["default"]
+    template = created["spec"]["template"]["spec"]
+    interfaces = template["domain"]["devices"]["interfaces"]
+    assert [i["name"] for i in interfaces] == ["default", vlan_network]
+    assert {"name": vlan_network, "multus": {"networkName": vlan_network}} in template["networks"]
+    assert all(i.get("macAddress") for i in interfaces)  # the VLAN interface got one too
     for interface in interfaces:
         given = macs.parse(interface.pop("macAddress"))
         assert given.is_locally_administered
@@ -65,6 +79,10 @@ def test_create_vm_creates_exactly_the_previewed_manifest_and_the_allocator_give
     assert created["spec"]["template"] == previewed["spec"]["template"]
     assert created["spec"]["runStrategy"] == previewed["spec"]["runStrategy"] == "Halted"
     assert created["metadata"]["name"] == previewed["metadata"]["name"]
+    # Gone before the network is taken out of the profile, which would otherwise wait for it.
+    client.CustomObjectsApi(api_client).delete_namespaced_custom_object(
+        *VM, namespace, "virtualmachines", "made-here"
+    )
 
 
 def test_a_bad_form_is_sent_back_naming_the_field(page: Page, dashboard: Dashboard, admin: User) -> None:

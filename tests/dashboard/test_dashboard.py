@@ -67,6 +67,22 @@ def row(page: Page, namespace: str, name: str) -> Any:
     return page.locator(f'tr[data-key="{namespace}/{name}"]')
 
 
+def set_status(api: Any, namespace: str, plural: str, name: str, status: dict[str, Any]) -> None:
+    """What virt-controller would write, through the status subresource where the CRD has one."""
+    custom = client.CustomObjectsApi(api)
+    try:
+        custom.patch_namespaced_custom_object_status(*VM, namespace, plural, name, {"status": status})
+    except ApiException as exc:
+        if exc.status != 404:
+            raise
+        custom.patch_namespaced_custom_object(*VM, namespace, plural, name, {"status": status})
+
+
+def live_page(page: Page) -> None:
+    """The page's event stream is open: what changes from now on reaches it."""
+    expect(page.locator("table#vms[data-live=true]")).to_have_count(1, timeout=LIVE_TIMEOUT_MS)
+
+
 def test_a_bad_token_is_refused(page: Page, dashboard: Dashboard) -> None:
     page.goto(f"{dashboard.url}/login")
     page.get_by_label("Token").fill("not-a-token-the-api-server-knows")
@@ -143,10 +159,23 @@ def test_start_and_stop_set_the_run_strategy(
     row(page, namespace, "web").locator('button[data-action="start"]').click()
     expect(page.get_by_role("status")).to_contain_text("runStrategy Always")
     assert get_vm(api_client, namespace, "web")["spec"]["runStrategy"] == "Always"
-    page.goto(f"{dashboard.url}/vms")
+    # The action's page follows the VM: its printable status moves as virt-controller reports it.
+    status = row(page, namespace, "web").locator("[data-status]")
+    expect(status).to_have_text("Stopped")
+    live_page(page)
+    set_status(api_client, namespace, "virtualmachines", "web", {"printableStatus": "Starting"})
+    expect(status).to_have_text("Starting", timeout=LIVE_TIMEOUT_MS)
+    set_status(api_client, namespace, "virtualmachines", "web", {"printableStatus": "Running"})
+    expect(status).to_have_text("Running", timeout=LIVE_TIMEOUT_MS)
+    reference_screenshot(page, "action-progress")
     row(page, namespace, "web").locator('button[data-action="stop"]').click()
     expect(page.get_by_role("status")).to_contain_text("runStrategy Halted")
     assert get_vm(api_client, namespace, "web")["spec"]["runStrategy"] == "Halted"
+    live_page(page)
+    set_status(api_client, namespace, "virtualmachines", "web", {"printableStatus": "Stopping"})
+    expect(row(page, namespace, "web").locator("[data-status]")).to_have_text(
+        "Stopping", timeout=LIVE_TIMEOUT_MS
+    )
 
 
 def test_migrate_creates_the_migration(
@@ -165,6 +194,17 @@ def test_migrate_creates_the_migration(
     [migration] = manifest(migrations)["items"]
     assert migration["spec"]["vmiName"] == "db"
     assert migration["metadata"]["name"].startswith("db-migration-")
+    # Its progress: the migration's phase shows in the VM's row as virt-controller moves it on.
+    phase = row(page, namespace, "db").locator("[data-migration]")
+    expect(phase).to_have_text("migration Pending")
+    live_page(page)
+    name = migration["metadata"]["name"]
+    set_status(api_client, namespace, "virtualmachineinstancemigrations", name, {"phase": "Running"})
+    expect(phase).to_have_text("migration Running", timeout=LIVE_TIMEOUT_MS)
+    set_status(api_client, namespace, "virtualmachineinstancemigrations", name, {"phase": "Succeeded"})
+    expect(phase).to_have_text("migration Succeeded", timeout=LIVE_TIMEOUT_MS)
+    page.goto(f"{dashboard.url}/vms")
+    expect(row(page, namespace, "db").locator("[data-migration]")).to_have_text("migration Succeeded")
 
 
 def test_the_list_updates_live_when_a_vm_changes(

@@ -270,6 +270,53 @@ def test_the_live_mirror_says_which_rows_changed() -> None:
     assert mirror.row("team-b/c") is not None
 
 
+def migration(
+    name: str, vmi_name: str, created: str, phase: str = "", namespace: str = "team-a"
+) -> dict[str, Any]:
+    found: dict[str, Any] = {
+        "metadata": {"name": name, "namespace": namespace, "creationTimestamp": created},
+        "spec": {"vmiName": vmi_name},
+    }
+    if phase:
+        found["status"] = {"phase": phase}
+    return found
+
+
+def test_a_row_follows_its_vms_newest_migration_live() -> None:
+    mirror = live.Mirror()
+    mirror.apply(("sync", "VirtualMachine", "", [vm("a"), vm("b")]))
+    mirror.apply(("sync", "VirtualMachineInstance", "", [vmi("a")]))
+    old = migration("a-migration-1", "a", "2026-01-01T00:00:00Z", "Failed")
+    # A migration changes the row of the VM whose instance it moves, not a row of its own name.
+    assert mirror.apply(("sync", "VirtualMachineInstanceMigration", "", [old])) == {"team-a/a"}
+    assert mirror.row("team-a/a").migration == "Failed"  # type: ignore[union-attr]
+    assert mirror.row("team-a/b").migration == ""  # type: ignore[union-attr]
+    new = migration("a-migration-2", "a", "2026-01-02T00:00:00Z")
+    assert mirror.apply(("event", "VirtualMachineInstanceMigration", "ADDED", new)) == {"team-a/a"}
+    assert mirror.row("team-a/a").migration == "Pending"  # type: ignore[union-attr]  # newest; not picked up yet
+    new["status"] = {"phase": "Running"}
+    mirror.apply(("event", "VirtualMachineInstanceMigration", "MODIFIED", new))
+    row = mirror.row("team-a/a")
+    assert row is not None
+    assert row.migration == "Running"
+    assert 'data-migration="Running"' in pages.vm_row_html(row, (), "csrf")
+    assert mirror.apply(("event", "VirtualMachineInstanceMigration", "DELETED", new)) == {"team-a/a"}
+    assert mirror.row("team-a/a").migration == "Failed"  # type: ignore[union-attr]
+    # The initial page joins them the same way.
+    rows = views.vm_rows([vm("a")], [vmi("a")], [old, migration("x", "other", "2026-01-03T00:00:00Z")])
+    assert [r.migration for r in rows] == ["Failed"]
+
+
+def test_an_actions_page_follows_exactly_its_vm() -> None:
+    only = views.Filter.from_query({"namespace": "team-a", "vm": "a"})
+    rows = views.vm_rows([vm("a"), vm("ab"), vm("a", "team-b")], [])
+    assert [r.key for r in rows if only.matches(r)] == ["team-a/a"]
+    page = pages.action_done_page("a set to run.", rows[0], (), user="u", csrf="c", back="/vms/team-a/a")
+    assert 'data-events="/vms/events?namespace=team-a&amp;vm=a"' in page
+    assert 'data-key="team-a/a"' in page
+    assert 'role="status"' in page
+
+
 def test_server_sent_events_are_framed_line_by_line() -> None:
     assert live.sse("problem", "a\nb") == b"event: problem\ndata: a\ndata: b\n\n"
 
@@ -299,6 +346,21 @@ def test_drain_readiness_and_components_show_on_the_health_page() -> None:
     assert "LiveMigration" in page
     assert "ns/db: DisksNotLiveMigratable" in page
     assert "No VMOProfile exists" in health.health_page([], None, user="u", csrf="c")
+
+
+def test_mac_collisions_are_listed_one_by_one_on_the_health_page() -> None:
+    colliding = {
+        "mac": "02:00:00:00:00:07",
+        "carriers": ["VirtualMachine team-a/web", "VirtualMachine team-b/<db>"],
+        "namespaces": ["team-a", "team-b"],
+    }
+    status = {"macPool": {"webhookReady": True, "collisions": 3, "collidingMACs": [colliding]}}
+    profile = {"metadata": {"name": "vmo"}, "status": status}
+    page = health.health_page([profile], profile, user="u", csrf="c")
+    row = re.search(r"<tr><td>02:00:00:00:00:07</td><td>(.*?)</td><td>(.*?)</td></tr>", page)
+    assert row is not None
+    assert row.groups() == ("VirtualMachine team-a/web, VirtualMachine team-b/&lt;db&gt;", "team-a, team-b")
+    assert "2 more colliding MACs" in page
 
 
 def test_the_user_client_carries_the_users_token_and_none_of_the_kubeconfigs_credentials(
@@ -435,11 +497,15 @@ def test_bad_fields_are_named(change: dict[str, str], networks: list[str], field
 def test_profile_networks_by_namespace() -> None:
     from vmo_operator.dashboard import newvm
 
-    profile = {"spec": {"multus": {"networks": [{"name": "a", "namespaces": ["x"]}, {"name": "b"}]}}}
+    profile: dict[str, Any] = {
+        "spec": {"multus": {"networks": [{"name": "a", "namespaces": ["x"]}, {"name": "b"}]}}
+    }
     assert newvm.profile_networks(profile) == ["a", "b"]
     assert newvm.profile_networks(profile, "x") == ["a"]
     assert newvm.profile_networks(profile, "default") == ["b"]
     assert newvm.profile_networks(None) == []
+    profile["spec"]["multus"]["enabled"] = False  # not installed: nothing to attach to
+    assert newvm.profile_networks(profile, "x") == []
 
 
 def test_drift_events_are_the_profiles_overwritten_ones_newest_first() -> None:

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from tests.unit.macpool_fakes import MemoryReservationStore
+from vmo_operator.macpool import audit
 from vmo_operator.macpool import mac as macs
 from vmo_operator.macpool.audit import collision_message, pool_usage, run_audit, status_of
 from vmo_operator.macpool.reconcile import Carrier, Collision
@@ -51,6 +52,13 @@ def test_audit_finds_duplicates_created_behind_the_webhooks_back_and_adopts_them
     assert report.usage.free_per_prefix == {"02": 2**24 - 3, "0A": 2**24 - 3}
     status = status_of(report, webhook_ready=True)
     assert status["collisions"] == 1
+    assert status["collidingMACs"] == [
+        {
+            "mac": "02:12:34:00:00:01",
+            "carriers": ["VirtualMachine ns1/a", "VirtualMachine ns2/b"],
+            "namespaces": ["ns1", "ns2"],
+        }
+    ]
     assert status["freePerPrefix"]["02"] == 2**24 - 3
     assert status["webhookReady"] is True
 
@@ -63,6 +71,25 @@ def test_a_quiet_cluster_costs_no_writes() -> None:
     report = run_audit(store, objects, layout=LAYOUT, grace_seconds=300, clock=lambda: T0)
     assert store.writes() == writes
     assert report.collisions == ()
+    assert "collidingMACs" not in status_of(report, webhook_ready=True)
+
+
+def test_the_status_lists_collisions_bounded_and_counts_them_all() -> None:
+    many = [
+        vm(f"v{i}-{j}", f"ns{j}", f"u{i}-{j}", f"02:12:34:00:01:{i:02x}")
+        for i in range(25)
+        for j in range(10)
+    ]
+    report = run_audit(
+        MemoryReservationStore(), Objects(many), layout=LAYOUT, grace_seconds=300, clock=lambda: T0
+    )
+    status = status_of(report, webhook_ready=True)
+    assert status["collisions"] == 25
+    listed = status["collidingMACs"]
+    assert len(listed) == audit.LISTED_COLLISIONS
+    assert listed[0]["mac"] == "02:12:34:00:01:00"
+    assert len(listed[0]["carriers"]) == audit.LISTED_CARRIERS
+    assert listed[0]["namespaces"] == [f"ns{j}" for j in range(10)]
 
 
 def test_usage_counts_tombstones_as_unavailable_and_foreign_macs_not_against_the_pool() -> None:

@@ -5,13 +5,18 @@ given no role at all, and its pod mounts no ServiceAccount token: it needs only 
 API server is and which CA signed its certificate (the kube-root-ca.crt ConfigMap every namespace
 has). Whoever takes over a dashboard pod holds no credential of its own.
 
-TLS: the pod serves HTTPS with a certificate it generates at start from the webhook's certificate
-functions (`macpool.certs`) for the Service's names; a Secret issued by the operator (as for the
-webhook) is the next step, so browsers can be given one CA to trust.
+TLS: the operator issues the serving certificate for the Service's names with the webhook's
+certificate machinery (a name-constrained CA of its own, renewed at two thirds of its life, the CA
+in two phases) and publishes the serving pair and the CA bundle into the Secret `vmo-dashboard-tls`,
+rendered here (`tls_secret`) and written by `operator/dashboard_tls.py`, because planning a
+certificate needs the clock, fresh keys and the CA kept in the operator's namespace, none of which a
+rendering may have. The pod mounts only `tls.crt` and `tls.key` and re-reads them when the kubelet
+swaps in a renewed pair. Browsers trust `ca-bundle.crt` of the same Secret.
 """
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -29,6 +34,12 @@ NAME = "vmo-dashboard"
 PORT = 8443
 IMAGE = f"ghcr.io/vmo-dev/vmo-operator:{__version__}"
 CA_DIR = "/etc/vmo-dashboard/api-ca"
+TLS_DIR = "/etc/vmo-dashboard/tls"
+TLS_SECRET = "vmo-dashboard-tls"
+TLS_CA_NAME = "vmo-dashboard-ca"  # the common name of the dashboard's CA
+# What the pod mounts of the Secret: the serving pair, not the CA key that sits next to it.
+TLS_FILES = ("tls.crt", "tls.key")
+CA_BUNDLE_FILE = "ca-bundle.crt"  # in the Secret for whoever sets up a browser; not mounted
 LABELS = {"app.kubernetes.io/name": NAME}
 
 
@@ -43,8 +54,8 @@ def args(spec: VMOProfileSpec) -> list[str]:
         f"--port={PORT}",
         "--api-server=https://kubernetes.default.svc",
         f"--api-ca={CA_DIR}/ca.crt",
+        f"--certs-dir={TLS_DIR}",
     ]
-    out += [f"--tls-name={name}" for name in service_names()]
     # Users who may not list namespaces are offered the profile's VM namespaces (each still checked
     # with a SelfSubjectAccessReview before anything of it is shown).
     out += [f"--vm-namespace={ns}" for ns in spec.vm_namespaces.namespaces]
@@ -93,6 +104,7 @@ def _deployment(spec: VMOProfileSpec, dashboard: DashboardSpec) -> Manifest:
                             },
                             "volumeMounts": [
                                 {"name": "api-ca", "mountPath": CA_DIR, "readOnly": True},
+                                {"name": "tls", "mountPath": TLS_DIR, "readOnly": True},
                                 {"name": "tmp", "mountPath": "/tmp"},
                             ],
                         }
@@ -103,6 +115,13 @@ def _deployment(spec: VMOProfileSpec, dashboard: DashboardSpec) -> Manifest:
                             "configMap": {
                                 "name": "kube-root-ca.crt",
                                 "items": [{"key": "ca.crt", "path": "ca.crt"}],
+                            },
+                        },
+                        {
+                            "name": "tls",
+                            "secret": {
+                                "secretName": TLS_SECRET,
+                                "items": [{"key": key, "path": key} for key in TLS_FILES],
                             },
                         },
                         {"name": "tmp", "emptyDir": {"medium": "Memory", "sizeLimit": "16Mi"}},
@@ -125,6 +144,18 @@ def _service(dashboard: DashboardSpec) -> Manifest:
             "sessionAffinity": "ClientIP",
             "ports": [{"name": "https", "port": 443, "targetPort": PORT, "protocol": "TCP"}],
         },
+    }
+
+
+def tls_secret(cert_pem: bytes, key_pem: bytes, ca_bundle: bytes) -> Manifest:
+    """The Secret the pod mounts: its serving pair, and the CA bundle for browsers (no CA key)."""
+    data = {TLS_FILES[0]: cert_pem, TLS_FILES[1]: key_pem, CA_BUNDLE_FILE: ca_bundle}
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": TLS_SECRET, "namespace": NAMESPACE, "labels": dict(LABELS)},
+        "type": "Opaque",
+        "data": {key: base64.b64encode(value).decode("ascii") for key, value in data.items()},
     }
 
 

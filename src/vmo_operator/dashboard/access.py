@@ -105,6 +105,16 @@ def list_in(kube: KubeClient, kind: kinds.Kind, scopes: Iterable[str]) -> list[d
     return found
 
 
+def list_if_allowed(kube: KubeClient, kind: kinds.Kind, scopes: Iterable[str]) -> list[dict[str, Any]]:
+    """`list_in`, but a kind the user may not read (403) lists empty: for what only adds detail."""
+    try:
+        return list_in(kube, kind, scopes)
+    except KubeError as exc:
+        if exc.status not in (403, 404):
+            raise
+        return []
+
+
 def readable(exc: KubeError) -> str:
     """The API server's answer, plainly: its status code, reason and own message."""
     if exc.status == 0:

@@ -72,9 +72,22 @@ def _mac_pool(mac: Mapping[str, Any]) -> Html:
     free = mac.get("freePerPrefix") or {}
     if free:
         parts += [el("h3", None, "Free addresses per prefix"), table(("Prefix", "Free"), free.items(), "")]
-    collisions = mac.get("collisions")
-    if collisions:
-        parts += [el("h3", None, "Collisions"), el("pre", None, str(collisions))]
+    listed = [c for c in mac.get("collidingMACs") or [] if isinstance(c, Mapping)]
+    if listed:
+        rows = [
+            (
+                str(c.get("mac", "")),
+                ", ".join(map(str, c.get("carriers") or [])),
+                ", ".join(c.get("namespaces") or []),
+            )
+            for c in listed
+        ]
+        parts += [el("h3", None, "Collisions"), table(("MAC", "Carried by", "Namespaces"), rows, "")]
+        more = int(mac.get("collisions") or 0) - len(listed)
+        if more > 0:
+            parts.append(
+                el("p", None, f"{more} more colliding MACs; the Events on the VMs involved name them.")
+            )
     return join(parts)
 
 

@@ -1,11 +1,13 @@
 """Live VM list: watches made with the user's token, turned into server-sent events of rendered rows.
 
 One `GET /vms/events` per open list page. For each namespace scope the user may list (or the whole
-cluster) and each of VirtualMachine and VirtualMachineInstance, a worker thread lists then watches
-through the floor (re-listing when the watch expires), and hands what it saw to the event loop. The
-`Mirror` (pure) keeps the objects and says which rows changed; the row is rendered on the server,
-with the user's actions, and sent only when its HTML changed. The browser replaces the row by id
-(/static/app.js). No polling: a row changes when the API server says its objects did.
+cluster) and each of VirtualMachine, VirtualMachineInstance and VirtualMachineInstanceMigration, a
+worker thread lists then watches through the floor (re-listing when the watch expires), and hands
+what it saw to the event loop. The `Mirror` (pure) keeps the objects and says which rows changed (a
+migration changes its VM's row, which shows the newest migration's phase; a user who may not read
+migrations just sees none); the row is rendered on the server, with the user's actions, and sent
+only when its HTML changed. The browser replaces the row by id (/static/app.js). No polling: a row
+changes when the API server says its objects did.
 """
 
 from __future__ import annotations
@@ -31,7 +33,8 @@ if TYPE_CHECKING:
 WATCH_SECONDS = 20  # a worker notices a closed page within this long
 HEARTBEAT_SECONDS = 15.0
 RETRY_SECONDS = 5.0
-KINDS = (kinds.VIRTUAL_MACHINE, kinds.VIRTUAL_MACHINE_INSTANCE)
+MIGRATION = kinds.VIRTUAL_MACHINE_INSTANCE_MIGRATION
+KINDS = (kinds.VIRTUAL_MACHINE, kinds.VIRTUAL_MACHINE_INSTANCE, MIGRATION)
 
 Item = tuple[str, str, str, Any]  # (what, kind, scope or event type, payload)
 
@@ -51,22 +54,32 @@ class Mirror:
             scope = detail
             fresh = {views.key_of(obj): obj for obj in payload}
             stale = {key for key in known if not scope or key.split("/", 1)[0] == scope}
+            touched = [known[key] for key in stale] + list(fresh.values())
             for key in stale - fresh.keys():
                 del known[key]
             known.update(fresh)
-            return stale | fresh.keys()
+            return {self._row_of(kind, obj) for obj in touched}
         key = views.key_of(payload)
         if detail == "DELETED":
             known.pop(key, None)
         else:
             known[key] = payload
-        return {key}
+        return {self._row_of(kind, payload)}
+
+    @staticmethod
+    def _row_of(kind: str, obj: Mapping[str, Any]) -> str:
+        """The row an object shows in: a migration in its VM's (the VMI it moves has the VM's name)."""
+        if kind == MIGRATION.kind:
+            namespace = (obj.get("metadata") or {}).get("namespace") or ""
+            return f"{namespace}/{(obj.get('spec') or {}).get('vmiName') or ''}"
+        return views.key_of(obj)
 
     def row(self, key: str) -> views.VMRow | None:
         vm = self.objects[kinds.VIRTUAL_MACHINE.kind].get(key)
         if vm is None:
             return None
-        return views.vm_row(vm, self.objects[kinds.VIRTUAL_MACHINE_INSTANCE.kind].get(key))
+        migration = views.newest_migrations(self.objects[MIGRATION.kind].values()).get(key)
+        return views.vm_row(vm, self.objects[kinds.VIRTUAL_MACHINE_INSTANCE.kind].get(key), migration)
 
 
 def sse(event: str, data: Mapping[str, Any] | str) -> bytes:
@@ -109,6 +122,8 @@ def follow(
         except _ExpiredError:
             continue
         except KubeError as exc:
+            if kind == MIGRATION and exc.status in (403, 404):
+                return  # may not read migrations (or none are served): rows just show no phase
             emit(("problem", kind.kind, scope, access.readable(exc)))
             if exc.status in (401, 403):
                 return

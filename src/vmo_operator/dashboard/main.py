@@ -1,9 +1,10 @@
 """`vmo dashboard`: arguments, TLS and the aiohttp run loop.
 
 TLS comes from the webhook's certificate machinery (`macpool.certs`): in a cluster, `--certs-dir`
-is the mounted Secret with `tls.crt`/`tls.key` in the webhook Secret's layout, re-read when it
-changes (a renewal needs no restart); without it, a CA and a serving certificate for `--tls-name`
-are generated at start, for local use, and the CA is written to `--ca-out` for a browser to trust.
+is the Secret `vmo-dashboard-tls` the operator issues and renews (`operator/dashboard_tls.py`),
+mounted with `tls.crt`/`tls.key`, re-read when the kubelet swaps in a renewed pair (no restart);
+without it, a CA and a serving certificate for `--tls-name` are generated at start, for local use,
+and the CA is written to `--ca-out` for a browser to trust.
 The dashboard always serves HTTPS: its session cookie is Secure.
 """
 

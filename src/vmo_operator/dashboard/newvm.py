@@ -162,9 +162,13 @@ def manifest(form: VMForm) -> dict[str, Any]:
 
 def profile_networks(profile: Mapping[str, Any] | None, namespace: str = "") -> list[str]:
     """The profile's VLAN networks (spec.multus.networks), those whose NetworkAttachmentDefinition
-    is in `namespace` when given (a VM can attach only to a network of its own namespace)."""
+    is in `namespace` when given (a VM can attach only to a network of its own namespace). None
+    while Multus is off: its networks are then not installed, whatever the list says."""
+    multus = ((profile or {}).get("spec") or {}).get("multus") or {}
+    if multus.get("enabled") is False:
+        return []
     found = []
-    for network in (((profile or {}).get("spec") or {}).get("multus") or {}).get("networks") or []:
+    for network in multus.get("networks") or []:
         spaces = network.get("namespaces") or ["default"]  # the API's default
         if not namespace or namespace in spaces:
             found.append(str(network.get("name", "")))

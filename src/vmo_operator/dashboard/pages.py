@@ -188,6 +188,9 @@ def vm_row_html(row: VMRow, actions: Sequence[Action], csrf: str) -> Html:
             "td",
             None,
             el("span", {"class": f"status s-{row.status.lower()}", "data-status": row.status}, row.status),
+            el("span", {"class": "migration", "data-migration": row.migration}, f"migration {row.migration}")
+            if row.migration
+            else None,
         ),
         el("td", None, row.node or "—"),
         el("td", None, _list(row.ips)),
@@ -234,6 +237,35 @@ def filter_form(current: Filter, namespaces: Sequence[str]) -> Html:
     )
 
 
+def vm_table(
+    shown: Sequence[VMRow], current: Filter, offered: Callable[[VMRow], Sequence[Action]], csrf: str
+) -> Html:
+    """The VM table, kept live by /static/app.js from the events of `current`'s rows."""
+    head = el("thead", None, el("tr", None, *(el("th", {"scope": "col"}, c) for c in COLUMNS)))
+    body = el("tbody", None, *(vm_row_html(row, offered(row), csrf) for row in shown))
+    events = "/vms/events" + ("?" + urlencode(current.query()) if current.query() else "")
+    return el("table", {"id": "vms", "data-events": events}, head, body)
+
+
+def action_done_page(
+    message: str, row: VMRow | None, actions: Sequence[Action], *, user: str, csrf: str, back: str
+) -> Html:
+    """What an accepted action says, above its VM's live row: the status (and a migration's phase)
+    moves there as the API server reports it, so the action's progress is seen, not guessed."""
+    parts: list[object] = [
+        el("h1", None, "Done"),
+        el("p", {"class": "notice done", "role": "status"}, message),
+    ]
+    if row is not None:
+        live = Filter(namespace=row.namespace, name=row.name)
+        parts += [
+            el("p", {"class": "scope"}, "Its progress, live: ", el("span", {"id": "live"}, "")),
+            vm_table([row], live, lambda _: actions, csrf),
+        ]
+    parts.append(el("p", None, el("a", {"href": back}, "Back")))
+    return layout("Done", join(parts), user=user, csrf=csrf)
+
+
 def vm_list_page(
     rows: Sequence[VMRow],
     current: Filter,
@@ -245,10 +277,7 @@ def vm_list_page(
     problems: Sequence[str] = (),
 ) -> Html:
     shown = [row for row in rows if current.matches(row)]
-    head = el("thead", None, el("tr", None, *(el("th", {"scope": "col"}, c) for c in COLUMNS)))
-    body = el("tbody", None, *(vm_row_html(row, offered(row), csrf) for row in shown))
-    events = "/vms/events" + ("?" + urlencode(current.query()) if current.query() else "")
-    table = el("table", {"id": "vms", "data-events": events}, head, body)
+    table = vm_table(shown, current, offered, csrf)
     scope = ", ".join(namespaces) if namespaces else "no namespace"
     parts: list[object] = [
         el("h1", None, "Virtual machines"),

@@ -116,7 +116,8 @@ async def vm_list(request: web.Request) -> web.Response:
         scopes = reviews.vm_scopes(kube, candidates(state, session))
         vms = access.list_in(kube, kinds.VIRTUAL_MACHINE, scopes)
         vmis = access.list_in(kube, kinds.VIRTUAL_MACHINE_INSTANCE, scopes)
-        rows = views.vm_rows(vms, vmis)
+        migrations = access.list_if_allowed(kube, kinds.VIRTUAL_MACHINE_INSTANCE_MIGRATION, scopes)
+        rows = views.vm_rows(vms, vmis, migrations)
         namespaces = sorted({r.namespace for r in rows} | {s for s in scopes if s})
         offered = _offered(state, session, kube)
         return pages.vm_list_page(rows, current, namespaces, offered, user=session.user, csrf=session.csrf)
@@ -210,15 +211,30 @@ async def act(request: web.Request) -> web.Response:
         result = await call(session, request, run)
     except KubeError as exc:
         return api_error(session, exc, back=back)
-    page = pages.message_page(
-        "Done",
-        actions.done_message(action, name, result),
-        user=session.user,
-        csrf=session.csrf,
-        back="/vms" if action == "delete" else back,
-        kind="done",
-    )
-    return html_response(page)
+    message = actions.done_message(action, name, result)
+    if action == "delete":
+        done = pages.message_page("Done", message, user=session.user, csrf=session.csrf, kind="done")
+        return html_response(done)
+    state = request.app[STATE]
+
+    def follow_up(kube: KubeClient) -> str:
+        """The page that shows the action's progress: the VM's row as it is now, kept live."""
+        found = views.vm_rows(
+            [vm] if (vm := kube.get(kinds.VIRTUAL_MACHINE, name, namespace)) else [],
+            [vmi] if (vmi := kube.get(kinds.VIRTUAL_MACHINE_INSTANCE, name, namespace)) else [],
+            access.list_if_allowed(kube, kinds.VIRTUAL_MACHINE_INSTANCE_MIGRATION, [namespace]),
+        )
+        row = found[0] if found else None
+        offered = _offered(state, session, kube)(row) if row else ()
+        return pages.action_done_page(message, row, offered, user=session.user, csrf=session.csrf, back=back)
+
+    try:
+        return html_response(await call(session, request, follow_up))
+    except KubeError as exc:  # done, but its VM cannot be read back: say so, and what was done
+        shown = f"{message} (Its progress cannot be shown: {access.readable(exc)})"
+        return html_response(
+            pages.message_page("Done", shown, user=session.user, csrf=session.csrf, back=back, kind="done")
+        )
 
 
 # ------------------------------------------------------------------------------------------ health

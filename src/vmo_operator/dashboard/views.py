@@ -120,6 +120,7 @@ class VMRow:
     why_not_migratable: str
     eviction_strategy: str
     has_instance: bool
+    migration: str = ""  # the phase of the VM's newest VirtualMachineInstanceMigration, if any
 
     @property
     def key(self) -> str:
@@ -130,7 +131,27 @@ class VMRow:
         return self.run_strategy in RUNNING_STRATEGIES
 
 
-def vm_row(vm: Obj, vmi: Obj | None) -> VMRow:
+def migration_phase(migration: Obj | None) -> str:
+    """A migration's phase; one virt-controller has not picked up yet is Pending."""
+    if migration is None:
+        return ""
+    return str(_get(migration, "status", "phase") or "Pending")
+
+
+def newest_migrations(migrations: Iterable[Obj]) -> dict[str, Obj]:
+    """The newest migration of each VMI, by "namespace/vmiName" (the VM's key)."""
+    newest: dict[str, Obj] = {}
+    ordered = sorted(
+        migrations, key=lambda m: (str(_get(m, "metadata", "creationTimestamp") or ""), key_of(m))
+    )
+    for migration in ordered:
+        target = _get(migration, "spec", "vmiName")
+        if target:
+            newest[f"{_get(migration, 'metadata', 'namespace') or ''}/{target}"] = migration
+    return newest
+
+
+def vm_row(vm: Obj, vmi: Obj | None, migration: Obj | None = None) -> VMRow:
     migratable, why_not = live_migratable(vmi)
     return VMRow(
         namespace=str(_get(vm, "metadata", "namespace") or ""),
@@ -145,6 +166,7 @@ def vm_row(vm: Obj, vmi: Obj | None) -> VMRow:
         why_not_migratable=why_not,
         eviction_strategy=eviction_strategy(vm, vmi),
         has_instance=vmi is not None,
+        migration=migration_phase(migration),
     )
 
 
@@ -152,10 +174,11 @@ def key_of(obj: Obj) -> str:
     return f"{_get(obj, 'metadata', 'namespace') or ''}/{_get(obj, 'metadata', 'name') or ''}"
 
 
-def vm_rows(vms: Iterable[Obj], vmis: Iterable[Obj]) -> list[VMRow]:
-    """One row per VM, joined with its VMI, sorted by namespace then name."""
+def vm_rows(vms: Iterable[Obj], vmis: Iterable[Obj], migrations: Iterable[Obj] = ()) -> list[VMRow]:
+    """One row per VM, joined with its VMI and newest migration, sorted by namespace then name."""
     instances = {key_of(vmi): vmi for vmi in vmis}
-    rows = [vm_row(vm, instances.get(key_of(vm))) for vm in vms]
+    moving = newest_migrations(migrations)
+    rows = [vm_row(vm, instances.get(key_of(vm)), moving.get(key_of(vm))) for vm in vms]
     return sorted(rows, key=lambda row: (row.namespace, row.name))
 
 
@@ -166,6 +189,7 @@ class Filter:
     namespace: str = ""
     status: str = ""
     text: str = ""
+    name: str = ""  # exactly this VM (an action's page follows the one VM it acted on)
 
     @classmethod
     def from_query(cls, query: Mapping[str, str]) -> Filter:
@@ -174,12 +198,15 @@ class Filter:
             namespace=query.get("namespace", "")[:63],
             status=query.get("status", "")[:32],
             text=query.get("q", "")[:100].strip().lower(),
+            name=query.get("vm", "")[:253],
         )
 
     def matches(self, row: VMRow) -> bool:
         if self.namespace and row.namespace != self.namespace:
             return False
         if self.status and row.status != self.status:
+            return False
+        if self.name and row.name != self.name:
             return False
         if self.text:
             haystack = " ".join(
@@ -189,9 +216,8 @@ class Filter:
         return True
 
     def query(self) -> dict[str, str]:
-        return {
-            k: v for k, v in (("namespace", self.namespace), ("status", self.status), ("q", self.text)) if v
-        }
+        pairs = (("namespace", self.namespace), ("status", self.status), ("q", self.text), ("vm", self.name))
+        return {k: v for k, v in pairs if v}
 
 
 def conditions(obj: Obj | None) -> list[dict[str, str]]:

@@ -115,6 +115,31 @@ def run_audit(
     )
 
 
+# `status.macPool.collidingMACs` names at most this many MACs, and this many carriers of each: enough
+# to act on, while a cluster-wide mess cannot grow the profile's status without bound (the count
+# stays exact in `collisions`).
+LISTED_COLLISIONS = 20
+LISTED_CARRIERS = 8
+
+
+def listed_collisions(collisions: Iterable[Collision]) -> list[dict[str, Any]]:
+    """Each colliding MAC with who carries it ("Kind namespace/name", oldest first), bounded.
+
+    Only admins read a profile's status (it is cluster-scoped), so it may name every namespace;
+    the Events on the VMs themselves name only same-namespace peers (`collision_message`).
+    """
+    listed = []
+    for collision in list(collisions)[:LISTED_COLLISIONS]:
+        carriers = [f"{c.holder.kind} {c.holder.namespace}/{c.holder.name}" for c in collision.carriers]
+        entry: dict[str, Any] = {
+            "mac": str(collision.mac),
+            "carriers": list(dict.fromkeys(carriers))[:LISTED_CARRIERS],
+            "namespaces": sorted({c.holder.namespace for c in collision.carriers}),
+        }
+        listed.append(entry)
+    return listed
+
+
 def status_of(report: AuditReport | None, *, webhook_ready: bool, message: str = "") -> dict[str, Any]:
     """The profile's `status.macPool`."""
     status: dict[str, Any] = {"webhookReady": webhook_ready}
@@ -128,6 +153,8 @@ def status_of(report: AuditReport | None, *, webhook_ready: bool, message: str =
             collisions=len(report.collisions),
             lastAuditTime=format_time(report.at),
         )
+        if report.collisions:
+            status["collidingMACs"] = listed_collisions(report.collisions)
     return status
 
 

@@ -26,6 +26,8 @@ Service was renamed) is replaced at once, since no certificate it signs could be
 
 from __future__ import annotations
 
+import base64
+import binascii
 import ipaddress
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -100,6 +102,18 @@ class CertBundle:
         except (KeyError, ValueError):
             return None
         return cls(ca, serving, trusted, next_ca)
+
+
+def stored_bundle(secret: Mapping[str, object] | None) -> CertBundle | None:
+    """The bundle a Secret object (as the API server returns it, data in base64) holds, if whole."""
+    data = secret.get("data") if secret is not None else None
+    if not isinstance(data, Mapping):
+        return None
+    try:
+        decoded = {str(key): base64.b64decode(str(value), validate=True) for key, value in data.items()}
+    except (binascii.Error, ValueError):
+        return None
+    return CertBundle.from_secret_data(decoded)
 
 
 def split_pem(bundle: bytes) -> list[bytes]:

@@ -18,7 +18,9 @@ matched on the operator's own ServiceAccount, close those gaps in the API server
   VolumeSnapshotClass or a golden image's CDI object only when the object already carries its
   managed-by label, i.e. it made it (or change one carrying its released mark, to take it back).
 
-A fifth policy guards the MAC pool's namespace opt-out label for everyone: setting, changing or
+A fifth keeps the one Secret RBAC grants by name (the dashboard's certificate) in kube-system.
+
+A sixth policy guards the MAC pool's namespace opt-out label for everyone: setting, changing or
 removing it needs `update` on VMOProfiles, the same right that can turn allocation off for any
 namespace through the profile's namespaceSelector. Without it, anyone allowed to patch one
 namespace (a RoleBinding inside the namespace can grant that) could opt it out.
@@ -33,7 +35,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from vmo_operator.components import registry
+from vmo_operator.components import dashboard, registry
 from vmo_operator.kube import kinds
 from vmo_operator.kube.kinds import Kind
 from vmo_operator.kube.objects import (
@@ -197,6 +199,22 @@ def profile_named_policy(identity: Identity) -> list[Manifest]:
     )
 
 
+def dashboard_tls_policy(identity: Identity) -> list[Manifest]:
+    """RBAC grants the dashboard's certificate Secret by name, which holds in every namespace."""
+    name, namespace = dashboard.TLS_SECRET, dashboard.NAMESPACE
+    return _policy(
+        f"{identity.name}-dashboard-tls",
+        _rules([kinds.SECRET], ["CREATE", "UPDATE", "DELETE"]),
+        [
+            {
+                "expression": f"request.name != '{name}' || request.namespace == '{namespace}'",
+                "message": f"vmo-operator writes the Secret {name} only in {namespace}, beside the dashboard",
+            }
+        ],
+        identity=identity,
+    )
+
+
 def opt_out_label_policy(name: str) -> list[Manifest]:
     label = NAMESPACE_OPT_OUT_LABEL
 
@@ -237,6 +255,7 @@ def admission_policies(identity: Identity) -> list[Manifest]:
         *operand_bindings_policy(identity, found),
         *profile_named_policy(identity),
         *namespace_labels_policy(identity, found),
+        *dashboard_tls_policy(identity),
         *opt_out_label_policy(identity.name),
     ]
 

@@ -30,7 +30,7 @@ from vmo_operator.kube.client import KubeClient, KubeError
 from vmo_operator.kube.events import Recorder
 from vmo_operator.kube.kinds import Kind
 from vmo_operator.kube.objects import MANAGED_BY_LABEL, MANAGED_BY_VALUE, MANAGED_SELECTOR, PROFILE_LABEL
-from vmo_operator.operator import removal, reporting
+from vmo_operator.operator import dashboard_tls, removal, reporting
 from vmo_operator.operator.config import OperatorConfig
 from vmo_operator.operator.metrics import ProfileMetrics
 
@@ -57,6 +57,7 @@ class Runtime:
         self.watchers: list[watches.KindWatcher] = []
         # profile -> namespaces its objects wait for; a namespace appearing wakes the profile
         self.awaited: dict[str, frozenset[str]] = {}
+        self.dashboard_tls = dashboard_tls.Published()
 
     def wakeup(self, name: str) -> asyncio.Event:
         return self._wakeups.setdefault(name, asyncio.Event())
@@ -197,6 +198,9 @@ def _reconcile_once(shared: Runtime, name: str) -> tuple[engine.Outcome | None, 
         if active == name
         else (f"VMOProfile {active!r} is the active profile; only one profile is applied per cluster")
     )
+    if not inactive:
+        # Before the Deployment that mounts it is applied.
+        dashboard_tls.settle_for(kube, shared.config.namespace, profile, shared.dashboard_tls)
     outcome = engine.reconcile(kube, profile, registry.components(), inactive_because=inactive)
     if outcome.status_needs_write:
         kube.patch_status(kinds.PROFILE, name, outcome.status_fields, live=profile.get("status") or {})

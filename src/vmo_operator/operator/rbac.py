@@ -31,7 +31,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from vmo_operator.components import registry
+from vmo_operator.components import dashboard, registry
 from vmo_operator.components.base import ObservesCluster, workload_kinds
 from vmo_operator.components.vmroles import DESCRIPTION_ANNOTATION
 from vmo_operator.kube import kinds
@@ -123,6 +123,14 @@ FIXED_GRANTS: tuple[Grant, ...] = (
         "MAC webhook configurations: applied with a current caBundle, removed when MAC allocation is off",
         names=(admission_config.CONFIGURATION_NAME,),
     ),
+    Grant(
+        "",
+        ("secrets",),
+        ("create", "patch", "delete"),
+        "the dashboard's serving certificate, published by server-side apply on this one name (never "
+        "read: the CA stays in the operator's namespace); kept to kube-system by an admission policy",
+        names=(dashboard.TLS_SECRET,),
+    ),
 )
 
 # Namespaced grants, bound by a Role in the operator's own namespace only.
@@ -131,7 +139,8 @@ NAMESPACE_GRANTS: tuple[Grant, ...] = (
         "",
         ("secrets",),
         ("get", "list", "watch", "create", "update", "patch"),
-        "the MAC webhook's CA and serving certificate, one Secret shared by all replicas",
+        "the MAC webhook's CA and serving certificate, one Secret shared by all replicas, and the "
+        "dashboard's CA (vmo-dashboard-ca)",
     ),
     Grant(
         "coordination.k8s.io",

@@ -22,6 +22,7 @@ from vmo_operator.engine import reconcile as engine
 from vmo_operator.engine.status import deletion_status, status_patch
 from vmo_operator.kube import kinds
 from vmo_operator.kube.client import KubeClient, KubeError
+from vmo_operator.operator import dashboard_tls
 
 if TYPE_CHECKING:
     from vmo_operator.operator.handlers import Runtime
@@ -78,6 +79,7 @@ async def profile_deleted(shared: Runtime, body: kopf.Body, name: str, **_: Any)
                 await asyncio.to_thread(write_deletion_status, kube, profile, remaining=result.remaining)
                 await asyncio.sleep(REMOVAL_POLL_SECONDS)
             else:
+                await asyncio.to_thread(dashboard_tls.remove, kube, shared.dashboard_tls)
                 note = "every component was removed"
                 await asyncio.to_thread(shared.events.normal, profile, "Removed", note, "Delete")
                 log.info("removed", object=f"VMOProfile/{name}")

@@ -233,7 +233,9 @@ class VMOProfileStatus(StatusModel):
     mac_pool: dict[str, Any] | None = Field(
         default=None,
         description=(
-            "MAC allocator status: webhook readiness, allocations, free addresses per prefix, collisions."
+            "MAC allocator status: webhook readiness, allocations, free addresses per prefix, the number of "
+            "MACs carried by more than one object (collisions) and, for the first 20, the MAC and who "
+            "carries it (collidingMACs)."
         ),
     )
 

@@ -1,5 +1,8 @@
 """The webhook's CA and serving certificate: one Secret every replica shares, and the files kopf serves.
 
+`ensure_bundle` is the bookkeeping of any such Secret; the dashboard's CA is kept by it too
+(`operator/dashboard_tls.py`).
+
 The first replica creates the Secret and every replica loads it, so a caBundle written by one
 replica is valid for all. Create-if-absent and replace-at-resourceVersion make the API server
 arbitrate: a replica that loses the race (409) reads the winner's certificate and uses that.
@@ -26,32 +29,32 @@ SECRET_NAME = "vmo-macpool-webhook-tls"
 ATTEMPTS = 5
 
 
-def _secret_data(secret: Manifest) -> dict[str, bytes]:
-    return {key: base64.b64decode(value) for key, value in (secret.get("data") or {}).items()}
-
-
-def _secret(namespace: str, bundle: certs.CertBundle) -> Manifest:
+def _secret(name: str, namespace: str, bundle: certs.CertBundle) -> Manifest:
     return {
         "apiVersion": "v1",
         "kind": "Secret",
-        "metadata": {
-            "name": SECRET_NAME,
-            "namespace": namespace,
-            "labels": admission_config.MANAGED_LABELS,
-        },
+        "metadata": {"name": name, "namespace": namespace, "labels": admission_config.MANAGED_LABELS},
         "type": "Opaque",
         "data": {k: base64.b64encode(v).decode("ascii") for k, v in bundle.to_secret_data().items()},
     }
 
 
-def ensure_certificates(kube: KubeClient, options: AdmissionOptions) -> certs.CertBundle:
-    """Load, create or rotate the shared CA + serving certificate, then write the files kopf serves."""
+def ensure_bundle(
+    kube: KubeClient,
+    name: str,
+    namespace: str,
+    sans: list[str],
+    *,
+    ca_name: str = "vmo-macpool-webhook-ca",
+    now: datetime | None = None,
+) -> certs.CertBundle:
+    """Load, create or rotate the CA + serving certificate kept in Secret `namespace/name`."""
     for _attempt in range(ATTEMPTS):
-        secret = kube.get(kinds.SECRET, SECRET_NAME, options.namespace)
-        current = certs.CertBundle.from_secret_data(_secret_data(secret)) if secret is not None else None
-        desired = certs.plan_certificates(current, options.sans, now=datetime.now(UTC))
+        secret = kube.get(kinds.SECRET, name, namespace)
+        current = certs.stored_bundle(secret)
+        desired = certs.plan_certificates(current, sans, now=now or datetime.now(UTC), name=ca_name)
         if desired is not current:
-            body = _secret(options.namespace, desired)
+            body = _secret(name, namespace, desired)
             try:
                 if secret is None:
                     kube.create(kinds.SECRET, body)
@@ -60,15 +63,21 @@ def ensure_certificates(kube: KubeClient, options: AdmissionOptions) -> certs.Ce
                     kube.replace(kinds.SECRET, body)
             except KubeError as exc:
                 if exc.status == 404 and secret is None:
-                    _create_namespace(kube, options.namespace)
+                    _create_namespace(kube, namespace)
                     continue
                 if exc.status == 409:
                     continue  # another replica wrote first: use theirs
                 raise
-            log.info("webhook certificate written", created=secret is None)
-        _write_files(options.certs_dir, desired)
+            log.info("certificate written", secret=f"{namespace}/{name}", created=secret is None)
         return desired
-    raise RuntimeError(f"could not settle Secret {options.namespace}/{SECRET_NAME}")
+    raise RuntimeError(f"could not settle Secret {namespace}/{name}")
+
+
+def ensure_certificates(kube: KubeClient, options: AdmissionOptions) -> certs.CertBundle:
+    """The webhook's shared CA + serving certificate, and the files kopf serves."""
+    bundle = ensure_bundle(kube, SECRET_NAME, options.namespace, options.sans)
+    _write_files(options.certs_dir, bundle)
+    return bundle
 
 
 def _create_namespace(kube: KubeClient, name: str) -> None:
