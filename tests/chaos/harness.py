@@ -95,6 +95,15 @@ class ChaosCluster:
     def ensure_operator(self) -> OperatorProcess:
         return self.operator if self.operators and self.operator.alive() else self.start_operator()
 
+    def keep_only(self, proc: OperatorProcess) -> None:
+        """Stop every operator but `proc`, which becomes the current one again: the one the next
+        module's `ensure_operator` finds alive, instead of stopping it and starting another."""
+        for other in self.operators:
+            if other is not proc and other.alive():
+                other.stop()
+        self.operators.remove(proc)
+        self.operators.append(proc)
+
     def stop_operators(self) -> None:
         for proc in self.operators:
             if proc.alive():

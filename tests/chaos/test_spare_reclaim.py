@@ -126,15 +126,19 @@ def test_a_killed_replicas_spares_are_reclaimed_and_never_handed_out_twice(
 ) -> None:
     chaos, api = based, based.api
     install_base(chaos, workloads)
-    chaos.stop_operators()  # from here on, only the replicas below serve
+    # The module's operator serves the shared port as every replica below does: it is the survivor
+    # (a stopped and restarted one would only add a start, and a wait for the GC lease it held).
+    survivor = chaos.operator
     rng = random.Random(budget.seed)
     rounds = max(1, min(budget.rounds // 2, 20))
     reclaimed = 0
     try:
-        chaos.start_operator()  # the survivor
         known = set(eventually(lambda: spares_of(api) or None, timeout=90, what="the survivor's spares"))
         for round_no in range(rounds):
             reclaimed += one_round(chaos, workloads, round_no, rng.randint(1, BURST - 1), known)
         say(f"spare reclaim: {rounds} rounds, {reclaimed} spares of killed replicas reclaimed")
     finally:
-        chaos.stop_operators()  # the next module's reset starts one on the shared port again
+        if survivor.alive():
+            chaos.keep_only(survivor)  # the next module's operator, on the shared port
+        else:
+            chaos.stop_operators()  # the next module's reset starts one on the shared port again
