@@ -43,8 +43,11 @@ def load_profile(source: str, stdin: TextIO | None = None) -> models.VMOProfile:
         raise InputError(f"cannot read {source}: {exc.strerror or exc}") from exc
     except UnicodeDecodeError as exc:
         raise InputError(f"{source}: not UTF-8 text: {exc.reason} at byte {exc.start}") from exc
+    # libyaml's parser when PyYAML has it: the pure-Python one takes seconds for a large file (20,000
+    # list items: 7 s against 1 s); both build the same safe objects.
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     try:
-        documents = [d for d in yaml.safe_load_all(text) if d is not None]
+        documents = [d for d in yaml.load_all(text, Loader=loader) if d is not None]
     except yaml.YAMLError as exc:
         raise InputError(f"{source}: not valid YAML: {exc}") from exc
     except RecursionError as exc:
