@@ -18,7 +18,7 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from tests.support.kube import cluster_uid, manifest
-from tests.support.operator import OperatorProcess, bind_operator_identity
+from tests.support.operator import OperatorProcess, bind_operator_identity, start_all
 from tests.support.vms import create_vm, denial, install_vm_api, vm_macs, webhook_operator
 from tests.support.waiting import eventually
 from tests.support.webhook_calls import ClientCertificate, WebhookCaller, api_server_certificate
@@ -221,16 +221,18 @@ def running_macpool(
 
     kubeconfig = bind_operator_identity(control_plane)
     port = free_port()
-    replicas = [
-        webhook_operator(
-            kubeconfig,
-            log,
-            port=port,
-            resync_seconds=RESYNC_SECONDS,
-            client_ca=control_plane.webhook_client_ca,
-        ).start()
-        for log in (logs / "replica-0.log", logs / "replica-1.log")
-    ]
+    replicas = start_all(
+        [
+            webhook_operator(
+                kubeconfig,
+                log,
+                port=port,
+                resync_seconds=RESYNC_SECONDS,
+                client_ca=control_plane.webhook_client_ca,
+            )
+            for log in (logs / "replica-0.log", logs / "replica-1.log")
+        ]
+    )
     pool = MacPool(
         api_client,
         replicas,
