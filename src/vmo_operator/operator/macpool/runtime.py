@@ -181,6 +181,7 @@ class MacPoolRuntime:
         self.serving: Serving | None = None
         self.watchers: list[KindWatcher] = []
         self.maintenance: asyncio.Task[None] | None = None
+        self.background: set[asyncio.Task[None]] = set()  # bookkeeping's later looks (`bookkeeping`)
         self.health = Health()
         # (MAC, holder) pairs already reported by an Event, once per process lifetime.
         self.reported_collisions: set[tuple[str, str]] = set()
