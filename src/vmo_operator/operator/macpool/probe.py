@@ -17,6 +17,7 @@ unknown too, and the replica is ready: no VM can be created, so none waits for a
 from __future__ import annotations
 
 import asyncio
+import functools
 import http.client
 import json
 import ssl
@@ -79,10 +80,16 @@ async def admission_path(admit: kopf.WebhookFn) -> ProbeResult:
     return "ok" if (answer.get("response") or {}).get("allowed") else "failed"
 
 
-def probe(options: AdmissionOptions, ca_bundle: bytes) -> ProbeResult:
-    """GET /readyz of our own server, trusting only our CA."""
+@functools.lru_cache(maxsize=2)  # the CA changes on rotation only; building a context parses it
+def _trusting(ca_bundle: bytes) -> ssl.SSLContext:
     context = ssl.create_default_context(cadata=ca_bundle.decode("ascii"))
     context.check_hostname = False  # we dial loopback; the chain is still verified against our CA
+    return context
+
+
+def probe(options: AdmissionOptions, ca_bundle: bytes) -> ProbeResult:
+    """GET /readyz of our own server, trusting only our CA."""
+    context = _trusting(ca_bundle)
     host = "127.0.0.1" if options.listen_host in ("0.0.0.0", "") else options.listen_host
     connection = http.client.HTTPSConnection(host, options.port, context=context, timeout=PROBE_SECONDS)
     try:
