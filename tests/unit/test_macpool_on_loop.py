@@ -106,7 +106,8 @@ def test_a_decision_that_needs_a_write_is_abandoned_its_spares_given_back_and_re
     ctx.allocator.spares = pool
     written, sent = len(store.list()), len(store.api.sent)
     assert _decide_on_loop(mutate, create(2), ctx) is None
-    assert len(pool) == 1 and pool.outstanding == 0  # the spare it took is free again
+    assert len(pool) == 1  # the spare it took is free again
+    assert pool.outstanding == 0
     assert (len(store.list()), len(store.api.sent)) == (written, sent)
     decision = _decide_in_time(mutate, create(2), ctx)  # where the caller runs it next
     assert isinstance(decision, Allowed)
