@@ -2,11 +2,10 @@
 
 Readiness runs a harmless dry-run review through the admission path in process: the function the
 server dispatches to (`admission.Dispatcher` in `vmo run`) and the decision, under a deadline
-below the webhook's timeoutSeconds. The
-webhook server answers it at GET /readyz on the webhook port (see `server`), so a probe proves
-that this replica's TLS listener, event loop and admission path all answer in time: a replica
-that is stopped or hung fails it, while a TCP connect would still succeed (the kernel accepts
-connections for a stopped process).
+below the webhook's timeoutSeconds. The webhook server answers it at GET /readyz on the webhook
+port (see `server`), so a probe proves that this replica's TLS listener, event loop and admission
+path all answer in time: a replica that is stopped or hung fails it, while a TCP connect would
+still succeed (the kernel accepts connections for a stopped process).
 
 The maintenance loop probes /readyz over HTTPS, trusting only our CA. Where kopf's own admission
 function serves (a server given no dispatch), kopf answers a resource it does not know as
