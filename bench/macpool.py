@@ -9,7 +9,9 @@ resync interval.
 from __future__ import annotations
 
 import contextlib
+import json
 import time
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -84,6 +86,15 @@ def _admissions(replica: OperatorProcess) -> float:
 # ---- added latency and throughput ------------------------------------------------------------------
 
 
+def _message(exc: ApiException) -> str:
+    """The API server's message, shortened: which webhook failed and why, for the row's note."""
+    try:
+        message = str(json.loads(exc.body or "{}").get("message") or exc.reason)
+    except ValueError:
+        message = str(exc.reason)
+    return message[:120]
+
+
 def webhook_rows(bench: Bench) -> list[Row]:
     api = bench.api
     install_vm_api(api, bench.plane.kubeconfig)
@@ -130,7 +141,7 @@ def webhook_rows(bench: Bench) -> list[Row]:
                 )
             )
         except ApiException as exc:
-            failures.append(f"{exc.status} {exc.reason}")
+            failures.append(f"{exc.status} {_message(exc)}")
             return None
         return result
 
@@ -184,8 +195,8 @@ def webhook_rows(bench: Bench) -> list[Row]:
             ok=rate / plain_rate >= 0.8 and duplicates == 0 and missing == 0 and not failures,
             note=f"{rate:.1f} VM/s with ({len(created)}/{THROUGHPUT_CREATES} in {elapsed:.1f} s, "
             f"{len(assigned)} MACs: {duplicates} duplicates, {missing} missing) vs {plain_rate:.1f} VM/s "
-            f"without; {len(failures)} failed {sorted(set(failures))[:3]}; admissions per replica "
-            f"{[int(s) for s in served]}",
+            f"without; {len(failures)} failed {sorted(Counter(failures).items())[:3]}; admissions per "
+            f"replica {[int(s) for s in served]}",
         ),
         Row(
             "replica CPU per VM create, 2 replicas, concurrency 50",

@@ -18,7 +18,7 @@ import yaml
 
 from tests.unit.macpool_fakes import MemoryReservationStore
 from tests.unit.macpool_objects import context, vm
-from vmo_operator.macpool import audit, limits
+from vmo_operator.macpool import audit, limits, spares
 from vmo_operator.macpool import mac as macs
 from vmo_operator.macpool.cache import CacheListedStore, ReservationCache
 from vmo_operator.macpool.reconcile import ExecutionReport
@@ -54,6 +54,27 @@ def mac(n: int) -> macs.Mac:
 
 
 # ---- fed by the watch -------------------------------------------------------------------------
+
+
+def spare_object(n: int, replica: str) -> dict[str, Any]:
+    obj = spares.spare(mac(n), replica, T0).to_object()
+    obj["metadata"] |= {"uid": str(uuid.uuid4()), "resourceVersion": str(2000 + n)}
+    return obj
+
+
+def test_the_spares_of_a_replica_follow_creates_commits_and_deletes() -> None:
+    cache = synced(spare_object(1, "r1"), spare_object(2, "r1"), spare_object(3, "r2"), reservation(4))
+    assert {r.mac for r in cache.spares_of("r1")} == {mac(1), mac(2)}
+    assert {r.mac for r in cache.spares_of(None)} == {mac(1), mac(2), mac(3)}
+    cache.upsert(reservation(1))  # committed to a VM: no longer a spare
+    cache.remove(spare_object(3, "r2"))
+    cache.upsert(spare_object(5, "r2"))
+    assert {r.mac for r in cache.spares_of("r1")} == {mac(2)}
+    assert {r.mac for r in cache.spares_of(None)} == {mac(2), mac(5)}
+    cache.begin_listing()  # a relist that no longer delivers spare 2
+    cache.upsert(spare_object(5, "r2"))
+    cache.end_listing()
+    assert {r.mac for r in cache.spares_of(None)} == {mac(5)}
 
 
 def test_counts_follow_adds_takeovers_and_deletes() -> None:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import base64
 import copy
+import json
 from typing import Any
 
 import pytest
@@ -141,3 +143,24 @@ def test_a_profile_selector_picks_namespaces_by_label() -> None:
     assert not namespace_in_scope(
         "tenant", labels, {"matchExpressions": [{"key": "a", "operator": "Odd"}]}, []
     )
+
+
+def test_an_allowance_echoes_the_uid_and_carries_the_patch_as_base64_json_and_the_warnings() -> None:
+    review = review_for(MUTATE_VM)
+    patch = [{"op": "add", "path": "/spec/x", "value": "02:00:00:00:00:01"}]
+    answer = reviews.allowed(review, patch, ("MAC changes",))
+    response = answer["response"]
+    assert answer["apiVersion"] == "admission.k8s.io/v1"
+    assert answer["kind"] == "AdmissionReview"
+    assert response["uid"] == "0a1b"
+    assert response["allowed"] is True
+    assert response["warnings"] == ["MAC changes"]
+    assert response["patchType"] == "JSONPatch"
+    assert json.loads(base64.b64decode(response["patch"])) == patch
+
+
+def test_an_allowance_without_changes_carries_no_patch_and_a_denial_its_code() -> None:
+    review = review_for(MUTATE_VM)
+    assert reviews.allowed(review)["response"] == {"uid": "0a1b", "allowed": True}
+    refused = reviews.denied(review, reviews.Refusal("taken", 409))["response"]
+    assert refused == {"uid": "0a1b", "allowed": False, "status": {"code": 409, "message": "taken"}}

@@ -13,7 +13,7 @@ from vmo_operator.kube.client import KubeClient
 from vmo_operator.macpool import admission_config
 from vmo_operator.operator import handlers, main
 from vmo_operator.operator.config import OperatorConfig
-from vmo_operator.operator.macpool import lifecycle
+from vmo_operator.operator.macpool import admission, lifecycle
 from vmo_operator.operator.macpool.metrics import MacPoolMetrics
 from vmo_operator.operator.macpool.runtime import AdmissionOptions, MacPoolRuntime
 from vmo_operator.operator.metrics import ProfileMetrics
@@ -42,12 +42,16 @@ def test_profile_handlers_keep_the_ids_of_plain_functions() -> None:
     }
 
 
-def test_the_mac_wiring_registers_four_webhooks_one_index_and_its_lifecycle(tmp_path: Path) -> None:
+def test_the_mac_wiring_serves_four_webhooks_itself_registers_one_index_and_its_lifecycle(
+    tmp_path: Path,
+) -> None:
     registry = main._registry()
     options = AdmissionOptions.from_operator_config(OperatorConfig(webhook_mode="url"), tmp_path)
     runtime = MacPoolRuntime(options, NO_API, Reactor(), MacPoolMetrics(CollectorRegistry()))
     lifecycle.register(registry, runtime)
-    assert {h.id for h in registry._webhooks.get_all_handlers()} == {
+    # The webhooks bypass kopf's admission dispatch: the Dispatcher routes every path itself.
+    assert registry._webhooks.get_all_handlers() == []
+    assert set(admission.Dispatcher(runtime)._routes) == {
         admission_config.MUTATE_VM,
         admission_config.MUTATE_VMI,
         admission_config.VALIDATE_VM,

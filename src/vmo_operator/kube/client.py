@@ -14,6 +14,8 @@ import json
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 from kubernetes.client.exceptions import ApiException
@@ -30,6 +32,24 @@ PAGE_SIZE = 500
 
 FIELD_MANAGER = "vmo-operator"
 WRITE_VERBS = frozenset({"create", "apply", "replace", "patch", "delete"})
+
+_REQUESTS_FORBIDDEN: ContextVar[bool] = ContextVar("vmo_requests_forbidden", default=False)
+
+
+class WouldBlockError(Exception):
+    """A request was about to be sent where `no_requests` forbids it; nothing was sent."""
+
+
+@contextmanager
+def no_requests() -> Iterator[None]:
+    """Forbid API requests in this context (this thread or task): each raises `WouldBlockError`
+    before anything is sent. Code that must not block (an event loop) runs work this way when the
+    work usually needs no request, and hands it to a thread when it turns out to need one."""
+    token = _REQUESTS_FORBIDDEN.set(True)
+    try:
+        yield
+    finally:
+        _REQUESTS_FORBIDDEN.reset(token)
 
 
 class KubeClient:
@@ -70,6 +90,8 @@ class KubeClient:
         content_type: str = "application/json",
         timeout: Timeout | None = None,
     ) -> Any:
+        if _REQUESTS_FORBIDDEN.get():
+            raise WouldBlockError(f"{verb} {path}")
         self._count(verb)
         headers = {"Accept": "application/json", "Content-Type": content_type}
         try:

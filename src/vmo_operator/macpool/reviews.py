@@ -15,7 +15,9 @@ large, valid VM.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import base64
+import json
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -87,16 +89,34 @@ def _objects_problem(request: Mapping[str, Any], operation: str) -> Refusal | No
     return None
 
 
-def denied(review: Any, refusal: Refusal) -> dict[str, Any]:
-    """The AdmissionReview that refuses `review`, echoing its uid when it has one."""
+def _uid(review: Any) -> str:
     request = review.get("request") if isinstance(review, Mapping) else None
     uid = request.get("uid") if isinstance(request, Mapping) else None
+    return uid if isinstance(uid, str) else ""
+
+
+def denied(review: Any, refusal: Refusal) -> dict[str, Any]:
+    """The AdmissionReview that refuses `review`, echoing its uid when it has one."""
     return {
         "apiVersion": REVIEW_API_VERSION,
         "kind": "AdmissionReview",
         "response": {
-            "uid": uid if isinstance(uid, str) else "",
+            "uid": _uid(review),
             "allowed": False,
             "status": {"code": refusal.code, "message": refusal.message},
         },
     }
+
+
+def allowed(
+    review: Any, patch: Sequence[Mapping[str, Any]] = (), warnings: Sequence[str] = ()
+) -> dict[str, Any]:
+    """The AdmissionReview that admits `review`, with a JSONPatch (RFC 6902) and warnings if any."""
+    response: dict[str, Any] = {"uid": _uid(review), "allowed": True}
+    if warnings:
+        response["warnings"] = [str(warning) for warning in warnings]
+    if patch:
+        encoded = json.dumps(list(patch), separators=(",", ":")).encode()
+        response["patch"] = base64.b64encode(encoded).decode("ascii")
+        response["patchType"] = "JSONPatch"
+    return {"apiVersion": REVIEW_API_VERSION, "kind": "AdmissionReview", "response": response}

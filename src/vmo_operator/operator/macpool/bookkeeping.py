@@ -9,7 +9,9 @@ kopf watcher that gets 404 takes the whole operator down (see `kube.watches`). E
 one at a time per kind, in order, on kopf's loop; existing objects and anything a watch gap
 missed are the audit's work. A spare this replica handed out is committed to the object that
 carries it here, the first time the object is seen (`macpool.spares`: adopted on commit); so
-does any replica for a spare the object's fresh grant covers (its replica may have died).
+does any replica for a spare the object's fresh grant covers (its replica may have died), but
+only `ADOPT_AFTER_SECONDS` later and if it is still a Spare then: at once, every replica would
+race the issuing one to the same write, and all but one would collect a 409 for every MAC.
 
 A VMI that names a VM as its controller is usually that VM's (which holds its MACs), but the
 ownerReference proves nothing. Its events therefore plan like a bare VMI's; only when the plan
@@ -38,6 +40,9 @@ from vmo_operator.operator.macpool.runtime import MacPoolRuntime, Serving
 log = structlog.get_logger("vmo.macpool")
 
 OBJECT_EVENT_TIMEOUT = 60.0  # one VM event's bookkeeping; beyond this the audit takes over
+# A live issuing replica commits its handout within milliseconds of the object's event, and hands
+# it over to its holder after `spares.HANDOVER_SECONDS` at the latest.
+ADOPT_AFTER_SECONDS = spares.HANDOVER_SECONDS
 # Also the kwarg kopf hands the index as.
 NAMESPACE_LABELS = "macpool_namespace_labels"
 
@@ -52,8 +57,15 @@ def register(registry: kopf.OperatorRegistry) -> None:
 
 
 async def object_event(
-    runtime: MacPoolRuntime, serving: Serving, kind: str, event: str | None, body: Mapping[str, Any]
+    runtime: MacPoolRuntime,
+    serving: Serving,
+    kind: str,
+    event: str | None,
+    body: Mapping[str, Any],
+    *,
+    adopting: bool = False,
 ) -> None:
+    """One watch event of a VM or VMI; `adopting`: the later look at spares of other replicas."""
     if not serving.settings.enabled:
         return
     carriers = reconcile.carriers_of(kind, body)
@@ -81,8 +93,10 @@ async def object_event(
             carriers,
             reserved,
             issued_to=pool.issued_to if pool is not None else None,
-            granted=_granted(serving, body, holder),
+            granted=_granted(serving, body, holder) if adopting else {},
         )
+        if not adopting and any(r.state == "Spare" for r in reserved.values()):
+            _look_again(runtime, serving, kind, event, body)
     actions = reconcile.plan_for_object(
         carriers, holder, reserved=reserved, held_by_holder=held, deleted=False
     )
@@ -90,11 +104,36 @@ async def object_event(
         find_vm = runtime.source.vm_template
         if await runtime.in_thread(vmshape.started_by_its_vm, body, find_vm):
             return
+    if actions and adopting and not await _still_there(runtime, kind, body):
+        return  # deleted meanwhile: its DELETED event has come and gone; the audit has the rest
     if actions:
         store = runtime.store
         report = await runtime.in_thread(lambda: reconcile.execute(actions, store, now=datetime.now(UTC)))
         for action, count in report.applied.items():
             writes.labels(action).inc(count)
+
+
+async def _still_there(runtime: MacPoolRuntime, kind: str, body: Mapping[str, Any]) -> bool:
+    meta = body.get("metadata") or {}
+    api_kind = kinds.VIRTUAL_MACHINE if kind == VM_KIND else kinds.VIRTUAL_MACHINE_INSTANCE
+    live = await runtime.in_thread(
+        runtime.kube.get, api_kind, meta.get("name", ""), meta.get("namespace", "")
+    )
+    return live is not None and (live.get("metadata") or {}).get("uid") == meta.get("uid")
+
+
+def _look_again(
+    runtime: MacPoolRuntime, serving: Serving, kind: str, event: str | None, body: Mapping[str, Any]
+) -> None:
+    """Adopt the object's spares of other replicas later, if their replica has not by then."""
+    loop = asyncio.get_running_loop()
+
+    def again() -> None:
+        task = loop.create_task(object_event(runtime, serving, kind, event, body, adopting=True))
+        runtime.background.add(task)  # held until done: the loop keeps only a weak reference
+        task.add_done_callback(runtime.background.discard)
+
+    loop.call_later(ADOPT_AFTER_SECONDS, again)
 
 
 def _granted(serving: Serving, body: Mapping[str, Any], holder: Holder) -> Mapping[str, macs.Mac]:

@@ -1,8 +1,9 @@
 """Start, follow and stop the MAC wiring: the kopf handlers that bind the parts to one runtime.
 
-`register` puts every MAC handler on the registry `vmo run` hands to kopf. The startup handler
-reads the cluster identity, the active profile's settings and the shared certificate, points
-kopf's admission server at that certificate, writes the webhook configurations, and then builds
+`register` puts every MAC handler on the registry `vmo run` hands to kopf; the webhooks are not
+among them (`admission.Dispatcher` answers them in kopf's place). The startup handler reads the
+cluster identity, the active profile's settings and the shared certificate, points kopf's
+admission server at that certificate and at the dispatcher, writes the webhook configurations, and then builds
 the `Serving` object admission reads, starts the reservation cache's watch (once per process),
 this replica's spare pool, the contention for the GC lease, the maintenance loop and the VM/VMI
 watchers. A profile event re-reads the settings and wakes the loop. The cleanup handler stops the
@@ -15,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from typing import Any
+from typing import Any, cast
 
 import kopf
 import structlog
@@ -83,7 +84,11 @@ async def start(runtime: MacPoolRuntime, settings: kopf.OperatorSettings, indexe
     runtime.watch_reservations()
 
     settings.admission.managed = None  # we write our own configurations; see admission_config
-    settings.admission.server = AdmissionServer(options, file_check_interval=SERVER_FILE_CHECK_SECONDS)
+    # Called as kopf's admission function is; its answers are the same JSON (kopf's Response).
+    dispatch = cast(kopf.WebhookFn, admission.Dispatcher(runtime))
+    settings.admission.server = AdmissionServer(
+        options, file_check_interval=SERVER_FILE_CHECK_SECONDS, dispatch=dispatch
+    )
     await maintenance.ensure_webhook_configurations(runtime, serving)
     if runtime.maintenance is not None and not runtime.maintenance.done():
         runtime.maintenance.cancel()  # configured again (a retried startup): one loop per process
@@ -125,7 +130,6 @@ async def follow_profiles(runtime: MacPoolRuntime) -> None:
 def register(registry: kopf.OperatorRegistry, runtime: MacPoolRuntime) -> None:
     """Every MAC handler, bound to `runtime`, on `registry`."""
     bookkeeping.register(registry)
-    admission.register(registry, runtime)
     profile = kinds.PROFILE
 
     @kopf.on.startup(id="macpool-startup", registry=registry)

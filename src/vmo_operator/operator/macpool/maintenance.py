@@ -47,7 +47,7 @@ async def run(runtime: MacPoolRuntime, serving: Serving) -> None:
         runtime.reactor.request_restart,
     )
     next_certs = time.monotonic() + options.cert_check_seconds
-    next_audit = last_audit = 0.0
+    next_audit = last_audit = next_probe = 0.0
     metrics = runtime.metrics
     while True:
         try:
@@ -71,10 +71,13 @@ async def run(runtime: MacPoolRuntime, serving: Serving) -> None:
             if leader:
                 due = await runtime.in_thread(_orphans_due, runtime, serving)
                 next_audit = min(next_audit, max(due, last_audit + MIN_AUDIT_GAP_SECONDS))
-            result = await runtime.in_thread(readiness.check)
-            health = runtime.health
-            health.ready = serving.settings.enabled and health.configs_ok and result == "ok"
-            metrics.webhook_ready.set(1 if health.ready else 0)
+            # Once a tick, not on every early wake-up for the audit: each probe is a TLS handshake.
+            if now >= next_probe or serving.wake.is_set():
+                result = await runtime.in_thread(readiness.check)
+                next_probe = now + TICK_SECONDS
+                health = runtime.health
+                health.ready = serving.settings.enabled and health.configs_ok and result == "ok"
+                metrics.webhook_ready.set(1 if health.ready else 0)
             if leader:
                 await runtime.in_thread(_write_status, runtime, serving)
         except asyncio.CancelledError:

@@ -1,22 +1,25 @@
 """Is our own webhook answering? The readiness check, its HTTPS self-probe, and the reactor-restart rule.
 
-Readiness runs a harmless dry-run review through the admission path in process: kopf's dispatch,
-our handler and its worker threads, under a deadline below the webhook's timeoutSeconds. The
-webhook server answers it at GET /readyz on the webhook port (see `server`), so a probe proves
-that this replica's TLS listener, event loop and admission path all answer in time: a replica
-that is stopped or hung fails it, while a TCP connect would still succeed (the kernel accepts
-connections for a stopped process).
+Readiness runs a harmless dry-run review through the admission path in process: the function the
+server dispatches to (`admission.Dispatcher` in `vmo run`) and the decision, under a deadline
+below the webhook's timeoutSeconds. The webhook server answers it at GET /readyz on the webhook
+port (see `server`), so a probe proves that this replica's TLS listener, event loop and admission
+path all answer in time: a replica that is stopped or hung fails it, while a TCP connect would
+still succeed (the kernel accepts connections for a stopped process).
 
-The maintenance loop probes /readyz over HTTPS, trusting only our CA. kopf answers a resource it
-does not know as unknown, which is how a stale view of the VirtualMachine API shows (see
-`reactor`): two such answers in a row while discovery serves the API ask for a restart, so a
-re-scan kopf is about to make anyway does not cost one. Before KubeVirt is installed the answer is
-unknown too, and the replica is ready: no VM can be created, so none waits for admission.
+The maintenance loop probes /readyz over HTTPS, trusting only our CA. Where kopf's own admission
+function serves (a server given no dispatch), kopf answers a resource it does not know as
+unknown, which is how a stale view of the VirtualMachine API shows (see `reactor`): two such
+answers in a row while discovery serves the API ask for a restart, so a re-scan kopf is about to
+make anyway does not cost one. Before KubeVirt is installed the answer is unknown too, and the
+replica is ready: no VM can be created, so none waits for admission. The Dispatcher routes by
+path and never answers unknown: kopf's view of the API does not matter to it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import http.client
 import json
 import ssl
@@ -79,10 +82,16 @@ async def admission_path(admit: kopf.WebhookFn) -> ProbeResult:
     return "ok" if (answer.get("response") or {}).get("allowed") else "failed"
 
 
-def probe(options: AdmissionOptions, ca_bundle: bytes) -> ProbeResult:
-    """GET /readyz of our own server, trusting only our CA."""
+@functools.lru_cache(maxsize=2)  # the CA changes on rotation only; building a context parses it
+def _trusting(ca_bundle: bytes) -> ssl.SSLContext:
     context = ssl.create_default_context(cadata=ca_bundle.decode("ascii"))
     context.check_hostname = False  # we dial loopback; the chain is still verified against our CA
+    return context
+
+
+def probe(options: AdmissionOptions, ca_bundle: bytes) -> ProbeResult:
+    """GET /readyz of our own server, trusting only our CA."""
+    context = _trusting(ca_bundle)
     host = "127.0.0.1" if options.listen_host in ("0.0.0.0", "") else options.listen_host
     connection = http.client.HTTPSConnection(host, options.port, context=context, timeout=PROBE_SECONDS)
     try:

@@ -53,8 +53,12 @@ from vmo_operator.operator.reactor import Reactor
 T = TypeVar("T")
 
 WORKERS = 32
-# One connection per admission and fan-out worker: a webhook must never queue behind a reconcile.
-CONNECTIONS = 64
+# One connection per admission and fan-out worker, so a webhook never queues behind a reconcile;
+# and room for the rest that share the pool: the audit's 16 writers, the spare refills, three
+# watch streams, two lease keepers. urllib3 closes a connection returned to a full pool, so a pool
+# smaller than the threads using it opens (a TLS handshake each) and closes them all the time:
+# py-spy showed that at 64 during a burst of creates.
+CONNECTIONS = 2 * WORKERS + 32
 GC_LEASE = "vmo-macpool-gc"
 
 
@@ -181,6 +185,7 @@ class MacPoolRuntime:
         self.serving: Serving | None = None
         self.watchers: list[KindWatcher] = []
         self.maintenance: asyncio.Task[None] | None = None
+        self.background: set[asyncio.Task[None]] = set()  # bookkeeping's later looks (`bookkeeping`)
         self.health = Health()
         # (MAC, holder) pairs already reported by an Event, once per process lifetime.
         self.reported_collisions: set[tuple[str, str]] = set()

@@ -1,21 +1,24 @@
 """The MAC webhooks' HTTPS server: kopf's, answering only what the API server would send.
 
-kopf's `WebhookServer` verifies a client certificate when given a CA, but it serves whatever
-arrives: any path, no check of who sent it, a 1 MiB body limit. This server keeps its TLS set-up
-(`_build_ssl`) and its contract with kopf (yield a client config, restart on new files), and
-serves its own routes:
+kopf starts it and hands it kopf's admission function; `vmo run` gives it a `dispatch` of its
+own (`admission.Dispatcher`), which answers in that function's place and without its
+per-request machinery. kopf's `WebhookServer` verifies a client certificate when given a CA,
+but it serves whatever arrives: any path, no check of who sent it, a 1 MiB body limit. This
+server keeps its TLS set-up (`_build_ssl`) and its contract with kopf (yield a client config,
+restart on new files), and serves its own routes:
 
 - POST /<webhook>: with a client CA configured, only a caller whose certificate that CA signed
   (the API server, through its admission configuration; see docs/webhook-authentication.md) gets
   past the TLS handshake with a certificate, and a request without one is refused (403) before
   its body is read. The review must be one the API server could have sent to that path
-  (`macpool.reviews`), else it is denied without reaching kopf.
+  (`macpool.reviews`), else it is denied without reaching the dispatch.
 - GET /readyz: the readiness check (`probe.admission_path`). The kubelet cannot present a client
   certificate, so TLS asks for one without requiring it, and every admission path checks it.
 
-kopf remembers a memo per object uid for every admission that is not a CREATE and never forgets
-it: nothing watches VMs through kopf, so nothing would. Our handlers keep nothing in memos, so
-admissions get a fresh memo that is never stored (`AdmissionMemos`).
+When kopf's function serves (no `dispatch`): kopf remembers a memo per object uid for every
+admission that is not a CREATE and never forgets it: nothing watches VMs through kopf, so
+nothing would. Handlers here keep nothing in memos, so admissions get a fresh memo that is never
+stored (`AdmissionMemos`).
 """
 
 from __future__ import annotations
@@ -68,7 +71,9 @@ def _peer_certificate(request: aiohttp.web.Request) -> Any:
 class AdmissionServer(kopf.WebhookServer):
     """kopf's webhook server, with our routes, body limit and optional client authentication."""
 
-    def __init__(self, options: AdmissionOptions, *, file_check_interval: float) -> None:
+    def __init__(
+        self, options: AdmissionOptions, *, file_check_interval: float, dispatch: kopf.WebhookFn | None = None
+    ) -> None:
         client_ca = str(options.client_ca) if options.client_ca else None
         super().__init__(
             addr=options.listen_host,
@@ -82,9 +87,10 @@ class AdmissionServer(kopf.WebhookServer):
             file_check_interval=file_check_interval,
         )
         self.client_ca = options.client_ca
+        self.dispatch = dispatch
 
     async def __call__(self, fn: kopf.WebhookFn) -> AsyncIterator[kopf.WebhookClientConfig]:
-        admit = without_stored_memos(fn)
+        admit = self.dispatch or without_stored_memos(fn)
         if self.client_ca is None:
             log.warning(
                 "webhook client authentication is off: whoever reaches the webhook port may post "
@@ -100,7 +106,8 @@ class AdmissionServer(kopf.WebhookServer):
                     aiohttp.web.post("/{path:.*}", functools.partial(self._admit, admit)),
                 ]
             )
-            runner = aiohttp.web.AppRunner(app, handle_signals=False)
+            # No access log: formatting a line per admission cost more than deciding it.
+            runner = aiohttp.web.AppRunner(app, handle_signals=False, access_log=None)
             await runner.setup()
             try:
                 # reuse_port as kopf's own server: replicas in tests share one loopback port.
