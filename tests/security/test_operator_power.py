@@ -296,13 +296,21 @@ def nad_crd(admin: KubeClient) -> Iterator[None]:
         for obj in registry.render_all(spec, ClusterFacts(), "security")
         if obj["kind"] == "CustomResourceDefinition" and obj["spec"]["group"] == "k8s.cni.cncf.io"
     )
-    created = admin.get(kinds.CRD, crd["metadata"]["name"]) is None
+    name = crd["metadata"]["name"]
+
+    def not_terminating() -> bool:
+        # An earlier module's profile removal may still be deleting it (and with it every NAD).
+        live = admin.get(kinds.CRD, name)
+        return live is None or not live["metadata"].get("deletionTimestamp")
+
+    eventually(not_terminating, timeout=120, what="no NAD CRD being deleted")
+    created = admin.get(kinds.CRD, name) is None
     if created:
         admin.apply(kinds.CRD, crd)
     eventually(lambda: admin.served(kinds.NETWORK_ATTACHMENT_DEFINITION), timeout=30, what="NADs served")
     yield
     if created:
-        admin.delete(kinds.CRD, crd["metadata"]["name"])
+        admin.delete(kinds.CRD, name)
 
 
 def test_it_changes_only_prometheus_rules_it_created(
@@ -360,13 +368,21 @@ def test_it_changes_only_golden_image_data_volumes_it_created_or_released(
 def data_volumes_served(admin: KubeClient) -> Iterator[None]:
     """CDI's DataVolume CRD (the simulator's schema-less stand-in); removed afterwards only if made here."""
     (crd,) = [c for c in CDI_WORKLOAD_CRDS if c["spec"]["names"]["kind"] == "DataVolume"]
-    created = admin.get(kinds.CRD, crd["metadata"]["name"]) is None
+    name = crd["metadata"]["name"]
+
+    def not_terminating() -> bool:
+        # An earlier module's profile removal may still be deleting it (and with it every NAD).
+        live = admin.get(kinds.CRD, name)
+        return live is None or not live["metadata"].get("deletionTimestamp")
+
+    eventually(not_terminating, timeout=120, what="no NAD CRD being deleted")
+    created = admin.get(kinds.CRD, name) is None
     if created:
         admin.apply(kinds.CRD, crd)
     eventually(lambda: admin.served(kinds.DATA_VOLUME), timeout=30, what="DataVolumes served")
     yield
     if created:
-        admin.delete(kinds.CRD, crd["metadata"]["name"])
+        admin.delete(kinds.CRD, name)
 
 
 @pytest.fixture

@@ -22,6 +22,7 @@ rest in a worker thread (`_decide_on_loop`).
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import replace
@@ -37,7 +38,8 @@ from vmo_operator.macpool.deadline import Deadline
 from vmo_operator.macpool.request import Allowed, Denied
 from vmo_operator.operator.macpool.runtime import MacPoolRuntime, Serving
 
-log = structlog.get_logger("vmo.macpool")
+LOGGER = "vmo.macpool"
+log = structlog.get_logger(LOGGER)
 
 Decide = Callable[[webhook.AdmissionRequest, webhook.Context], webhook.Decision]
 
@@ -88,17 +90,22 @@ async def admit(
         return Denied(f"MAC allocation is unavailable: {exc}", 500)
     if isinstance(decision, webhook.Denied):
         seconds.labels(name, "denied").observe(time.perf_counter() - started)
-        meta = body.get("metadata") or {}
-        where = f"{kind}/{request.namespace}/{meta.get('name') or meta.get('generateName', '')}"
-        log.info("admission denied", webhook=name, object=where, reason=decision.message)
+        log.info("admission denied", webhook=name, object=_where(kind, request), reason=decision.message)
         return decision
     seconds.labels(name, "allowed").observe(time.perf_counter() - started)
+    if logging.getLogger(LOGGER).isEnabledFor(logging.DEBUG):  # a routine line, built only when shown
+        log.debug("admission allowed", webhook=name, object=_where(kind, request))
     for claim in decision.claims:
         if claim.wrote:
             runtime.metrics.reservations.labels("takeover" if claim.previous else "new").inc()
         elif claim.spare:
             runtime.metrics.reservations.labels("spare").inc()
     return Allowed(decision.patch, decision.warnings)
+
+
+def _where(kind: str, request: webhook.AdmissionRequest) -> str:
+    meta = request.obj.get("metadata") or {}
+    return f"{kind}/{request.namespace}/{meta.get('name') or meta.get('generateName', '')}"
 
 
 async def namespace_selected(runtime: MacPoolRuntime, serving: Serving, namespace: str) -> bool:

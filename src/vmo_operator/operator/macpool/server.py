@@ -28,6 +28,7 @@ import copy
 import functools
 import hashlib
 import json
+import logging
 import ssl
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -106,8 +107,11 @@ class AdmissionServer(kopf.WebhookServer):
                     aiohttp.web.post("/{path:.*}", functools.partial(self._admit, admit)),
                 ]
             )
-            # No access log: formatting a line per admission cost more than deciding it.
-            runner = aiohttp.web.AppRunner(app, handle_signals=False, access_log=None)
+            # No access log at info: formatting a line per admission cost more than deciding it.
+            # At debug (an admin chasing a problem) every request is logged, the self-probe's too.
+            debug = logging.getLogger("aiohttp.access").isEnabledFor(logging.DEBUG)
+            access: dict[str, Any] = {} if debug else {"access_log": None}
+            runner = aiohttp.web.AppRunner(app, handle_signals=False, **access)
             await runner.setup()
             try:
                 # reuse_port as kopf's own server: replicas in tests share one loopback port.
