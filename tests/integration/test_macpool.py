@@ -212,6 +212,12 @@ def test_a_copied_claim_and_grant_do_not_carry_another_vms_macs(macpool: MacPool
     granted = json.loads(annotations[GRANT_ANNOTATION])["m"]
     assert granted == vm_macs(owner)  # the mutating webhook granted exactly what it reserved
     copied = {key: annotations[key] for key in (CLAIM_ANNOTATION, GRANT_ANNOTATION)}
+    # A thief copies from a VM that exists, by then committed to it: that is when the refusal can
+    # name the VM (a spare not yet committed is "in use elsewhere", and refused all the same).
+    for mac in granted.values():
+        eventually(
+            partial(committed_to, macpool, mac, owner["metadata"]["uid"]), timeout=30, what="committed"
+        )
 
     with pytest.raises(ApiException) as refused:
         create_vm(macpool.api, namespace, "thief", vm_macs(owner), annotations=copied)
