@@ -102,6 +102,12 @@ def test_the_pool_is_refilled_only_after_use(macpool: MacPool, tenant: Tenant) -
 
     vm = create_vm(tenant.api, tenant.namespace, "uses-two", {"a": None, "b": None})
     used = {macs.parse(m).reservation_name for m in vm_macs(vm).values()}
+    # Once both are committed to the VM: a handed-out spare stays a Spare until then, and would
+    # count towards a full pool.
+    for text in vm_macs(vm).values():
+        eventually(
+            partial(committed_to, macpool, text, vm["metadata"]["uid"]), timeout=30, what=f"{text} committed"
+        )
     refilled = eventually(lambda: full_pools(macpool), timeout=60, what="the pool refilled")
     made = set(refilled) - set(idle)
     assert len(made) == len(used)  # exactly one new spare per spare used
