@@ -287,6 +287,25 @@ def test_it_changes_only_network_attachment_definitions_it_created(
     operator_identity.apply(nad, network("new", {MANAGED_BY_LABEL: MANAGED_BY_VALUE}), dry_run=True)
 
 
+def _served_for_the_test(admin: KubeClient, crd: Manifest, kind: Kind) -> Iterator[None]:
+    """`crd` served while the test runs; removed afterwards only if it was made here."""
+    name = crd["metadata"]["name"]
+
+    def not_terminating() -> bool:
+        # An earlier module's profile removal may still be deleting it (and every object of it).
+        live = admin.get(kinds.CRD, name)
+        return live is None or not live["metadata"].get("deletionTimestamp")
+
+    eventually(not_terminating, timeout=120, what=f"no {name} CRD being deleted")
+    created = admin.get(kinds.CRD, name) is None
+    if created:
+        admin.apply(kinds.CRD, crd)
+    eventually(lambda: admin.served(kind), timeout=30, what=f"{kind.plural} served")
+    yield
+    if created:
+        admin.delete(kinds.CRD, name)
+
+
 @pytest.fixture
 def nad_crd(admin: KubeClient) -> Iterator[None]:
     """The NAD CRD, as Multus's component renders it; removed afterwards only if this test made it."""
@@ -296,21 +315,7 @@ def nad_crd(admin: KubeClient) -> Iterator[None]:
         for obj in registry.render_all(spec, ClusterFacts(), "security")
         if obj["kind"] == "CustomResourceDefinition" and obj["spec"]["group"] == "k8s.cni.cncf.io"
     )
-    name = crd["metadata"]["name"]
-
-    def not_terminating() -> bool:
-        # An earlier module's profile removal may still be deleting it (and with it every NAD).
-        live = admin.get(kinds.CRD, name)
-        return live is None or not live["metadata"].get("deletionTimestamp")
-
-    eventually(not_terminating, timeout=120, what="no NAD CRD being deleted")
-    created = admin.get(kinds.CRD, name) is None
-    if created:
-        admin.apply(kinds.CRD, crd)
-    eventually(lambda: admin.served(kinds.NETWORK_ATTACHMENT_DEFINITION), timeout=30, what="NADs served")
-    yield
-    if created:
-        admin.delete(kinds.CRD, name)
+    yield from _served_for_the_test(admin, crd, kinds.NETWORK_ATTACHMENT_DEFINITION)
 
 
 def test_it_changes_only_prometheus_rules_it_created(
@@ -368,21 +373,7 @@ def test_it_changes_only_golden_image_data_volumes_it_created_or_released(
 def data_volumes_served(admin: KubeClient) -> Iterator[None]:
     """CDI's DataVolume CRD (the simulator's schema-less stand-in); removed afterwards only if made here."""
     (crd,) = [c for c in CDI_WORKLOAD_CRDS if c["spec"]["names"]["kind"] == "DataVolume"]
-    name = crd["metadata"]["name"]
-
-    def not_terminating() -> bool:
-        # An earlier module's profile removal may still be deleting it (and with it every NAD).
-        live = admin.get(kinds.CRD, name)
-        return live is None or not live["metadata"].get("deletionTimestamp")
-
-    eventually(not_terminating, timeout=120, what="no NAD CRD being deleted")
-    created = admin.get(kinds.CRD, name) is None
-    if created:
-        admin.apply(kinds.CRD, crd)
-    eventually(lambda: admin.served(kinds.DATA_VOLUME), timeout=30, what="DataVolumes served")
-    yield
-    if created:
-        admin.delete(kinds.CRD, name)
+    yield from _served_for_the_test(admin, crd, kinds.DATA_VOLUME)
 
 
 @pytest.fixture
