@@ -413,7 +413,7 @@ SETTLED_CRD_CONDITIONS = frozenset({"NamesAccepted", "Established", "KubernetesA
 def _established_crd(ext: Any, name: str) -> Any:
     crd = ext.read_custom_resource_definition(name)
     present = {c.type for c in crd.status.conditions or [] if c.status == "True"}
-    return crd if SETTLED_CRD_CONDITIONS <= present else None
+    return crd if present >= SETTLED_CRD_CONDITIONS else None
 
 
 def _bridge(**settings: Any) -> dict[str, Any]:
