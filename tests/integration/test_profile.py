@@ -390,7 +390,7 @@ def test_a_foreign_volume_snapshot_crd_is_left_untouched(api_client: Any, profil
         assert "VolumeSnapshot CRDs not installed by vmo-operator" in snapshot["message"]
         after = ext.read_custom_resource_definition("volumesnapshots.snapshot.storage.k8s.io")
         managers = {entry.manager for entry in metadata(after).managed_fields or []}
-        assert not any("vmo" in manager for manager in managers), managers
+        assert not any("vmo" in (manager or "") for manager in managers), managers
         assert metadata(after).resource_version == created.metadata.resource_version
         assert MANAGED_BY_LABEL not in (metadata(after).labels or {})
         controllers = (
