@@ -5,6 +5,9 @@ admission path (the reservation it ends up with is the very object that existed,
 before the AdmissionReview), the spare is adopted on commit, and the pool is refilled only after
 use. The namespace quota still holds exactly for a tenant: spares far from the limit, writes
 before answering near it.
+
+And a create the mutating call checked whole costs no validating call: the API server's condition
+(`checked_macs`) is tested on its own below, and a tenant's own mark gains them nothing.
 """
 
 from __future__ import annotations
@@ -14,17 +17,20 @@ from functools import partial
 from typing import Any
 
 import pytest
+from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from tests.support.macpool import MacPool, await_fresh_audits, committed_to, running_macpool
+from tests.support.macpool import MacPool, await_fresh_audits, committed_to, reserved_vm, running_macpool
 from tests.support.tenants import Tenant, edit_tenant, install_vm_roles
-from tests.support.vms import create_vm, denial, vm_macs
+from tests.support.vms import VM_API, create_vm, denial, vm_macs
 from tests.support.waiting import eventually
 from vmo_operator.localenv.controlplane import ControlPlane
+from vmo_operator.macpool import checked_macs, spares
 from vmo_operator.macpool import mac as macs
-from vmo_operator.macpool import spares
+from vmo_operator.macpool.admission_config import ROUTES_BY_PATH, VALIDATE_VM
 from vmo_operator.macpool.limits import MAX_INTERFACES, PROFILE_FIELD
 from vmo_operator.macpool.reservation import SPARE_OF_LABEL, Reservation
+from vmo_operator.macpool.settings import NAMESPACE_OPT_OUT_LABEL, NAMESPACE_OPT_OUT_VALUE
 
 pytestmark = pytest.mark.integration
 
@@ -145,3 +151,138 @@ def test_an_edit_tenant_gets_spares_far_from_its_quota_and_is_held_exactly_to_it
     )
     assert not any(r.holder.namespace == tenant.namespace for r in spares_now(macpool).values())
     assert all(SPARE_OF_LABEL not in r.to_object()["metadata"]["labels"] for r in held())
+
+
+# ---- the validating call a checked create does not cost ---------------------------------------
+
+MARK = checked_macs.ANNOTATION
+VALIDATE_VM_NAME = ROUTES_BY_PATH[VALIDATE_VM].name
+
+
+def webhook_calls(api: Any, webhook: str, operation: str) -> float:
+    """How many times the API server called `webhook` for `operation` (from its /metrics)."""
+    method, url, headers, _, _ = api.param_serialize("GET", "/metrics", auth_settings=["BearerToken"])
+    response = api.call_api(method, url, header_params=headers)
+    response.read()
+    prefix = "apiserver_admission_webhook_admission_duration_seconds_count{"
+    return sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in response.data.decode().splitlines()
+        if line.startswith(prefix) and f'name="{webhook}"' in line and f'operation="{operation}"' in line
+    )
+
+
+def test_a_create_the_mutating_call_checked_is_not_validated_again_and_an_update_is(
+    macpool: MacPool, tenant: Tenant
+) -> None:
+    creates, updates = (webhook_calls(macpool.api, VALIDATE_VM_NAME, op) for op in ("CREATE", "UPDATE"))
+    vm = create_vm(tenant.api, tenant.namespace, "checked", {"a": None, "b": None})
+    assigned = vm_macs(vm)
+    assert vm["metadata"]["annotations"][MARK] == f"a={assigned['a']},b={assigned['b']}"
+    assert webhook_calls(macpool.api, VALIDATE_VM_NAME, "CREATE") == creates
+
+    client.CustomObjectsApi(tenant.api).patch_namespaced_custom_object(
+        *VM_API, tenant.namespace, "virtualmachines", "checked", {"metadata": {"labels": {"touched": "yes"}}}
+    )
+    assert webhook_calls(macpool.api, VALIDATE_VM_NAME, "UPDATE") == updates + 1
+
+
+def test_a_mark_the_tenant_writes_takes_no_mac_and_is_replaced(
+    macpool: MacPool, tenant: Tenant, namespace: str
+) -> None:
+    victim, mac = reserved_vm(macpool, macpool.api, namespace, "victim")
+    with pytest.raises(ApiException) as refused:
+        create_vm(tenant.api, tenant.namespace, "thief", {"nic": mac}, annotations={MARK: f"nic={mac}"})
+    assert refused.value.status == 409, denial(refused.value)
+    assert committed_to(macpool, mac, victim["metadata"]["uid"])
+
+    forged = "nic=02:00:00:00:00:02"
+    own = create_vm(tenant.api, tenant.namespace, "own", {"nic": None}, annotations={MARK: forged})
+    assert own["metadata"]["annotations"][MARK] == f"nic={vm_macs(own)['nic']}" != forged
+
+
+def test_the_api_servers_condition_skips_only_a_create_whose_interfaces_spell_out_the_mark(
+    macpool: MacPool, api_client: Any, namespace: str
+) -> None:
+    """The condition alone, on the real API server: a ValidatingAdmissionPolicy with the very same
+    matchConditions denies exactly the requests the validating webhook would be called for, in a
+    namespace our webhooks leave alone (so nothing rewrites the marks)."""
+    core, custom = client.CoreV1Api(api_client), client.CustomObjectsApi(api_client)
+    core.patch_namespace(
+        namespace, {"metadata": {"labels": {NAMESPACE_OPT_OUT_LABEL: NAMESPACE_OPT_OUT_VALUE}}}
+    )
+    name = f"checked-macs-{namespace}"
+    rules = [
+        {
+            "apiGroups": ["kubevirt.io"],
+            "apiVersions": ["v1"],
+            "operations": ["CREATE", "UPDATE"],
+            "resources": ["virtualmachines"],
+        }
+    ]
+    policies = client.AdmissionregistrationV1Api(api_client)
+    policies.create_validating_admission_policy(
+        client.V1ValidatingAdmissionPolicy.model_validate(
+            {
+                "metadata": {"name": name},
+                "spec": {
+                    "failurePolicy": "Fail",
+                    "matchConstraints": {"resourceRules": rules},
+                    "matchConditions": [dict(checked_macs.MATCH_CONDITION)],
+                    "validations": [{"expression": "false", "message": "would call the validating webhook"}],
+                },
+            }
+        )
+    )
+    policies.create_validating_admission_policy_binding(
+        client.V1ValidatingAdmissionPolicyBinding.model_validate(
+            {
+                "metadata": {"name": name},
+                "spec": {
+                    "policyName": name,
+                    "validationActions": ["Deny"],
+                    "matchResources": {
+                        "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": namespace}}
+                    },
+                },
+            }
+        )
+    )
+    created: list[str] = []
+
+    def called(interfaces: dict[str, str | None], mark: str | None) -> bool:
+        name = f"vm-{len(created)}"  # a refused create leaves the name free
+        try:
+            create_vm(
+                api_client, namespace, name, interfaces, annotations=None if mark is None else {MARK: mark}
+            )
+        except ApiException as exc:
+            if "would call the validating webhook" not in denial(exc):
+                raise
+            return True
+        created.append(name)
+        return False
+
+    try:
+        eventually(lambda: called({"a": None}, None), timeout=30, what="the policy in force")
+        one, two = "02:00:00:00:00:01", "02:00:00:00:00:02"
+        assert not called({"a": one, "b": None}, f"a={one},b=")
+        assert called({"a": one}, None)
+        assert called({"a": one}, "")
+        assert called({"a": one}, f"a={two}")
+        assert called({"a": one, "b": two}, f"b={two},a={one}")  # another order
+        assert called({"a": one, "b": two}, f"a={one}")  # an interface the mark does not name
+        assert called({}, "x")
+        assert called({}, "")
+        with pytest.raises(ApiException) as update:
+            custom.patch_namespaced_custom_object(
+                *VM_API,
+                namespace,
+                "virtualmachines",
+                created[-1],
+                {"metadata": {"labels": {"touched": "yes"}}},
+            )
+        assert "would call the validating webhook" in denial(update.value)
+    finally:
+        policies.delete_validating_admission_policy_binding(name)
+        policies.delete_validating_admission_policy(name)

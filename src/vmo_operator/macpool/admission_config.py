@@ -5,7 +5,9 @@ The operator writes these itself instead of using kopf's managed configurations,
   it removes the webhooks on a graceful exit even while another replica still serves;
 - the webhooks need settings kopf does not expose: a namespaceSelector (scope and opt-out label),
   `reinvocationPolicy: IfNeeded` (KubeVirt's own VMI mutator may add interfaces after us), and a
-  10 s timeout rather than 30 s, so a hung replica fails a create quickly instead of stalling it.
+  10 s timeout rather than 30 s, so a hung replica fails a create quickly instead of stalling it;
+  and `matchConditions` on the VM validating webhook, so a create whose MACs the mutating call
+  checked whole costs one call, not two (`checked_macs`).
 
 `failurePolicy: Fail` is deliberate: a VM admitted without the allocator could carry a duplicate
 MAC. Availability comes from running several replicas behind one endpoint (a Service, or one
@@ -22,6 +24,7 @@ from typing import Any, Literal
 from vmo_operator.kube import kinds
 from vmo_operator.kube.kinds import Kind
 from vmo_operator.kube.objects import selector_matches
+from vmo_operator.macpool import checked_macs
 from vmo_operator.macpool.settings import NAMESPACE_OPT_OUT_LABEL, NAMESPACE_OPT_OUT_VALUE
 
 CONFIGURATION_NAME = "vmo-macpool"
@@ -49,12 +52,22 @@ class Route:
     kind: Kind
     operations: tuple[Operation, ...]
     mutating: bool
+    # CEL conditions the API server evaluates before calling; the call is made only when all hold.
+    match_conditions: tuple[Mapping[str, str], ...] = ()
 
 
 ROUTES = (
     Route(MUTATE_VM, "vm.mutate.macpool.vmo.dev", kinds.VIRTUAL_MACHINE, ("CREATE", "UPDATE"), True),
     Route(MUTATE_VMI, "vmi.mutate.macpool.vmo.dev", kinds.VIRTUAL_MACHINE_INSTANCE, ("CREATE",), True),
-    Route(VALIDATE_VM, "vm.validate.macpool.vmo.dev", kinds.VIRTUAL_MACHINE, ("CREATE", "UPDATE"), False),
+    Route(
+        VALIDATE_VM,
+        "vm.validate.macpool.vmo.dev",
+        kinds.VIRTUAL_MACHINE,
+        ("CREATE", "UPDATE"),
+        False,
+        # Not for a create whose every MAC the mutating call just checked (see `checked_macs`).
+        (checked_macs.MATCH_CONDITION,),
+    ),
     Route(VALIDATE_VMI, "vmi.validate.macpool.vmo.dev", kinds.VIRTUAL_MACHINE_INSTANCE, ("CREATE",), False),
 )
 ROUTES_BY_PATH = {route.path: route for route in ROUTES}
@@ -131,6 +144,8 @@ def _webhook(route: Route, endpoint: Endpoint, selector: Mapping[str, Any]) -> d
     }
     if route.mutating:
         webhook["reinvocationPolicy"] = "IfNeeded"
+    if route.match_conditions:
+        webhook["matchConditions"] = [dict(condition) for condition in route.match_conditions]
     return webhook
 
 

@@ -26,8 +26,8 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any, TypedDict
 
+from vmo_operator.macpool import checked_macs, limits, vmshape
 from vmo_operator.macpool import grant as grants
-from vmo_operator.macpool import limits, vmshape
 from vmo_operator.macpool import mac as macs
 from vmo_operator.macpool.request import MAX_INTERFACE_NAME as MAX_INTERFACE_NAME
 from vmo_operator.macpool.request import AdmissionRequest as AdmissionRequest
@@ -36,7 +36,7 @@ from vmo_operator.macpool.request import Context as Context
 from vmo_operator.macpool.request import Decision as Decision
 from vmo_operator.macpool.request import Denied as Denied
 from vmo_operator.macpool.request import Plan, Slot
-from vmo_operator.macpool.reservation import CLAIM_ANNOTATION, VMI_KIND, Holder
+from vmo_operator.macpool.reservation import CLAIM_ANNOTATION, VM_KIND, VMI_KIND, Holder
 from vmo_operator.macpool.reserve import reserve
 
 # ---- reading objects ------------------------------------------------------------------------
@@ -135,7 +135,7 @@ def mutate(request: AdmissionRequest, ctx: Context) -> Decision:
     meta = request.obj.get("metadata") or {}
     annotations = meta.get("annotations") or {}
     if not planned.slots:
-        return Allowed(_drop_grant(request, annotations))
+        return Allowed((*_drop_grant(request, annotations), *_drop_checked(request, annotations)))
 
     claim_token = str(annotations.get(CLAIM_ANNOTATION) or ctx.new_claim())
     holder = Holder.of(request.obj, kind=request.kind)
@@ -163,6 +163,12 @@ def mutate(request: AdmissionRequest, ctx: Context) -> Decision:
             added[grants.GRANT_ANNOTATION] = grants.issue(keys[0], pairs=confirmed, now=now, **subject)
     else:
         patch.extend(_drop_grant(request, annotations))
+    checked = _checked_macs(request, slots, confirmed)
+    if checked is not None:
+        if annotations.get(checked_macs.ANNOTATION) != checked:
+            added[checked_macs.ANNOTATION] = checked
+    else:
+        patch.extend(_drop_checked(request, annotations))
     if added:
         if "annotations" in meta and isinstance(meta["annotations"], Mapping):
             patch.extend(
@@ -202,6 +208,39 @@ def _drop_grant(request: AdmissionRequest, annotations: Mapping[str, Any]) -> tu
     if request.operation != "CREATE" or grants.GRANT_ANNOTATION not in annotations:
         return ()
     return ({"op": "remove", "path": f"/metadata/annotations/{vmshape.escape(grants.GRANT_ANNOTATION)}"},)
+
+
+def _checked_macs(
+    request: AdmissionRequest, slots: list[Slot], confirmed: Mapping[str, macs.Mac]
+) -> str | None:
+    """The checked-MACs mark (see `checked_macs`) for a VM create whose every MAC this call
+    confirmed as the VM's, each as the object will hold it; None for anything else."""
+    if request.operation != "CREATE" or request.dry_run or request.kind != VM_KIND:
+        return None
+    by_index = {slot.index: slot for slot in slots}
+    pairs: list[tuple[str, str]] = []
+    for index, iface in enumerate(vmshape.interfaces_of(request.obj, request.kind)):
+        slot = by_index.get(index)
+        if slot is None or slot.mac is None:
+            if vmshape.raw_mac(iface) is not None:
+                return None  # a MAC no slot checked
+            pairs.append((str(iface.get("name", "")), ""))
+            continue
+        if confirmed.get(slot.name) != slot.mac:
+            return None  # e.g. a permitted duplicate: the validating call has its say
+        pairs.append((slot.name, str(slot.mac)))  # as written or as our patch writes it
+    return checked_macs.value(pairs)
+
+
+def _drop_checked(request: AdmissionRequest, annotations: Mapping[str, Any]) -> tuple[vmshape.PatchOp, ...]:
+    """Remove from a create a checked-MACs mark this call did not write (the user's, or a copy).
+
+    Only the API server's condition reads the mark, and only on a create; an update leaves a
+    stored one alone, so it stays a no-op.
+    """
+    if request.operation != "CREATE" or checked_macs.ANNOTATION not in annotations:
+        return ()
+    return ({"op": "remove", "path": f"/metadata/annotations/{vmshape.escape(checked_macs.ANNOTATION)}"},)
 
 
 def validate(request: AdmissionRequest, ctx: Context) -> Decision:
