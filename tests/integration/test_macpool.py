@@ -23,6 +23,7 @@ from kubernetes.client.exceptions import ApiException
 
 from tests.support.kube import metadata
 from tests.support.macpool import (
+    AUDIT_SECONDS,
     GRACE_SECONDS,
     PROFILE,
     PROFILE_NAME,
@@ -430,6 +431,7 @@ def test_killing_a_replica_mid_burst_duplicates_nothing_and_leaks_nothing(
         tmp_path / "replacement.log",
         port=macpool.port,
         resync_seconds=RESYNC_SECONDS,
+        audit_seconds=AUDIT_SECONDS,
         client_ca=macpool.client_ca,
     ).start()
     macpool.extra.append(replacement)

@@ -32,7 +32,11 @@ from vmo_operator.macpool.reservation import GROUP, PLURAL, VERSION, Holder, Res
 PROFILE = ("vmo.dev", "v1alpha1", "vmoprofiles")
 PROFILE_NAME = "macpool-test"
 GRACE_SECONDS = 3
-RESYNC_SECONDS = 1
+# The replicas audit the reservations every second, so releases and collections come quickly; their
+# profile reconcile (a LIST of every owned kind a round, which none of these tests waits on) runs at
+# a slower resync.
+AUDIT_SECONDS = 1
+RESYNC_SECONDS = 10
 
 
 def admissions(replica: OperatorProcess, webhook: str) -> float:
@@ -228,6 +232,7 @@ def running_macpool(
                 log,
                 port=port,
                 resync_seconds=RESYNC_SECONDS,
+                audit_seconds=AUDIT_SECONDS,
                 client_ca=control_plane.webhook_client_ca,
             )
             for log in (logs / "replica-0.log", logs / "replica-1.log")

@@ -192,12 +192,14 @@ def webhook_operator(
     resync_seconds: float = 2.0,
     client_ca: Path | None = None,
     url_port: int = 0,
+    audit_seconds: float = 0.0,
 ) -> OperatorProcess:
     """A `vmo run` process that also serves the MAC webhooks by URL on 127.0.0.1:`port`.
 
     Several of them may share one port (SO_REUSEPORT), as replicas behind one Service would.
     With `client_ca` (the control plane's `webhook_client_ca`) only the API server may call them;
     with `url_port` the API server dials that port, where something in front forwards to `port`.
+    `audit_seconds` (0: every resync) is how often it audits the reservations.
     Not started; call `.start()`.
     """
     return OperatorProcess(
@@ -210,6 +212,7 @@ def webhook_operator(
             f"--webhook-port={port or free_port()}",
             *([f"--webhook-client-ca={client_ca}"] if client_ca else []),
             *([f"--webhook-url-port={url_port}"] if url_port else []),
+            *([f"--macpool-audit-seconds={audit_seconds}"] if audit_seconds else []),
         ],
         env={"VMO_NAMESPACE": OPERATOR_NAMESPACE},
     )

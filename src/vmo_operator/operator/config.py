@@ -39,6 +39,10 @@ class OperatorConfig:
     retry_seconds: float = 5.0
     """Delay before the next reconcile when the last one failed or the platform is not Available."""
 
+    macpool_audit_seconds: float = 0.0
+    """How often a MAC webhook replica audits the reservations (orphans, releases after the grace
+    period, status.macPool); 0: every resync. At least 1 s."""
+
     namespace: str = "vmo-system"
     """Namespace the operator runs in; excluded from MAC allocation, holds its Secrets."""
 
@@ -78,6 +82,7 @@ class OperatorConfig:
         return cls(
             resync_seconds=float(_env("VMO_RESYNC_SECONDS", "60")),
             retry_seconds=float(_env("VMO_RETRY_SECONDS", "5")),
+            macpool_audit_seconds=float(_env("VMO_MACPOOL_AUDIT_SECONDS", "0")),
             namespace=_env("VMO_NAMESPACE", "vmo-system"),
             metrics_address=_env("VMO_METRICS_ADDRESS", "127.0.0.1"),
             metrics_port=int(_env("VMO_METRICS_PORT", "0")),

@@ -38,6 +38,11 @@ def read_profile(name: str | None) -> dict[str, Any] | None:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--resync-seconds", type=float, help="idle resync interval (default 60)")
+    parser.add_argument(
+        "--macpool-audit-seconds",
+        type=float,
+        help="how often a MAC webhook replica audits the reservations (default: the resync interval)",
+    )
     parser.add_argument("--metrics-port", type=int, help="serve Prometheus /metrics on this port (0 = off)")
     parser.add_argument("--metrics-address", help="address for /metrics (default 127.0.0.1)")
     parser.add_argument("--liveness", help="kopf liveness endpoint, e.g. http://0.0.0.0:8080/healthz")
@@ -61,6 +66,7 @@ def config_from(args: argparse.Namespace) -> OperatorConfig:
     base = OperatorConfig.from_env()
     overrides = {
         "resync_seconds": args.resync_seconds,
+        "macpool_audit_seconds": args.macpool_audit_seconds,
         "metrics_port": args.metrics_port,
         "metrics_address": args.metrics_address,
         "liveness_endpoint": args.liveness,

@@ -92,7 +92,7 @@ class AdmissionOptions:
             url_port=config.webhook_url_port,
             client_ca=Path(config.webhook_client_ca) if config.webhook_client_ca else None,
             service_name=config.webhook_service,
-            audit_seconds=max(float(config.resync_seconds), 1.0),
+            audit_seconds=max(float(config.macpool_audit_seconds or config.resync_seconds), 1.0),
         )
 
     @property
