@@ -10,8 +10,9 @@ call us only when the object's interfaces no longer spell out that list, or when
 Why a tenant gains nothing by writing the annotation themselves:
 
 - the mutating webhook runs before every validating one, on the same namespaces (the two
-  configurations share one namespaceSelector, and the mutating one is written first, so it never
-  selects less than the validating one), with `failurePolicy: Fail`. It sees the tenant's
+  configurations share one namespaceSelector, and the mutating one is written first, so a
+  namespace coming into scope is never validated before it is mutated; one leaving it is left
+  alone by both a moment later), with `failurePolicy: Fail`. It sees the tenant's
   annotation and replaces it with the list it confirmed, or removes it when it confirmed less
   (a MAC admitted as a permitted duplicate, a dry run, no interfaces). A MAC held elsewhere is
   refused by that call whatever the annotations say;
