@@ -145,6 +145,10 @@ def deployment_policy(api_client: Any) -> Iterator[None]:
     custom.delete_cluster_custom_object(*ADMISSION, "validatingadmissionpolicies", name)
 
 
+def _reconcile_rounds(operator: OperatorProcess) -> float:
+    return sum(v for k, v in operator.metrics().items() if k.startswith("vmo_reconcile_total"))
+
+
 def test_one_refused_component_and_one_waiting_network_hold_back_nothing_else(
     api_client: Any,
     profile: SharedProfile,
@@ -186,6 +190,11 @@ def test_one_refused_component_and_one_waiting_network_hold_back_nothing_else(
     assert degraded["status"] == "True"
     assert "Descheduler" in degraded["message"]
     assert "Multus" not in degraded["message"], "a namespace yet to come is a wait, not a fault"
+    # The event follows the round's status write: wait for it, then for two more rounds, each of
+    # which retries the refused write.
+    eventually(lambda: profile_events(api_client, "ApplyFailed"), timeout=30, what="the ApplyFailed event")
+    rounds = _reconcile_rounds(operator)
+    eventually(lambda: _reconcile_rounds(operator) >= rounds + 2, timeout=60, what="two more rounds")
     failed = profile_events(api_client, "ApplyFailed")
     assert len(failed) == 1, "one event for the failure, not one per retry"
     assert failed[0]["type"] == "Warning"
