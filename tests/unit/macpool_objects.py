@@ -15,8 +15,8 @@ from vmo_operator.macpool.allocator import Allocator
 from vmo_operator.macpool.fanout import FanOut, in_turn
 from vmo_operator.macpool.reservation import Holder, Reservation
 from vmo_operator.macpool.settings import MacPoolSettings
-from vmo_operator.macpool.vmshape import interfaces_of
-from vmo_operator.macpool.webhook import Context
+from vmo_operator.macpool.vmshape import apply_patch, interfaces_of
+from vmo_operator.macpool.webhook import AdmissionRequest, Allowed, Context, mutate
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 KEY = grants.derive_key(b"the webhook CA key every replica loads")
@@ -125,3 +125,19 @@ def context(
 def holder_of(store: MemoryReservationStore, name: str, ns: str, mac: str) -> None:
     """A committed reservation of `mac` for VM `ns/name` (uid "uid-<name>")."""
     store.put(Reservation(macs.parse(mac), Holder(VM, ns, name, f"uid-{name}", "c"), "nic0", "Committed", T0))
+
+
+def admit(
+    store: MemoryReservationStore,
+    obj: dict[str, Any],
+    *,
+    op: str = "CREATE",
+    old: dict[str, Any] | None = None,
+    kind: str = VM,
+    dry_run: bool = False,
+    **settings: Any,
+) -> tuple[Allowed, dict[str, Any]]:
+    """The mutating webhook's allowance for `obj`, and `obj` with its patch applied."""
+    decision = mutate(AdmissionRequest(op, kind, obj, old, dry_run), context(store, **settings))
+    assert isinstance(decision, Allowed), decision
+    return decision, apply_patch(obj, decision.patch)

@@ -11,10 +11,8 @@ from typing import Any
 import pytest
 
 from tests.unit.macpool_fakes import MemoryReservationStore
-from tests.unit.macpool_objects import VM, context, holder_of, macs_of, vm
+from tests.unit.macpool_objects import admit, holder_of, macs_of, vm
 from vmo_operator.macpool import checked_macs
-from vmo_operator.macpool.vmshape import apply_patch
-from vmo_operator.macpool.webhook import AdmissionRequest, Allowed, mutate
 
 MARK = checked_macs.ANNOTATION
 
@@ -24,20 +22,6 @@ def store() -> MemoryReservationStore:
     return MemoryReservationStore()
 
 
-def mutated(
-    store: MemoryReservationStore,
-    obj: dict[str, Any],
-    *,
-    op: str = "CREATE",
-    old: dict[str, Any] | None = None,
-    dry_run: bool = False,
-    **settings: Any,
-) -> tuple[Allowed, dict[str, Any]]:
-    decision = mutate(AdmissionRequest(op, VM, obj, old, dry_run), context(store, **settings))
-    assert isinstance(decision, Allowed), decision
-    return decision, apply_patch(obj, decision.patch)
-
-
 def mark_of(obj: dict[str, Any]) -> str | None:
     return (obj["metadata"].get("annotations") or {}).get(MARK)
 
@@ -45,7 +29,7 @@ def mark_of(obj: dict[str, Any]) -> str | None:
 def test_a_create_is_marked_with_every_interface_and_its_final_mac_in_order(
     store: MemoryReservationStore,
 ) -> None:
-    _, result = mutated(store, vm(macs_by_iface={"b": None, "a": "02-AA-00-00-00-07"}))
+    _, result = admit(store, vm(macs_by_iface={"b": None, "a": "02-AA-00-00-00-07"}))
     final = macs_of(result)
     assert final["a"] == "02:aa:00:00:00:07"  # the user's MAC as the patch rewrites it
     assert mark_of(result) == f"b={final['b']},a={final['a']}"
@@ -53,7 +37,7 @@ def test_a_create_is_marked_with_every_interface_and_its_final_mac_in_order(
 
 def test_a_mark_the_user_wrote_is_replaced_by_what_the_call_checked(store: MemoryReservationStore) -> None:
     forged = "nic=02:aa:00:00:00:01"
-    _, result = mutated(store, vm(macs_by_iface={"nic": None}, annotations={MARK: forged}))
+    _, result = admit(store, vm(macs_by_iface={"nic": None}, annotations={MARK: forged}))
     assert mark_of(result) == f"nic={macs_of(result)['nic']}"
     assert mark_of(result) != forged
 
@@ -63,18 +47,18 @@ def test_a_permitted_duplicate_is_not_marked_so_the_validating_call_still_happen
 ) -> None:
     holder_of(store, "owner-vm", "ns1", "02:aa:00:00:00:01")
     obj = vm(macs_by_iface={"nic": "02:aa:00:00:00:01"}, annotations={MARK: "nic=02:aa:00:00:00:01"})
-    decision, result = mutated(store, obj, duplicate_policy="Warn")
+    decision, result = admit(store, obj, duplicate_policy="Warn")
     assert any("owner-vm" in warning for warning in decision.warnings)
     assert mark_of(result) is None
 
 
 def test_a_dry_run_is_not_marked(store: MemoryReservationStore) -> None:
-    _, result = mutated(store, vm(macs_by_iface={"nic": None}, annotations={MARK: "nic="}), dry_run=True)
+    _, result = admit(store, vm(macs_by_iface={"nic": None}, annotations={MARK: "nic="}), dry_run=True)
     assert mark_of(result) is None
 
 
 def test_an_object_without_interfaces_loses_a_mark_it_brought(store: MemoryReservationStore) -> None:
-    _, result = mutated(store, vm(macs_by_iface={}, annotations={MARK: ""}))
+    _, result = admit(store, vm(macs_by_iface={}, annotations={MARK: ""}))
     assert mark_of(result) is None
 
 
@@ -83,21 +67,21 @@ def test_an_interface_being_unplugged_is_listed_without_a_mac(store: MemoryReser
     obj["spec"]["template"]["spec"]["domain"]["devices"]["interfaces"].append(
         {"name": "gone", "state": "absent"}
     )
-    _, result = mutated(store, obj)
+    _, result = admit(store, obj)
     assert mark_of(result) == f"nic={macs_of(result)['nic']},gone="
 
 
 def test_a_name_holding_a_separator_is_not_marked(store: MemoryReservationStore) -> None:
-    _, result = mutated(store, vm(macs_by_iface={"a=b": None}))
+    _, result = admit(store, vm(macs_by_iface={"a=b": None}))
     assert macs_of(result)["a=b"]
     assert mark_of(result) is None
 
 
 def test_an_update_leaves_a_stored_mark_alone(store: MemoryReservationStore) -> None:
-    _, created = mutated(store, vm(macs_by_iface={"nic": None}))
+    _, created = admit(store, vm(macs_by_iface={"nic": None}))
     stored = created | {"metadata": created["metadata"] | {"uid": "uid-a"}}
     changed = stored | {"metadata": stored["metadata"] | {"labels": {"team": "blue"}}}
-    decision, result = mutated(store, changed, op="UPDATE", old=stored)
+    decision, result = admit(store, changed, op="UPDATE", old=stored)
     assert not any(MARK.replace("/", "~1") in str(op.get("path")) for op in decision.patch)
     assert mark_of(result) == mark_of(created)
 

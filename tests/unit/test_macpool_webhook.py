@@ -12,7 +12,19 @@ from typing import Any
 import pytest
 
 from tests.unit.macpool_fakes import MemoryReservationStore
-from tests.unit.macpool_objects import KEY, T0, VM, VMI, context, holder_of, macs_of, vm, vmi, vms_by_name
+from tests.unit.macpool_objects import (
+    KEY,
+    T0,
+    VM,
+    VMI,
+    admit,
+    context,
+    holder_of,
+    macs_of,
+    vm,
+    vmi,
+    vms_by_name,
+)
 from vmo_operator.macpool import grant as grants
 from vmo_operator.macpool import mac as macs
 from vmo_operator.macpool.allocator import ClaimResult
@@ -33,21 +45,6 @@ from vmo_operator.macpool.webhook import (
 @pytest.fixture
 def store() -> MemoryReservationStore:
     return MemoryReservationStore()
-
-
-def admit(
-    store: MemoryReservationStore,
-    obj: dict[str, Any],
-    *,
-    op: str = "CREATE",
-    old: dict[str, Any] | None = None,
-    kind: str = VM,
-    dry_run: bool = False,
-    **settings: Any,
-) -> tuple[Allowed, dict[str, Any]]:
-    decision = mutate(AdmissionRequest(op, kind, obj, old, dry_run), context(store, **settings))
-    assert isinstance(decision, Allowed), decision
-    return decision, apply_patch(obj, decision.patch)
 
 
 def deny(
