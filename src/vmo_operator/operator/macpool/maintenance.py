@@ -34,9 +34,13 @@ TICK_SECONDS = 5.0
 GC_WORKERS = 16
 # Early rounds for due orphans come no closer than this: each round lists every VM and VMI.
 MIN_AUDIT_GAP_SECONDS = 10.0
-# The writes of one round, most urgent first; the rest wait for the next round, MIN_AUDIT_GAP_SECONDS
+# The writes of one round, most urgent first; the rest wait for the next round, DEFERRED_GAP_SECONDS
 # later. Short rounds keep a backlog of 20,000 orphans from delaying one that comes due meanwhile.
 ROUND_WRITES = 2048
+# After a round that left writes over: a round of ROUND_WRITES writes takes several times as long
+# as its listing of every VM and VMI, so the next one follows at once (10,000 MACs of VMs that
+# predate the operator are adopted in a few rounds back to back, not one every MIN_AUDIT_GAP).
+DEFERRED_GAP_SECONDS = 1.0
 
 
 async def run(runtime: MacPoolRuntime, serving: Serving) -> None:
@@ -62,7 +66,8 @@ async def run(runtime: MacPoolRuntime, serving: Serving) -> None:
             if leader and now >= next_audit:
                 deferred = await _audit_round(runtime, serving)
                 last_audit = time.monotonic()
-                next_audit = last_audit + (MIN_AUDIT_GAP_SECONDS if deferred else options.audit_seconds)
+                next_audit = last_audit + (DEFERRED_GAP_SECONDS if deferred else options.audit_seconds)
+            runtime.reservations.prune_carried()
             keeper = runtime.spare_keeper
             if leader and keeper is not None and runtime.reservations.synced:
                 reclaimed = await runtime.in_thread(keeper.reclaim_dead)
