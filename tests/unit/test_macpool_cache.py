@@ -4,6 +4,7 @@ what 50,000 reservations cost in memory."""
 from __future__ import annotations
 
 import gc
+import random
 import re
 import tracemalloc
 import uuid
@@ -20,6 +21,7 @@ from tests.unit.macpool_fakes import MemoryReservationStore
 from tests.unit.macpool_objects import context, vm
 from vmo_operator.macpool import audit, limits, spares
 from vmo_operator.macpool import mac as macs
+from vmo_operator.macpool.allocator import Allocator
 from vmo_operator.macpool.cache import CacheListedStore, ReservationCache
 from vmo_operator.macpool.reconcile import ExecutionReport
 from vmo_operator.macpool.reservation import Holder, Reservation, State
@@ -231,6 +233,57 @@ def test_quota_cannot_be_counted_before_the_first_listing() -> None:
     with pytest.raises(limits.QuotaUnavailableError) as refused, ReservationCache().hold("ns", [None], 10):
         pass
     assert refused.value.code == 503
+
+
+# ---- MACs existing objects carry before the audit adopts them ---------------------------------
+
+
+def test_a_scanning_cache_is_not_synced_until_the_carried_macs_are_loaded_too() -> None:
+    cache = ReservationCache(carried_scan=True)
+    cache.begin_listing()
+    cache.upsert(reservation(1))
+    cache.end_listing()
+    assert not cache.synced
+    unscanned = pytest.raises(limits.QuotaUnavailableError, match="MACs existing VMs carry")
+    with unscanned, cache.hold("ns", [None], 10):
+        pass
+    cache.note_carried([mac(2).value])
+    assert cache.synced
+    assert cache.taken(mac(1))
+    assert cache.taken(mac(2))
+    assert not cache.taken(mac(3))
+
+
+def test_allocation_passes_over_a_mac_an_unadopted_vm_carries() -> None:
+    layout = macs.PoolLayout(macs.DEFAULT_PREFIXES, (0x12, 0x34))
+    first_pick = next(macs.candidates(layout, random.Random(7)))
+    cache = ReservationCache(carried_scan=True)
+    cache.begin_listing()
+    cache.end_listing()
+    cache.note_carried([first_pick.value])  # no reservation: the audit has not adopted it yet
+    holder = Holder("VirtualMachine", "ns", "vm", "", claim="c1")
+
+    store = MemoryReservationStore()
+    blind = Allocator(store, rng=random.Random(7)).allocate(layout, holder, "nic")
+    assert blind.reservation.mac == first_pick  # what the walk picks when nobody tells it
+
+    store = MemoryReservationStore()
+    seeing = Allocator(store, rng=random.Random(7), known_taken=cache.taken).allocate(layout, holder, "nic")
+    assert seeing.reservation.mac != first_pick
+    spare = Allocator(store, rng=random.Random(7), known_taken=cache.taken).make_spare(layout, "r1")
+    assert spare.mac != first_pick
+
+
+def test_carried_macs_are_forgotten_once_reserved() -> None:
+    cache = ReservationCache(carried_scan=True)
+    cache.begin_listing()
+    cache.end_listing()
+    cache.note_carried([mac(1).value, mac(2).value])
+    cache.upsert(reservation(1))  # adopted
+    cache.prune_carried()
+    assert cache.unadopted == 1
+    assert cache.taken(mac(1))
+    assert cache.taken(mac(2))
 
 
 def test_admission_over_the_quota_is_denied_before_any_write() -> None:

@@ -26,13 +26,21 @@ as without spares. Another replica's handouts not yet written when a namespace c
 limit (at most `spares.MAX_OUTSTANDING` per replica, for `spares.HANDOVER_SECONDS` at most) are
 what the quota may then overshoot by, besides the concurrent requests above.
 
+The reservations alone do not say which MACs are taken: VMs created before the operator (or while
+its webhooks were absent) carry MACs nobody reserved until the audit adopts them, which at
+10,000 VMs takes tens of seconds. So a replica that scans for carried MACs (`carried_scan`) counts
+as synced only once the MACs every existing VM and bare VMI carries are loaded as well
+(`note_carried`, from one list of each at start-up), and `taken` answers for both: automatic
+allocation and spares never pick a MAC an existing object carries, even before it is adopted.
+Answering earlier is how KubeMacPool hands out duplicates after a restart.
+
 Thread-safe: the watch thread writes, admission threads and kopf's loop read.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Any
@@ -57,7 +65,7 @@ def _mac_value_of_name(name: object) -> int | None:
 
 
 class ReservationCache:
-    def __init__(self, namespace_macs: NamespaceMacs | None = None) -> None:
+    def __init__(self, namespace_macs: NamespaceMacs | None = None, *, carried_scan: bool = False) -> None:
         self._namespace_macs = namespace_macs  # None: trust the cache even near a limit
         self._lock = threading.Lock()
         self._by_mac: dict[int, Reservation] = {}
@@ -70,7 +78,13 @@ class ReservationCache:
         self._issued: dict[int, str] = {}  # spare MAC value -> namespace it was handed out to
         self._issued_count: dict[str, int] = {}  # namespace -> spares handed out, not yet written
         self._listed: set[int] | None = None  # while a (re)list runs: the MACs it delivered
-        self._synced = threading.Event()
+        # MACs existing objects carried at start-up; once reserved they are only `_by_mac`'s.
+        self._carried: set[int] = set()
+        self._listed_once = threading.Event()
+        self._scanned = threading.Event()
+        if not carried_scan:
+            self._scanned.set()
+        self._synced = threading.Event()  # listed once and, when asked for, scanned
 
     # ---- fed by the watch (one thread) ---------------------------------------------------------
 
@@ -84,7 +98,25 @@ class ReservationCache:
             listed, self._listed = self._listed or set(), None
             for value in [v for v in self._by_mac if v not in listed]:
                 self._drop(value)
-        self._synced.set()
+        self._listed_once.set()
+        self._sync_when_complete()
+
+    def note_carried(self, values: Iterable[int]) -> None:
+        """The MACs (integers) every existing VM and bare VMI carries: the start-up scan's result."""
+        with self._lock:
+            self._carried.update(values)
+        self._scanned.set()
+        self._sync_when_complete()
+
+    def prune_carried(self) -> None:
+        """Forget the carried MACs that are reserved by now (the audit adopts them)."""
+        with self._lock:
+            if self._carried and self._synced.is_set():
+                self._carried = {v for v in self._carried if v not in self._by_mac}
+
+    def _sync_when_complete(self) -> None:
+        if self._listed_once.is_set() and self._scanned.is_set():
+            self._synced.set()
 
     def upsert(self, obj: Mapping[str, Any]) -> None:
         value = _mac_value_of_name((obj.get("metadata") or {}).get("name"))
@@ -156,7 +188,8 @@ class ReservationCache:
 
     @property
     def synced(self) -> bool:
-        """Whether a full list has been loaded: until then counts and snapshots are incomplete."""
+        """Whether a full list has been loaded (and the carried MACs, when scanned for): until then
+        counts, snapshots and `taken` are incomplete."""
         return self._synced.is_set()
 
     def wait_synced(self, timeout: float) -> bool:
@@ -167,6 +200,16 @@ class ReservationCache:
 
     def get(self, mac: macs.Mac) -> Reservation | None:
         return self._by_mac.get(mac.value)
+
+    def taken(self, mac: macs.Mac) -> bool:
+        """Whether `mac` is reserved, or carried by an object that existed at start-up (the random
+        walks of allocation pass over it; the API server still decides on what they pick)."""
+        return mac.value in self._by_mac or mac.value in self._carried
+
+    @property
+    def unadopted(self) -> int:
+        """Carried MACs not reserved yet, as of the last `prune_carried`."""
+        return len(self._carried)
 
     def held_by(self, holder_uid: str) -> list[Reservation]:
         """Every reservation recorded for the object with this UID (any state)."""
@@ -206,7 +249,8 @@ class ReservationCache:
         with self._lock:
             if not self._synced.is_set():
                 raise limits.QuotaUnavailableError(
-                    "the MAC allocator is still loading its reservations; retry in a few seconds"
+                    "the MAC allocator is still loading its reservations and the MACs existing VMs carry; "
+                    "retry in a few seconds"
                 )
             held = (
                 self._per_namespace.get(namespace, 0)

@@ -82,6 +82,7 @@ async def start(runtime: MacPoolRuntime, settings: kopf.OperatorSettings, indexe
     bundle = await runtime.in_thread(certificates.ensure_certificates, kube, options)
     serving = Serving(cluster_identity, view, Certificates.of(bundle), indexes[bookkeeping.NAMESPACE_LABELS])
     runtime.watch_reservations()
+    runtime.scan_carried()
 
     settings.admission.managed = None  # we write our own configurations; see admission_config
     # Called as kopf's admission function is; its answers are the same JSON (kopf's Response).

@@ -10,7 +10,8 @@ server cannot stall admission handling of other requests. An admission decision 
 per-interface reservation calls out to a second pool (never the one it runs in, so a full pool
 cannot deadlock on itself).
 
-Also process-wide: the reservation cache (`macpool.cache`, kept by one list-then-watch thread),
+Also process-wide: the reservation cache (`macpool.cache`, kept by one list-then-watch thread, with
+the MACs existing VMs carried at start-up from one scan of each kind),
 this replica's spare pool (`operator/macpool/spares.py`: MACs reserved ahead of demand, so
 admission allocates without a write) and the GC lease. Admission has no leader, but the audit's
 reconcile round (the garbage collection of orphaned reservations) runs on the replica that
@@ -23,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -32,17 +34,19 @@ from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 import kopf
+import structlog
 
 from vmo_operator.kube import kinds
 from vmo_operator.kube.client import KubeClient
 from vmo_operator.kube.connect import connect
 from vmo_operator.kube.lease import LeaderElection, LeaseKeeper
 from vmo_operator.kube.watches import KindWatcher, ListWatcher
-from vmo_operator.macpool import admission_config, audit, certs, duplicates, fanout, grant, webhook
+from vmo_operator.macpool import admission_config, audit, certs, duplicates, fanout, grant, reconcile, webhook
 from vmo_operator.macpool import mac as macs
 from vmo_operator.macpool.allocator import Allocator
 from vmo_operator.macpool.cache import CacheListedStore, ReservationCache
 from vmo_operator.macpool.deadline import Deadline
+from vmo_operator.macpool.reservation import VM_KIND, VMI_KIND
 from vmo_operator.macpool.settings import MacPoolSettings
 from vmo_operator.macpool.store import KubeAccessReviews, KubeObjectSource, KubeReservationStore
 from vmo_operator.operator.config import OperatorConfig
@@ -51,6 +55,10 @@ from vmo_operator.operator.macpool.spares import SpareKeeper
 from vmo_operator.operator.reactor import Reactor
 
 T = TypeVar("T")
+
+log = structlog.get_logger("vmo.macpool")
+
+SCAN_RETRY_SECONDS = 2.0
 
 WORKERS = 32
 # One connection per admission and fan-out worker, so a webhook never queues behind a reconcile;
@@ -168,8 +176,9 @@ class MacPoolRuntime:
         self.store = KubeReservationStore(api_client)
         self.source = KubeObjectSource(api_client)
         self.access = KubeAccessReviews(api_client, duplicates.AnswerCache(time.monotonic))
-        self.allocator = Allocator(self.store)
-        self.reservations = ReservationCache(namespace_macs=self.store.macs_in_namespace)
+        self.reservations = ReservationCache(namespace_macs=self.store.macs_in_namespace, carried_scan=True)
+        self.allocator = Allocator(self.store, known_taken=self.reservations.taken)
+        self.carried_scan: threading.Thread | None = None
         metrics.cached.set_function(lambda: len(self.reservations))
         # What the audit lists from: the cache, once synced; its writes go to the API server.
         self.audit_store = CacheListedStore(self.store, self.reservations)
@@ -214,6 +223,31 @@ class MacPoolRuntime:
             self.reservation_watcher = ListWatcher(
                 self.kube, kinds.MAC_RESERVATION, self.reservations
             ).start()
+
+    def scan_carried(self) -> None:
+        """Load the MACs every existing VM and bare VMI carries into the cache, once per process, in
+        a thread (`macpool.cache`: until then it is not synced, and admission does not allocate)."""
+        if self.carried_scan is not None:
+            return
+
+        def scan() -> None:
+            while True:
+                try:
+                    carried = [
+                        carrier.mac.value
+                        for kind in (VM_KIND, VMI_KIND)
+                        for obj in self.source.list_objects(kind)
+                        for carrier in reconcile.carriers_of(kind, obj)
+                    ]
+                except Exception as exc:  # the API server restarts, say: admission waits meanwhile
+                    log.warning("listing the MACs existing VMs carry failed; retrying", error=str(exc))
+                    time.sleep(SCAN_RETRY_SECONDS)
+                    continue
+                self.reservations.note_carried(carried)
+                return
+
+        self.carried_scan = threading.Thread(target=scan, name="macpool-carried-scan", daemon=True)
+        self.carried_scan.start()
 
     def keep_spares(self) -> None:
         """Start this replica's spare pool and its Lease (once; again after `stop_spares`)."""
