@@ -157,6 +157,18 @@ def median(values: Sequence[float]) -> float:
     return statistics.median(values)
 
 
+def apiserver_requests(api: Any) -> float:
+    """Every request the API server has served since it started (`apiserver_request_total`)."""
+    method, url, headers, _, _ = api.param_serialize("GET", "/metrics", auth_settings=["BearerToken"])
+    response = api.call_api(method, url, header_params=headers)
+    response.read()
+    return sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in response.data.decode().splitlines()
+        if line.startswith("apiserver_request_total{")
+    )
+
+
 def rss_mb(pid: int) -> float:
     """Resident set size of a process, from /proc."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():

@@ -199,4 +199,4 @@ def _fresh_replica_rss(bench: Bench) -> float:
 
 
 def _audit_rounds(replica: OperatorProcess) -> float:
-    return replica.metrics().get("vmo_macpool_audit_rounds_total", 0.0)
+    return replica.metrics().get("vmo_macpool_audits_total", 0.0)

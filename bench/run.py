@@ -43,6 +43,12 @@ def _has_status(api: object, name: str) -> bool:
     return bool(((profile or {}).get("status") or {}).get("conditions"))
 
 
+def _reconcile_complete(api: object, name: str) -> bool:
+    """Every object the profile renders was applied and the status saying so was written."""
+    conditions = ((get_profile(api, name) or {}).get("status") or {}).get("conditions") or []
+    return any(c.get("type") == "ReconcileComplete" and c.get("status") == "True" for c in conditions)
+
+
 def _virt_operator_replaced(apps: client.AppsV1Api, old_uid: str | None) -> bool:
     return metadata(apps.read_namespaced_deployment("virt-operator", "kubevirt")).uid != old_uid
 
@@ -61,6 +67,10 @@ def profile_rows(bench: Bench) -> list[Row]:
     custom.create_cluster_custom_object(*PROFILE, body)
     eventually(lambda: _has_status(bench.api, "bench"), timeout=60, interval=0.02, what="a first status")
     first_status = time.monotonic() - started
+    eventually(
+        lambda: _reconcile_complete(bench.api, "bench"), timeout=120, interval=0.05, what="ReconcileComplete"
+    )
+    applied = time.monotonic() - started
     eventually(lambda: _available(bench.api, "bench"), timeout=300, interval=0.1, what="Available")
     cold = time.monotonic() - started
     requests = bench.metric_sum("vmo_api_requests_total") - requests_before
@@ -107,7 +117,24 @@ def profile_rows(bench: Bench) -> list[Row]:
             "<= 2 s",
             ok=first_status <= 2,
         ),
-        Row("apply to Available (cold install)", round(cold, 2), "s", "<= 60 s", ok=cold <= 60),
+        Row(
+            "the operator's own time: apply to every object applied and status written (cold install)",
+            round(applied, 2),
+            "s",
+            "<= 10 s",
+            ok=applied <= 10,
+            note="until ReconcileComplete is True: every rendered object accepted by the API server, CRDs "
+            "it applied Established, and the status write; the operands' own readiness is not in it",
+        ),
+        Row(
+            "apply to Available (cold install)",
+            round(cold, 2),
+            "s",
+            "<= 60 s",
+            ok=cold <= 60,
+            note="waits on the operands' own readiness as well "
+            "(e.g. the snapshot controller's minReadySeconds)",
+        ),
         Row("apply to Available (gate change)", round(gate_change, 2), "s", "<= 15 s", ok=gate_change <= 15),
         Row(
             "API requests per reconcile (install)",
