@@ -46,6 +46,11 @@ class MacPoolMetrics:
         self.cached = gauge(
             "vmo_macpool_cached_reservations", "MAC reservations in this replica's cache (any state)"
         )
+        self.unadopted = gauge(
+            "vmo_macpool_unadopted_macs",
+            "MACs that VMs and bare VMIs existing at this replica's start carry and nobody has reserved "
+            "yet (the audit adopts them; allocation passes over them meanwhile)",
+        )
         self.audit_seconds = gauge(
             "vmo_macpool_audit_last_duration_seconds", "How long the last audit round took"
         )

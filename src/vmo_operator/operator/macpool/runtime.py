@@ -180,6 +180,7 @@ class MacPoolRuntime:
         self.allocator = Allocator(self.store, known_taken=self.reservations.taken)
         self.carried_scan: threading.Thread | None = None
         metrics.cached.set_function(lambda: len(self.reservations))
+        metrics.unadopted.set_function(lambda: self.reservations.unadopted)
         # What the audit lists from: the cache, once synced; its writes go to the API server.
         self.audit_store = CacheListedStore(self.store, self.reservations)
         self.reservation_watcher: ListWatcher | None = None
