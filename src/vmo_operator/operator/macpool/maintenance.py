@@ -23,6 +23,7 @@ import structlog
 from vmo_operator.kube import kinds
 from vmo_operator.kube.client import KubeError
 from vmo_operator.macpool import audit
+from vmo_operator.operator import memory
 from vmo_operator.operator.macpool import certificates, events, probe, webhook_config
 from vmo_operator.operator.macpool.runtime import Certificates, MacPoolRuntime, Serving
 
@@ -37,6 +38,9 @@ MIN_AUDIT_GAP_SECONDS = 10.0
 # The writes of one round, most urgent first; the rest wait for the next round, DEFERRED_GAP_SECONDS
 # later. Short rounds keep a backlog of 20,000 orphans from delaying one that comes due meanwhile.
 ROUND_WRITES = 2048
+# How long the first audit round waits for the reservation cache to sync before it lists from the
+# API server instead (a watch that cannot start must not stop the garbage collection).
+AUDIT_SYNC_WAIT_SECONDS = 60.0
 # After a round that left writes over: a round of ROUND_WRITES writes takes several times as long
 # as its listing of every VM and VMI, so the next one follows at once (10,000 MACs of VMs that
 # predate the operator are adopted in a few rounds back to back, not one every MIN_AUDIT_GAP).
@@ -52,6 +56,7 @@ async def run(runtime: MacPoolRuntime, serving: Serving) -> None:
     )
     next_certs = time.monotonic() + options.cert_check_seconds
     next_audit = last_audit = next_probe = 0.0
+    started = time.monotonic()
     metrics = runtime.metrics
     while True:
         try:
@@ -63,7 +68,11 @@ async def run(runtime: MacPoolRuntime, serving: Serving) -> None:
             await ensure_webhook_configurations(runtime, serving)
             leader = runtime.gc_leader
             metrics.gc_leader.set(1 if leader else 0)
-            if leader and now >= next_audit:
+            # The first round waits for the cache (or for AUDIT_SYNC_WAIT_SECONDS): before it has
+            # synced, a round lists every reservation from the API server besides the cache's own
+            # list, two copies of 10,000 in memory at once.
+            synced = runtime.reservations.synced or now - started >= AUDIT_SYNC_WAIT_SECONDS
+            if leader and synced and now >= next_audit:
                 deferred = await _audit_round(runtime, serving)
                 last_audit = time.monotonic()
                 next_audit = last_audit + (DEFERRED_GAP_SECONDS if deferred else options.audit_seconds)
@@ -149,6 +158,7 @@ async def _audit_round(runtime: MacPoolRuntime, serving: Serving) -> int:
         await runtime.in_thread(
             events.report_collisions, runtime.kube, report.collisions, runtime.reported_collisions
         )
+    await runtime.in_thread(memory.trim)  # the round's listing of every VM and VMI is garbage now
     return report.execution.deferred
 
 
