@@ -20,7 +20,8 @@ from vmo_operator.kube.kinds import Kind
 from vmo_operator.localenv.controlplane import ControlPlane
 from vmo_operator.localenv.processes import free_port, stop_pids
 
-VMO = Path(sys.executable).with_name("vmo")
+# `make bench` points this at an install like the image's (the Makefile's bench-runtime).
+VMO = Path(os.environ.get("VMO_EXECUTABLE") or Path(sys.executable).with_name("vmo"))
 OPERATOR_NAMESPACE = "vmo-system"
 OPERATOR_SERVICE_ACCOUNT = "vmo-operator"
 OPERATOR_USER = f"system:serviceaccount:{OPERATOR_NAMESPACE}:{OPERATOR_SERVICE_ACCOUNT}"
