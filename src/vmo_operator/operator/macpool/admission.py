@@ -59,6 +59,15 @@ async def admit(
     serving = runtime.serving
     if serving is None or serving.view is None:
         return Denied("the MAC allocator is still starting; retry", 503)
+    if not runtime.reservations.synced:
+        # Nothing is answered, not even the readiness check's dry run, before every reservation
+        # and every MAC existing VMs carry is loaded: an answer before that could hand out a MAC
+        # that is taken, and a replica reported ready before that would be sent requests.
+        return Denied(
+            "the MAC allocator is still loading its reservations and the MACs existing VMs carry; "
+            "retry in a few seconds",
+            503,
+        )
     deadline = Deadline.after(admission_config.DECISION_SECONDS)
     context = runtime.context(serving.view, serving.certificates, deadline)
     request = webhook.AdmissionRequest(
