@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, cast
 
+import kopf
 from prometheus_client import CollectorRegistry
 
 from vmo_operator.macpool import certs
@@ -32,7 +33,8 @@ NO_API = object()  # the dry run the readiness check sends needs no API request
 
 
 def readiness(runtime: MacPoolRuntime) -> str:
-    return asyncio.run(probe.admission_path(admission.Dispatcher(runtime)))
+    dispatch = cast(kopf.WebhookFn, admission.Dispatcher(runtime))  # called as kopf's function is
+    return asyncio.run(probe.admission_path(dispatch))
 
 
 def test_readiness_fails_until_the_reservations_and_the_carried_macs_are_loaded(tmp_path: Path) -> None:
