@@ -27,6 +27,7 @@ from bench.core import REPO, Bench, Row, available, environment
 from bench.dashboard import dashboard_rows
 from bench.faults import restart_rows
 from bench.flood import gc_rows, memory_rows
+from bench.floor import floor_rows
 from bench.macpool import scale_rows, webhook_rows
 from tests.support.kube import PROFILE, get_profile, metadata
 from tests.support.waiting import eventually
@@ -163,6 +164,7 @@ BENCHMARKS: dict[str, Callable[[Bench], list[Row]]] = {
     "dashboard": dashboard_rows,
     "restart": restart_rows,
     "webhook": webhook_rows,
+    "floor": floor_rows,
     "scale": scale_rows,
     # After "scale": the GC's audit rounds then list 10,000 VMs, as on a real cluster.
     "gc": gc_rows,
