@@ -187,7 +187,9 @@ def test_migrate_creates_the_migration(
     expect(row(page, namespace, "db")).to_contain_text("kwok-node-0")
     reference_screenshot(page, "vms")
     row(page, namespace, "db").locator('button[data-action="migrate"]').click()
-    expect(page.get_by_role("status")).to_contain_text("Migration db-migration-")
+    # A round trip through the dashboard and the API server: on a loaded 2-core machine (a CI
+    # lane) it once took longer than Playwright's default 5 s.
+    expect(page.get_by_role("status")).to_contain_text("Migration db-migration-", timeout=LIVE_TIMEOUT_MS)
     migrations = client.CustomObjectsApi(api_client).list_namespaced_custom_object(
         *VM, namespace, "virtualmachineinstancemigrations"
     )
@@ -196,7 +198,7 @@ def test_migrate_creates_the_migration(
     assert migration["metadata"]["name"].startswith("db-migration-")
     # Its progress: the migration's phase shows in the VM's row as virt-controller moves it on.
     phase = row(page, namespace, "db").locator("[data-migration]")
-    expect(phase).to_have_text("migration Pending")
+    expect(phase).to_have_text("migration Pending", timeout=LIVE_TIMEOUT_MS)
     live_page(page)
     name = migration["metadata"]["name"]
     set_status(api_client, namespace, "virtualmachineinstancemigrations", name, {"phase": "Running"})
