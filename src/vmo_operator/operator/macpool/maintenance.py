@@ -30,6 +30,7 @@ from vmo_operator.operator.macpool.runtime import Certificates, MacPoolRuntime, 
 log = structlog.get_logger("vmo.macpool")
 
 TICK_SECONDS = 5.0
+STARTING_PROBE_SECONDS = 1.0  # the readiness check's interval until it first passes
 # The audit's writes in flight at once: a backlog of 20,000 orphans drains in seconds, while the
 # API server keeps capacity for admission.
 GC_WORKERS = 16
@@ -57,6 +58,7 @@ async def run(runtime: MacPoolRuntime, serving: Serving) -> None:
     next_certs = time.monotonic() + options.cert_check_seconds
     next_audit = last_audit = next_probe = 0.0
     started = time.monotonic()
+    ever_ready = False
     metrics = runtime.metrics
     while True:
         try:
@@ -88,10 +90,13 @@ async def run(runtime: MacPoolRuntime, serving: Serving) -> None:
             # Once a tick, not on every early wake-up for the audit: each probe is a TLS handshake.
             if now >= next_probe or serving.wake.is_set():
                 result = await runtime.in_thread(readiness.check)
-                next_probe = now + TICK_SECONDS
                 health = runtime.health
                 health.ready = serving.settings.enabled and health.configs_ok and result == "ok"
                 metrics.webhook_ready.set(1 if health.ready else 0)
+                # Until it first passes (the pool loads in seconds after a start), once a second:
+                # the metric and the status follow /readyz closely, not a tick later.
+                ever_ready = ever_ready or health.ready
+                next_probe = now + (TICK_SECONDS if ever_ready else STARTING_PROBE_SECONDS)
             if leader:
                 await runtime.in_thread(_write_status, runtime, serving)
         except asyncio.CancelledError:
@@ -99,7 +104,8 @@ async def run(runtime: MacPoolRuntime, serving: Serving) -> None:
         except Exception as exc:  # keep the loop alive; the next tick retries everything
             log.warning("macpool maintenance failed", error=str(exc))
         serving.wake.clear()
-        pause = min(TICK_SECONDS, options.audit_seconds, max(next_audit - time.monotonic(), 0.5))
+        until = min(next_audit, next_probe) - time.monotonic()
+        pause = min(TICK_SECONDS, options.audit_seconds, max(until, 0.5))
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(serving.wake.wait(), timeout=pause)
 
