@@ -21,7 +21,7 @@ from typing import Any, cast
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from bench.core import REPO, Bench, Row, cpu_seconds, median, percentile
+from bench.core import REPO, Bench, Row, apiserver_metrics, cpu_seconds, median, percentile
 from bench.macpool import CONCURRENCY, LATENCY_CREATES, THROUGHPUT_CREATES, _namespace
 from tests.support.vms import VM_API, create_vm, install_vm_api, vm_body
 from tests.support.waiting import eventually
@@ -69,14 +69,12 @@ def _configuration(port: int, ca_bundle: bytes) -> dict[str, Any]:
 def _called(api: Any) -> bool:
     """The API server calls the webhook by now: a create in a selected namespace is admitted
     (a dry run, so nothing stays) and the webhook's counter on the API server moved."""
-    method, url, headers, _, _ = api.param_serialize("GET", "/metrics", auth_settings=["BearerToken"])
-    response = api.call_api(method, url, header_params=headers)
-    response.read()
+    metrics = apiserver_metrics(api)
     with contextlib.suppress(ApiException):
         client.CustomObjectsApi(api).create_namespaced_custom_object(
             *VM_API, "floor-on", "virtualmachines", vm_body("probe", NICS), dry_run="All"
         )
-    return 'name="noop.bench.vmo.dev"' in response.data.decode()
+    return 'name="noop.bench.vmo.dev"' in metrics
 
 
 def floor_rows(bench: Bench) -> list[Row]:
