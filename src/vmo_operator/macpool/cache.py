@@ -50,6 +50,12 @@ from vmo_operator.macpool import mac as macs
 from vmo_operator.macpool.allocator import ReservationStore
 from vmo_operator.macpool.reservation import Reservation
 
+# Why a replica cannot answer yet: what admission and the quota say until the cache is synced.
+LOADING = (
+    "the MAC allocator is still loading its reservations and the MACs existing VMs carry; "
+    "retry in a few seconds"
+)
+
 # The MACs (integers) a namespace holds reservations for, read from the API server.
 NamespaceMacs = Callable[[str], set[int]]
 
@@ -248,10 +254,7 @@ class ReservationCache:
         """
         with self._lock:
             if not self._synced.is_set():
-                raise limits.QuotaUnavailableError(
-                    "the MAC allocator is still loading its reservations and the MACs existing VMs carry; "
-                    "retry in a few seconds"
-                )
+                raise limits.QuotaUnavailableError(LOADING)
             held = (
                 self._per_namespace.get(namespace, 0)
                 + self._in_flight.get(namespace, 0)

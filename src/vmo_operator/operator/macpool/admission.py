@@ -33,7 +33,7 @@ import structlog
 from vmo_operator.kube import kinds
 from vmo_operator.kube.client import WouldBlockError, no_requests
 from vmo_operator.kube.objects import labels_of
-from vmo_operator.macpool import admission_config, duplicates, fanout, reviews, webhook
+from vmo_operator.macpool import admission_config, cache, duplicates, fanout, reviews, webhook
 from vmo_operator.macpool.deadline import Deadline
 from vmo_operator.macpool.request import Allowed, Denied
 from vmo_operator.operator.macpool.runtime import MacPoolRuntime, Serving
@@ -63,11 +63,7 @@ async def admit(
         # Nothing is answered, not even the readiness check's dry run, before every reservation
         # and every MAC existing VMs carry is loaded: an answer before that could hand out a MAC
         # that is taken, and a replica reported ready before that would be sent requests.
-        return Denied(
-            "the MAC allocator is still loading its reservations and the MACs existing VMs carry; "
-            "retry in a few seconds",
-            503,
-        )
+        return Denied(cache.LOADING, 503)
     deadline = Deadline.after(admission_config.DECISION_SECONDS)
     context = runtime.context(serving.view, serving.certificates, deadline)
     request = webhook.AdmissionRequest(
