@@ -20,7 +20,15 @@ import pytest
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from tests.support.macpool import MacPool, await_fresh_audits, committed_to, reserved_vm, running_macpool
+from tests.support.macpool import (
+    GRACE_SECONDS,
+    MacPool,
+    await_fresh_audits,
+    committed_to,
+    put_profile,
+    reserved_vm,
+    running_macpool,
+)
 from tests.support.tenants import Tenant, edit_tenant, install_vm_roles
 from tests.support.vms import VM_API, create_vm, denial, vm_macs
 from tests.support.waiting import eventually
@@ -65,13 +73,13 @@ def spares_now(pool: MacPool) -> dict[str, Reservation]:
     return {name: r for name, r in pool.reservations().items() if r.state == "Spare"}
 
 
-def full_pools(pool: MacPool) -> dict[str, Reservation] | None:
-    """The spares once both replicas hold a full pool, else None."""
+def full_pools(pool: MacPool, size: int = spares.TARGET) -> dict[str, Reservation] | None:
+    """The spares once both replicas hold a full pool of `size`, else None."""
     found = spares_now(pool)
     per_replica: dict[str, int] = {}
     for reservation in found.values():
         per_replica[reservation.replica] = per_replica.get(reservation.replica, 0) + 1
-    full = len(per_replica) == len(pool.replicas) and all(n == spares.TARGET for n in per_replica.values())
+    full = len(per_replica) == len(pool.replicas) and all(n == size for n in per_replica.values())
     return found if full else None
 
 
@@ -286,3 +294,26 @@ def test_the_api_servers_condition_skips_only_a_create_whose_interfaces_spell_ou
     finally:
         policies.delete_validating_admission_policy_binding(name)
         policies.delete_validating_admission_policy(name)
+
+
+def test_the_pools_follow_the_profiles_size_and_a_pool_of_none_still_allocates(
+    macpool: MacPool, tenant: Tenant
+) -> None:
+    eventually(lambda: full_pools(macpool), timeout=60, what="a full spare pool on each replica")
+    mac_pool = {"releaseGracePeriodSeconds": GRACE_SECONDS, "maxReservationsPerNamespace": QUOTA}
+    try:
+        put_profile(macpool.api, {"macPool": {**mac_pool, "sparesPerReplica": 3}})
+        eventually(lambda: full_pools(macpool, 3), timeout=60, what="pools of 3: the surplus deleted")
+        put_profile(macpool.api, {"macPool": {**mac_pool, "sparesPerReplica": 0}})
+        eventually(lambda: not spares_now(macpool), timeout=60, what="no spares left")
+        vm = create_vm(tenant.api, tenant.namespace, "without-spares", {"a": None})
+        (text,) = vm_macs(vm).values()
+        # Reserved while the request waited: the MAC's reservation names the VM's namespace already.
+        reservation = macpool.reservations()[macs.parse(text).reservation_name]
+        assert reservation.state in ("Pending", "Committed")
+        assert reservation.holder.namespace == tenant.namespace
+        await_fresh_audits(macpool)  # rounds of every replica, and many keeper ticks meanwhile
+        assert not spares_now(macpool)  # nothing was made to replace it
+    finally:
+        put_profile(macpool.api, {"macPool": {**mac_pool, "sparesPerReplica": spares.TARGET}})
+    eventually(lambda: full_pools(macpool), timeout=60, what="the default pools again")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import random
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -111,7 +111,7 @@ def test_spares_of_another_layout_or_excluded_are_kept_not_handed_out() -> None:
 
 
 def test_outstanding_handouts_are_bounded() -> None:
-    pool = filled_pool(MemoryReservationStore(), 5, max_outstanding=2)
+    pool = filled_pool(MemoryReservationStore(), 5, max_outstanding=2, target=2)
     assert pool.take(LAYOUT, holder("a", claim="a"), "nic0") is not None
     assert pool.take(LAYOUT, holder("b", claim="b"), "nic0") is not None
     assert pool.take(LAYOUT, holder("c", claim="c"), "nic0") is None  # admission writes instead
@@ -331,7 +331,12 @@ class WatchedStore(MemoryReservationStore):
 
 
 def keeper_of(
-    replica: str, leases: Leases, clock: Clock, cache: ReservationCache, store: WatchedStore
+    replica: str,
+    leases: Leases,
+    clock: Clock,
+    cache: ReservationCache,
+    store: WatchedStore,
+    target: Callable[[], int] = lambda: 4,
 ) -> SpareKeeper:
     allocator = Allocator(store, clock=lambda: T0, rng=random.Random(replica.__hash__() & 0xFFFF))
     keeper = SpareKeeper(
@@ -342,7 +347,7 @@ def keeper_of(
         namespace="vmo-system",
         replica=replica,
         layout=lambda: LAYOUT,
-        target=4,
+        target=target,
         clock=clock,
     )
     allocator.spares = keeper.pool
@@ -374,6 +379,42 @@ def test_the_keeper_fills_once_then_writes_only_after_use(world: Any) -> None:
     keeper.tick()
     assert store.calls["create"] == 5
     assert len(keeper.pool) == 4
+
+
+def test_the_keeper_follows_the_profiles_pool_size_deleting_what_it_no_longer_wants(world: Any) -> None:
+    leases, clock, cache, store = world
+    wanted = [4]
+    keeper = keeper_of(ME, leases, clock, cache, store, target=lambda: wanted[0])
+    assert keeper.lease.election.attempt()
+    keeper.tick()
+    assert len(keeper.pool) == 4
+    assert len(cache.spares_of(ME)) == 4
+    wanted[0] = 10
+    keeper.tick()
+    assert len(keeper.pool) == 10
+    assert keeper.pool.max_outstanding == spares.MAX_OUTSTANDING  # never below the floor
+    wanted[0] = 2
+    keeper.tick()
+    # The surplus is deleted, not just forgotten: a forgotten spare would hold its MAC for nobody.
+    assert len(keeper.pool) == 2
+    assert len(cache.spares_of(ME)) == 2
+    assert store.calls["delete"] == 8
+    wanted[0] = 0
+    keeper.tick()
+    assert len(keeper.pool) == 0
+    assert cache.spares_of(ME) == []
+    assert keeper.pool.take(LAYOUT, holder(), "nic0") is None  # admission writes, as without spares
+    keeper.tick()
+    assert store.calls["create"] == 10  # and nothing is made for a pool of none
+
+
+def test_a_large_pool_may_have_as_many_handouts_outstanding_as_it_holds() -> None:
+    pool = spares.SparePool(ME, target=1024, clock=Clock())
+    assert pool.max_outstanding == 1024
+    assert pool.resize(128) == []
+    assert pool.max_outstanding == 128
+    assert pool.resize(8) == []
+    assert pool.max_outstanding == spares.MAX_OUTSTANDING
 
 
 def test_a_handout_whose_object_is_not_seen_is_handed_over_to_its_holder(world: Any) -> None:

@@ -23,8 +23,9 @@ counts it for its namespace (`note_issued`), until the watch shows it changed; o
 see it only once it is written. So spares go only to namespaces far from their limit (`hold`
 says so): within a maximal request of it, admission writes each reservation before it answers,
 as without spares. Another replica's handouts not yet written when a namespace comes near its
-limit (at most `spares.MAX_OUTSTANDING` per replica, for `spares.HANDOVER_SECONDS` at most) are
-what the quota may then overshoot by, besides the concurrent requests above.
+limit (per replica at most `spares.MAX_OUTSTANDING` or its pool size if larger, for
+`spares.HANDOVER_SECONDS` at most) are what the quota may then overshoot by, besides the
+concurrent requests above.
 
 The reservations alone do not say which MACs are taken: VMs created before the operator (or while
 its webhooks were absent) carry MACs nobody reserved until the audit adopts them, which at

@@ -45,6 +45,8 @@ class MacPoolSettings:
     release_grace_period_seconds: int = _DEFAULTS.release_grace_period_seconds
     # Reservations (any state) attributed to one holder namespace before admission refuses more.
     max_reservations_per_namespace: int = _DEFAULTS.max_reservations_per_namespace
+    # The spare pool each replica keeps (`macpool.spares`).
+    spares_per_replica: int = _DEFAULTS.spares_per_replica
 
     def layout(self, cluster_identity: str) -> macs.PoolLayout:
         """The pool for this cluster: `cluster_id` wins over the discovered identity."""
@@ -66,4 +68,5 @@ def from_profile_spec(mac_pool: Mapping[str, Any] | None) -> MacPoolSettings:
         namespace_selector=selector,
         release_grace_period_seconds=spec.release_grace_period_seconds,
         max_reservations_per_namespace=spec.max_reservations_per_namespace,
+        spares_per_replica=spec.spares_per_replica,
     )

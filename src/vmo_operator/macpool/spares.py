@@ -45,11 +45,13 @@ from vmo_operator.macpool.reservation import VM_KIND, Holder, Reservation, same_
 if TYPE_CHECKING:
     from vmo_operator.macpool.reconcile import Carrier
 
-# Spares each replica keeps ready: a burst of this many creates at once is served without a write.
-# 64: 50 concurrent creates of 2-NIC VMs spread over 2 replicas keep some 50 MACs in flight on each.
+# Spares each replica keeps ready unless the profile says otherwise (`spec.macPool.sparesPerReplica`):
+# a burst needing this many MACs at once is served without a write. 64: 50 concurrent creates of
+# 2-NIC VMs spread over 2 replicas keep some 50 MACs in flight on each.
 TARGET = 64
-# At most this many handed out and not yet committed or handed over: beyond it admission writes
-# synchronously, so a flood of creates that never persist cannot grow an unbounded backlog.
+# At least this many, and at most the pool's target beyond it, handed out and not yet committed or
+# handed over: past that admission writes synchronously, so a flood of creates that never persist
+# cannot grow an unbounded backlog. It also bounds what another replica's quota cannot see yet.
 MAX_OUTSTANDING = 64
 # How long a handed-out spare waits for its object before it becomes its holder's Pending reservation.
 HANDOVER_SECONDS = 2.0
@@ -104,7 +106,7 @@ class SparePool:
     ) -> None:
         self.replica = replica
         self.target = target
-        self.max_outstanding = max_outstanding
+        self.max_outstanding = max(max_outstanding, target)
         self.may_issue = may_issue  # the replica's lease is fresh enough to hand spares out
         # The lease's term: a spare added in an earlier term may have been reclaimed while the
         # lease had lapsed (a paused or cut-off replica), so it is never handed out (`take`).
@@ -173,6 +175,16 @@ class SparePool:
                 return 0
             self._free = deque((t, r) for t, r in self._free if t == term)  # forget earlier terms'
             return max(0, self.target - len(self._free))
+
+    def resize(self, target: int) -> list[Reservation]:
+        """Keep `target` spares from now on; the free ones beyond it, for the keeper to delete."""
+        with self._lock:
+            self.target = target
+            self.max_outstanding = max(MAX_OUTSTANDING, target)
+            surplus = []
+            while len(self._free) > target:
+                surplus.append(self._free.pop()[1])  # the newest: the oldest go out first anyway
+            return surplus
 
     def add(self, reservation: Reservation) -> bool:
         """Put a newly made spare in the pool; False once the pool is closed (delete it then)."""

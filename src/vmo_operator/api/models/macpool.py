@@ -137,6 +137,17 @@ class MacPoolSpec(Model):
             "allocator's replicas."
         ),
     )
+    spares_per_replica: int = Field(
+        default=64,
+        ge=0,
+        le=4096,
+        description=(
+            "MACs each operator replica reserves ahead of demand, so admitting a VM writes nothing: a burst "
+            "of creates needing up to this many MACs per replica is answered from memory, and each one used "
+            "is replaced after the answer. Size it for the largest burst of new interfaces expected; 0 "
+            "reserves every MAC while the request waits. An idle cluster writes nothing either way."
+        ),
+    )
 
     @field_validator("prefixes")
     @classmethod

@@ -66,6 +66,7 @@ def read_view(kube: KubeClient, cluster_identity: str, previous: PoolView | None
             prefixes=[macs.format_prefix(p) for p in settings.prefixes],
             duplicate_policy=settings.duplicate_policy,
             grace_seconds=settings.release_grace_period_seconds,
+            spares_per_replica=settings.spares_per_replica,
         )
     return view
 

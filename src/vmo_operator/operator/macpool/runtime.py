@@ -269,6 +269,7 @@ class MacPoolRuntime:
             namespace=self.options.namespace,
             replica=replica,
             layout=layout,
+            target=lambda: (self.serving.settings if self.serving else MacPoolSettings()).spares_per_replica,
         )
         self.spare_keeper = keeper.start()
         self.allocator.spares = keeper.pool

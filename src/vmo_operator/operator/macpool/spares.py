@@ -9,7 +9,8 @@ once when admission takes a spare, else every `TICK_SECONDS`) it:
 3. forgets free spares the cache shows are no longer this replica's (reclaimed by the GC leader
    while this replica could not renew its lease) and deletes Spares of this replica that the pool
    does not know (made before a restart of the keeper); then
-4. refills what was used, a few creates at a time, only while the lease is fresh.
+4. follows the profile's pool size (`spec.macPool.sparesPerReplica`: free spares beyond it are
+   deleted) and refills what was used, a few creates at a time, only while the lease is fresh.
 
 The Lease is `LEASE_PREFIX` + the replica's identity, renewed every `RENEW_SECONDS`. Spares are
 handed out only while the last renewal is younger than `ISSUE_WITHIN`: the lease less twice the
@@ -69,13 +70,14 @@ class SpareKeeper:
         namespace: str,
         replica: str,
         layout: Callable[[], macs.PoolLayout | None],
-        target: int = spares.TARGET,
+        target: Callable[[], int] = lambda: spares.TARGET,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.kube, self.store, self.allocator, self.cache = kube, store, allocator, cache
         self.namespace = namespace
         self.replica = replica
         self.layout = layout
+        self.target = target
         election = LeaderElection(
             kube, lease_name(replica), namespace, replica, duration_seconds=LEASE_SECONDS, clock=clock
         )
@@ -84,7 +86,7 @@ class SpareKeeper:
         self._stop = threading.Event()
         self.pool = spares.SparePool(
             replica,
-            target=target,
+            target=target(),
             may_issue=lambda: self.lease.renewed_within(ISSUE_WITHIN),
             term=lambda: election.term,
             clock=election.clock,
@@ -122,6 +124,8 @@ class SpareKeeper:
         for issued in self.pool.due():
             self._hand_over(issued)
         self._sweep()
+        for surplus in self.pool.resize(self.target()):
+            self.store.delete(self.cache.get(surplus.mac) or surplus)  # the profile asked for fewer
         layout = self.layout()
         if layout is not None and self.cache.synced and self.lease.renewed_within(ISSUE_WITHIN):
             wanted = self.pool.shortfall()
