@@ -19,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import asdict
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 from kubernetes import client
 
@@ -188,6 +189,19 @@ def print_table(rows: list[Row]) -> None:
             print(f"  note: {result.name}: {result.note}")
 
 
+def merged(record: dict[str, Any], latest: Path) -> dict[str, Any]:
+    """`record`'s rows in place of the same rows of the table in `latest`; new rows at the end."""
+    try:
+        table: dict[str, Any] = json.loads(latest.read_text())
+    except (OSError, ValueError):
+        return record
+    fresh = {row["name"]: row for row in record["rows"]}
+    # Which rows are newer than the table's own time, and from when.
+    updated = dict(table.get("updated", {})) | {name: record["time"] for name in fresh}
+    rows = [fresh.pop(row["name"], row) for row in table.get("rows", [])]
+    return table | {"rows": rows + list(fresh.values()), "updated": updated}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", choices=sorted(BENCHMARKS), action="append")
@@ -202,9 +216,11 @@ def main(argv: list[str] | None = None) -> int:
         "machine": {"cores": os.cpu_count(), "python": platform.python_version()},
         "rows": [asdict(r) | {"mark": r.mark} for r in rows],
     }
-    (RESULTS / "latest.json").write_text(json.dumps(record, indent=2))
     with (RESULTS / "history.jsonl").open("a") as history:
         history.write(json.dumps(record) + "\n")
+    if args.only:  # a partial run updates its own rows of the last full table, and only those
+        record = merged(record, RESULTS / "latest.json")
+    (RESULTS / "latest.json").write_text(json.dumps(record, indent=2))
     print_table(rows)
     print(f"\nwrote {RESULTS / 'latest.json'} and appended to history.jsonl")
     return 0

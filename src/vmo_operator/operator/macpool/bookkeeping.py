@@ -6,9 +6,11 @@ which cost several KiB per reservation. One kopf index remains, of every namespa
 admission to apply the webhooks' namespaceSelector itself. VM and VMI events come through our
 own 404-tolerant watchers, not kopf's: KubeVirt's CRDs vanish when KubeVirt is removed, and a
 kopf watcher that gets 404 takes the whole operator down (see `kube.watches`). Events are handled
-one at a time per kind, in order, on kopf's loop; existing objects and anything a watch gap
-missed are the audit's work. A spare this replica handed out is committed to the object that
-carries it here, the first time the object is seen (`macpool.spares`: adopted on commit); so
+on kopf's loop, one object's in the order they came and up to `LANES` objects at once (`Lanes`);
+existing objects and anything a watch gap missed, or that two objects' events met out of order
+(a MAC released by one and claimed by another), are the audit's work. A spare this replica
+handed out is committed to the object that carries it here, the first time the object is seen
+(`macpool.spares`: adopted on commit); so
 does any replica for a spare the object's fresh grant covers (its replica may have died), but
 only `ADOPT_AFTER_SECONDS` later and if it is still a Spare then: at once, every replica would
 race the issuing one to the same write, and all but one would collect a 409 for every MAC.
@@ -22,7 +24,11 @@ whose plan is empty, costs no API call.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+import functools
+import threading
+import zlib
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
 
@@ -40,6 +46,8 @@ from vmo_operator.operator.macpool.runtime import MacPoolRuntime, Serving
 log = structlog.get_logger("vmo.macpool")
 
 OBJECT_EVENT_TIMEOUT = 60.0  # one VM event's bookkeeping; beyond this the audit takes over
+LANES = 8  # objects whose events are handled at once, per kind
+QUEUED = 1024  # events waiting for a lane before the watch waits too
 # A live issuing replica commits its handout within milliseconds of the object's event, and hands
 # it over to its holder after `spares.HANDOVER_SECONDS` at the latest.
 ADOPT_AFTER_SECONDS = spares.HANDOVER_SECONDS
@@ -150,12 +158,33 @@ def _granted(serving: Serving, body: Mapping[str, Any], holder: Holder) -> Mappi
     )
 
 
+class Lanes:
+    """Work keyed by object, on `count` serial lanes: one object's events in the order they came,
+    different objects' side by side. One lane for all lets the commits of a burst queue behind
+    each other for longer than `spares.HANDOVER_SECONDS`, and every late one then costs a
+    handover write on top of its commit. `submit` blocks while `bound` are waiting."""
+
+    def __init__(self, name: str, count: int = LANES, bound: int = QUEUED) -> None:
+        self._lanes = [ThreadPoolExecutor(1, thread_name_prefix=f"{name}-{i}") for i in range(count)]
+        self._room = threading.BoundedSemaphore(bound)
+
+    def submit(self, key: str, work: Callable[[], None]) -> None:
+        self._room.acquire()
+        lane = self._lanes[zlib.crc32(key.encode()) % len(self._lanes)]
+        lane.submit(work).add_done_callback(lambda _done: self._room.release())
+
+    def stop(self) -> None:
+        for lane in self._lanes:
+            lane.shutdown(wait=False, cancel_futures=True)
+
+
 def start_object_watchers(runtime: MacPoolRuntime, serving: Serving) -> None:
     """VM and VMI events, handed to `object_event` on the calling (kopf's) loop."""
     loop = asyncio.get_running_loop()
     for kind, api_kind in ((VM_KIND, kinds.VIRTUAL_MACHINE), (VMI_KIND, kinds.VIRTUAL_MACHINE_INSTANCE)):
+        lanes = Lanes(f"macpool-{api_kind.plural}")
 
-        def handle(event: str, obj: dict[str, Any], kind: str = kind) -> None:
+        def work(event: str, obj: dict[str, Any], kind: str = kind) -> None:
             try:
                 asyncio.run_coroutine_threadsafe(
                     object_event(runtime, serving, kind, event, obj), loop
@@ -163,10 +192,19 @@ def start_object_watchers(runtime: MacPoolRuntime, serving: Serving) -> None:
             except Exception as exc:  # the next audit round repairs whatever this missed
                 log.warning("VM event bookkeeping failed", kind=kind, event=event, error=str(exc))
 
+        def handle(event: str, obj: dict[str, Any], lanes: Lanes = lanes, work: Any = work) -> None:
+            meta = obj.get("metadata") or {}
+            key = meta.get("uid") or f"{meta.get('namespace')}/{meta.get('name')}"
+            lanes.submit(key, functools.partial(work, event, obj))
+
         runtime.watchers.append(KindWatcher(runtime.kube, api_kind, handle, label_selector="").start())
+        runtime.lanes.append(lanes)
 
 
 def stop_object_watchers(runtime: MacPoolRuntime) -> None:
     for watcher in runtime.watchers:
         watcher.stop()
+    for lanes in runtime.lanes:
+        lanes.stop()
     runtime.watchers.clear()
+    runtime.lanes.clear()

@@ -194,6 +194,7 @@ class MacPoolRuntime:
         )
         self.serving: Serving | None = None
         self.watchers: list[KindWatcher] = []
+        self.lanes: list[Any] = []  # the watchers' `bookkeeping.Lanes`, stopped with them
         self.maintenance: asyncio.Task[None] | None = None
         self.background: set[asyncio.Task[None]] = set()  # bookkeeping's later looks (`bookkeeping`)
         self.health = Health()

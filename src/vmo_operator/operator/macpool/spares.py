@@ -6,9 +6,9 @@ once when admission takes a spare, else every `TICK_SECONDS`) it:
 1. settles handouts the watch shows committed (the bookkeeping committed them, `bookkeeping`);
 2. hands over handouts whose object has not been seen within `spares.HANDOVER_SECONDS`
    (Spare -> the holder's Pending, one resourceVersion-guarded write);
-3. forgets free spares the cache shows are no longer this replica's (reclaimed by the GC leader
-   while this replica could not renew its lease) and deletes Spares of this replica that the pool
-   does not know (made before a restart of the keeper); then
+3. at most once per `TICK_SECONDS`, forgets free spares the cache shows are no longer this
+   replica's (reclaimed by the GC leader while this replica could not renew its lease) and deletes
+   Spares of this replica that the pool does not know (made before a restart of the keeper); then
 4. follows the profile's pool size (`spec.macPool.sparesPerReplica`: free spares beyond it are
    deleted) and refills what was used, a few creates at a time, only while the lease is fresh.
 
@@ -82,6 +82,8 @@ class SpareKeeper:
             kube, lease_name(replica), namespace, replica, duration_seconds=LEASE_SECONDS, clock=clock
         )
         self.lease = LeaseKeeper(election, period_seconds=RENEW_SECONDS)
+        self._clock = clock
+        self._swept = -TICK_SECONDS  # never yet
         self._wake = threading.Event()
         self._stop = threading.Event()
         self.pool = spares.SparePool(
@@ -123,7 +125,11 @@ class SpareKeeper:
                 self.pool.settle(issued.spare.mac)
         for issued in self.pool.due():
             self._hand_over(issued)
-        self._sweep()
+        # Once a tick's time at most: a sweep reads the whole pool, and admission wakes the keeper
+        # at every spare it takes.
+        if self._clock() - self._swept >= TICK_SECONDS:
+            self._swept = self._clock()
+            self._sweep()
         for surplus in self.pool.resize(self.target()):
             self.store.delete(self.cache.get(surplus.mac) or surplus)  # the profile asked for fewer
         layout = self.layout()
