@@ -32,6 +32,7 @@ from tests.support.macpool import (
     admissions,
     committed_to,
     put_profile,
+    reserved_vm,
 )
 from tests.support.vms import (
     VM_API,
@@ -144,7 +145,9 @@ def test_invalid_macs_are_denied_with_clear_messages(
 def test_duplicate_of_another_vms_mac_is_denied_and_allowed_under_warn(
     macpool: MacPool, namespace: str, api_client: Any
 ) -> None:
-    taken = vm_macs(create_vm(macpool.api, namespace, "owner", {"nic": None}))["nic"]
+    # Committed first: until then the owner's MAC may still be a spare of the replica that handed it
+    # out, and the other replica can say only that it is in use (not by whom, even in this namespace).
+    _, taken = reserved_vm(macpool, macpool.api, namespace, "owner")
     other_ns = f"{namespace}-b"
     client.CoreV1Api(api_client).create_namespace(
         client.V1Namespace(metadata=client.V1ObjectMeta(name=other_ns))

@@ -22,7 +22,7 @@ from tests.unit.macpool_objects import context, vm
 from vmo_operator.macpool import audit, limits, spares
 from vmo_operator.macpool import mac as macs
 from vmo_operator.macpool.allocator import Allocator
-from vmo_operator.macpool.cache import CacheListedStore, ReservationCache
+from vmo_operator.macpool.cache import SEVERAL, CacheListedStore, ReservationCache
 from vmo_operator.macpool.reconcile import ExecutionReport
 from vmo_operator.macpool.reservation import Holder, Reservation, State
 from vmo_operator.macpool.webhook import AdmissionRequest, Allowed, Denied, mutate
@@ -247,7 +247,7 @@ def test_a_scanning_cache_is_not_synced_until_the_carried_macs_are_loaded_too() 
     unscanned = pytest.raises(limits.QuotaUnavailableError, match="MACs existing VMs carry")
     with unscanned, cache.hold("ns", [None], 10):
         pass
-    cache.note_carried([mac(2).value])
+    cache.note_carried([(mac(2).value, "ns")])
     assert cache.synced
     assert cache.taken(mac(1))
     assert cache.taken(mac(2))
@@ -260,7 +260,7 @@ def test_allocation_passes_over_a_mac_an_unadopted_vm_carries() -> None:
     cache = ReservationCache(carried_scan=True)
     cache.begin_listing()
     cache.end_listing()
-    cache.note_carried([first_pick.value])  # no reservation: the audit has not adopted it yet
+    cache.note_carried([(first_pick.value, "ns")])  # no reservation: the audit has not adopted it yet
     holder = Holder("VirtualMachine", "ns", "vm", "", claim="c1")
 
     store = MemoryReservationStore()
@@ -278,12 +278,42 @@ def test_carried_macs_are_forgotten_once_reserved() -> None:
     cache = ReservationCache(carried_scan=True)
     cache.begin_listing()
     cache.end_listing()
-    cache.note_carried([mac(1).value, mac(2).value])
+    cache.note_carried([(mac(1).value, "ns"), (mac(2).value, "ns")])
     cache.upsert(reservation(1))  # adopted
     cache.prune_carried()
     assert cache.unadopted == 1
     assert cache.taken(mac(1))
     assert cache.taken(mac(2))
+
+
+def test_another_namespace_cannot_claim_a_mac_an_unadopted_vm_carries() -> None:
+    cache = ReservationCache(carried_scan=True)
+    cache.begin_listing()
+    cache.end_listing()
+    # mac(1): a VM of "victim" existed before the allocator; mac(2): VMs of two namespaces carry it.
+    cache.note_carried([(mac(1).value, "victim"), (mac(2).value, "victim"), (mac(2).value, "other")])
+    assert cache.carried_in(mac(1)) == "victim"
+    assert cache.carried_in(mac(2)) == SEVERAL
+    store = MemoryReservationStore()
+    ctx = replace(context(store), quota=cache)
+    ctx.allocator.carrier_namespace = cache.carried_in
+
+    def claim(ns: str, text: str) -> Allowed | Denied:
+        obj = vm("thief", ns=ns, macs_by_iface={"nic": text})
+        return mutate(AdmissionRequest("CREATE", "VirtualMachine", obj), ctx)
+
+    stolen = claim("tenant", str(mac(1)))
+    assert isinstance(stolen, Denied)
+    assert stolen.code == 409
+    assert f"MAC {mac(1)} is in use by a VM or VMI of another namespace" in stolen.message
+    assert "victim" not in stolen.message  # nothing of the other namespace is named
+    assert store.calls["create"] == 0  # and nothing was reserved for the thief
+    assert isinstance(claim("victim", str(mac(2))), Denied)  # several carry it: nobody may claim it
+    # The carrier's own namespace may (a VMI its VM starts, a VM recreated from its manifest) ...
+    assert isinstance(claim("victim", str(mac(1))), Allowed)
+    # ... and once the audit adopted a MAC, the reservation decides, as for any other.
+    cache.upsert(reservation(1, "victim"))
+    assert cache.carried_in(mac(1)) is None
 
 
 def test_admission_over_the_quota_is_denied_before_any_write() -> None:

@@ -81,7 +81,16 @@ class Quarantined:
     reservation: Reservation
 
 
-ClaimResult = Claimed | HeldElsewhere | Quarantined
+@dataclass(frozen=True)
+class Unadopted:
+    """An object of another namespace (or of several) carried the MAC before the allocator started,
+    and the audit has not adopted it for that object yet."""
+
+    mac: macs.Mac
+
+
+Taken = HeldElsewhere | Quarantined | Unadopted
+ClaimResult = Claimed | Taken
 
 
 class Allocator:
@@ -93,6 +102,7 @@ class Allocator:
         rng: random.Random | None = None,
         max_attempts: int = 64,
         known_taken: Callable[[macs.Mac], bool] = lambda _mac: False,
+        carrier_namespace: Callable[[macs.Mac], str | None] = lambda _mac: None,
         spares: SparePool | None = None,
     ) -> None:
         self.store = store
@@ -102,6 +112,7 @@ class Allocator:
         self.rng = rng or random.SystemRandom()
         self.max_attempts = max_attempts
         self.known_taken = known_taken
+        self.carrier_namespace = carrier_namespace
 
     def allocate(
         self,
@@ -166,7 +177,9 @@ class Allocator:
 
         Succeeds when the MAC is free, already the holder's, held by a previous incarnation of the
         same named object being re-created, or a Released tombstone of the holder's own namespace
-        (deleting a VM and creating it again from its manifest keeps its MAC). A tombstone of
+        (deleting a VM and creating it again from its manifest keeps its MAC). A MAC that an object
+        of another namespace carried before this replica started, and that nobody has reserved
+        yet, is `Unadopted`: the audit adopts it for that object. A tombstone of
         another namespace stays `Quarantined` until `quarantine_seconds` after its release (until
         the audit deletes it when None): a MAC just freed by one tenant must not be taken at once
         by another, whose VM would receive the traffic still addressed to the old one. No write is
@@ -178,6 +191,9 @@ class Allocator:
             deadline.check()
             now = self.clock()
             if existing is None:
+                carrier = self.carrier_namespace(mac)
+                if carrier is not None and carrier != holder.namespace:
+                    return Unadopted(mac)
                 proposal = Reservation(
                     mac=mac, holder=holder, interface=interface, state="Pending", reserved_at=now
                 )

@@ -33,13 +33,16 @@ its webhooks were absent) carry MACs nobody reserved until the audit adopts them
 as synced only once the MACs every existing VM and bare VMI carries are loaded as well
 (`note_carried`, from one list of each at start-up), and `taken` answers for both: automatic
 allocation and spares never pick a MAC an existing object carries, even before it is adopted.
-Answering earlier is how KubeMacPool hands out duplicates after a restart.
+Answering earlier is how KubeMacPool hands out duplicates after a restart. Nor may another
+namespace claim such a MAC by writing it into its own VM (`carried_in`): until the audit
+has adopted it, a claim would win the reservation from the VM that carried the MAC first.
 
 Thread-safe: the watch thread writes, admission threads and kopf's loop read.
 """
 
 from __future__ import annotations
 
+import sys
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -56,6 +59,10 @@ LOADING = (
     "the MAC allocator is still loading its reservations and the MACs existing VMs carry; "
     "retry in a few seconds"
 )
+
+# An unadopted MAC that objects of more than one namespace carry (`carried_in`): no
+# namespace may claim it before the audit has decided whose it is.
+SEVERAL = "<several namespaces>"
 
 # The MACs (integers) a namespace holds reservations for, read from the API server.
 NamespaceMacs = Callable[[str], set[int]]
@@ -85,8 +92,9 @@ class ReservationCache:
         self._issued: dict[int, str] = {}  # spare MAC value -> namespace it was handed out to
         self._issued_count: dict[str, int] = {}  # namespace -> spares handed out, not yet written
         self._listed: set[int] | None = None  # while a (re)list runs: the MACs it delivered
-        # MACs existing objects carried at start-up; once reserved they are only `_by_mac`'s.
-        self._carried: set[int] = set()
+        # MACs existing objects carried at start-up, each with its carrier's namespace (SEVERAL
+        # when objects of different namespaces carry it); once reserved they are only `_by_mac`'s.
+        self._carried: dict[int, str] = {}
         self._listed_once = threading.Event()
         self._scanned = threading.Event()
         if not carried_scan:
@@ -108,10 +116,14 @@ class ReservationCache:
         self._listed_once.set()
         self._sync_when_complete()
 
-    def note_carried(self, values: Iterable[int]) -> None:
-        """The MACs (integers) every existing VM and bare VMI carries: the start-up scan's result."""
+    def note_carried(self, carried: Iterable[tuple[int, str]]) -> None:
+        """The MACs (integers) every existing VM and bare VMI carries, with the carrier's namespace:
+        the start-up scan's result."""
         with self._lock:
-            self._carried.update(values)
+            for value, namespace in carried:
+                known = self._carried.setdefault(value, sys.intern(namespace))
+                if known != namespace:
+                    self._carried[value] = SEVERAL
         self._scanned.set()
         self._sync_when_complete()
 
@@ -119,7 +131,7 @@ class ReservationCache:
         """Forget the carried MACs that are reserved by now (the audit adopts them)."""
         with self._lock:
             if self._carried and self._synced.is_set():
-                self._carried = {v for v in self._carried if v not in self._by_mac}
+                self._carried = {v: ns for v, ns in self._carried.items() if v not in self._by_mac}
 
     def _sync_when_complete(self) -> None:
         if self._listed_once.is_set() and self._scanned.is_set():
@@ -212,6 +224,13 @@ class ReservationCache:
         """Whether `mac` is reserved, or carried by an object that existed at start-up (the random
         walks of allocation pass over it; the API server still decides on what they pick)."""
         return mac.value in self._by_mac or mac.value in self._carried
+
+    def carried_in(self, mac: macs.Mac) -> str | None:
+        """The namespace of the existing object that carries `mac` while nobody has reserved it
+        (`SEVERAL` when objects of several carry it); None once reserved, or when none carries it."""
+        if mac.value in self._by_mac:
+            return None
+        return self._carried.get(mac.value)
 
     @property
     def unadopted(self) -> int:

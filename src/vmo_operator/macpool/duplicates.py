@@ -24,7 +24,7 @@ from datetime import timedelta
 from typing import Any
 
 from vmo_operator.macpool import mac as macs
-from vmo_operator.macpool.allocator import HeldElsewhere, Quarantined
+from vmo_operator.macpool.allocator import HeldElsewhere, Taken, Unadopted
 from vmo_operator.macpool.reservation import Holder
 from vmo_operator.macpool.settings import ALLOW_DUPLICATE_ANNOTATION, DuplicatePolicy
 
@@ -128,12 +128,15 @@ def held_message(interface: str, mac: macs.Mac, holder: Holder, namespace: str) 
     return f'interface "{interface}": MAC {mac} is already in use elsewhere in the cluster'
 
 
-def taken_message(
-    interface: str, mac: macs.Mac, taken: HeldElsewhere | Quarantined, namespace: str, grace_seconds: int
-) -> str:
+def taken_message(interface: str, mac: macs.Mac, taken: Taken, namespace: str, grace_seconds: int) -> str:
     """Why a MAC is not the requester's to take, naming nothing of another namespace."""
     if isinstance(taken, HeldElsewhere):
         return held_message(interface, mac, taken.reservation.holder, namespace)
+    if isinstance(taken, Unadopted):
+        return (
+            f'interface "{interface}": MAC {mac} is in use by a VM or VMI of another namespace that '
+            "existed before the MAC allocator started and is not registered yet; it cannot be claimed"
+        )
     released = taken.reservation.released_at or taken.reservation.reserved_at
     until = released + timedelta(seconds=grace_seconds)
     return (

@@ -11,9 +11,8 @@ from vmo_operator.macpool import mac as macs
 from vmo_operator.macpool.allocator import (
     Claimed,
     ContendedError,
-    HeldElsewhere,
     PoolExhaustedError,
-    Quarantined,
+    Taken,
 )
 from vmo_operator.macpool.deadline import DeadlineExceededError
 from vmo_operator.macpool.fanout import Task, in_turn
@@ -81,7 +80,7 @@ def reserve(
     warnings: list[str] = []
     confirmed = {s.name: s.mac for s in slots if s.mac is not None and covered.get(s.name) == s.mac}
     refusal: str | None = None
-    if any(isinstance(outcome, HeldElsewhere | Quarantined) for outcome in outcomes):
+    if any(isinstance(outcome, Taken) for outcome in outcomes):
         # Only now, once a MAC turned out to be taken, may the authorizer be asked (one API call).
         try:
             refusal = duplicates.refusal(
@@ -96,7 +95,7 @@ def reserve(
             raise
     for (position, _task), outcome in zip(work, outcomes, strict=True):
         slot = slots[position]
-        if isinstance(outcome, HeldElsewhere | Quarantined):
+        if isinstance(outcome, Taken):
             assert slot.mac is not None
             grace = ctx.settings.release_grace_period_seconds
             message = duplicates.taken_message(slot.name, slot.mac, outcome, request.namespace, grace)

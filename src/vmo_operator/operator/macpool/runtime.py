@@ -176,8 +176,8 @@ class MacPoolRuntime:
         self.store = KubeReservationStore(api_client)
         self.source = KubeObjectSource(api_client)
         self.access = KubeAccessReviews(api_client, duplicates.AnswerCache(time.monotonic))
-        self.reservations = ReservationCache(namespace_macs=self.store.macs_in_namespace, carried_scan=True)
-        self.allocator = Allocator(self.store, known_taken=self.reservations.taken)
+        self.reservations = cache = ReservationCache(self.store.macs_in_namespace, carried_scan=True)
+        self.allocator = Allocator(self.store, known_taken=cache.taken, carrier_namespace=cache.carried_in)
         self.carried_scan: threading.Thread | None = None
         metrics.cached.set_function(lambda: len(self.reservations))
         metrics.unadopted.set_function(lambda: self.reservations.unadopted)
@@ -236,7 +236,7 @@ class MacPoolRuntime:
             while True:
                 try:
                     carried = [
-                        carrier.mac.value
+                        (carrier.mac.value, carrier.holder.namespace)
                         for kind in (VM_KIND, VMI_KIND)
                         for obj in self.source.list_objects(kind)
                         for carrier in reconcile.carriers_of(kind, obj)
