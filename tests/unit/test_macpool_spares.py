@@ -117,12 +117,24 @@ def test_outstanding_handouts_are_bounded() -> None:
     assert pool.take(LAYOUT, holder("c", claim="c"), "nic0") is None  # admission writes instead
 
 
-def test_refill_asks_only_for_what_was_used() -> None:
-    pool = filled_pool(MemoryReservationStore(), spares.TARGET)
+def test_refill_asks_only_for_what_was_used_once_admission_pauses() -> None:
+    clock = Clock()
+    pool = filled_pool(MemoryReservationStore(), spares.TARGET, clock=clock)
     assert pool.shortfall() == 0  # idle: nothing to write
     for n in range(3):
         assert pool.take(LAYOUT, holder(f"vm-{n}", claim=f"c-{n}"), "nic0") is not None
+    assert pool.shortfall() == 0  # a burst is under way: its creates go first
+    clock.now += spares.REFILL_PAUSE_SECONDS
     assert pool.shortfall() == 3
+
+
+def test_a_burst_that_halves_the_pool_is_refilled_without_waiting_for_a_pause() -> None:
+    pool = filled_pool(MemoryReservationStore(), 8, clock=Clock(), target=8)
+    for n in range(3):
+        assert pool.take(LAYOUT, holder(f"vm-{n}", claim=f"c-{n}"), "nic0") is not None
+        assert pool.shortfall() == 0
+    assert pool.take(LAYOUT, holder("vm-3", claim="c-3"), "nic0") is not None
+    assert pool.shortfall() == 4  # down to half: refilled while the burst goes on
 
 
 def test_a_handout_is_due_for_handover_only_after_its_window() -> None:
@@ -376,6 +388,9 @@ def test_the_keeper_fills_once_then_writes_only_after_use(world: Any) -> None:
     keeper.tick()
     assert store.writes() == writes  # idle: nothing written
     assert keeper.pool.take(LAYOUT, holder(), "nic0") is not None
+    keeper.tick()
+    assert store.calls["create"] == 4  # not while admission is taking spares
+    clock.now += spares.REFILL_PAUSE_SECONDS
     keeper.tick()
     assert store.calls["create"] == 5
     assert len(keeper.pool) == 4

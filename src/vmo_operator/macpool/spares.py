@@ -13,6 +13,8 @@ else happens after the answer, in the background (`operator/macpool/spares.py`):
 - **handed over**: a spare whose object is not seen within `HANDOVER_SECONDS` becomes a Pending
   reservation of its holder, and from there the usual rules apply (grace period, tombstone);
 - **refilled only when used**: one new spare per one handed out, so an idle cluster writes nothing;
+  while admission keeps taking spares, in the first pause of `REFILL_PAUSE_SECONDS` or once the
+  pool is down to half, so a burst's creates do not meet the refills in the API server;
 - **reclaimed when the replica dies**: every replica renews a Lease of its own, and stops handing
   spares out once its last renewal is older than the lease less the admission deadline. The GC
   leader turns the spares of a replica whose lease it has watched stand still for a whole duration
@@ -55,6 +57,10 @@ TARGET = 64
 MAX_OUTSTANDING = 64
 # How long a handed-out spare waits for its object before it becomes its holder's Pending reservation.
 HANDOVER_SECONDS = 2.0
+# Refills wait while admission is busy: until no spare was taken for this long, or until the pool
+# is down to half. A burst of creates then meets only their commits in the API server, not the
+# refills too, and the pool is topped up in the pause after it.
+REFILL_PAUSE_SECONDS = 1.0
 
 # Who a spare belongs to until it is handed out: nobody's, in no namespace.
 NOBODY = Holder(kind=VM_KIND, namespace="")
@@ -116,6 +122,7 @@ class SparePool:
         self._lock = threading.Lock()
         self._free: deque[tuple[int, Reservation]] = deque()  # (term it was added in, spare)
         self._issued: dict[int, Issued] = {}
+        self._last_take = float("-inf")
         self._closed = False
 
     # ---- admission (any thread) ------------------------------------------------------------
@@ -139,6 +146,7 @@ class SparePool:
                     continue
                 issued = Issued(candidate, holder, interface, self.clock(), added_in)
                 self._issued[candidate.mac.value] = issued
+                self._last_take = issued.at
                 break
             else:
                 return None
@@ -168,13 +176,16 @@ class SparePool:
     # ---- the keeper (one thread) -------------------------------------------------------------
 
     def shortfall(self) -> int:
-        """How many spares to make now: what was used, so an idle replica makes none."""
+        """How many spares to make now: what was used, so an idle replica makes none; and while
+        admission is taking spares, nothing until the pool is down to half (`REFILL_PAUSE_SECONDS`)."""
         term = self.term()
         with self._lock:
             if self._closed:
                 return 0
             self._free = deque((t, r) for t, r in self._free if t == term)  # forget earlier terms'
-            return max(0, self.target - len(self._free))
+            missing = max(0, self.target - len(self._free))
+            busy = self.clock() - self._last_take < REFILL_PAUSE_SECONDS
+            return 0 if busy and 2 * len(self._free) > self.target else missing
 
     def resize(self, target: int) -> list[Reservation]:
         """Keep `target` spares from now on; the free ones beyond it, for the keeper to delete."""
