@@ -30,8 +30,8 @@ from bench.core import (
     percentile,
     rss_mb,
 )
-from tests.support.kube import cluster_uid, manifest
-from tests.support.macpool import put_profile
+from tests.support.kube import PROFILE, cluster_uid, get_profile, manifest
+from tests.support.macpool import PROFILE_NAME, put_profile
 from tests.support.operator import OPERATOR_USER, OperatorProcess
 from tests.support.vms import VM_API, create_vm, install_vm_api, vm_body, vm_macs
 from tests.support.waiting import eventually
@@ -115,6 +115,7 @@ def webhook_rows(bench: Bench) -> list[Row]:
     api = bench.api
     install_vm_api(api, bench.plane.kubeconfig)
     # Pools sized for the burst below: 2,000 MACs over 2 replicas (`spec.macPool.sparesPerReplica`).
+    profile_existed = get_profile(api, PROFILE_NAME) is not None
     put_profile(api, {"macPool": {"sparesPerReplica": BURST_SPARES}})
     replicas = bench.use_replicas(2)
     _namespace(api, "lat-on")
@@ -187,7 +188,11 @@ def webhook_rows(bench: Bench) -> list[Row]:
     made = bench.plane.writes_by(OPERATOR_USER)[writes_before:]
     writes = len(made)
     kinds_written = Counter(f"{e['verb']} {e.get('objectRef', {}).get('resource', '')}" for e in made)
-    put_profile(api, {"macPool": {"sparesPerReplica": spares.TARGET}})
+    if profile_existed:
+        put_profile(api, {"macPool": {"sparesPerReplica": spares.TARGET}})
+    else:  # the groups after this one measure replicas with no profile to reconcile, as before it
+        client.CustomObjectsApi(api).delete_cluster_custom_object(*PROFILE, PROFILE_NAME)
+        eventually(lambda: get_profile(api, PROFILE_NAME) is None, timeout=120, what="the profile gone")
     assigned = [mac for vm in created for mac in _valid_macs(vm)]
     duplicates = len(assigned) - len(set(assigned))
     missing = 2 * len(created) - len(assigned)
