@@ -46,6 +46,7 @@ from vmo_operator.operator.macpool.runtime import MacPoolRuntime, Serving
 log = structlog.get_logger("vmo.macpool")
 
 OBJECT_EVENT_TIMEOUT = 60.0  # one VM event's bookkeeping; beyond this the audit takes over
+Handler = Callable[[str, dict[str, Any]], None]  # one watch event: its type and object
 LANES = 8  # objects whose events are handled at once, per kind
 QUEUED = 1024  # events waiting for a lane before the watch waits too
 # A live issuing replica commits its handout within milliseconds of the object's event, and hands
@@ -192,7 +193,7 @@ def start_object_watchers(runtime: MacPoolRuntime, serving: Serving) -> None:
             except Exception as exc:  # the next audit round repairs whatever this missed
                 log.warning("VM event bookkeeping failed", kind=kind, event=event, error=str(exc))
 
-        def handle(event: str, obj: dict[str, Any], lanes: Lanes = lanes, work: Any = work) -> None:
+        def handle(event: str, obj: dict[str, Any], lanes: Lanes = lanes, work: Handler = work) -> None:
             meta = obj.get("metadata") or {}
             key = meta.get("uid") or f"{meta.get('namespace')}/{meta.get('name')}"
             lanes.submit(key, functools.partial(work, event, obj))

@@ -83,7 +83,7 @@ class SpareKeeper:
         )
         self.lease = LeaseKeeper(election, period_seconds=RENEW_SECONDS)
         self._clock = clock
-        self._swept = -TICK_SECONDS  # never yet
+        self._swept = float("-inf")  # never yet
         self._wake = threading.Event()
         self._stop = threading.Event()
         self.pool = spares.SparePool(
