@@ -112,6 +112,7 @@ class SparePool:
     ) -> None:
         self.replica = replica
         self.target = target
+        self._outstanding_floor = max_outstanding
         self.max_outstanding = max(max_outstanding, target)
         self.may_issue = may_issue  # the replica's lease is fresh enough to hand spares out
         # The lease's term: a spare added in an earlier term may have been reclaimed while the
@@ -191,7 +192,7 @@ class SparePool:
         """Keep `target` spares from now on; the free ones beyond it, for the keeper to delete."""
         with self._lock:
             self.target = target
-            self.max_outstanding = max(MAX_OUTSTANDING, target)
+            self.max_outstanding = max(self._outstanding_floor, target)
             surplus = []
             while len(self._free) > target:
                 surplus.append(self._free.pop()[1])  # the newest: the oldest go out first anyway
