@@ -112,13 +112,16 @@ def test_the_real_agent_reports_a_missing_bridge_then_the_bridge_and_its_uplink(
     said = eventually(lambda: _degraded_naming(api_client, NODE), timeout=60, what=f"Degraded naming {NODE}")
     assert f"bridge br0 missing on nodes {NODE}" in said["message"]
 
+    # The bridge is built under another name and renamed once its ports are on it: the agent
+    # reports every second, so a br0 that appeared before its ports could be reported bare.
     with IPRoute(netns=real_agent.namespace) as ipr:
-        ipr.link("add", ifname="br0", kind="bridge")
+        ipr.link("add", ifname="br0-building", kind="bridge")
         ipr.link("add", ifname="up0", kind="veth", peer="up0-peer")
         ipr.link("add", ifname="vm0", kind="veth", peer="vm0-peer")
-        bridge = ipr.link_lookup(ifname="br0")[0]
+        bridge = ipr.link_lookup(ifname="br0-building")[0]
         for port in ("up0", "vm0"):
             ipr.link("set", index=ipr.link_lookup(ifname=port)[0], master=bridge)
+        ipr.link("set", index=bridge, ifname="br0")
 
     def present() -> dict[str, Any] | None:
         found = real_agent.bridge(digest)
