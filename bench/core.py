@@ -21,6 +21,7 @@ if str(REPO) not in sys.path:
 
 from kubernetes import client  # noqa: E402
 
+from hack.official_client import official_client  # noqa: E402
 from hack.simulators.operands import OperandSimulator, simulated_operands  # noqa: E402
 from tests.support.kube import apply_crd_files, condition, get_profile  # noqa: E402
 from tests.support.operator import OPERATOR_USER, OperatorProcess, bind_operator_identity  # noqa: E402
@@ -102,7 +103,7 @@ def environment(workdir: Path) -> Iterator[Bench]:
     sim = None
     bench = None
     try:
-        api = plane.api_client()
+        api = official_client(plane.kubeconfig)
         apply_crd_files(api, sorted((REPO / "crds").glob("*.yaml")))
         sim = OperandSimulator(api, simulated_operands(plane.kubeconfig)).start()
         kubeconfig = bind_operator_identity(plane)

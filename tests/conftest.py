@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, settings
 
+from hack.official_client import official_client
 from vmo_operator.localenv.controlplane import ControlPlane
 from vmo_operator.localenv.processes import leftover_processes
 
@@ -62,7 +63,7 @@ def kubeconfig(control_plane: ControlPlane) -> Path:
 
 @pytest.fixture(scope="session")
 def api_client(control_plane: ControlPlane) -> Any:
-    return control_plane.api_client()
+    return official_client(control_plane.kubeconfig)
 
 
 @pytest.fixture

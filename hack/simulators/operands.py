@@ -35,8 +35,8 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from hack import kubevirt_api
+from hack.official_client import official_client
 from vmo_operator.kube.client import KubeClient, KubeError
-from vmo_operator.kube.connect import connect_kubeconfig
 from vmo_operator.kube.kinds import CRD, DEPLOYMENT, LEASE
 from vmo_operator.kube.objects import Manifest
 
@@ -372,7 +372,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     chosen = args.only or list(SIMULATED)
-    api = connect_kubeconfig(args.kubeconfig)
+    api = official_client(args.kubeconfig)
     sim = OperandSimulator(api, simulated_operands(Path(args.kubeconfig), chosen))
     names = " and ".join(SIMULATED[name] for name in chosen)
     print(f"simulating {names}; Ctrl-C to stop", flush=True)

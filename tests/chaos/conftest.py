@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from kubernetes import client
 
+from hack.official_client import official_client
 from hack.simulators.operands import OperandSimulator, simulated_operands
 from tests.chaos.budget import BUDGET, Budget
 from tests.chaos.harness import WORKLOAD_NAMESPACE, ChaosCluster, Workloads, reset, reset_to_base
@@ -58,7 +59,7 @@ def chaos(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ChaosCluster]:
     simulator = None
     cluster = None
     try:
-        api = plane.api_client()
+        api = official_client(plane.kubeconfig)
         apply_crd_files(api, sorted((REPO / "crds").glob("*.yaml")))
         simulator = OperandSimulator(api, simulated_operands(plane.kubeconfig)).start()
         client.CoreV1Api(api).create_namespace(

@@ -18,10 +18,10 @@ import pytest
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
+from hack.official_client import official_client
 from tests.support.kube import metadata
 from tests.support.paths import REPO
 from tests.support.waiting import eventually
-from vmo_operator.kube.connect import connect_kubeconfig
 from vmo_operator.localenv.controlplane import ControlPlane
 from vmo_operator.localenv.pki import CertificateAuthority
 from vmo_operator.localenv.processes import leftover_processes
@@ -45,7 +45,7 @@ def test_rbac_denies_an_unbound_user_until_a_role_binds_it(
     control_plane: ControlPlane, api_client: Any, namespace: str
 ) -> None:
     user = f"probe-{uuid.uuid4().hex[:6]}"
-    as_user = connect_kubeconfig(control_plane.kubeconfig_for(user))
+    as_user = official_client(control_plane.kubeconfig_for(user))
     apps_as_user = client.AppsV1Api(as_user)
 
     with pytest.raises(ApiException) as denied:
@@ -258,3 +258,42 @@ def test_a_stopped_control_plane_leaves_no_process_or_directory() -> None:
 
     assert leftover_processes(workdir) == []
     assert not workdir.exists()
+
+
+def test_a_kubeconfig_whose_user_is_a_credential_plugin_reaches_the_api_server_as_that_user(
+    control_plane: ControlPlane, tmp_path: Path
+) -> None:
+    """The floor's own kubeconfig reader runs an exec plugin (as EKS, GKE and kubelogin users have)
+    and presents the certificate it issues; the API server says who that is."""
+    import sys
+
+    import yaml
+
+    from vmo_operator.kube import kinds
+    from vmo_operator.kube.client import KubeClient
+    from vmo_operator.kube.connect import connect_kubeconfig
+
+    user = f"plugin-user-{uuid.uuid4().hex[:6]}"
+    issued = yaml.safe_load(control_plane.kubeconfig_for(user).read_text())
+    credential = issued["users"][0]["user"]
+    status = {
+        "clientCertificateData": base64.b64decode(credential["client-certificate-data"]).decode(),
+        "clientKeyData": base64.b64decode(credential["client-key-data"]).decode(),
+    }
+    plugin = tmp_path / "plugin.py"
+    plugin.write_text(f"import json\nprint(json.dumps({{'kind': 'ExecCredential', 'status': {status!r}}}))\n")
+    issued["users"][0]["user"] = {
+        "exec": {
+            "apiVersion": "client.authentication.k8s.io/v1",
+            "command": sys.executable,
+            "args": [str(plugin)],
+            "interactiveMode": "Never",
+        }
+    }
+    config = tmp_path / "kubeconfig"
+    config.write_text(yaml.safe_dump(issued))
+    review = KubeClient(connect_kubeconfig(config)).create(
+        kinds.SELF_SUBJECT_REVIEW,
+        {"apiVersion": "authentication.k8s.io/v1", "kind": "SelfSubjectReview", "metadata": {}},
+    )
+    assert review["status"]["userInfo"]["username"] == user

@@ -17,13 +17,13 @@ import pytest
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
+from hack.official_client import official_client
 from tests.packaging import tools
 from tests.support.kube import metadata
 from tests.support.waiting import eventually
 from vmo_operator.components import vmroles
 from vmo_operator.kube import kinds
 from vmo_operator.kube.client import KubeClient, KubeError
-from vmo_operator.kube.connect import connect_kubeconfig
 from vmo_operator.localenv.controlplane import ControlPlane
 
 pytestmark = pytest.mark.integration
@@ -56,7 +56,7 @@ def chart_identity(
     tools.run([tools.kubectl_binary(), "apply", "-f", "-"], stdin=text, kubeconfig=kubeconfig)
     try:
         creds = control_plane.service_account_kubeconfig(namespace, name)
-        api = connect_kubeconfig(creds)
+        api = official_client(creds)
         operator = Operator(name, namespace, api)
         # The authorizer learns new bindings from a watch; wait until this one is in effect.
         eventually(lambda: _allowed(operator), timeout=30, what="chart ClusterRole binding in effect")

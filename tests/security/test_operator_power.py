@@ -21,6 +21,7 @@ import yaml
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
+from hack.official_client import official_client
 from hack.simulators.operands import CDI_WORKLOAD_CRDS
 from tests.support.kube import status_body
 from tests.support.operator import OPERATOR_NAMESPACE, OPERATOR_SERVICE_ACCOUNT, bind_operator_identity
@@ -34,7 +35,6 @@ from vmo_operator.components.base import ClusterFacts
 from vmo_operator.engine.apply import KindIndex
 from vmo_operator.kube import kinds
 from vmo_operator.kube.client import KubeClient, KubeError
-from vmo_operator.kube.connect import connect_kubeconfig
 from vmo_operator.kube.kinds import Kind
 from vmo_operator.kube.objects import MANAGED_BY_LABEL, MANAGED_BY_VALUE, RELEASED_LABEL, Manifest
 from vmo_operator.localenv.controlplane import ControlPlane
@@ -57,7 +57,7 @@ NOT_OURS = "changes only the"
 @pytest.fixture(scope="module")
 def operator_api(control_plane: ControlPlane) -> Iterator[Any]:
     """An ApiClient that authenticates as the operator's ServiceAccount."""
-    api = connect_kubeconfig(bind_operator_identity(control_plane))
+    api = official_client(bind_operator_identity(control_plane))
     yield api
     api.close()
 

@@ -13,6 +13,7 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from hack.official_client import official_client
 from tests.support.paths import REPO
 from tests.support.waiting import eventually
 from vmo_operator.kube import kinds
@@ -51,7 +52,7 @@ def bind_operator_identity(plane: ControlPlane) -> Path:
     from vmo_operator.kube.client import KubeClient
     from vmo_operator.operator.rbac_output import operator_rbac
 
-    api = plane.api_client()
+    api = official_client(plane.kubeconfig)
     try:
         client.CoreV1Api(api).create_namespace(
             client.V1Namespace(metadata=client.V1ObjectMeta(name=OPERATOR_NAMESPACE))

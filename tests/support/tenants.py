@@ -16,12 +16,12 @@ from typing import Any
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
+from hack.official_client import official_client
 from tests.support.waiting import eventually
 from vmo_operator.components.vmroles import cluster_roles
 from vmo_operator.engine.apply import KindIndex
 from vmo_operator.kube import kinds
 from vmo_operator.kube.client import KubeClient
-from vmo_operator.kube.connect import connect_kubeconfig
 from vmo_operator.localenv.controlplane import ControlPlane
 from vmo_operator.macpool import duplicates
 from vmo_operator.operator.rbac import duplicates_cluster_role
@@ -97,7 +97,7 @@ def edit_tenant(plane: ControlPlane, admin: Any, label: str) -> Iterator[Tenant]
         subjects=[client.RbacV1Subject(api_group="rbac.authorization.k8s.io", kind="User", name=user)],
     )
     client.RbacAuthorizationV1Api(admin).create_namespaced_role_binding(name, binding)
-    api = connect_kubeconfig(plane.kubeconfig_for(user))
+    api = official_client(plane.kubeconfig_for(user))
     tenant = Tenant(user, name, api)
     # The aggregation controller fills `edit` in asynchronously after the VM roles appear.
     eventually(

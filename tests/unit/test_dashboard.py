@@ -377,13 +377,12 @@ def test_the_user_client_carries_the_users_token_and_none_of_the_kubeconfigs_cre
     )
     server = server_only(kubeconfig)
     assert server.host == "https://127.0.0.1:6443"
-    assert server.api_key == {}
-    assert (server.username, server.password, server.cert_file, server.key_file) == (None, None, None, None)
+    assert "the-dashboards-own-secret" not in repr(server)
     api = connect_as(server, "alices-token")
     try:
-        settings = api.configuration.auth_settings()
-        assert settings["BearerToken"]["value"] == "Bearer alices-token"
-        assert "the-dashboards-own-secret" not in repr(vars(api.configuration))
+        assert api.credentials.authorization() == "Bearer alices-token"
+        assert api.credentials.certificate() is None
+        assert "the-dashboards-own-secret" not in repr(vars(api.credentials.identity))
     finally:
         api.close()
 

@@ -17,6 +17,8 @@ from tests.unit.macpool_fakes import MemoryReservationStore
 from tests.unit.macpool_objects import context, vm
 from vmo_operator.kube import kinds
 from vmo_operator.kube.client import KubeClient, WouldBlockError, no_requests
+from vmo_operator.kube.kubeconfig import Endpoint
+from vmo_operator.kube.transport import Answer, Transport
 from vmo_operator.macpool import spares
 from vmo_operator.macpool.allocator import Allocator
 from vmo_operator.macpool.reservation import Reservation
@@ -27,25 +29,16 @@ T0 = datetime(2026, 1, 1, tzinfo=UTC)
 ME = "replica-a"
 
 
-class Answer:
-    status, reason, data = 200, "OK", b"{}"
-
-    def read(self) -> bytes:
-        return self.data
-
-
-class Recorder:
-    """An API client that records every request it sends and answers each with `{}`."""
+class Recorder(Transport):
+    """An API transport that records every request it would send and answers each with `{}`."""
 
     def __init__(self) -> None:
+        super().__init__(Endpoint("https://127.0.0.1:1"))
         self.sent: list[str] = []
 
-    def param_serialize(self, method: str, path: str, **_: Any) -> tuple[str, str, dict[str, str], Any, None]:
-        return method, path, {}, None, None
-
-    def call_api(self, method: str, url: str, **_: Any) -> Answer:
-        self.sent.append(f"{method} {url}")
-        return Answer()
+    def request(self, method: str, path: str, **_: Any) -> Answer:
+        self.sent.append(f"{method} {path}")
+        return Answer(200, "OK", b"{}")
 
 
 def test_no_request_leaves_inside_no_requests_and_the_guard_ends_with_the_block() -> None:

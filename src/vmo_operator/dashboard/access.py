@@ -23,6 +23,7 @@ from vmo_operator.dashboard.actions import Permission
 from vmo_operator.kube import kinds
 from vmo_operator.kube.client import KubeClient, KubeError
 from vmo_operator.kube.connect import connect_as
+from vmo_operator.kube.kubeconfig import Endpoint
 
 TTL = 30.0
 FIELD_MANAGER = "vmo-dashboard"
@@ -88,7 +89,7 @@ class Access:
 
 
 @contextmanager
-def user_client(server: Any, token: str) -> Iterator[KubeClient]:
+def user_client(server: Endpoint, token: str) -> Iterator[KubeClient]:
     """A floor client that authenticates with `token`, closed when the request is done."""
     api = connect_as(server, token)
     try:

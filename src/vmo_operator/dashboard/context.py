@@ -19,13 +19,14 @@ from vmo_operator.dashboard import access, pages
 from vmo_operator.dashboard.access import Access
 from vmo_operator.dashboard.sessions import COOKIE, CSRF_FIELD, SECURITY_HEADERS, Session, SessionStore
 from vmo_operator.kube.client import KubeClient, KubeError
+from vmo_operator.kube.kubeconfig import Endpoint
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 @dataclass
 class Settings:
-    server: Any  # kube.connect.server_only(): the API server's address and CA, no credentials
+    server: Endpoint  # kube.connect.server_only(): the API server's address and CA, no credentials
     namespaces: tuple[str, ...] = ()  # VM namespaces to offer besides those the user can list
     clock: Callable[[], float] = time.monotonic
 

@@ -1,10 +1,9 @@
-"""The one client of the API server: a small, typed REST layer over the official client.
+"""The one client of the API server: a small, typed REST layer over `kube.transport`.
 
-Raw dicts in, raw dicts out. The generated client's typed models would force one class per kind
+Raw dicts in, raw dicts out. A generated client's typed models would force one class per kind
 and a discovery round-trip for custom kinds; every caller needs only get/list/watch/apply/create/
 replace/delete/patch on paths built from a `Kind`. Every failure is one error type, `KubeError`.
 Every request is counted by verb, so tests and metrics can prove that an idle resync writes nothing.
-This module and `kube.connect` (how a client is made) are the only ones that import `kubernetes`.
 """
 
 from __future__ import annotations
@@ -18,14 +17,12 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any
 
-from kubernetes.client.exceptions import ApiException
-
 from vmo_operator.kube.errors import KubeError as KubeError  # the floor's one error type
-from vmo_operator.kube.errors import to_kube_error
 from vmo_operator.kube.kinds import Kind, group_version_path, kind_path
 from vmo_operator.kube.objects import Manifest, replacing_merge_patch
+from vmo_operator.kube.transport import Timeout as Timeout  # the admission path names its own
+from vmo_operator.kube.transport import Transport, raise_for, transport_of
 
-Timeout = tuple[float, float]  # (connect, read) seconds
 DEFAULT_TIMEOUT: Timeout = (10.0, 60.0)
 LIST_READ_SECONDS = 60.0
 PAGE_SIZE = 500
@@ -56,13 +53,15 @@ class KubeClient:
     """Synchronous client; the kopf layer runs it in worker threads.
 
     `timeout` bounds each request: the admission path uses a short one so a slow API server
-    cannot hold a review past its deadline.
+    cannot hold a review past its deadline. `api_client` is a `Transport`, or a client of the
+    official package (see `transport.transport_of`), read at the first request.
     """
 
     def __init__(
         self, api_client: Any, field_manager: str = FIELD_MANAGER, *, timeout: Timeout = DEFAULT_TIMEOUT
     ) -> None:
         self._api = api_client
+        self._transport: Transport | None = None
         self.field_manager = field_manager
         self.timeout = timeout
         self._lock = threading.Lock()
@@ -93,32 +92,17 @@ class KubeClient:
         if _REQUESTS_FORBIDDEN.get():
             raise WouldBlockError(f"{verb} {path}")
         self._count(verb)
-        headers = {"Accept": "application/json", "Content-Type": content_type}
-        try:
-            method, url, headers, payload, _ = self._api.param_serialize(
-                method,
-                path,
-                query_params=query or [],
-                header_params=headers,
-                body=body,
-                auth_settings=["BearerToken"],
-            )
-            response = self._api.call_api(
-                method, url, header_params=headers, body=payload, _request_timeout=timeout or self.timeout
-            )
-            response.read()
-        except ApiException as exc:
-            raise to_kube_error(int(exc.status or 0), exc.reason, exc.body) from None
-        except OSError as exc:  # connection refused/reset while the API server restarts
-            raise KubeError(0, "Unreachable", str(exc)) from None
-        except Exception as exc:
-            if type(exc).__module__.startswith(("urllib3", "kubernetes")):
-                raise KubeError(0, "Unreachable", str(exc)) from None
-            raise
-        if not 200 <= response.status < 300:
-            raise to_kube_error(response.status, response.reason, response.data)
-        data = response.data
-        return json.loads(data) if data else None
+        answer = self.transport.request(
+            method, path, query=query, body=body, content_type=content_type, timeout=timeout or self.timeout
+        )
+        raise_for(answer)
+        return answer.json()
+
+    @property
+    def transport(self) -> Transport:
+        if self._transport is None:
+            self._transport = transport_of(self._api)
+        return self._transport
 
     # ---- verbs ---------------------------------------------------------------------------
     def get(self, kind: Kind, name: str, namespace: str = "") -> Manifest | None:
@@ -256,27 +240,15 @@ class KubeClient:
             ("resourceVersion", resource_version),
             ("labelSelector", label_selector),
         ]
-        try:
-            method, url, headers, _, _ = self._api.param_serialize(
-                "GET",
-                kind_path(kind, namespace),
-                query_params=query,
-                header_params={"Accept": "application/json"},
-                auth_settings=["BearerToken"],
-            )
-            response = self._api.call_api(
-                method, url, header_params=headers, _request_timeout=(10, timeout_seconds + 15)
-            )
-        except ApiException as exc:
-            raise to_kube_error(int(exc.status or 0), exc.reason, exc.body) from None
-        except OSError as exc:
-            raise KubeError(0, "Unreachable", str(exc)) from None
-        if response.status != 200:
-            response.read()
-            raise to_kube_error(response.status, response.reason, response.data)
+        answer = self.transport.request(
+            "GET", kind_path(kind, namespace), query=query, timeout=(10, timeout_seconds + 15), stream=True
+        )
+        raise_for(answer)
+        response = answer.streamed
+        assert response is not None  # a 200 to a streamed request
         pending = b""
         try:
-            for chunk in response.response.stream(8192):
+            for chunk in response.stream(8192):
                 pending += chunk
                 *lines, pending = pending.split(b"\n")
                 for line in lines:
@@ -287,7 +259,7 @@ class KubeClient:
                 raise KubeError(0, "Unreachable", str(exc)) from None
             raise
         finally:
-            response.response.release_conn()
+            response.release_conn()
 
     def apply(self, kind: Kind, obj: Manifest, *, dry_run: bool = False) -> Manifest:
         """Server-side apply under our field manager, taking ownership of the fields we render.

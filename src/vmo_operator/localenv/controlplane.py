@@ -307,7 +307,7 @@ class ControlPlane:
 
     # ---- cluster objects ---------------------------------------------------------------------
     def api_client(self) -> Any:
-        """A client of the official `kubernetes` package, authenticated as the cluster admin."""
+        """A client authenticated as the cluster admin (a `kube.transport.Transport`)."""
         return connect_kubeconfig(self.kubeconfig)
 
     def _create_nodes(self, kube: KubeClient) -> None:

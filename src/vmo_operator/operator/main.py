@@ -17,7 +17,7 @@ import structlog
 
 from vmo_operator.kube.client import KubeClient
 from vmo_operator.kube.connect import connect
-from vmo_operator.operator import handlers, metrics
+from vmo_operator.operator import handlers, login, metrics
 from vmo_operator.operator.config import LogFormat, LogLevel, OperatorConfig, WebhookMode
 from vmo_operator.operator.logs import configure_logging
 from vmo_operator.operator.macpool import lifecycle as macpool_lifecycle
@@ -107,14 +107,9 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _registry() -> kopf.OperatorRegistry:
-    """An empty registry that logs in the way kopf's default one does.
-
-    kopf's default registry adds this login handler by itself; a registry of our own must say it.
-    """
+    """An empty registry that logs in as the floor's client does (`operator.login`)."""
     registry = kopf.OperatorRegistry()
-    kopf.on.login(id="login_via_client", errors=kopf.ErrorsMode.IGNORED, registry=registry)(
-        kopf.login_via_client
-    )
+    login.register(registry)
     return registry
 
 
