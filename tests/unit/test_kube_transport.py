@@ -293,3 +293,18 @@ def test_an_unreachable_server_is_status_0() -> None:
     with pytest.raises(KubeError) as raised:
         kube.get(NAMESPACE, "x")
     assert (raised.value.status, raised.value.reason) == (0, "Unreachable")
+
+
+def test_a_client_certificate_file_is_read_once_and_again_after_a_refusal(tmp_path: Path) -> None:
+    cert, key = tmp_path / "tls.crt", tmp_path / "tls.key"
+    cert.write_text("C1")
+    key.write_text("K1")
+    creds = Credentials(Identity(cert_file=str(cert), key_file=str(key)))
+    first = creds.certificate()
+    cert.write_text("C2")
+    key.write_text("K2")
+    assert creds.certificate() is first  # every request asks: no file is read again meanwhile
+    creds.rejected()
+    renewed = creds.certificate()
+    assert renewed is not None
+    assert (renewed.cert_pem, renewed.key_pem) == ("C2", "K2")

@@ -42,6 +42,7 @@ class Credentials:
         self._lock = threading.Lock()
         self._file_token: tuple[str, float] | None = None  # (token, monotonic time read)
         self._issued: _Issued | None = None
+        self._own_certificate: ClientCertificate | None = None  # from data or files, read once
 
     def authorization(self) -> str | None:
         """The Authorization header's value, if the identity is a token."""
@@ -49,13 +50,18 @@ class Credentials:
         return f"Bearer {token}" if token else None
 
     def certificate(self) -> ClientCertificate | None:
-        """The client certificate from data or files, or the one the plugin issued."""
+        """The client certificate from data or files (read once, and again after a refusal: a
+        rotated file), or the one the plugin issued. Asked at every request, so it reads nothing
+        then."""
         ident = self.identity
         if ident.cert_data or ident.cert_file:
-            return ClientCertificate(
-                ident.cert_data or _read(ident.cert_file, "client-certificate"),
-                ident.key_data or _read(ident.key_file, "client-key"),
-            )
+            with self._lock:
+                if self._own_certificate is None:
+                    self._own_certificate = ClientCertificate(
+                        ident.cert_data or _read(ident.cert_file, "client-certificate"),
+                        ident.key_data or _read(ident.key_file, "client-key"),
+                    )
+                return self._own_certificate
         if ident.exec_plugin is None:
             return None
         return self._from_plugin().certificate
@@ -72,6 +78,7 @@ class Credentials:
         with self._lock:
             self._file_token = None
             self._issued = None
+            self._own_certificate = None
 
     def _token_from_file(self) -> str | None:
         path = self.identity.token_file

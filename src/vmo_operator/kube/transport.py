@@ -111,7 +111,7 @@ class Transport:
     def _pool_manager(self) -> urllib3.PoolManager:
         certificate = self.credentials.certificate()
         with self._lock:
-            if self._pool is None or certificate != self._pool_certificate:
+            if self._pool is None or certificate is not self._pool_certificate:
                 if self._pool is not None:
                     self._pool.clear()
                 self._pool = _pool_manager(self.endpoint, certificate, self.pool_size)
