@@ -28,7 +28,7 @@ def test_profile_handlers_keep_the_ids_of_plain_functions() -> None:
     handlers.register(registry, runtime)
     activities = {h.id for h in registry._activities.get_all_handlers()}
     assert {
-        "login_via_client",
+        "vmo-login",
         "configure",
         "start_custom_kind_watchers",
         "stop_custom_kind_watchers",
