@@ -17,7 +17,7 @@ from vmo_operator.kube.connect import locate
 from vmo_operator.kube.credentials import Credentials
 
 
-def login(**_: Any) -> kopf.ConnectionInfo:
+def login(settings: kopf.OperatorSettings, **_: Any) -> kopf.ConnectionInfo:
     endpoint, identity = locate()
     credentials = Credentials(identity)
     authorization = credentials.authorization()
@@ -33,6 +33,7 @@ def login(**_: Any) -> kopf.ConnectionInfo:
         certificate_data=certificate.cert_pem if certificate else None,
         private_key_data=certificate.key_pem if certificate else None,
         proxy_url=endpoint.proxy,
+        trust_env=settings.networking.trust_env,
         expiration=dt.datetime.fromtimestamp(valid_until, dt.UTC) if valid_until is not None else None,
     )
 
