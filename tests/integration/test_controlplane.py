@@ -297,3 +297,28 @@ def test_a_kubeconfig_whose_user_is_a_credential_plugin_reaches_the_api_server_a
         {"apiVersion": "authentication.k8s.io/v1", "kind": "SelfSubjectReview", "metadata": {}},
     )
     assert review["status"]["userInfo"]["username"] == user
+
+
+def test_tls_server_name_is_the_name_the_api_servers_certificate_is_checked_against(
+    control_plane: ControlPlane, tmp_path: Path
+) -> None:
+    """A kubeconfig may reach the API server by an address its certificate does not name and say
+    which name to check instead (`tls-server-name`); a name the certificate lacks is refused."""
+    import yaml
+
+    from vmo_operator.kube import kinds
+    from vmo_operator.kube.client import KubeClient, KubeError
+    from vmo_operator.kube.connect import connect_kubeconfig
+
+    def client_naming(name: str) -> KubeClient:
+        issued = yaml.safe_load(control_plane.kubeconfig.read_text())
+        issued["clusters"][0]["cluster"]["tls-server-name"] = name
+        config = tmp_path / f"{name}.kubeconfig"
+        config.write_text(yaml.safe_dump(issued))
+        return KubeClient(connect_kubeconfig(config))
+
+    assert client_naming("kubernetes.default.svc").get(kinds.NAMESPACE, "default") is not None
+    with pytest.raises(KubeError) as refused:
+        client_naming("not-the-api-server.example").get(kinds.NAMESPACE, "default")
+    assert (refused.value.status, refused.value.reason) == (0, "Unreachable")
+    assert "certificate verify failed" in refused.value.message.lower(), refused.value.message
