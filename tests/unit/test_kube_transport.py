@@ -308,3 +308,19 @@ def test_a_client_certificate_file_is_read_once_and_again_after_a_refusal(tmp_pa
     renewed = creds.certificate()
     assert renewed is not None
     assert (renewed.cert_pem, renewed.key_pem) == ("C2", "K2")
+
+
+def test_a_client_of_the_official_package_is_read_once_for_its_server_and_credentials() -> None:
+    from kubernetes import client
+
+    from vmo_operator.kube.transport import transport_of
+
+    configuration = client.Configuration(host="https://api:6443")
+    configuration.api_key = {"BearerToken": "t0k"}
+    configuration.api_key_prefix = {"BearerToken": "Bearer"}
+    configuration.ssl_ca_cert = "/ca.crt"
+    official = client.ApiClient(configuration)
+    transport = transport_of(official)
+    assert transport_of(official) is transport  # every KubeClient over it shares its connections
+    assert (transport.endpoint.host, transport.endpoint.ca_file) == ("https://api:6443", "/ca.crt")
+    assert transport.credentials.authorization() == "Bearer t0k"

@@ -14,6 +14,7 @@ import ssl
 import tempfile
 import threading
 import warnings
+import weakref
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -172,11 +173,25 @@ def _pool_manager(
     return urllib3.PoolManager(num_pools=4, **options)
 
 
+# One transport per official client, however many `KubeClient`s wrap it: each would otherwise
+# open connections (and TLS handshakes) of its own.
+_OF_OFFICIAL: weakref.WeakKeyDictionary[Any, Transport] = weakref.WeakKeyDictionary()
+_OF_OFFICIAL_LOCK = threading.Lock()
+
+
 def transport_of(api: Any) -> Transport:
     """`api` itself, or a transport with the same server and credentials as a client the official
     package made (duck-typed, so the package need not be installed)."""
     if isinstance(api, Transport):
         return api
+    with _OF_OFFICIAL_LOCK:
+        known = _OF_OFFICIAL.get(api)
+        if known is None:
+            known = _OF_OFFICIAL[api] = _of_official(api)
+        return known
+
+
+def _of_official(api: Any) -> Transport:
     config = api.configuration
     headers = [s for s in config.auth_settings().values() if s.get("in") == "header" and s.get("value")]
     token = next(
