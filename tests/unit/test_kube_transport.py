@@ -105,6 +105,7 @@ def test_data_fields_tls_and_token_file_are_read(tmp_path: Path) -> None:
         ({"client-key-data": "%%%"}, "x", "client-key-data is not base64"),
         ({"auth-provider": {"name": "oidc"}}, "x", "auth-provider 'oidc'"),
         ({"exec": {"args": ["x"]}}, "x", "exec has no command"),
+        ({"token": "t", "as": "limited"}, "x", "the user impersonates (as)"),
     ],
 )
 def test_a_bad_kubeconfig_is_one_error_naming_the_entry(

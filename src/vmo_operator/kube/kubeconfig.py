@@ -189,6 +189,13 @@ def _identity(user: Mapping[str, Any], origin: Path, *, cluster: Mapping[str, An
             f"{origin}: the user authenticates with auth-provider {provider!r}, which was removed from "
             "client-go; use its exec credential plugin instead (e.g. gke-gcloud-auth-plugin, kubelogin)"
         )
+    impersonating = sorted(key for key in ("as", "as-uid", "as-groups", "as-user-extra") if user.get(key))
+    if impersonating:
+        # Ignoring them would act with the base identity's rights, more than the admin meant to grant.
+        raise _no_config(
+            f"{origin}: the user impersonates ({', '.join(impersonating)}), which vmo does not support; "
+            "use a kubeconfig with the impersonated identity's own credentials"
+        )
     return Identity(
         token=user.get("token") or None,
         token_file=_file(user.get("tokenFile"), origin),
