@@ -325,3 +325,12 @@ def test_a_client_of_the_official_package_is_read_once_for_its_server_and_creden
     assert transport_of(official) is transport  # every KubeClient over it shares its connections
     assert (transport.endpoint.host, transport.endpoint.ca_file) == ("https://api:6443", "/ca.crt")
     assert transport.credentials.authorization() == "Bearer t0k"
+
+
+def test_a_fixed_token_that_is_refused_is_not_sent_again(token_server: TokenCheckingServer) -> None:
+    endpoint = Endpoint(f"http://127.0.0.1:{token_server.server_address[1]}")
+    kube = KubeClient(Transport(endpoint, Identity(token="expired")))
+    with pytest.raises(KubeError) as refused:
+        kube.get(NAMESPACE, "x")
+    assert refused.value.status == 401
+    assert token_server.seen == ["Bearer expired"]

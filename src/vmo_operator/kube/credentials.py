@@ -44,6 +44,12 @@ class Credentials:
         self._issued: _Issued | None = None
         self._own_certificate: ClientCertificate | None = None  # from data or files, read once
 
+    @property
+    def renewable(self) -> bool:
+        """Whether asking again may give other credentials: files are re-read, a plugin re-run."""
+        ident = self.identity
+        return bool(ident.token_file or ident.cert_file or ident.exec_plugin)
+
     def authorization(self) -> str | None:
         """The Authorization header's value, if the identity is a token."""
         token = self.identity.token or self._token_from_file() or self._plugin_token()

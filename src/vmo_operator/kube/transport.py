@@ -71,13 +71,14 @@ class Transport:
         timeout: Timeout,
         stream: bool = False,
     ) -> Answer:
-        """One request; a 401 is retried once with fresh credentials (a rotated token, a re-run
-        plugin). Connection failures raise `KubeError(0, "Unreachable")`; an HTTP error is an
-        `Answer` like any other, for the caller to judge."""
+        """One request; a 401 is retried once with fresh credentials where they can change (a
+        rotated token or certificate file, a re-run plugin). Connection failures raise
+        `KubeError(0, "Unreachable")`; an HTTP error is an `Answer` like any other, for the caller
+        to judge."""
         url = self.endpoint.host + path + (f"?{urlencode(query)}" if query else "")
         payload = body if body is None or isinstance(body, bytes) else json.dumps(body).encode()
         answer = self._send(method, url, payload, content_type, timeout, stream)
-        if answer.status == 401:
+        if answer.status == 401 and self.credentials.renewable:
             self.credentials.rejected()
             answer = self._send(method, url, payload, content_type, timeout, stream)
         return answer
