@@ -50,9 +50,13 @@ class Credentials:
         ident = self.identity
         return bool(ident.token_file or ident.cert_file or ident.exec_plugin)
 
+    def token(self) -> str | None:
+        """The bearer token, if the identity is one (fixed, from its file, or from the plugin)."""
+        return self.identity.token or self._token_from_file() or self._plugin_token()
+
     def authorization(self) -> str | None:
         """The Authorization header's value, if the identity is a token."""
-        token = self.identity.token or self._token_from_file() or self._plugin_token()
+        token = self.token()
         return f"Bearer {token}" if token else None
 
     def certificate(self) -> ClientCertificate | None:

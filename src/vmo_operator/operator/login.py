@@ -20,7 +20,7 @@ from vmo_operator.kube.credentials import Credentials
 def login(settings: kopf.OperatorSettings, **_: Any) -> kopf.ConnectionInfo:
     endpoint, identity = locate()
     credentials = Credentials(identity)
-    authorization = credentials.authorization()
+    token = credentials.token()
     certificate = credentials.certificate()
     valid_until = credentials.valid_until()
     return kopf.ConnectionInfo(
@@ -28,8 +28,8 @@ def login(settings: kopf.OperatorSettings, **_: Any) -> kopf.ConnectionInfo:
         ca_path=endpoint.ca_file,
         ca_data=endpoint.ca_data if not endpoint.ca_file else None,
         insecure=not endpoint.verify,
-        scheme="Bearer" if authorization else None,
-        token=authorization.removeprefix("Bearer ") if authorization else None,
+        scheme="Bearer" if token else None,
+        token=token,
         certificate_data=certificate.cert_pem if certificate else None,
         private_key_data=certificate.key_pem if certificate else None,
         proxy_url=endpoint.proxy,
